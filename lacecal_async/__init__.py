@@ -1,0 +1,59 @@
+"""Asyncio client for the LACECAL ITR 2.0 Web API.
+
+Rate-limited per ITR, exactly paginated, typed: replies in JSON or XML become immutable
+attrs records.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from lacecal_async.decoding import decode
+from lacecal_async.endpoints import Endpoint, WireFormat
+from lacecal_async.errors import (
+    InvalidITRError,
+    LacecalConnectionError,
+    LacecalError,
+    LacecalParseError,
+    LacecalRateLimitError,
+    LacecalResponseError,
+)
+from lacecal_async.itr import redact, validate_itr
+from lacecal_async.records import (
+    EnergyMeter,
+    GridMeter,
+    GridPhase,
+    GridTotals,
+    Inverter,
+    InverterEnergy,
+    InverterRecord,
+    MeterRecord,
+)
+
+try:
+    __version__ = version("lacecal_async")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
+    __version__ = "0+unknown"
+
+__all__ = [
+    "Endpoint",
+    "EnergyMeter",
+    "GridMeter",
+    "GridPhase",
+    "GridTotals",
+    "InvalidITRError",
+    "Inverter",
+    "InverterEnergy",
+    "InverterRecord",
+    "LacecalConnectionError",
+    "LacecalError",
+    "LacecalParseError",
+    "LacecalRateLimitError",
+    "LacecalResponseError",
+    "MeterRecord",
+    "WireFormat",
+    "__version__",
+    "decode",
+    "redact",
+    "validate_itr",
+]

@@ -1,0 +1,32 @@
+"""The three endpoints of the LACECAL ITR 2.0 Web API, and their wire names."""
+
+from __future__ import annotations
+
+import enum
+
+__all__ = ["Endpoint", "WireFormat"]
+
+
+class Endpoint(enum.StrEnum):
+    """One of the API's three GET endpoints; the value is what `decode` and `fetch_many` take."""
+
+    INVERTER_LIST = "inverter_list"
+    INVERTER = "inverter"
+    METER = "meter"
+
+    @property
+    def path(self) -> str:
+        """The endpoint's file name under the API's base URL, e.g. ``meter.php``."""
+        return f"{self.value}.php"
+
+    @property
+    def is_timed(self) -> bool:
+        """Whether the endpoint serves records per integration period (takes `t` and `n`)."""
+        return self is not Endpoint.INVERTER_LIST
+
+
+class WireFormat(enum.StrEnum):
+    """The reply formats the API offers through its `out` parameter."""
+
+    JSON = "json"
+    XML = "xml"

@@ -1,0 +1,209 @@
+"""Sans-I/O pagination over a time range: which page to ask for next, and what to keep.
+
+The API answers "records dated on or after `t`, at most `n`" but does not say whether `n`
+counts records (a ``>= t LIMIT n`` query) or integration periods (then a page across a gap
+comes back short, or empty, although later data exists). `Pager` loses nothing either way:
+
+* every request sends `t` (never the local-time `d`, which DST makes ambiguous) and as `n`
+  the number of periods left in the range (at most 144);
+* a full page continues just after its last record;
+* a short page is not proof of the end: the pager learns where the data ends (one request
+  without `t` returns the latest record) and goes on past the gap if there is more. The
+  first time it must cross a gap it re-asks just after the last record; an answer with
+  nothing before the end of the short page's window proves the server counts periods, and
+  from then on gaps are skipped a whole window at a time;
+* records come out strictly increasing and never twice; a server that goes backwards or
+  does not advance is a `LacecalParseError`, not an endless loop.
+
+Cost: at most ceil(R/144) + 1 requests for R records when `n` counts records, and
+ceil(P/144) + 2 for P periods when it counts periods (plus one when a bounded range in the
+past happens to end inside a trailing gap with nothing after it).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Protocol
+
+import attrs
+
+from lacecal_async.errors import LacecalParseError
+
+__all__ = ["DEFAULT_INTERVAL", "MAX_PAGE", "PageRequest", "Pager", "TimedRecord"]
+
+#: Most records the API returns per request.
+MAX_PAGE = 144
+#: Integration period assumed until a reply tells the real one [s].
+DEFAULT_INTERVAL = 600
+
+
+class TimedRecord(Protocol):
+    """What the pager needs of a record: when its period starts, and how long it is."""
+
+    @property
+    def unix_time(self) -> int: ...
+
+    @property
+    def interval(self) -> int: ...
+
+
+@attrs.frozen
+class PageRequest:
+    """One request to make: `t` is None for "the latest record" (no `t`, no `n`)."""
+
+    t: int | None
+    n: int
+
+
+@attrs.define
+class Pager:
+    """Plan the requests for records in ``[start, end)``; `end` None means up to the latest.
+
+    Drive it with ``while (req := pager.next_request()) is not None: pager.feed(req, page)``;
+    `feed` returns the records to hand to the caller, in order.
+    `reaches_present` asks for the latest record first, which saves a request whenever
+    the range runs up to the head of the data (always true when `end` is None).
+    """
+
+    start: int
+    end: int | None
+    endpoint: str
+    reaches_present: bool = False
+    interval: int | None = attrs.field(init=False, default=None)
+    requests: int = attrs.field(init=False, default=0)
+    _cursor: int = attrs.field(init=False)
+    _next_period: int = attrs.field(init=False)
+    _last: int | None = attrs.field(init=False, default=None)
+    _latest: int | None = attrs.field(init=False, default=None)
+    _latest_known: bool = attrs.field(init=False, default=False)
+    _counts_periods: bool = attrs.field(init=False, default=False)
+    #: After a short page: the request that came back short, while we wait for the latest.
+    _short: PageRequest | None = attrs.field(init=False, default=None)
+    #: A re-ask after a short page: the end of the window the short page covered.
+    _probe_until: int | None = attrs.field(init=False, default=None)
+    _done: bool = attrs.field(init=False, default=False)
+    #: Any record's start: periods begin at it plus a multiple of the interval.
+    _phase: int | None = attrs.field(init=False, default=None)
+
+    def __attrs_post_init__(self) -> None:
+        self._cursor = self._next_period = self.start
+        if self.end is None:
+            self.reaches_present = True
+        elif self.end <= self.start:
+            self._done = True
+
+    @property
+    def done(self) -> bool:
+        """Whether every record of the range has been handed out."""
+        return self._done
+
+    def next_request(self) -> PageRequest | None:
+        """Return the next request to make, or None when the range is complete."""
+        if self._done:
+            return None
+        if not self._latest_known and (self.reaches_present or self._short is not None):
+            return PageRequest(t=None, n=1)
+        limit = self._limit()
+        interval = self.interval or DEFAULT_INTERVAL
+        if limit is None:
+            n = MAX_PAGE
+        else:
+            n = min(MAX_PAGE, math.ceil((limit - self._next_period) / interval))
+            if n <= 0:
+                self._done = True
+                return None
+        return PageRequest(t=self._cursor, n=max(n, 1))
+
+    def feed(self, request: PageRequest, records: Sequence[TimedRecord]) -> list[TimedRecord]:
+        """Take the reply to `request`; return the records that belong to the range."""
+        self.requests += 1
+        if records:
+            self.interval = records[-1].interval
+            self._phase = records[-1].unix_time
+        if request.t is None:
+            self._take_latest(records)
+            return []
+        if request.t != self._cursor:
+            raise ValueError("feed() takes the request that next_request() returned")
+        self._check_order(request.t, records)
+        limit = self._limit()
+        kept = [r for r in records if limit is None or r.unix_time < limit]
+        if kept:
+            self._last = kept[-1].unix_time
+        if len(kept) < len(records):
+            self._done = True  # data goes on beyond the range: it is complete
+            return kept
+        probe_until, self._probe_until = self._probe_until, None
+        if probe_until is not None and (not records or records[0].unix_time >= probe_until):
+            self._counts_periods = True  # nothing where a records-counting server had data
+        if len(records) >= request.n:
+            self._advance_after(records[-1])
+        else:
+            self._after_short(request, records)
+        return kept
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _limit(self) -> int | None:
+        """First instant not to fetch: `end`, or just after the latest record when known."""
+        if self._latest_known and self._latest is not None:
+            after_latest = self._latest + 1
+            return after_latest if self.end is None else min(self.end, after_latest)
+        return self.end
+
+    def _advance_after(self, last: TimedRecord) -> None:
+        self._cursor = last.unix_time + 1
+        self._next_period = last.unix_time + last.interval
+        if self._latest_known and self._latest is not None and last.unix_time >= self._latest:
+            self._done = True
+
+    def _seen(self, fallback_t: int) -> int:
+        """Return the newest instant covered: the last record kept, else just before `t`."""
+        return self._last if self._last is not None else fallback_t - 1
+
+    def _take_latest(self, records: Sequence[TimedRecord]) -> None:
+        self._latest_known = True
+        self._latest = records[-1].unix_time if records else None
+        short, self._short = self._short, None
+        if self._latest is None or self._latest <= self._seen(self._cursor):
+            self._done = True  # no data at all, or none after what we have
+        elif short is not None:
+            self._cross_gap(short)
+
+    def _after_short(self, request: PageRequest, records: Sequence[TimedRecord]) -> None:
+        if records:
+            self._advance_after(records[-1])
+        if self._done:
+            return
+        if not self._latest_known:
+            self._short = request  # ask where the data ends, then decide
+        elif self._latest is None or self._latest <= self._seen(self._cursor):
+            self._done = True
+        else:
+            self._cross_gap(request)
+
+    def _cross_gap(self, short: PageRequest) -> None:
+        """More data exists after a short page: re-ask once, then skip whole windows."""
+        interval = self.interval or DEFAULT_INTERVAL
+        t = short.t if short.t is not None else self._cursor
+        if self._phase is not None:  # the first period on or after t, on the data's grid
+            t += (self._phase - t) % interval
+        window_end = t + short.n * interval
+        if self._counts_periods:
+            self._cursor = self._next_period = max(self._cursor, window_end)
+        else:
+            self._probe_until = window_end  # re-ask right after the last record (or at t)
+
+    def _check_order(self, t: int, records: Sequence[TimedRecord]) -> None:
+        floor = t if self._last is None else max(t, self._last + 1)
+        previous = floor - 1
+        for index, record in enumerate(records):
+            if record.unix_time <= previous:
+                raise LacecalParseError(
+                    f"records out of order or repeated (unix_time {record.unix_time} "
+                    f"after {previous}, asked for t={t}): the server did not advance",
+                    endpoint=self.endpoint,
+                    path=f"$[{index}].unix_time",
+                )
+            previous = record.unix_time

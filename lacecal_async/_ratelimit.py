@@ -1,0 +1,207 @@
+"""Per-ITR rate limiting that holds as the *server* sees it.
+
+The API allows N requests per ITR in any window of P seconds. A request reaches the server
+somewhere between the moment we let it go and the moment its reply is in, so a slot is
+given back only P seconds (plus a small margin) after the exchange *ends*: two requests
+that share a slot are then at least P apart at the server whatever happened in between
+(a wait for a pooled connection, a busy event loop, network jitter). A fresh ITR has all N
+slots free, so a short fetch goes out at once.
+
+This is a sliding-window log of N slots, not a leaky bucket: ``aiolimiter.AsyncLimiter(6, 60)``
+lets 11 requests start in the first minute, and ``AsyncLimiter(1, 10)`` forbids any burst.
+
+`SlotSchedule` is the pure bookkeeping (tested on a fake clock); `ItrLimiter` puts asyncio
+waiting around it; `LimiterRegistry` holds one limiter per ITR and drops idle ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import math
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+import attrs
+
+__all__ = ["ItrLimiter", "LimiterRegistry", "SlotSchedule", "release_margin"]
+
+
+def release_margin(period: float) -> float:
+    """Slack added to every slot's hold, so a server that counts whole seconds still agrees.
+
+    One sixtieth of the period: 1 s for the API's 60 s window, 10 ms for a 0.6 s test window.
+    """
+    return period / 60.0
+
+
+@attrs.define
+class SlotSchedule:
+    """The pure state of one ITR's N slots, driven by explicit `now` values (seconds)."""
+
+    max_requests: int
+    period: float
+    margin: float = attrs.field(
+        default=attrs.Factory(lambda self: release_margin(self.period), takes_self=True)
+    )
+    #: Times at which the idle slots became (or become) free again; a busy slot is absent.
+    _free_at: list[float] = attrs.field(init=False, factory=list)
+    _busy: int = attrs.field(init=False, default=0)
+    _paused_until: float = attrs.field(init=False, default=-math.inf)
+
+    def __attrs_post_init__(self) -> None:
+        if self.max_requests < 1 or not self.period > 0:
+            raise ValueError("rate_limit needs at least 1 request per a positive period")
+        self._free_at = [-math.inf] * self.max_requests
+
+    @property
+    def busy(self) -> int:
+        """Slots held by requests that have not ended yet."""
+        return self._busy
+
+    def next_start(self) -> float | None:
+        """Earliest time a new request may start, or None while every slot is busy."""
+        if not self._free_at:
+            return None
+        return max(self._free_at[0], self._paused_until)
+
+    def can_start(self, now: float) -> bool:
+        """Whether a request may start at `now`."""
+        ready = self.next_start()
+        return ready is not None and ready <= now
+
+    def start(self, now: float) -> None:
+        """Take a slot for a request that starts at `now` (the caller checked `can_start`)."""
+        if not self.can_start(now):
+            raise RuntimeError("no free slot")
+        heapq.heappop(self._free_at)
+        self._busy += 1
+
+    def finish(self, now: float) -> None:
+        """End a request at `now`: its slot is free again a full period (plus margin) later."""
+        if self._busy <= 0:
+            raise RuntimeError("finish without start")
+        self._busy -= 1
+        heapq.heappush(self._free_at, now + self.period + self.margin)
+
+    def fresh_at(self) -> float:
+        """When, if nothing new starts, the schedule will be as good as new."""
+        return max([self._paused_until, *self._free_at])
+
+    def pause(self, until: float) -> None:
+        """Start nothing before `until` (after a 429)."""
+        self._paused_until = max(self._paused_until, until)
+
+    def is_idle(self, now: float) -> bool:
+        """Tell whether the schedule is indistinguishable from a fresh one at `now`."""
+        return self._busy == 0 and self.fresh_at() <= now
+
+
+@attrs.define(repr=False)
+class ItrLimiter:
+    """Asyncio waiting around a `SlotSchedule`: FIFO, cancellation-safe, pausable."""
+
+    schedule: SlotSchedule
+    on_idle: Callable[[], None] | None = None
+    _waiters: deque[asyncio.Future[None]] = attrs.field(init=False, factory=deque)
+    _timer: asyncio.TimerHandle | None = attrs.field(init=False, default=None)
+
+    def __repr__(self) -> str:
+        s = self.schedule
+        return f"<ItrLimiter {s.max_requests}/{s.period}s busy={s.busy} waiting={self.waiting}>"
+
+    @property
+    def waiting(self) -> int:
+        """Callers waiting for a slot."""
+        return sum(1 for w in self._waiters if not w.done())
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Hold a slot for the duration of one request (send, reply, body read)."""
+        await self._acquire()
+        try:
+            yield
+        finally:
+            loop = asyncio.get_running_loop()
+            self.schedule.finish(loop.time())
+            self._wake()
+
+    def pause(self, seconds: float) -> None:
+        """Hold back every waiting and future request of this ITR for `seconds`."""
+        loop = asyncio.get_running_loop()
+        self.schedule.pause(loop.time() + max(0.0, seconds))
+        self._wake()
+
+    async def _acquire(self) -> None:
+        loop = asyncio.get_running_loop()
+        if not self._waiters and self.schedule.can_start(loop.time()):
+            self.schedule.start(loop.time())
+            return
+        waiter: asyncio.Future[None] = loop.create_future()
+        self._waiters.append(waiter)
+        self._wake()
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                # Granted just as we were cancelled: nothing was sent, hand the slot on.
+                self.schedule.finish(loop.time() - self.schedule.period - self.schedule.margin)
+            self._wake()
+            raise
+
+    def _wake(self) -> None:
+        """Grant slots to waiters in order; arm a timer for the next one; report idleness."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        while self._waiters:
+            head = self._waiters[0]
+            if head.done():  # cancelled while waiting
+                self._waiters.popleft()
+                continue
+            if not self.schedule.can_start(now):
+                break
+            self._waiters.popleft()
+            self.schedule.start(now)
+            head.set_result(None)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        ready = self.schedule.next_start()
+        if self._waiters and ready is not None:
+            self._timer = loop.call_at(ready, self._wake)
+        elif not self._waiters and self.schedule.busy == 0 and ready is not None:
+            # Everything ended: once the last slot is free the limiter is as good as new.
+            if self.schedule.is_idle(now):
+                if self.on_idle is not None:
+                    self.on_idle()
+            else:
+                self._timer = loop.call_at(self.schedule.fresh_at(), self._wake)
+
+
+@attrs.define(repr=False)
+class LimiterRegistry:
+    """One `ItrLimiter` per ITR, created on first use and dropped once idle (flat memory)."""
+
+    max_requests: int
+    period: float
+    _limiters: dict[str, ItrLimiter] = attrs.field(init=False, factory=dict)
+
+    def __repr__(self) -> str:
+        return f"<LimiterRegistry {self.max_requests}/{self.period}s itrs={len(self._limiters)}>"
+
+    def __len__(self) -> int:
+        return len(self._limiters)
+
+    def get(self, itr: str) -> ItrLimiter:
+        """Return the limiter of `itr` (a validated identifier), created if needed."""
+        limiter = self._limiters.get(itr)
+        if limiter is None:
+            limiter = ItrLimiter(SlotSchedule(self.max_requests, self.period))
+            limiter.on_idle = lambda: self._drop(itr, limiter)
+            self._limiters[itr] = limiter
+        return limiter
+
+    def _drop(self, itr: str, limiter: ItrLimiter) -> None:
+        if self._limiters.get(itr) is limiter:
+            del self._limiters[itr]

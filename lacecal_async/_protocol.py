@@ -1,0 +1,157 @@
+"""Sans-I/O rules of the exchange: request parameters, reply classification, retry timing.
+
+Everything here is pure, so the client's I/O layer stays a thin loop around it.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Mapping
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from lacecal_async.decoding import decode
+from lacecal_async.endpoints import Endpoint, WireFormat
+from lacecal_async.errors import (
+    BODY_EXCERPT_BYTES,
+    LacecalConnectionError,
+    LacecalError,
+    LacecalParseError,
+    LacecalRateLimitError,
+    LacecalResponseError,
+)
+from lacecal_async.itr import redact
+
+__all__ = [
+    "backoff_delay",
+    "build_params",
+    "classify_reply",
+    "is_retryable",
+    "parse_retry_after",
+    "redact_bytes",
+    "to_unix",
+    "validate_range",
+]
+
+
+def build_params(
+    itr: str, wire_format: WireFormat, t: int | None = None, n: int | None = None
+) -> dict[str, str]:
+    """Query parameters of one request; `t` (UNIX time) always, never the local-time `d`."""
+    params = {"out": wire_format.value, "id": itr}
+    if t is not None:
+        params["t"] = str(t)
+    if n is not None:
+        params["n"] = str(n)
+    return params
+
+
+def redact_bytes(body: bytes, itr: str) -> bytes:
+    """Replace every occurrence of the identifier in `body` by its redacted form."""
+    return body.replace(itr.encode("ascii"), redact(itr).encode("ascii"))
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds, decimal, or HTTP-date).
+
+    Returns None when absent or unreadable; never negative.
+    """
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            return None
+        reference = now if now is not None else datetime.now(when.tzinfo)
+        seconds = (when - reference).total_seconds()
+    if not math.isfinite(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+def _response_error(endpoint: Endpoint, itr: str, status: int, reason: str, body: bytes) -> str:
+    excerpt = redact_bytes(body[:BODY_EXCERPT_BYTES], itr)
+    more = "..." if len(body) > BODY_EXCERPT_BYTES else ""
+    return f"{endpoint.path} for ITR {redact(itr)}: HTTP {status} {reason}; body {excerpt!r}{more}"
+
+
+def classify_reply(
+    endpoint: Endpoint,
+    itr: str,
+    wire_format: WireFormat,
+    *,
+    status: int,
+    reason: str,
+    headers: Mapping[str, str],
+    body: bytes,
+) -> tuple[Any, ...]:
+    """Turn one reply into records, or raise the typed error it stands for.
+
+    The body is decoded whatever its Content-Type says (PHP often labels JSON ``text/html``);
+    a reply that is not what was asked for is a `LacecalParseError`.
+    """
+    if status == 429:
+        raise LacecalRateLimitError(
+            _response_error(endpoint, itr, status, reason, body),
+            retry_after=parse_retry_after(headers.get("Retry-After")),
+        )
+    if not 200 <= status < 300:
+        raise LacecalResponseError(
+            _response_error(endpoint, itr, status, reason, body), status=status
+        )
+    try:
+        return decode(endpoint, body, wire_format)
+    except LacecalParseError as exc:
+        if itr.encode("ascii") not in body:
+            raise
+        error = LacecalParseError(
+            exc.reason, endpoint=exc.endpoint, body=redact_bytes(body, itr), path=exc.path
+        )
+    raise error  # outside the handler: no chained exception that shows the identifier
+
+
+def is_retryable(error: LacecalError) -> bool:
+    """Tell whether an error is worth another try: connection errors, timeouts, 5xx, 429."""
+    if isinstance(error, LacecalConnectionError | LacecalRateLimitError):
+        return True
+    return isinstance(error, LacecalResponseError) and error.status >= 500
+
+
+def backoff_delay(attempt: int, period: float, max_requests: int, rng: random.Random) -> float:
+    """Exponential backoff with full jitter, on the scale of the rate limit.
+
+    The base is half the limit's steady spacing (5 s for 6 per minute), doubled per attempt
+    and capped at one period; the jitter keeps many failing ITRs from retrying in step.
+    """
+    base = period / max_requests / 2
+    return min(period, math.ldexp(base, attempt)) * (0.5 + rng.random() / 2)
+
+
+def to_unix(value: object, name: str) -> int:
+    """UNIX seconds from an aware datetime or an int (rounded up: `start` and `end` agree)."""
+    if isinstance(value, bool) or not isinstance(value, int | datetime):
+        raise TypeError(f"{name} must be an aware datetime or an int of UNIX seconds")
+    if isinstance(value, int):
+        return value
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} is a naive datetime; give it a tzinfo (e.g. UTC)")
+    return math.ceil(value.timestamp())
+
+
+def validate_range(start: object, end: object) -> tuple[int | None, int | None]:
+    """Check `start`/`end` before any request: ``[start, end)``, `end` needs a `start`."""
+    start_t = None if start is None else to_unix(start, "start")
+    end_t = None if end is None else to_unix(end, "end")
+    if end_t is not None and start_t is None:
+        raise ValueError("end needs a start (start=None means only the latest record)")
+    if start_t is not None and end_t is not None and end_t < start_t:
+        raise ValueError("end is before start")
+    return start_t, end_t

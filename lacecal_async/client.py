@@ -1,0 +1,350 @@
+"""`LacecalClient`: the async session manager, the only code that speaks HTTP.
+
+Each call plans its pages with the pure `Pager`, waits for its ITR's turn in the shared
+per-ITR limiter, performs one GET with the whole exchange inside `timeout`, and hands the
+bytes to the pure decoder. Retries pass through the limiter again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Literal, Self
+
+import aiohttp
+import attrs
+from yarl import URL
+
+from lacecal_async._pagination import MAX_PAGE, Pager, PageRequest
+from lacecal_async._protocol import (
+    backoff_delay,
+    build_params,
+    classify_reply,
+    is_retryable,
+    validate_range,
+)
+from lacecal_async._ratelimit import LimiterRegistry
+from lacecal_async.endpoints import Endpoint, WireFormat
+from lacecal_async.errors import (
+    LacecalConnectionError,
+    LacecalError,
+    LacecalRateLimitError,
+)
+from lacecal_async.itr import redact, validate_itr
+from lacecal_async.records import Inverter, InverterRecord, MeterRecord
+
+__all__ = ["DEFAULT_BASE_URL", "LacecalClient"]
+
+DEFAULT_BASE_URL = "https://itr.lacecal.es/APIv1/"
+#: Connections (and so requests in flight) of a session the client creates itself.
+DEFAULT_POOL_SIZE = 100
+#: A range ending less than this before now is taken to reach the head of the data [s].
+_PRESENT_HORIZON = 86_400
+#: Longest pause a 429's Retry-After may impose, in rate-limit periods.
+_MAX_PAUSE_PERIODS = 10
+
+_logger = logging.getLogger("lacecal_async")
+
+
+@attrs.define
+class Page:
+    """One page of an ITR's records, with the pager's progress after it (for fan-out)."""
+
+    records: Sequence[Any]
+    requests: int
+    interval: int | None
+
+
+class LacecalClient:
+    """Async client for the LACECAL ITR 2.0 Web API, rate-limited per ITR.
+
+    `rate_limit` is (requests, seconds) per ITR; `timeout` bounds each exchange, body read
+    included; `retries` is the number of extra attempts after the first. A session passed in
+    is used and never closed; otherwise one is created on first use and closed by `close()`.
+    """
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession | None = None,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        wire_format: Literal["json", "xml"] = "json",
+        rate_limit: tuple[int, float] = (6, 60.0),
+        timeout: float = 30.0,
+        retries: int = 3,
+    ) -> None:
+        max_requests, period = rate_limit
+        if isinstance(max_requests, bool) or not isinstance(max_requests, int):
+            raise TypeError("rate_limit[0] must be an int number of requests")
+        if max_requests < 1 or not period > 0:
+            raise ValueError("rate_limit needs at least 1 request per a positive period")
+        if not timeout > 0:
+            raise ValueError("timeout must be positive")
+        if retries < 0:
+            raise ValueError("retries must be zero or more")
+        self._session = session
+        self._owns_session = session is None
+        self._base_url = URL(base_url if base_url.endswith("/") else base_url + "/")
+        self._wire_format = WireFormat(wire_format)
+        self._rate_limit = (max_requests, float(period))
+        self._timeout = float(timeout)
+        self._retries = retries
+        self._limiters = LimiterRegistry(max_requests, float(period))
+        pool = DEFAULT_POOL_SIZE
+        if session is not None and session.connector is not None and session.connector.limit:
+            pool = session.connector.limit
+        self._pool_size = pool
+        self._in_flight = asyncio.Semaphore(pool)
+        self._rng = random.Random()  # noqa: S311 - jitter, not cryptography
+        self._closed = False
+
+    def __repr__(self) -> str:
+        n, p = self._rate_limit
+        return (
+            f"<LacecalClient {self._base_url} {self._wire_format.value} rate={n}/{p:g}s "
+            f"timeout={self._timeout:g}s retries={self._retries} tracked={len(self._limiters)}>"
+        )
+
+    # -- life cycle ------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the session if the client created it; safe to call twice."""
+        self._closed = True
+        session, self._session = self._session, None
+        if session is not None and self._owns_session:
+            await session.close()
+
+    @property
+    def rate_limit(self) -> tuple[int, float]:
+        """Requests per ITR per period [s]."""
+        return self._rate_limit
+
+    @property
+    def pool_size(self) -> int:
+        """Most requests in flight at once (the connection pool's size)."""
+        return self._pool_size
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise RuntimeError("LacecalClient is closed")
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._pool_size),
+                timeout=aiohttp.ClientTimeout(total=None),
+                headers={"User-Agent": "lacecal_async"},
+            )
+        return self._session
+
+    # -- public calls ----------------------------------------------------------------------
+
+    async def inverters(self, itr: str) -> tuple[Inverter, ...]:
+        """Return the plant's inverters."""
+        records: tuple[Inverter, ...] = await self._fetch(Endpoint.INVERTER_LIST, validate_itr(itr))
+        return records
+
+    async def inverter_records(
+        self, itr: str, start: datetime | int | None = None, end: datetime | int | None = None
+    ) -> tuple[InverterRecord, ...]:
+        """Inverter production records in ``[start, end)``; `start` None: the latest only."""
+        return await self._collect(Endpoint.INVERTER, itr, start, end)
+
+    async def meter_records(
+        self, itr: str, start: datetime | int | None = None, end: datetime | int | None = None
+    ) -> tuple[MeterRecord, ...]:
+        """Meter records in ``[start, end)``; `start` None: the latest record only."""
+        return await self._collect(Endpoint.METER, itr, start, end)
+
+    def iter_inverter_records(
+        self, itr: str, start: datetime | int, end: datetime | int | None = None
+    ) -> AsyncIterator[InverterRecord]:
+        """Yield inverter records from `start` to `end` (or the latest) as pages arrive."""
+        return self._iter_records(Endpoint.INVERTER, itr, start, end)
+
+    def iter_meter_records(
+        self, itr: str, start: datetime | int, end: datetime | int | None = None
+    ) -> AsyncIterator[MeterRecord]:
+        """Yield meter records from `start` to `end` (or the latest) as pages arrive."""
+        return self._iter_records(Endpoint.METER, itr, start, end)
+
+    # -- paging ----------------------------------------------------------------------------
+
+    async def _collect(
+        self, endpoint: Endpoint, itr: str, start: object, end: object
+    ) -> tuple[Any, ...]:
+        itr = validate_itr(itr)
+        start_t, end_t = validate_range(start, end)
+        if start_t is None:
+            return await self._fetch(endpoint, itr)
+        out: list[Any] = []
+        async for page in self.iter_pages(endpoint, itr, start_t, end_t):
+            out.extend(page.records)
+        return tuple(out)
+
+    def _iter_records(
+        self, endpoint: Endpoint, itr: str, start: object, end: object
+    ) -> AsyncIterator[Any]:
+        itr = validate_itr(itr)
+        start_t, end_t = validate_range(start, end)
+        if start_t is None:
+            raise ValueError("start is required to iterate; use *_records() for the latest")
+        return self._flatten(self.iter_pages(endpoint, itr, start_t, end_t))
+
+    @staticmethod
+    async def _flatten(pages: AsyncIterator[Page]) -> AsyncIterator[Any]:
+        async with _closing(pages):
+            async for page in pages:
+                for record in page.records:
+                    yield record
+
+    async def iter_pages(
+        self, endpoint: Endpoint, itr: str, start: int, end: int | None
+    ) -> AsyncIterator[Page]:
+        """Yield the pages of ``[start, end)`` for a validated ITR (the fan-out's building block).
+
+        Pages that hold no record of the range (a probe across a gap) are not yielded.
+        """
+        reaches_present = end is None or end > time.time() - _PRESENT_HORIZON
+        pager = Pager(start, end, endpoint.value, reaches_present=reaches_present)
+        while (request := pager.next_request()) is not None:
+            records = await self._fetch(endpoint, itr, request)
+            kept = pager.feed(request, records)
+            if kept:
+                yield Page(kept, pager.requests, pager.interval)
+
+    # -- one request, with retries ---------------------------------------------------------
+
+    async def _fetch(
+        self, endpoint: Endpoint, itr: str, request: PageRequest | None = None
+    ) -> tuple[Any, ...]:
+        params = build_params(
+            itr,
+            self._wire_format,
+            t=None if request is None else request.t,
+            n=None if request is None or request.t is None else min(request.n, MAX_PAGE),
+        )
+        attempt = 0
+        while True:
+            outcome = await self._attempt(endpoint, itr, params)
+            if not isinstance(outcome, LacecalError):
+                return outcome
+            if attempt >= self._retries or not is_retryable(outcome):
+                raise outcome
+            attempt += 1
+            if not isinstance(outcome, LacecalRateLimitError):
+                delay = backoff_delay(
+                    attempt - 1, self._rate_limit[1], self._rate_limit[0], self._rng
+                )
+                _logger.debug(
+                    "retrying %s for ITR %s in %.3fs (attempt %d of %d): %s",
+                    endpoint.path,
+                    redact(itr),
+                    delay,
+                    attempt + 1,
+                    self._retries + 1,
+                    outcome,
+                )
+                await asyncio.sleep(delay)
+
+    async def _attempt(
+        self, endpoint: Endpoint, itr: str, params: dict[str, str]
+    ) -> tuple[Any, ...] | LacecalError:
+        """One exchange through the ITR's limiter; errors are returned, never raised.
+
+        Returning them lets the caller raise outside any ``except`` block, so no chained
+        aiohttp exception (whose URL holds the identifier) rides along.
+        """
+        session = self._get_session()
+        url = self._base_url / endpoint.path
+        limiter = self._limiters.get(itr)
+        async with limiter.slot(), self._in_flight:
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            error: LacecalError | None = None
+            try:
+                async with (
+                    asyncio.timeout(self._timeout),
+                    session.get(url, params=params, allow_redirects=False) as response,
+                ):
+                    body = await response.read()
+                    status, reason = response.status, response.reason or ""
+                    headers = response.headers
+            except TimeoutError:
+                error = LacecalConnectionError(
+                    f"{endpoint.path} for ITR {redact(itr)}: no complete reply "
+                    f"within {self._timeout:g}s"
+                )
+            except (aiohttp.ClientError, OSError) as exc:
+                detail = str(exc).replace(itr, redact(itr))
+                error = LacecalConnectionError(
+                    f"{endpoint.path} for ITR {redact(itr)}: {type(exc).__name__}: {detail}"
+                )
+            elapsed = loop.time() - started
+            if error is not None:
+                _logger.debug(
+                    "GET %s itr=%s failed in %.3fs: %s", endpoint.path, redact(itr), elapsed, error
+                )
+                return error
+            _logger.debug(
+                "GET %s itr=%s t=%s n=%s -> %d in %.3fs (%d bytes)",
+                endpoint.path,
+                redact(itr),
+                params.get("t", "-"),
+                params.get("n", "-"),
+                status,
+                elapsed,
+                len(body),
+            )
+            try:
+                return classify_reply(
+                    endpoint,
+                    itr,
+                    self._wire_format,
+                    status=status,
+                    reason=reason,
+                    headers=headers,
+                    body=body,
+                )
+            except LacecalRateLimitError as exc:
+                period = self._rate_limit[1]
+                pause = period if exc.retry_after is None else exc.retry_after
+                pause = min(max(pause, 0.0), _MAX_PAUSE_PERIODS * period)
+                _logger.warning(
+                    "ITR %s is over the rate limit (HTTP 429): pausing it for %.3fs",
+                    redact(itr),
+                    pause,
+                )
+                limiter.pause(pause)
+                return exc
+            except LacecalError as exc:
+                return exc
+
+
+class _closing:  # noqa: N801 - reads like contextlib.closing
+    """Close an async generator however the loop over it ends."""
+
+    def __init__(self, gen: AsyncIterator[Any]) -> None:
+        self._gen = gen
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, *exc: object) -> None:
+        aclose = getattr(self._gen, "aclose", None)
+        if aclose is not None:
+            await aclose()

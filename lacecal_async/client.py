@@ -8,6 +8,7 @@ bytes to the pure decoder. Retries pass through the limiter again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -49,6 +50,7 @@ _PRESENT_HORIZON = 86_400
 _MAX_PAUSE_PERIODS = 10
 
 _logger = logging.getLogger("lacecal_async")
+_NO_BOUND = contextlib.nullcontext()
 
 
 @attrs.define
@@ -213,7 +215,13 @@ class LacecalClient:
                     yield record
 
     async def iter_pages(
-        self, endpoint: Endpoint, itr: str, start: int, end: int | None
+        self,
+        endpoint: Endpoint,
+        itr: str,
+        start: int,
+        end: int | None,
+        *,
+        in_flight: asyncio.Semaphore | None = None,
     ) -> AsyncIterator[Page]:
         """Yield the pages of ``[start, end)`` for a validated ITR (the fan-out's building block).
 
@@ -222,7 +230,7 @@ class LacecalClient:
         reaches_present = end is None or end > time.time() - _PRESENT_HORIZON
         pager = Pager(start, end, endpoint.value, reaches_present=reaches_present)
         while (request := pager.next_request()) is not None:
-            records = await self._fetch(endpoint, itr, request)
+            records = await self._fetch(endpoint, itr, request, in_flight=in_flight)
             kept = pager.feed(request, records)
             if kept:
                 yield Page(kept, pager.requests, pager.interval)
@@ -230,7 +238,12 @@ class LacecalClient:
     # -- one request, with retries ---------------------------------------------------------
 
     async def _fetch(
-        self, endpoint: Endpoint, itr: str, request: PageRequest | None = None
+        self,
+        endpoint: Endpoint,
+        itr: str,
+        request: PageRequest | None = None,
+        *,
+        in_flight: asyncio.Semaphore | None = None,
     ) -> tuple[Any, ...]:
         params = build_params(
             itr,
@@ -240,7 +253,7 @@ class LacecalClient:
         )
         attempt = 0
         while True:
-            outcome = await self._attempt(endpoint, itr, params)
+            outcome = await self._attempt(endpoint, itr, params, in_flight)
             if not isinstance(outcome, LacecalError):
                 return outcome
             if attempt >= self._retries or not is_retryable(outcome):
@@ -262,7 +275,11 @@ class LacecalClient:
                 await asyncio.sleep(delay)
 
     async def _attempt(
-        self, endpoint: Endpoint, itr: str, params: dict[str, str]
+        self,
+        endpoint: Endpoint,
+        itr: str,
+        params: dict[str, str],
+        in_flight: asyncio.Semaphore | None = None,
     ) -> tuple[Any, ...] | LacecalError:
         """One exchange through the ITR's limiter; errors are returned, never raised.
 
@@ -272,7 +289,10 @@ class LacecalClient:
         session = self._get_session()
         url = self._base_url / endpoint.path
         limiter = self._limiters.get(itr)
-        async with limiter.slot(), self._in_flight:
+        # The ITR's slot first, then a place in flight: a request waiting for its ITR's turn
+        # must not hold a connection other ITRs could use. Slots are given back a period
+        # after the exchange ends, so the wait for a place cannot bunch requests up.
+        async with limiter.slot(), in_flight or _NO_BOUND, self._in_flight:
             loop = asyncio.get_running_loop()
             started = loop.time()
             error: LacecalError | None = None

@@ -22,7 +22,15 @@ from lacecal_async.records import (
     MeterRecord,
 )
 
-__all__ = ["XML_TAGS", "encode", "encode_plain", "format_date", "to_wire"]
+__all__ = [
+    "XML_TAGS",
+    "assemble",
+    "encode",
+    "encode_item",
+    "encode_plain",
+    "format_date",
+    "to_wire",
+]
 
 #: Root and item element names per endpoint in XML replies.
 XML_TAGS: Mapping[Endpoint, tuple[str, str]] = {
@@ -162,3 +170,35 @@ def encode(
         encoding=encoding,
         xml_declaration=xml_declaration,
     )
+
+
+def encode_item(
+    endpoint: Endpoint | str, record: Record, wire_format: WireFormat | str = WireFormat.JSON
+) -> bytes:
+    """Serialize one record as it appears inside a UTF-8 reply (a JSON object, an XML element).
+
+    A server caches these per period and joins them with `assemble`, which gives the same
+    bytes as `encode` without re-serializing records it has already sent.
+    """
+    endpoint = Endpoint(endpoint)
+    mapping = to_wire(record)
+    if WireFormat(wire_format) is WireFormat.JSON:
+        return json.dumps(mapping, separators=(",", ":")).encode("ascii")
+    parts: list[str] = []
+    _xml_value(XML_TAGS[endpoint][1], mapping, parts)
+    return "".join(parts).encode("utf-8", errors="xmlcharrefreplace")
+
+
+def assemble(
+    endpoint: Endpoint | str,
+    items: Sequence[bytes],
+    wire_format: WireFormat | str = WireFormat.JSON,
+    *,
+    xml_declaration: bool = True,
+) -> bytes:
+    """Join `encode_item` fragments into a UTF-8 reply body, byte for byte like `encode`."""
+    if WireFormat(wire_format) is WireFormat.JSON:
+        return b"[" + b",".join(items) + b"]"
+    root = XML_TAGS[Endpoint(endpoint)][0].encode("ascii")
+    head = b'<?xml version="1.0" encoding="utf-8"?>\n' if xml_declaration else b""
+    return b"".join((head, b"<", root, b">", *items, b"</", root, b">"))

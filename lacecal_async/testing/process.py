@@ -1,0 +1,108 @@
+"""The fake server in a child process, for tests and benchmarks that want it off their loop.
+
+`FakeServerProcess` runs ``python -m lacecal_async.testing``, reads the base URL from its
+first line, and rebuilds the same plants locally (same seed and window) so that the test
+knows the ITRs and the ground truth.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import urljoin
+
+import aiohttp
+
+from lacecal_async.testing.plants import DEFAULT_START, Plant, make_plants
+
+__all__ = ["FakeServerProcess"]
+
+#: How long the child may take to print its URL, and to exit once told [s].
+_STARTUP_TIMEOUT = 30.0
+_EXIT_TIMEOUT = 5.0
+
+
+class FakeServerProcess:
+    """``async with FakeServerProcess(plants=20, seed=0) as server:`` a server in a subprocess.
+
+    `rate_limit` None disables the limit. `extra_args` go to the command line as they are.
+    """
+
+    def __init__(
+        self,
+        *,
+        plants: int = 20,
+        seed: int = 0,
+        rate_limit: tuple[int, float] | None = (6, 60.0),
+        days: float = 30.0,
+        start: int = DEFAULT_START,
+        extra_args: Sequence[str] = (),
+    ) -> None:
+        self.plants: list[Plant] = make_plants(plants, seed, start=start, days=days)
+        rate = "none" if rate_limit is None else f"{rate_limit[0]}/{rate_limit[1]!r}"
+        self._args = [
+            *("--plants", str(plants), "--seed", str(seed), "--rate", rate),
+            *("--days", repr(days), "--start", str(start), "--port", "0", *extra_args),
+        ]
+        self._process: asyncio.subprocess.Process | None = None
+        self._reader: asyncio.Task[bytes] | None = None
+        self.base_url = ""
+
+    async def __aenter__(self) -> Self:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "lacecal_async.testing",
+            *self._args,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        self._process = process
+        assert process.stdout is not None  # noqa: S101 - PIPE was asked for
+        line = await asyncio.wait_for(process.stdout.readline(), _STARTUP_TIMEOUT)
+        if not line:
+            code = await process.wait()
+            raise RuntimeError(f"the fake server exited with status {code} before serving")
+        self.base_url = line.decode().strip()
+        # Keep reading, so that the child never blocks on a full pipe.
+        self._reader = asyncio.create_task(process.stdout.read())
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        process, reader = self._process, self._reader
+        if process is None or reader is None:
+            return
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(process.wait(), _EXIT_TIMEOUT)
+            except TimeoutError:  # pragma: no cover - only a wedged child gets here
+                process.kill()
+                await process.wait()
+        await reader
+        self._process = None
+
+    @property
+    def output(self) -> str:
+        """What the child printed after its URL (the table), once it has exited."""
+        if self._reader is None or not self._reader.done():
+            return ""
+        return self._reader.result().decode()
+
+    async def stats(self) -> dict[str, Any]:
+        """Return the child's ``/_fake/stats``: per ITR, requests, rejections and the log."""
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(urljoin(self.base_url, "/_fake/stats")) as response,
+        ):
+            response.raise_for_status()
+            result: dict[str, Any] = await response.json()
+            return result

@@ -1,0 +1,1 @@
+"""Benchmarks of lacecal_async: run one module, or `python -m benchmarks`."""

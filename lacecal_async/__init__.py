@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from lacecal_async.client import LacecalClient
 from lacecal_async.decoding import decode
 from lacecal_async.endpoints import Endpoint, WireFormat
 from lacecal_async.errors import (
@@ -18,6 +19,7 @@ from lacecal_async.errors import (
     LacecalRateLimitError,
     LacecalResponseError,
 )
+from lacecal_async.fanout import FetchResult, ItrDone, ItrFailed, PageEvent, Progress, StreamEvent
 from lacecal_async.itr import redact, validate_itr
 from lacecal_async.records import (
     EnergyMeter,
@@ -38,6 +40,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree wi
 __all__ = [
     "Endpoint",
     "EnergyMeter",
+    "FetchResult",
     "GridMeter",
     "GridPhase",
     "GridTotals",
@@ -45,12 +48,18 @@ __all__ = [
     "Inverter",
     "InverterEnergy",
     "InverterRecord",
+    "ItrDone",
+    "ItrFailed",
+    "LacecalClient",
     "LacecalConnectionError",
     "LacecalError",
     "LacecalParseError",
     "LacecalRateLimitError",
     "LacecalResponseError",
     "MeterRecord",
+    "PageEvent",
+    "Progress",
+    "StreamEvent",
     "WireFormat",
     "__version__",
     "decode",

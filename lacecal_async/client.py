@@ -12,7 +12,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Literal, Self
@@ -36,6 +36,7 @@ from lacecal_async.errors import (
     LacecalError,
     LacecalRateLimitError,
 )
+from lacecal_async.fanout import DEFAULT_BUFFER, FetchResult, StreamEvent, fetch_many, stream_many
 from lacecal_async.itr import redact, validate_itr
 from lacecal_async.records import Inverter, InverterRecord, MeterRecord
 
@@ -184,6 +185,41 @@ class LacecalClient:
         """Yield meter records from `start` to `end` (or the latest) as pages arrive."""
         return self._iter_records(Endpoint.METER, itr, start, end)
 
+    async def fetch_many(
+        self,
+        itrs: Iterable[str] | AsyncIterable[str],
+        endpoint: Endpoint | str,
+        start: datetime | int | None = None,
+        end: datetime | int | None = None,
+        *,
+        max_in_flight: int | None = None,
+    ) -> dict[str, FetchResult]:
+        """Fetch many ITRs concurrently; each result holds its records or its error.
+
+        `endpoint` is "inverter_list", "inverter" or "meter"; `itrs` any iterable (or async
+        iterable) of identifiers, keyed in the result as given (a duplicate is fetched once).
+        """
+        return await fetch_many(self, itrs, endpoint, start, end, max_in_flight=max_in_flight)
+
+    def stream_many(
+        self,
+        itrs: Iterable[str] | AsyncIterable[str],
+        endpoint: Endpoint | str,
+        start: datetime | int | None = None,
+        end: datetime | int | None = None,
+        *,
+        max_in_flight: int | None = None,
+        buffer: int = DEFAULT_BUFFER,
+    ) -> AsyncGenerator[StreamEvent]:
+        """Yield a `PageEvent` per page as it arrives and an `ItrDone`/`ItrFailed` per ITR.
+
+        Buffering is bounded by `buffer` events (a slow consumer slows the fetching);
+        leaving the loop early or cancelling it stops all work.
+        """
+        return stream_many(
+            self, itrs, endpoint, start, end, max_in_flight=max_in_flight, buffer=buffer
+        )
+
     # -- paging ----------------------------------------------------------------------------
 
     async def _collect(
@@ -208,8 +244,8 @@ class LacecalClient:
         return self._flatten(self.iter_pages(endpoint, itr, start_t, end_t))
 
     @staticmethod
-    async def _flatten(pages: AsyncIterator[Page]) -> AsyncIterator[Any]:
-        async with _closing(pages):
+    async def _flatten(pages: AsyncGenerator[Page]) -> AsyncIterator[Any]:
+        async with contextlib.aclosing(pages):
             async for page in pages:
                 for record in page.records:
                     yield record
@@ -222,7 +258,7 @@ class LacecalClient:
         end: int | None,
         *,
         in_flight: asyncio.Semaphore | None = None,
-    ) -> AsyncIterator[Page]:
+    ) -> AsyncGenerator[Page]:
         """Yield the pages of ``[start, end)`` for a validated ITR (the fan-out's building block).
 
         Pages that hold no record of the range (a probe across a gap) are not yielded.
@@ -353,18 +389,3 @@ class LacecalClient:
                 return exc
             except LacecalError as exc:
                 return exc
-
-
-class _closing:  # noqa: N801 - reads like contextlib.closing
-    """Close an async generator however the loop over it ends."""
-
-    def __init__(self, gen: AsyncIterator[Any]) -> None:
-        self._gen = gen
-
-    async def __aenter__(self) -> None:
-        return None
-
-    async def __aexit__(self, *exc: object) -> None:
-        aclose = getattr(self._gen, "aclose", None)
-        if aclose is not None:
-            await aclose()

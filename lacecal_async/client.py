@@ -152,6 +152,10 @@ class LacecalClient:
                 timeout=aiohttp.ClientTimeout(total=None),
                 headers={"User-Agent": "lacecal_async"},
             )
+            # aiohttp silently re-sends an idempotent request once when a kept-alive
+            # connection drops; that second copy would escape the limiter and `retries`.
+            if hasattr(self._session, "_retry_connection"):
+                self._session._retry_connection = False
         return self._session
 
     # -- public calls ----------------------------------------------------------------------

@@ -108,7 +108,7 @@ def _load_xml(endpoint: Endpoint, body: bytes) -> list[object]:
         raise LacecalParseError(
             f"refused XML with a DTD or entities: {exc!r}", endpoint=endpoint, body=body
         ) from exc
-    except ParseError as exc:
+    except (ParseError, *_DATA_ERRORS) as exc:  # LookupError: an encoding expat lacks
         raise LacecalParseError(f"not valid XML: {exc}", endpoint=endpoint, body=body) from exc
     try:
         return _xml.to_plain(root, endpoint)

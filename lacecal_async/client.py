@@ -339,7 +339,11 @@ class LacecalClient:
             try:
                 async with (
                     asyncio.timeout(self._timeout),
-                    session.get(url, params=params, allow_redirects=False) as response,
+                    # raise_for_status=False: a passed-in session may raise for 4xx/5xx,
+                    # which would turn every HTTP error into a (retried) connection error.
+                    session.get(
+                        url, params=params, allow_redirects=False, raise_for_status=False
+                    ) as response,
                 ):
                     body = await response.read()
                     status, reason = response.status, response.reason or ""

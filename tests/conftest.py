@@ -173,6 +173,8 @@ INVERTER_LIST_JSON = (
 )
 
 
+#: A scripted status meaning: send the headers and half the body, then stall.
+STALL = -1
 Script = list[tuple[int, dict[str, str], bytes]]
 
 
@@ -181,7 +183,8 @@ class ScriptedServer:
     """Answers each request with the next scripted (status, headers, body); then 200s.
 
     Real HTTP on loopback: for replies the fake server does not produce (a 429 without
-    Retry-After, an HTTP-date, a huge hint). `arrivals` holds each request's arrival time
+    Retry-After, an HTTP-date, a huge hint, a body that echoes the identifier, a stall
+    in the middle of the body). `arrivals` holds each request's arrival time
     (``time.monotonic()``, the clock asyncio's loop uses) and `params` its query.
     """
 
@@ -190,13 +193,19 @@ class ScriptedServer:
     params: list[dict[str, str]] = attrs.Factory(list)
     base_url: str = ""
 
-    async def handle(self, request: web.Request) -> web.Response:
+    async def handle(self, request: web.Request) -> web.StreamResponse:
         self.arrivals.append(time.monotonic())
         self.params.append(dict(request.query))
         if self.script:
             status, headers, body = self.script.pop(0)
         else:
             status, headers, body = 200, {"Content-Type": "application/json"}, INVERTER_LIST_JSON
+        if status == STALL:  # headers and part of the body, then nothing more
+            stream = web.StreamResponse(headers={"Content-Length": str(2 * len(body))})
+            await stream.prepare(request)
+            await stream.write(body)
+            await asyncio.sleep(60)
+            return stream  # pragma: no cover - the client gives up (and the server closes) first
         return web.Response(status=status, headers=headers, body=body)
 
 

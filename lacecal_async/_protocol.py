@@ -78,8 +78,11 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
 
 
 def _response_error(endpoint: Endpoint, itr: str, status: int, reason: str, body: bytes) -> str:
-    excerpt = redact_bytes(body[:BODY_EXCERPT_BYTES], itr)
-    more = "..." if len(body) > BODY_EXCERPT_BYTES else ""
+    # Redact before cutting: an identifier straddling the cut would otherwise show its head.
+    redacted = redact_bytes(body, itr)
+    excerpt = redacted[:BODY_EXCERPT_BYTES]
+    more = "..." if len(redacted) > BODY_EXCERPT_BYTES else ""
+    reason = reason.replace(itr, redact(itr))  # a server may echo the identifier there too
     return f"{endpoint.path} for ITR {redact(itr)}: HTTP {status} {reason}; body {excerpt!r}{more}"
 
 

@@ -198,6 +198,7 @@ class ScriptedServer:
         self.params.append(dict(request.query))
         if self.script:
             status, headers, body = self.script.pop(0)
+            headers = dict(headers)
         else:
             status, headers, body = 200, {"Content-Type": "application/json"}, INVERTER_LIST_JSON
         if status == STALL:  # headers and part of the body, then nothing more
@@ -206,7 +207,8 @@ class ScriptedServer:
             await stream.write(body)
             await asyncio.sleep(60)
             return stream  # pragma: no cover - the client gives up (and the server closes) first
-        return web.Response(status=status, headers=headers, body=body)
+        reason = headers.pop("X-Reason", None)  # a custom reason phrase
+        return web.Response(status=status, reason=reason, headers=headers, body=body)
 
 
 ScriptFactory = Callable[[Script], Awaitable[ScriptedServer]]

@@ -231,6 +231,34 @@ async def test_a_body_echoing_the_itr_is_redacted_in_every_error(
     assert itr.encode() not in parse_error.excerpt
 
 
+@pytest.mark.parametrize("offset", [184, 185, 188, 192])
+async def test_an_identifier_cut_by_the_excerpt_is_not_shown_either(
+    make_scripted: ScriptFactory, make_client: ClientFactory, offset: int
+) -> None:
+    # The excerpt shows 200 bytes: an ITR straddling that edge must not leak its head.
+    itr = "Str4ddl1ngTheCut"
+    body = b"x" * offset + itr.encode() + b" is not a known ITR"
+    scripted = await make_scripted([(404, {}, body), (500, {}, body)])
+    client = make_client(scripted.base_url, retries=0)
+    for _ in range(2):
+        with pytest.raises(LacecalResponseError) as info:
+            await client.inverters(itr)
+        assert itr[:8] not in str(info.value)
+        assert_secret_absent(info.value, itr)
+
+
+async def test_a_reason_phrase_echoing_the_itr_is_redacted(
+    make_scripted: ScriptFactory, make_client: ClientFactory
+) -> None:
+    itr = "Re4s0nPhr4seEch0"
+    scripted = await make_scripted([(404, {"X-Reason": f"ITR {itr} unknown"}, b"")])
+    client = make_client(scripted.base_url, retries=0)
+    with pytest.raises(LacecalResponseError) as info:
+        await client.inverters(itr)
+    assert "unknown" in str(info.value)  # the reason is shown, redacted
+    assert_secret_absent(info.value, itr)
+
+
 async def test_a_redirect_is_a_response_error_not_followed(
     make_scripted: ScriptFactory, make_client: ClientFactory
 ) -> None:

@@ -115,8 +115,13 @@ def classify_reply(
     except LacecalParseError as exc:
         if itr.encode("ascii") not in body:
             raise
+        # The decoder quotes offending values and tags: the identifier may be one of them.
+        hidden = redact(itr)
         error = LacecalParseError(
-            exc.reason, endpoint=exc.endpoint, body=redact_bytes(body, itr), path=exc.path
+            exc.reason.replace(itr, hidden),
+            endpoint=exc.endpoint,
+            body=redact_bytes(body, itr),
+            path=None if exc.path is None else exc.path.replace(itr, hidden),
         )
     raise error  # outside the handler: no chained exception that shows the identifier
 

@@ -231,6 +231,27 @@ async def test_a_body_echoing_the_itr_is_redacted_in_every_error(
     assert itr.encode() not in parse_error.excerpt
 
 
+@pytest.mark.parametrize(
+    ("wire", "template"),
+    [
+        ("json", b'[{"id":"%s","nombre":"x","fabricante":"y","modelo":"z"}]'),
+        ("json", b'[{"%s":1}]'),
+        ("xml", b"<Inverters><Inverter><id>%s</id></Inverter></Inverters>"),
+        ("xml", b"<%s/>"),
+    ],
+)
+async def test_a_parse_error_naming_the_echoed_itr_is_redacted(
+    make_scripted: ScriptFactory, make_client: ClientFactory, wire: str, template: bytes
+) -> None:
+    # The decoder quotes the offending value or tag: here, the identifier itself.
+    itr = "Qu0tedByTheDec0d"
+    scripted = await make_scripted([(200, {}, template % itr.encode())])
+    client = make_client(scripted.base_url, wire_format=wire, retries=0)
+    with pytest.raises(LacecalParseError) as info:
+        await client.inverters(itr)
+    assert_secret_absent(info.value, itr)
+
+
 @pytest.mark.parametrize("offset", [184, 185, 188, 192])
 async def test_an_identifier_cut_by_the_excerpt_is_not_shown_either(
     make_scripted: ScriptFactory, make_client: ClientFactory, offset: int

@@ -177,14 +177,12 @@ def _tuple_of(hook: Hook, item: type, *, detailed: bool) -> Hook:
     return structure_detailed if detailed else structure_fast
 
 
-def _timed_record(hook: Hook, *, grid_optional: bool) -> Hook:
-    """Check that `start` is `unix_time`; read a missing GRID_meter as None (it has no default)."""
+def _timed_record(hook: Hook) -> Hook:
+    """Check that `start` is the instant of `unix_time` (the wire carries both)."""
 
     def structure_record(value: Any, kind: object) -> InverterRecord | MeterRecord:  # noqa: ANN401
         if type(value) is not dict:
             raise ValueError(f"expected a record (an object), got {_show(value)}")
-        if grid_optional and "GRID_meter" not in value:
-            value = {**value, "GRID_meter": None}
         record: InverterRecord | MeterRecord = hook(value, kind)
         start = record.start
         try:
@@ -242,7 +240,7 @@ def _build(*, detailed: bool) -> Converter:
     for record in (InverterRecord, MeterRecord):
         renames = {name: override(rename=wire) for name, wire in WIRE_NAMES[record].items()}
         generated = make_dict_structure_fn(record, conv, **renames)  # type: ignore[arg-type]
-        checked = _timed_record(generated, grid_optional=record is MeterRecord)
+        checked = _timed_record(generated)
         conv.register_structure_hook(record, checked)
     return conv
 

@@ -135,6 +135,6 @@ class MeterRecord:
     unix_time: int
     start: datetime
     interval: int
-    grid: GridMeter | None
+    grid: GridMeter | None = None
     load: EnergyMeter | None = None
     renewable: EnergyMeter | None = None

@@ -209,7 +209,9 @@ async def test_a_body_that_is_not_the_reply_is_a_parse_error_not_retried(
 
 
 async def test_a_body_echoing_the_itr_is_redacted_in_every_error(
-    make_scripted: ScriptFactory, make_client: ClientFactory
+    make_scripted: ScriptFactory,
+    make_client: ClientFactory,
+    lacecal_logs: pytest.LogCaptureFixture,
 ) -> None:
     itr = "Ech0edInTheB0dy1"
     echo = f"<html><body>unknown id={itr}</body></html>".encode()
@@ -229,6 +231,8 @@ async def test_a_body_echoing_the_itr_is_redacted_in_every_error(
     parse_error = errors[0]
     assert isinstance(parse_error, LacecalParseError)
     assert itr.encode() not in parse_error.excerpt
+    assert len(lacecal_logs.records) == 3
+    assert_logs_redacted(lacecal_logs.records, itr)
 
 
 @pytest.mark.parametrize(

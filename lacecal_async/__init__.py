@@ -6,6 +6,7 @@ attrs records.
 
 from __future__ import annotations
 
+import logging
 from importlib.metadata import PackageNotFoundError, version
 
 from lacecal_async.client import LacecalClient
@@ -31,6 +32,9 @@ from lacecal_async.records import (
     InverterRecord,
     MeterRecord,
 )
+
+# A library logs, an application decides where logs go (no "No handlers" fallback to stderr).
+logging.getLogger("lacecal_async").addHandler(logging.NullHandler())
 
 try:
     __version__ = version("lacecal_async")

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lacecal_async._pagination import MAX_PAGE, PageRequest, Pager
+from lacecal_async._pagination import MAX_PAGE, Pager, PageRequest
 from lacecal_async.errors import LacecalParseError
 
 

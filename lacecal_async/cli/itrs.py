@@ -1,0 +1,124 @@
+"""Which plants to read: identifiers from arguments, ``--itr-file`` files or ``LACECAL_ITR``.
+
+Each entry is ``IDENTIFIER`` or ``alias=IDENTIFIER``. The identifier is a secret: stderr
+(progress, logs, errors) shows a plant by its alias or its redacted identifier only; the
+data written shows the alias, or the full identifier when there is no alias.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+import attrs
+
+from lacecal_async.cli.options import UsageError
+from lacecal_async.errors import InvalidITRError
+from lacecal_async.itr import redact, validate_itr
+
+__all__ = ["ENV_VAR", "PlantRef", "Redactor", "collect_plants", "parse_entry", "read_itr_file"]
+
+#: Comma-separated entries used when neither arguments nor files name any plant.
+ENV_VAR = "LACECAL_ITR"
+
+
+@attrs.frozen
+class PlantRef:
+    """One plant to read: its identifier and the alias the user gave it, if any."""
+
+    itr: str = attrs.field(repr=redact)
+    alias: str | None = None
+
+    @property
+    def label(self) -> str:
+        """How the output data names the plant: the alias, else the full identifier."""
+        return self.alias if self.alias is not None else self.itr
+
+    @property
+    def name(self) -> str:
+        """How stderr names the plant: the alias, else the redacted identifier."""
+        return self.alias if self.alias is not None else redact(self.itr)
+
+
+def parse_entry(text: str, where: str) -> PlantRef:
+    """Parse ``IDENTIFIER`` or ``alias=IDENTIFIER``; `where` locates it in error messages."""
+    alias, sep, itr = text.rpartition("=")
+    alias, itr = alias.strip(), itr.strip()
+    if sep and not alias:
+        raise UsageError(f"{where}: empty alias before '='")
+    try:
+        valid = validate_itr(itr)
+    except InvalidITRError as exc:
+        raise UsageError(f"{where}: {exc}") from None
+    return PlantRef(valid, alias if sep else None)
+
+
+def read_itr_file(path: str) -> list[PlantRef]:
+    """Read one entry per line; ``#`` starts a comment, blank lines are skipped; ``-``: stdin."""
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise UsageError(f"cannot read ITR file {path}: {reason}") from None
+    plants = []
+    for number, line in enumerate(text.splitlines(), 1):
+        entry = line.partition("#")[0].strip()
+        if entry:
+            plants.append(parse_entry(entry, f"{path} line {number}"))
+    return plants
+
+
+def _dedupe(plants: Iterable[PlantRef]) -> list[PlantRef]:
+    by_itr: dict[str, PlantRef] = {}
+    by_alias: dict[str, PlantRef] = {}
+    for plant in plants:
+        seen = by_itr.get(plant.itr)
+        if seen is not None:
+            if plant.alias is not None and plant.alias != seen.alias:
+                raise UsageError(
+                    f"ITR {redact(plant.itr)} is given twice, as {seen.name} and {plant.name}"
+                )
+            continue
+        if plant.alias is not None:
+            other = by_alias.setdefault(plant.alias, plant)
+            if other is not plant:
+                raise UsageError(f"alias {plant.alias!r} names two different ITRs")
+        by_itr[plant.itr] = plant
+    return list(by_itr.values())
+
+
+def collect_plants(
+    arguments: Sequence[str],
+    files: Sequence[str] = (),
+    environ: Mapping[str, str] = os.environ,
+) -> list[PlantRef]:
+    """Return the plants from arguments and files, else from ``LACECAL_ITR``; in order, once."""
+    plants = [parse_entry(a, f"argument {i}") for i, a in enumerate(arguments, 1)]
+    for path in files:
+        plants.extend(read_itr_file(path))
+    if not arguments and not files:
+        items = [item.strip() for item in environ.get(ENV_VAR, "").split(",")]
+        plants = [
+            parse_entry(item, f"{ENV_VAR} item {i}") for i, item in enumerate(items, 1) if item
+        ]
+    if not plants:
+        raise UsageError(
+            f"no plant given: name ITRs as arguments, with --itr-file, or in {ENV_VAR}"
+        )
+    return _dedupe(plants)
+
+
+@attrs.frozen
+class Redactor:
+    """Replace every known identifier in a text by its redacted form (belt and braces)."""
+
+    itrs: tuple[str, ...]
+
+    def __call__(self, text: str) -> str:
+        """Return `text` with no full identifier in it."""
+        for itr in self.itrs:
+            if itr in text:
+                text = text.replace(itr, redact(itr))
+        return text

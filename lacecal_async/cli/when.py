@@ -1,0 +1,46 @@
+"""``--start``/``--end`` values: ISO dates and datetimes, UNIX seconds, or ``now``.
+
+A date, or a datetime without an offset, is the plants' local time (Europe/Madrid, as the
+service's ``date`` field is); a datetime with an offset (or ``Z``) is taken as it is. A
+local time the autumn DST change repeats means its first occurrence.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from lacecal_async.cli.options import UsageError
+
+__all__ = ["LOCAL_ZONE", "WHEN_HELP", "parse_when"]
+
+#: The plants' time zone: dates and naive datetimes on the command line mean local time here.
+LOCAL_ZONE = ZoneInfo("Europe/Madrid")
+
+WHEN_HELP = (
+    "WHEN is an ISO date (2024-10-21: local midnight), an ISO datetime (2024-10-21T08:30, "
+    "local; or with an offset: 2024-10-21T08:30+02:00, 2024-10-21T06:30Z), UNIX seconds "
+    "(1729461600) or 'now'. Local time is the plants' time zone, Europe/Madrid."
+)
+
+
+def parse_when(text: str, *, now: Callable[[], float] = time.time) -> int:
+    """Return the UNIX time `text` names (rounded up to a whole second)."""
+    value = text.strip()
+    if value.lower() == "now":
+        return int(now())
+    if value.isascii() and value.isdigit():
+        return int(value)
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise UsageError(
+            f"invalid time {text!r}: expected an ISO date (2024-10-21), an ISO datetime "
+            "(2024-10-21T08:30, 2024-10-21T08:30+02:00), UNIX seconds or 'now'"
+        ) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=LOCAL_ZONE)
+    return math.ceil(when.timestamp())

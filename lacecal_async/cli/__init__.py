@@ -1,0 +1,69 @@
+"""The ``lacecal`` command (also ``python -m lacecal_async``): fetch, inverters, serve, demo.
+
+It imports the library; the library never imports it. Nothing here needs more than the
+library's own dependencies; Parquet output needs pyarrow (the ``parquet`` extra).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from lacecal_async import __version__
+from lacecal_async.cli import demo, fetch, inverters, serve
+from lacecal_async.cli.options import UsageError
+
+__all__ = ["build_parser", "main"]
+
+EPILOG = """\
+Identifiers come from the arguments, from --itr-file FILE, or from the LACECAL_ITR
+variable (comma-separated); each may be alias=IDENTIFIER. stderr shows aliases or
+redacted identifiers (...WXYZ) only.
+
+Exit status: 0 success; 1 some plants failed; 2 usage error; 130 interrupted (Ctrl-C).
+Start with: lacecal demo
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the command's argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="lacecal",
+        description="Fetch records of LACECAL ITR 2.0 plants: rate-limited, paginated, "
+        "many plants at once.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
+    fetch.add_parser(subparsers)
+    inverters.add_parser(subparsers)
+    serve.add_parser(subparsers)
+    demo.add_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command with `argv` (default: ``sys.argv[1:]``); return the exit status."""
+    parser = build_parser()
+    try:
+        args, extra = parser.parse_known_args(argv)
+        if extra:  # identifiers after options: argparse leaves them over
+            if not hasattr(args, "itr") or any(e.startswith("-") for e in extra):
+                parser.error(f"unrecognized arguments: {' '.join(extra)}")
+            args.itr += extra
+    except SystemExit as exc:  # --help, --version (0) or a usage error (2), already printed
+        return exc.code if isinstance(exc.code, int) else 2
+    if not hasattr(args, "func"):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        status: int = args.func(args)
+    except UsageError as exc:
+        print(f"lacecal: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # a second Ctrl-C, or a platform without signal handlers
+        print("lacecal: interrupted", file=sys.stderr)
+        return 130
+    return status

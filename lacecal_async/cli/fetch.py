@@ -225,7 +225,8 @@ Records of one plant are in time order; plants interleave as their pages arrive.
 Inverter records are one row per inverter and period in CSV and Parquet.
 
 Exit status: 0 every plant succeeded; 1 some failed (each listed with its reason);
-2 usage error; 130 interrupted by Ctrl-C (the file holds every record fetched so far).
+2 usage error; 130 interrupted by Ctrl-C (143 by SIGTERM): the file holds every
+record fetched so far.
 """
 
 

@@ -20,11 +20,10 @@ __all__ = ["LOCAL_ZONE", "WHEN_HELP", "parse_when"]
 #: The plants' time zone: dates and naive datetimes on the command line mean local time here.
 LOCAL_ZONE = ZoneInfo("Europe/Madrid")
 
-WHEN_HELP = (
-    "WHEN is an ISO date (2024-10-21: local midnight), an ISO datetime (2024-10-21T08:30, "
-    "local; or with an offset: 2024-10-21T08:30+02:00, 2024-10-21T06:30Z), UNIX seconds "
-    "(1729461600) or 'now'. Local time is the plants' time zone, Europe/Madrid."
-)
+WHEN_HELP = """\
+WHEN is an ISO date (2024-10-21: local midnight), an ISO datetime (2024-10-21T08:30,
+local; or with an offset: 2024-10-21T08:30+02:00, 2024-10-21T06:30Z), UNIX seconds
+(1729461600) or 'now'. Local time is the plants' time zone, Europe/Madrid."""
 
 
 def parse_when(text: str, *, now: Callable[[], float] = time.time) -> int:

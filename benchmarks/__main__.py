@@ -161,6 +161,10 @@ def _figure(value: object) -> str:
     return str(value)
 
 
+def _ratio(value: object) -> str:
+    return f"{value:.3f}" if isinstance(value, int | float) else ""
+
+
 def markdown(report: dict[str, Any]) -> str:
     """The table for the README: one row per figure, with its baseline, ratio and target."""
     m = report["machine"]
@@ -180,11 +184,13 @@ def markdown(report: dict[str, Any]) -> str:
             value = f"{_figure(r['value'])} {r['unit']}"
             baseline = ""
             if r.get("baseline") is not None:
-                baseline = f"{_figure(r['baseline'])} ({r.get('baseline_name') or 'baseline'})"
+                baseline = (
+                    f"{_figure(r['baseline'])} {r['unit']}: {r.get('baseline_name') or 'baseline'}"
+                )
             met = {True: "yes", False: "**no**", None: ""}[r.get("met")]
             lines.append(
                 f"| {name} | {r['name']} | {value} | {baseline} | "
-                f"{_figure(r.get('ratio'))} | {r.get('target') or ''} | {met} |"
+                f"{_ratio(r.get('ratio'))} | {r.get('target') or ''} | {met} |"
             )
     return "\n".join(lines)
 

@@ -7,7 +7,7 @@ import contextlib
 import gc
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 import pytest
 
@@ -308,3 +308,51 @@ def test_fetch_result_repr_redacts() -> None:
     assert "A" * 12 not in repr(result)
     assert "...WXYZ" in repr(result)
     assert result.ok
+
+
+async def test_unhashable_identifier_fails_alone() -> None:
+    plants = make_plants(1, seed=15)
+    async with serving(plants) as (_, client):
+        events = [e async for e in client.stream_many([["x"], plants[0].itr], "inverter_list")]  # type: ignore[list-item]
+    failed = [e for e in events if isinstance(e, ItrFailed)]
+    assert len(failed) == 1
+    assert isinstance(failed[0].error, InvalidITRError)
+    assert sum(isinstance(e, ItrDone) for e in events) == 1
+
+
+async def test_open_range_has_no_expected_page_count() -> None:
+    plants = make_plants(1, seed=16, gaps=False)
+    plant = plants[0]
+    async with serving(plants) as (_, client):
+        events = [
+            e async for e in client.stream_many([plant.itr], "meter", plant.last_time() - 3600)
+        ]
+    pages = [e for e in events if isinstance(e, PageEvent)]
+    assert [r.unix_time for e in pages for r in e.records] == plant.available_times(
+        plant.last_time() - 3600, plant.last_time() + 1
+    )
+    assert all(e.progress.expected_pages is None for e in pages)
+
+
+class _BrokenClient(LacecalClient):
+    """A client with a bug below the fan-out: it must surface, not vanish."""
+
+    async def iter_pages(self, *args: object, **kwargs: object) -> AsyncIterator[Any]:  # type: ignore[override]
+        raise RuntimeError("bug in a fetching task")
+        yield  # pragma: no cover - makes this an async generator
+
+
+async def test_a_bug_in_a_task_is_raised_and_leaves_no_task() -> None:
+    plants = make_plants(3, seed=17)
+    async with FakeLacecalServer(plants, rate_limit=RATE) as server:
+        client = _BrokenClient(base_url=server.base_url, rate_limit=RATE)
+        async with client:
+            before = other_tasks()
+            with pytest.raises(RuntimeError, match="bug in a fetching task"):
+                await client.fetch_many([p.itr for p in plants], "meter", plants[0].first)
+            assert other_tasks() == before
+
+
+async def test_no_identifiers_no_results() -> None:
+    async with serving(make_plants(1, seed=18)) as (_, client):
+        assert await client.fetch_many([], "meter") == {}

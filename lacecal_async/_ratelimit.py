@@ -45,7 +45,10 @@ class SlotSchedule:
     margin: float = attrs.field(
         default=attrs.Factory(lambda self: release_margin(self.period), takes_self=True)
     )
-    #: Times at which the idle slots became (or become) free again; a busy slot is absent.
+    #: Slots never used (or handed back unused): free, with no time attached. Counting them
+    #: instead of listing them keeps memory to the slots in recent use, whatever N is.
+    _unused: int = attrs.field(init=False)
+    #: When each used, idle slot becomes (or became) free again; a busy slot is absent.
     _free_at: list[float] = attrs.field(init=False, factory=list)
     _busy: int = attrs.field(init=False, default=0)
     _paused_until: float = attrs.field(init=False, default=-math.inf)
@@ -53,7 +56,7 @@ class SlotSchedule:
     def __attrs_post_init__(self) -> None:
         if self.max_requests < 1 or not self.period > 0:
             raise ValueError("rate_limit needs at least 1 request per a positive period")
-        self._free_at = [-math.inf] * self.max_requests
+        self._unused = self.max_requests
 
     @property
     def busy(self) -> int:
@@ -62,6 +65,8 @@ class SlotSchedule:
 
     def next_start(self) -> float | None:
         """Earliest time a new request may start, or None while every slot is busy."""
+        if self._unused:
+            return self._paused_until
         if not self._free_at:
             return None
         return max(self._free_at[0], self._paused_until)
@@ -75,7 +80,10 @@ class SlotSchedule:
         """Take a slot for a request that starts at `now` (the caller checked `can_start`)."""
         if not self.can_start(now):
             raise RuntimeError("no free slot")
-        heapq.heappop(self._free_at)
+        if self._free_at and self._free_at[0] <= now:
+            heapq.heappop(self._free_at)  # reuse a slot whose period is over: the heap stays small
+        else:
+            self._unused -= 1
         self._busy += 1
 
     def finish(self, now: float) -> None:

@@ -198,3 +198,13 @@ async def test_registry_keeps_one_limiter_per_itr_while_busy() -> None:
     stale = registry.get("B" * 16)
     registry._drop("A" * 16, stale)  # a stale callback must not drop another ITR's limiter
     assert registry.get("A" * 16) is first
+
+
+def test_memory_follows_recent_use_not_the_limit() -> None:
+    schedule = SlotSchedule(10**9, 1e-3)
+    for step in range(1000):
+        now = step * 1.0  # every request ends long before the next one starts
+        schedule.start(now)
+        schedule.finish(now)
+    assert len(schedule._free_at) == 1
+    assert schedule.next_start() == -math.inf

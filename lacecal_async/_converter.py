@@ -184,6 +184,8 @@ def _timed_record(hook: Hook) -> Hook:
         if type(value) is not dict:
             raise ValueError(f"expected a record (an object), got {_show(value)}")
         record: InverterRecord | MeterRecord = hook(value, kind)
+        if not 0 < record.interval <= 86_400:
+            raise ValueError(f"interval must be 1..86400 s, got {record.interval}")
         start = record.start
         try:
             same = start == datetime.fromtimestamp(record.unix_time, start.tzinfo)

@@ -169,27 +169,49 @@ class Pager:
         if self._latest is None or self._latest <= self._seen(self._cursor):
             self._done = True  # no data at all, or none after what we have
         elif short is not None:
-            self._cross_gap(short)
+            self._after_gap_found(short)
 
     def _after_short(self, request: PageRequest, records: Sequence[TimedRecord]) -> None:
         if records:
             self._advance_after(records[-1])
         if self._done:
             return
-        if not self._latest_known:
+        if self.interval is not None and self._covers_rest(request):
+            self._done = True
+        elif not self._latest_known:
             self._short = request  # ask where the data ends, then decide
         elif self._latest is None or self._latest <= self._seen(self._cursor):
             self._done = True
         else:
-            self._cross_gap(request)
+            self._after_gap_found(request)
+
+    def _after_gap_found(self, short: PageRequest) -> None:
+        """Stop if the short page covered the rest of the range; else cross the gap after it."""
+        if self._covers_rest(short):
+            self._done = True
+        else:
+            self._cross_gap(short)
+
+    def _covers_rest(self, short: PageRequest) -> bool:
+        """Whether a short page completes the range under either reading of `n`.
+
+        Counting records, a short page is the end of the data; counting periods, its window
+        covered everything up to the limit. Needs the interval (known from some record).
+        """
+        limit = self._limit()
+        return limit is not None and self._window_end(short) >= limit
+
+    def _window_end(self, page: PageRequest) -> int:
+        """End of the periods a page asked for, were `n` to count periods (safe either way)."""
+        interval = self.interval or DEFAULT_INTERVAL
+        t = page.t if page.t is not None else self._cursor
+        if self._phase is not None:  # the first period on or after t, on the data's grid
+            t += (self._phase - t) % interval
+        return t + page.n * interval
 
     def _cross_gap(self, short: PageRequest) -> None:
         """More data exists after a short page: re-ask once, then skip whole windows."""
-        interval = self.interval or DEFAULT_INTERVAL
-        t = short.t if short.t is not None else self._cursor
-        if self._phase is not None:  # the first period on or after t, on the data's grid
-            t += (self._phase - t) % interval
-        window_end = t + short.n * interval
+        window_end = self._window_end(short)
         if self._counts_periods:
             self._cursor = self._next_period = max(self._cursor, window_end)
         else:

@@ -113,9 +113,9 @@ def classify_reply(
     try:
         return decode(endpoint, body, wire_format)
     except LacecalParseError as exc:
-        if itr.encode("ascii") not in body:
-            raise
-        # The decoder quotes offending values and tags: the identifier may be one of them.
+        # The decoder quotes decoded values and tags (JSON \u escapes, XML character
+        # references, UTF-16 bodies...): the identifier may be one of them even when the raw
+        # body does not hold it, and so may the chained cause. Always rebuild, never chain.
         hidden = redact(itr)
         error = LacecalParseError(
             exc.reason.replace(itr, hidden),

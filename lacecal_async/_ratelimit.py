@@ -135,6 +135,12 @@ class ItrLimiter:
             self.schedule.finish(loop.time())
             self._wake()
 
+    def close(self) -> None:
+        """Disarm the timer, so a closed client leaves nothing scheduled on the loop."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
     def pause(self, seconds: float) -> None:
         """Hold back every waiting and future request of this ITR for `seconds`."""
         loop = asyncio.get_running_loop()
@@ -209,6 +215,12 @@ class LimiterRegistry:
             limiter.on_idle = lambda: self._drop(itr, limiter)
             self._limiters[itr] = limiter
         return limiter
+
+    def close(self) -> None:
+        """Forget every limiter and disarm their timers (the client is closing)."""
+        for limiter in self._limiters.values():
+            limiter.close()
+        self._limiters.clear()
 
     def _drop(self, itr: str, limiter: ItrLimiter) -> None:
         if self._limiters.get(itr) is limiter:

@@ -13,6 +13,7 @@ import logging
 import random
 import time
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Literal, Self
@@ -27,13 +28,16 @@ from lacecal_async._protocol import (
     build_params,
     classify_reply,
     is_retryable,
+    redact_bytes,
     validate_range,
 )
 from lacecal_async._ratelimit import LimiterRegistry
 from lacecal_async.endpoints import Endpoint, WireFormat
 from lacecal_async.errors import (
+    BODY_EXCERPT_BYTES,
     LacecalConnectionError,
     LacecalError,
+    LacecalParseError,
     LacecalRateLimitError,
 )
 from lacecal_async.fanout import DEFAULT_BUFFER, FetchResult, StreamEvent, fetch_many, stream_many
@@ -49,6 +53,8 @@ DEFAULT_POOL_SIZE = 100
 _PRESENT_HORIZON = 86_400
 #: Longest pause a 429's Retry-After may impose, in rate-limit periods.
 _MAX_PAUSE_PERIODS = 10
+#: Largest reply body read, after decompression [bytes]; a 144-record XML meter page is ~0.2 MB.
+MAX_BODY_BYTES = 16 << 20
 
 _logger = logging.getLogger("lacecal_async")
 _NO_BOUND = contextlib.nullcontext()
@@ -129,6 +135,7 @@ class LacecalClient:
     async def close(self) -> None:
         """Close the session if the client created it; safe to call twice."""
         self._closed = True
+        self._limiters.close()
         session, self._session = self._session, None
         if session is not None and self._owns_session:
             await session.close()
@@ -261,16 +268,18 @@ class LacecalClient:
         start: int,
         end: int | None,
         *,
-        in_flight: asyncio.Semaphore | None = None,
+        admission: AbstractAsyncContextManager[object] | None = None,
     ) -> AsyncGenerator[Page]:
         """Yield the pages of ``[start, end)`` for a validated ITR (the fan-out's building block).
 
         Pages that hold no record of the range (a probe across a gap) are not yielded.
+        `admission` is entered around each request once the ITR's slot is granted (the
+        fan-out bounds requests in flight and pages not yet consumed with it).
         """
         reaches_present = end is None or end > time.time() - _PRESENT_HORIZON
         pager = Pager(start, end, endpoint.value, reaches_present=reaches_present)
         while (request := pager.next_request()) is not None:
-            records = await self._fetch(endpoint, itr, request, in_flight=in_flight)
+            records = await self._fetch(endpoint, itr, request, admission=admission)
             kept = pager.feed(request, records)
             if kept:
                 yield Page(kept, pager.requests, pager.interval)
@@ -283,7 +292,7 @@ class LacecalClient:
         itr: str,
         request: PageRequest | None = None,
         *,
-        in_flight: asyncio.Semaphore | None = None,
+        admission: AbstractAsyncContextManager[object] | None = None,
     ) -> tuple[Any, ...]:
         params = build_params(
             itr,
@@ -293,7 +302,7 @@ class LacecalClient:
         )
         attempt = 0
         while True:
-            outcome = await self._attempt(endpoint, itr, params, in_flight)
+            outcome = await self._attempt(endpoint, itr, params, admission)
             if not isinstance(outcome, LacecalError):
                 return outcome
             if attempt >= self._retries or not is_retryable(outcome):
@@ -319,7 +328,7 @@ class LacecalClient:
         endpoint: Endpoint,
         itr: str,
         params: dict[str, str],
-        in_flight: asyncio.Semaphore | None = None,
+        admission: AbstractAsyncContextManager[object] | None = None,
     ) -> tuple[Any, ...] | LacecalError:
         """One exchange through the ITR's limiter; errors are returned, never raised.
 
@@ -332,7 +341,7 @@ class LacecalClient:
         # The ITR's slot first, then a place in flight: a request waiting for its ITR's turn
         # must not hold a connection other ITRs could use. Slots are given back a period
         # after the exchange ends, so the wait for a place cannot bunch requests up.
-        async with limiter.slot(), in_flight or _NO_BOUND, self._in_flight:
+        async with limiter.slot(), admission or _NO_BOUND, self._in_flight:
             loop = asyncio.get_running_loop()
             started = loop.time()
             error: LacecalError | None = None
@@ -345,7 +354,12 @@ class LacecalClient:
                         url, params=params, allow_redirects=False, raise_for_status=False
                     ) as response,
                 ):
-                    body = await response.read()
+                    chunks = bytearray()
+                    async for chunk in response.content.iter_any():
+                        chunks += chunk
+                        if len(chunks) > MAX_BODY_BYTES:
+                            break
+                    body = bytes(chunks)
                     status, reason = response.status, response.reason or ""
                     headers = response.headers
             except TimeoutError:
@@ -359,6 +373,12 @@ class LacecalClient:
                     f"{endpoint.path} for ITR {redact(itr)}: {type(exc).__name__}: {detail}"
                 )
             elapsed = loop.time() - started
+            if error is None and len(body) > MAX_BODY_BYTES:
+                error = LacecalParseError(
+                    f"reply larger than {MAX_BODY_BYTES} bytes",
+                    endpoint=endpoint.value,
+                    body=redact_bytes(body[:BODY_EXCERPT_BYTES], itr),
+                )
             if error is not None:
                 _logger.debug(
                     "GET %s itr=%s failed in %.3fs: %s", endpoint.path, redact(itr), elapsed, error

@@ -14,6 +14,7 @@ endpoint's reply), raises `LacecalParseError` naming the endpoint, the failing f
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any, Final, Literal, overload
 from xml.etree.ElementTree import ParseError
@@ -75,7 +76,11 @@ def decode(
         plain = _load_json(endpoint, body)
         # FAST reads numbers with float(), which takes a JSON true as 1.0: a body that may
         # hold a bool goes to DETAILED, which refuses one (costs a scan, not a call per number).
-        fast = b"true" not in body and b"false" not in body
+        fast = (
+            json.detect_encoding(body) == "utf-8"  # the scan below reads UTF-8 only
+            and b"true" not in body
+            and b"false" not in body
+        )
     else:
         plain = _load_xml(endpoint, body)
         fast = True

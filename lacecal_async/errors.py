@@ -17,6 +17,8 @@ __all__ = [
 
 #: How much of an offending body a `LacecalParseError` message shows.
 BODY_EXCERPT_BYTES = 200
+#: How much of a `LacecalParseError` reason (which may quote a bad value) is kept.
+REASON_MAX_CHARS = 300
 
 
 class LacecalError(Exception):
@@ -42,6 +44,8 @@ class LacecalParseError(LacecalError):
         body: bytes = b"",
         path: str | None = None,
     ) -> None:
+        if len(reason) > REASON_MAX_CHARS:  # a reason quotes the offending value: keep it short
+            reason = reason[:REASON_MAX_CHARS] + "..."
         self.reason = reason
         self.endpoint = endpoint
         self.path = path

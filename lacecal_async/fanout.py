@@ -116,7 +116,47 @@ class _Job:
     endpoint: Endpoint
     start: int | None
     end: int | None
+    #: Optional bound on requests in flight, tighter than the client's pool.
     in_flight: asyncio.Semaphore | None
+    #: Pages fetched (or being fetched) and not yet taken by the consumer, at most.
+    pages_ahead: int
+
+
+@attrs.define
+class _Credit:
+    """One ITR's admission to send a request.
+
+    A credit from the fan-out's pool, held until its page reaches the consumer, plus a place
+    in flight for the duration of each request.
+
+    It is entered only after the ITR's rate-limit slot is granted, so an ITR waiting for its
+    turn never holds a credit another ITR could use; a retry reuses the credit it holds.
+    """
+
+    credits: asyncio.Semaphore
+    in_flight: asyncio.Semaphore | None
+    held: bool = False
+
+    async def __aenter__(self) -> None:
+        if not self.held:
+            await self.credits.acquire()
+            self.held = True
+        if self.in_flight is not None:
+            await self.in_flight.acquire()
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.in_flight is not None:
+            self.in_flight.release()
+
+    def hand_over(self) -> None:
+        """Let the credit travel with a page: the consumer gives it back on taking it."""
+        self.held = False
+
+    def give_back(self) -> None:
+        """Return a credit no page took (the ITR ended, failed or was cancelled)."""
+        if self.held:
+            self.held = False
+            self.credits.release()
 
 
 @attrs.define
@@ -129,6 +169,11 @@ class _Fanout:
     running: int = 0
     feeding: bool = True
     seen: set[object] = attrs.field(factory=set)
+    credits: asyncio.Semaphore = attrs.field(init=False)
+    stopping: bool = False
+
+    def __attrs_post_init__(self) -> None:
+        self.credits = asyncio.Semaphore(self.job.pages_ahead)
 
     async def feed(self, itrs: Iterable[object] | AsyncIterable[object]) -> None:
         """Start a task per distinct identifier, reading `itrs` lazily."""
@@ -139,8 +184,10 @@ class _Fanout:
             else:
                 for itr in itrs:
                     self._spawn(itr)
-        except Exception as exc:  # noqa: BLE001 - the caller's iterable failed: tell the consumer
+        except BaseException as exc:  # the caller's iterable failed: tell the consumer
             self.feeding = False
+            if self.stopping:  # our own cancel() at teardown
+                raise
             await self.queue.put(_Crash(exc))
             return
         self.feeding = False
@@ -163,8 +210,10 @@ class _Fanout:
         """Fetch one ITR; the last task to end tells the consumer there is no more."""
         try:
             await self._one(itr)
-        except Exception as exc:  # noqa: BLE001 - a bug, not a LacecalError: surface it
-            await self.queue.put(_Crash(exc))
+        except BaseException as exc:
+            if self.stopping:  # our own cancel() at teardown
+                raise
+            await self.queue.put(_Crash(exc))  # a bug, not a LacecalError: surface it
         finally:
             self.running -= 1
         if self.running == 0 and not self.feeding:
@@ -175,33 +224,40 @@ class _Fanout:
         key = cast("str", itr)  # as given, possibly not a valid identifier at all
         progress = Progress()
         emit = self.queue.put
+        credit = _Credit(self.credits, job.in_flight)
         try:
             valid = validate_itr(itr)
             if job.endpoint is Endpoint.INVERTER_LIST or job.start is None:
-                records = await job.client._fetch(job.endpoint, valid, in_flight=job.in_flight)
+                records = await job.client._fetch(job.endpoint, valid, admission=credit)
+                credit.hand_over()
                 progress = Progress(1, len(records), 1, 1)
                 await emit(PageEvent(key, records, progress))
             else:
                 pages = job.client.iter_pages(
-                    job.endpoint, valid, job.start, job.end, in_flight=job.in_flight
+                    job.endpoint, valid, job.start, job.end, admission=credit
                 )
-                async for page in pages:
-                    progress = Progress(
-                        progress.pages + 1,
-                        progress.records + len(page.records),
-                        page.requests,
-                        _expected_pages(job.start, job.end, page.interval),
-                    )
-                    await emit(PageEvent(key, tuple(page.records), progress))
+                async with contextlib.aclosing(pages):
+                    async for page in pages:
+                        credit.hand_over()
+                        progress = Progress(
+                            progress.pages + 1,
+                            progress.records + len(page.records),
+                            page.requests,
+                            _expected_pages(job.start, job.end, page.interval),
+                        )
+                        await emit(PageEvent(key, tuple(page.records), progress))
         except LacecalError as exc:
             failure = ItrFailed(key, exc, progress)
         else:
             await emit(ItrDone(key, progress))
             return
+        finally:
+            credit.give_back()
         await emit(failure)  # outside the handler: no chained context rides along
 
     async def cancel(self, feeder: asyncio.Task[None]) -> None:
         """Cancel the feeder and every fetching task, and wait until they are gone."""
+        self.stopping = True
         feeder.cancel()
         for task in list(self.tasks):
             task.cancel()
@@ -221,7 +277,8 @@ def stream_many(
     """Yield `PageEvent`s as pages arrive, and one `ItrDone` or `ItrFailed` per ITR.
 
     A duplicate identifier is fetched once. `max_in_flight` bounds the requests in flight
-    (default: the client's pool size); `buffer` bounds the events waiting for the consumer.
+    (default: the client's pool size); `buffer` bounds the events waiting for the consumer,
+    and pages fetched but not yet consumed never exceed `buffer + max_in_flight`.
     """
     endpoint = Endpoint(endpoint)
     start_t, end_t = validate_range(start, end)
@@ -234,7 +291,9 @@ def stream_many(
     bound = None
     if max_in_flight is not None and max_in_flight < client.pool_size:
         bound = asyncio.Semaphore(max_in_flight)
-    return _stream(_Job(client, endpoint, start_t, end_t, bound), itrs, buffer)
+    # Enough credits to keep every place in flight busy while `buffer` pages wait.
+    ahead = buffer + (client.pool_size if max_in_flight is None else max_in_flight)
+    return _stream(_Job(client, endpoint, start_t, end_t, bound, ahead), itrs, buffer)
 
 
 async def _stream(
@@ -246,6 +305,8 @@ async def _stream(
         while (event := await fanout.queue.get()) is not None:
             if isinstance(event, _Crash):
                 raise event.error
+            if isinstance(event, PageEvent):
+                fanout.credits.release()  # taken: its ITR may fetch another page
             yield event
     finally:
         await fanout.cancel(feeder)
@@ -260,7 +321,10 @@ async def fetch_many(
     *,
     max_in_flight: int | None = None,
 ) -> dict[str, FetchResult]:
-    """Fetch every ITR's records; one bad ITR's error is recorded, never raised."""
+    """Fetch every ITR's records; one bad ITR's error is recorded, never raised.
+
+    The result is keyed by the identifiers as given, so they must be hashable.
+    """
     pages: dict[Any, list[Any]] = {}
     results: dict[str, FetchResult] = {}
     events = stream_many(client, itrs, endpoint, start, end, max_in_flight=max_in_flight)

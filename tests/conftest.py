@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol
@@ -17,9 +18,16 @@ import aiohttp
 import attrs
 import pytest
 from aiohttp import web
+from hypothesis import settings
 
 from lacecal_async.client import LacecalClient
 from lacecal_async.testing import FakeLacecalServer, Plant, make_plants
+
+# CI runs the same examples every time (a red build means a change broke something);
+# locally, Hypothesis keeps exploring new ones.
+settings.register_profile("ci", derandomize=True, deadline=None)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 #: Client and server limit for tests whose subject is not the limiter: quick, yet real.
 FAST_LIMIT = (6, 0.1)

@@ -320,3 +320,16 @@ async def _drain(records: Any) -> int:
         count += 1
         await asyncio.sleep(0)
     return count
+
+
+async def test_close_leaves_no_limiter_timer_behind(
+    make_server: ServerFactory, make_client: ClientFactory, plant: Plant
+) -> None:
+    server = await make_server([plant])
+    client = make_client(server.base_url, rate_limit=(6, 30.0))
+    await client.inverters(plant.itr)
+    assert len(client._limiters) == 1  # held for 30 s after the request
+    limiter = client._limiters.get(plant.itr)
+    await client.close()
+    assert len(client._limiters) == 0
+    assert limiter._timer is None

@@ -373,3 +373,22 @@ def test_enum_members_are_accepted() -> None:
 
 def test_xml_tags_agree_with_the_encoder() -> None:
     assert dict(XML_TAGS) == dict(wire.XML_TAGS)
+
+
+@pytest.mark.parametrize("interval", [0, -600, 86_401])
+def test_an_impossible_interval_is_a_parse_error(interval: int) -> None:
+    body = (
+        b'[{"unix_time":1496660400,"date":"2017-06-05 13:00:00 +0200","interval":%d,'
+        b'"Esum":1.5,"Inverters":[]}]' % interval
+    )
+    with pytest.raises(LacecalParseError, match="interval"):
+        decode("inverter", body)
+
+
+def test_a_bool_in_utf16_json_is_no_number() -> None:
+    text = (
+        '[{"unix_time":1496660400,"date":"2017-06-05 13:00:00 +0200","interval":600,'
+        '"Esum":true,"Inverters":[]}]'
+    )
+    with pytest.raises(LacecalParseError, match="bool"):
+        decode("inverter", text.encode("utf-16"))

@@ -61,3 +61,9 @@ def test_response_and_rate_limit_errors_carry_status_and_hint() -> None:
     limited = LacecalRateLimitError("slow down", retry_after=12.5)
     assert (limited.status, limited.retry_after) == (429, 12.5)
     assert LacecalRateLimitError("x", retry_after=None, status=503).status == 503
+
+
+def test_a_parse_error_reason_is_kept_short() -> None:
+    error = LacecalParseError("bad value " + "x" * 10_000_000, endpoint="meter", body=b"[]")
+    assert len(error.reason) < 400
+    assert len(str(error)) < 1000

@@ -356,3 +356,39 @@ async def test_a_bug_in_a_task_is_raised_and_leaves_no_task() -> None:
 async def test_no_identifiers_no_results() -> None:
     async with serving(make_plants(1, seed=18)) as (_, client):
         assert await client.fetch_many([], "meter") == {}
+
+
+class _Stop(BaseException):
+    """Not an Exception: what KeyboardInterrupt or a foreign cancellation looks like."""
+
+
+async def test_base_exception_from_the_iterable_propagates_without_hanging() -> None:
+    plants = make_plants(2, seed=19)
+
+    def identifiers() -> Iterator[str]:
+        yield plants[0].itr
+        raise _Stop
+
+    async with serving(plants) as (_, client):
+        before = other_tasks()
+        with pytest.raises(_Stop):
+            async with asyncio.timeout(10):
+                await client.fetch_many(identifiers(), "meter")
+        assert other_tasks() == before
+
+
+async def test_pages_fetched_ahead_of_a_stalled_consumer_are_bounded() -> None:
+    plants = make_plants(60, seed=20, interval=600, gaps=False)
+    start = plants[0].first
+    async with serving(plants, rate=(100, 0.05)) as (server, client):
+        events = client.stream_many(
+            [p.itr for p in plants], "meter", start, start + 5 * DAY, buffer=4, max_in_flight=3
+        )
+        async with contextlib.aclosing(events):
+            await anext(events)
+            await asyncio.sleep(0.3)  # the consumer stalls
+            made = sum(server.stats(p.itr).requests for p in plants)
+            # Not one page per ITR (60): the buffer, the places in flight, the page taken.
+            assert made <= 4 + 3 + 1
+            remaining = [e async for e in events]
+    assert sum(isinstance(e, ItrDone) for e in remaining) == len(plants)

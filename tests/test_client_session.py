@@ -333,3 +333,15 @@ async def test_close_leaves_no_limiter_timer_behind(
     await client.close()
     assert len(client._limiters) == 0
     assert limiter._timer is None
+
+
+async def test_owned_session_does_not_resend_behind_the_limiter(
+    make_server: ServerFactory, make_client: ClientFactory, plant: Plant
+) -> None:
+    server = await make_server([plant])
+    client = make_client(server.base_url)
+    await client.inverters(plant.itr)
+    session = client._session
+    # aiohttp's private switch: if it is renamed, this fails instead of silently re-sending.
+    assert session is not None
+    assert session._retry_connection is False

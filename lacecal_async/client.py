@@ -22,7 +22,7 @@ import aiohttp
 import attrs
 from yarl import URL
 
-from lacecal_async._pagination import MAX_PAGE, Pager, PageRequest
+from lacecal_async._pagination import Pager, PageRequest
 from lacecal_async._protocol import (
     backoff_delay,
     build_params,
@@ -298,7 +298,7 @@ class LacecalClient:
             itr,
             self._wire_format,
             t=None if request is None else request.t,
-            n=None if request is None or request.t is None else min(request.n, MAX_PAGE),
+            n=None if request is None or request.t is None else request.n,
         )
         attempt = 0
         while True:

@@ -32,6 +32,7 @@ from lacecal_async.records import (
     InverterRecord,
     MeterRecord,
 )
+from lacecal_async.serialize import to_dict
 
 # A library logs, an application decides where logs go (no "No handlers" fallback to stderr).
 logging.getLogger("lacecal_async").addHandler(logging.NullHandler())
@@ -68,5 +69,6 @@ __all__ = [
     "__version__",
     "decode",
     "redact",
+    "to_dict",
     "validate_itr",
 ]

@@ -130,7 +130,8 @@ def test_fetch_subprocess_exit_statuses(tmp_path: Path) -> None:
     usage = run("fetch", "meter", "x=Unknown000000ITR", "--start", "last tuesday")
     assert usage.returncode == 2
     assert usage.stderr == "lacecal: error: invalid time 'last tuesday': expected an ISO " + (
-        "date (2024-10-21), an ISO datetime (2024-10-21T08:30, 2024-10-21T08:30+02:00), "
+        "date (2024-10-21), a month (2024-10), a year (2024), an ISO datetime "
+        "(2024-10-21T08:30, 2024-10-21T08:30+02:00), "
         "UNIX seconds or 'now'\n"
     )
 

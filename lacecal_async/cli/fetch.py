@@ -33,7 +33,7 @@ from lacecal_async.cli.interrupt import Interrupted, run_interruptible
 from lacecal_async.cli.itrs import PlantRef, Redactor, collect_plants
 from lacecal_async.cli.options import UsageError, add_client_options, make_client
 from lacecal_async.cli.progress import Display, choose_mode
-from lacecal_async.cli.resume import check_overwrite, last_times, resume_command
+from lacecal_async.cli.resume import check_overwrite, next_starts, resume_command
 from lacecal_async.cli.schema import Table
 from lacecal_async.cli.streams import merge
 from lacecal_async.cli.when import WHEN_HELP, parse_when
@@ -158,8 +158,8 @@ def _resume_at(
 ) -> dict[str, int]:
     """Each plant's start after the last period its file holds; report what is left."""
     start, end = span
-    last = last_times(files, choose_format(args.output, args.format), Endpoint(args.endpoint))
-    starts = {p.itr: max(start, last[p.label] + 1) for p in plants if p.label in last}
+    after = next_starts(files, choose_format(args.output, args.format), Endpoint(args.endpoint))
+    starts = {p.itr: max(start, after[p.label]) for p in plants if p.label in after}
     complete = sum(at >= end for at in starts.values())
     print(
         f"lacecal: resuming {args.output}: {len(starts) - complete} plants continue after "

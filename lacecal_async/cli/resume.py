@@ -27,7 +27,7 @@ from lacecal_async.endpoints import Endpoint
 from lacecal_async.itr import redact
 from lacecal_async.records import InverterRecord, MeterRecord
 
-__all__ = ["check_overwrite", "last_times", "repair_tail", "resume_command"]
+__all__ = ["check_overwrite", "next_starts", "repair_tail", "resume_command"]
 
 
 def check_overwrite(files: Sequence[Path], *, force: bool, resume: bool) -> None:
@@ -59,21 +59,14 @@ def repair_tail(path: Path) -> None:
         stream.truncate(0)
 
 
-def _not_ours(path: Path, endpoint: Endpoint) -> UsageError:
-    return UsageError(
-        f"cannot resume {path}: it does not hold `lacecal fetch {endpoint.value}` output "
-        "in this version's columns (--force overwrites it)"
-    )
+def _keep_last(last: dict[str, int], plant: object, unix_time: object, interval: object) -> None:
+    if not isinstance(plant, str) or type(unix_time) is not int or type(interval) is not int:
+        raise ValueError("no plant, unix_time or interval")
+    if unix_time + interval > last.get(plant, 0):
+        last[plant] = unix_time + interval
 
 
-def _keep_last(last: dict[str, int], plant: object, unix_time: object) -> None:
-    if not isinstance(plant, str) or type(unix_time) is not int:
-        raise ValueError("no plant or unix_time")
-    if unix_time > last.get(plant, unix_time - 1):
-        last[plant] = unix_time
-
-
-def _csv_last(path: Path, table: Table) -> dict[str, int]:
+def _csv_next(path: Path, table: Table) -> dict[str, int]:
     last: dict[str, int] = {}
     with path.open(encoding="utf-8", newline="") as stream:
         reader = csv.reader(stream)
@@ -82,13 +75,14 @@ def _csv_last(path: Path, table: Table) -> dict[str, int]:
             return last
         if header != table.names:
             raise ValueError("other columns")
-        plant, unix_time = header.index("plant"), header.index("unix_time")
+        columns = [header.index(name) for name in ("plant", "unix_time", "interval_s")]
         for cells in reader:
-            _keep_last(last, cells[plant], int(cells[unix_time]))
+            plant, unix_time, interval = (cells[i] for i in columns)
+            _keep_last(last, plant, int(unix_time), int(interval))
     return last
 
 
-def _jsonl_last(path: Path, endpoint: Endpoint) -> dict[str, int]:
+def _jsonl_next(path: Path, endpoint: Endpoint) -> dict[str, int]:
     record = MeterRecord if endpoint is Endpoint.METER else InverterRecord
     keys = {"plant", "utc_offset_s", *(field.name for field in attrs.fields(record))}
     last: dict[str, int] = {}
@@ -97,39 +91,58 @@ def _jsonl_last(path: Path, endpoint: Endpoint) -> dict[str, int]:
             obj = json.loads(line)
             if not isinstance(obj, dict) or set(obj) != keys:
                 raise ValueError("other keys")
-            _keep_last(last, obj["plant"], obj["unix_time"])
+            _keep_last(last, obj["plant"], obj["unix_time"], obj["interval"])
     return last
 
 
-def _parquet_last(path: Path, table: Table) -> dict[str, int]:
-    import pyarrow.parquet as pq  # noqa: PLC0415 - optional: arrow_schema checked it first
+def _parquet_next(path: Path, table: Table) -> dict[str, int]:
+    import pyarrow.compute as pc  # noqa: PLC0415 - optional: arrow_schema checked it first
+    import pyarrow.parquet as pq  # noqa: PLC0415
 
     schema = arrow_schema(table)
     if not pq.read_schema(path).remove_metadata().equals(schema):
         raise ValueError("other columns")
-    data = pq.read_table(path, columns=["plant", "unix_time"])
-    grouped = data.group_by("plant").aggregate([("unix_time", "max")]).to_pylist()
-    return {row["plant"]: row["unix_time_max"] for row in grouped}
+    data = pq.read_table(path, columns=["plant", "unix_time", "interval_s"])
+    data = data.append_column("next", pc.add(data["unix_time"], data["interval_s"]))
+    grouped = data.group_by("plant").aggregate([("next", "max")]).to_pylist()
+    return {row["plant"]: row["next_max"] for row in grouped}
 
 
-def last_times(
-    files: Sequence[tuple[Path, Table]], fmt: Format, endpoint: Endpoint
-) -> dict[str, int]:
-    """Return each plant's last ``unix_time`` in an existing output ({} if there is none)."""
-    path, table = next((f, t) for f, t in files if t.per_period or fmt == "jsonl")
-    if not path.exists():
-        return {}
+def _next(path: Path, table: Table, fmt: Format, endpoint: Endpoint) -> dict[str, int]:
     try:
         if fmt == "parquet":
-            return _parquet_last(path, table)
+            return _parquet_next(path, table)
         repair_tail(path)
         if fmt == "csv":
-            return _csv_last(path, table)
-        return _jsonl_last(path, endpoint)
+            return _csv_next(path, table)
+        return _jsonl_next(path, endpoint)
     except (ValueError, KeyError, IndexError) as exc:  # ArrowInvalid is a ValueError
-        raise _not_ours(path, endpoint) from exc
+        raise UsageError(
+            f"cannot resume {path}: it does not hold `lacecal fetch {endpoint.value}` output "
+            "in this version's columns (--force overwrites it)"
+        ) from exc
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def next_starts(
+    files: Sequence[tuple[Path, Table]], fmt: Format, endpoint: Endpoint
+) -> dict[str, int]:
+    """Return where each plant in an existing output continues: after its last period.
+
+    Every file of the output is checked to hold this endpoint's columns; the plants' last
+    periods come from the table with one row per period. {} when there is no output yet.
+    """
+    missing = [str(file) for file, _ in files if not file.exists()]
+    found: dict[str, int] = {}
+    for file, table in files:
+        if file.exists():
+            starts = _next(file, table, fmt, endpoint)
+            if table.per_period or fmt == "jsonl":
+                found = starts
+    if missing and len(missing) < len(files):
+        raise UsageError(f"cannot resume {files[0][0]}: {missing[0]} is missing")
+    return found
 
 
 def _redacted_entry(text: str, number: int) -> str:

@@ -149,10 +149,10 @@ def test_duckdb_reads_every_format_with_the_same_types(
         ok(*fetch_args(full_server, "meter", "-o", str(tmp_path / f"m.{ext}")))
     types = {}
     for ext in ("csv", "parquet", "jsonl"):
-        relation = duckdb.sql(f"SELECT * FROM '{tmp_path / f'm.{ext}'}'")
+        relation = duckdb.sql(f"SELECT * FROM '{tmp_path / f'm.{ext}'}'")  # noqa: S608
         types[ext] = dict(zip(relation.columns, map(str, relation.dtypes), strict=True))
         wrong = duckdb.sql(
-            f"SELECT count(*) FROM '{tmp_path / f'm.{ext}'}' WHERE epoch(start) <> unix_time"
+            f"SELECT count(*) FROM '{tmp_path / f'm.{ext}'}' WHERE epoch(start) <> unix_time"  # noqa: S608
         ).fetchall()
         assert wrong == [(0,)]
     assert types["csv"] == types["parquet"]
@@ -174,11 +174,12 @@ def test_inverter_energy_and_period_totals_each_sum_once(
     assert done.returncode == 0, done.stderr
     periods = sum(len(p.inverter_records(DST_START, DST_END)) for p in FULL)
     assert re.search(rf", {periods:,} periods in ", done.stderr)
-    load = read_csv if ext == "csv" else read_parquet
+
+    def load(path: Path) -> list[dict[str, Any]]:
+        return read_csv(path)[1] if ext == "csv" else read_parquet(path)
+
     rows = load(tmp_path / f"i.{ext}")
     totals = load(tmp_path / f"i.periods.{ext}")
-    if ext == "csv":
-        rows, totals = rows[1], totals[1]  # type: ignore[assignment]
     assert "total_energy_kwh" not in rows[0]
     for i, plant in enumerate(FULL):
         records = plant.inverter_records(DST_START, DST_END)
@@ -267,23 +268,11 @@ def test_ctrl_c_prints_the_command_that_resumes_and_it_completes_the_file(
     if named == "arguments":
         plants = [f"a={SLOW[0].itr}", SLOW[1].itr, f"c={SLOW[2].itr}"]
     out = tmp_path / f"x.{ext}"
-    err = _interrupt(
-        [
-            "fetch",
-            endpoint,
-            *plants,
-            "--start",
-            str(SLOW_START),
-            "--end",
-            str(SLOW_END),
-            "--base-url",
-            slow_server.base_url,
-            "--rate",
-            "1/0.4",
-            "-o",
-            str(out),
-        ]  # fmt: skip
-    )
+    args = [
+        "fetch", endpoint, *plants, "--start", str(SLOW_START), "--end", str(SLOW_END),
+        "--base-url", slow_server.base_url, "--rate", "1/0.4", "-o", str(out),
+    ]  # fmt: skip
+    err = _interrupt(args)
     assert_no_secret(err, secrets(SLOW))
     assert "lacecal: interrupted; " in err
     found = re.search(r"^lacecal: to continue: (lacecal .*)$", err, re.MULTILINE)

@@ -26,6 +26,7 @@ from test_cli_support import (
     expected_rows,
     read_csv,
     read_jsonl,
+    read_parquet,
     record_from_json,
     secrets,
     threaded_server,
@@ -33,9 +34,10 @@ from test_cli_support import (
 )
 
 from lacecal_async.cli import main
-from lacecal_async.cli.export import METER_COLUMNS, ParquetWriter, open_writer
+from lacecal_async.cli.export import ParquetWriter, open_export
 from lacecal_async.cli.itrs import ENV_VAR
 from lacecal_async.cli.options import UsageError
+from lacecal_async.cli.schema import INVERTERS, METER
 from lacecal_async.cli.when import parse_when
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.testing import FakeLacecalServer, make_plants
@@ -104,9 +106,9 @@ def test_csv_columns_are_named_with_units(server: FakeLacecalServer, tmp_path: P
     out = tmp_path / "m.csv"
     assert main(fetch(server, "-o", str(out), "-q")) == 0
     header = out.read_text(encoding="utf-8").splitlines()[0].split(",")
-    assert header[:4] == ["plant", "unix_time", "start", "interval_s"]
+    assert header[:5] == ["plant", "unix_time", "start", "utc_offset_s", "interval_s"]
     assert {"grid_imported_kwh", "grid_q4_kvarh", "load_r_kwh", "renewable_t_kwh"} <= set(header)
-    assert all(h.endswith(("_kwh", "_kvarh")) for h in header[4:])
+    assert all(h.endswith(("_kwh", "_kvarh")) for h in header[5:])
 
 
 def test_a_plant_without_a_load_meter_has_empty_cells(
@@ -117,7 +119,7 @@ def test_a_plant_without_a_load_meter_has_empty_cells(
     args = ["fetch", "meter", plant.itr, "--start", str(START), "--end", str(START + 3600)]
     assert main([*args, "--base-url", server.base_url, "--rate", FAST, "-o", str(out)]) == 0
     lines = out.read_text(encoding="utf-8").splitlines()
-    load = METER_COLUMNS.index(("load_kwh", "float"))
+    load = METER.names.index("load_kwh")
     assert len(lines) == 1 + 3600 // plant.interval
     assert all(line.split(",")[load] == "" for line in lines[1:])
     assert lines[1].split(",")[0] == plant.itr  # no alias: the full identifier, in the data
@@ -156,8 +158,13 @@ def test_parquet_has_typed_flat_columns(
     table = pq.read_table(out)
     assert table.column_names[0] == "plant"
     assert str(table.schema.field("unix_time").type) == "int64"
-    assert str(table.schema.field(table.column_names[4]).type) == "double"
-    grouped = by_plant(table.to_pylist())
+    assert str(table.schema.field("start").type) == "timestamp[ms, tz=UTC]"
+    assert (
+        str(table.schema.field(table.column_names[5]).type) == "int64"
+        if endpoint == ("inverter")
+        else "double"
+    )
+    grouped = by_plant(read_parquet(out))
     for plant in PLANTS:
         assert grouped[label(plant.itr)] == expected_rows(
             endpoint, label(plant.itr), plant, START, END
@@ -165,7 +172,7 @@ def test_parquet_has_typed_flat_columns(
 
 
 def test_parquet_row_groups_and_an_empty_file(tmp_path: Path) -> None:
-    writer = ParquetWriter(tmp_path / "x.parquet", Endpoint.METER, row_group_rows=100)
+    writer = ParquetWriter(tmp_path / "x.parquet", "x", METER, row_group_rows=100)
     records = PLANTS[0].meter_records(START, START + 250 * 600)
     writer.write("p", records[:150])
     writer.write("p", records[150:])
@@ -174,7 +181,7 @@ def test_parquet_row_groups_and_an_empty_file(tmp_path: Path) -> None:
     file = pq.ParquetFile(tmp_path / "x.parquet")
     assert file.metadata.num_rows == 250
     assert file.metadata.num_row_groups == 2  # 150 rows, then the 100 kept for close
-    empty = ParquetWriter(tmp_path / "e.parquet", Endpoint.INVERTER)
+    empty = ParquetWriter(tmp_path / "e.parquet", "e", INVERTERS)
     empty.close()
     assert pq.read_table(tmp_path / "e.parquet").num_rows == 0
 
@@ -196,16 +203,19 @@ def test_parquet_without_pyarrow_is_a_one_line_hint(
     assert not (tmp_path / "x.parquet").exists()
 
 
-def test_an_inverter_record_without_inverters_is_one_row(tmp_path: Path) -> None:
+def test_an_inverter_record_without_inverters_is_a_period_without_rows(tmp_path: Path) -> None:
     record = PLANTS[0].inverter_record(START)
     empty = type(record)(record.unix_time, record.start, record.interval, 0.0, ())
-    writer = open_writer(str(tmp_path / "i.csv"), Endpoint.INVERTER, sys.stdout)
+    writer = open_export(str(tmp_path / "i.csv"), "csv", Endpoint.INVERTER, sys.stdout)
     writer.write("p", [empty, record])
     writer.close()
     _, rows = read_csv(tmp_path / "i.csv")
-    assert rows[0]["inverter_id"] is None
-    assert rows[0]["total_energy_kwh"] == 0.0
-    assert len(rows) == 1 + len(record.inverters)
+    _, periods = read_csv(tmp_path / "i.periods.csv")
+    assert len(rows) == len(record.inverters)
+    assert [(p["total_energy_kwh"], p["inverter_count"]) for p in periods] == [
+        (0.0, 0),
+        (record.total_energy, len(record.inverters)),
+    ]
 
 
 # -- identifiers --------------------------------------------------------------------------
@@ -266,8 +276,13 @@ def test_failed_plants_exit_1_and_are_listed_redacted(
     args[3:3] = [f"bad={BROKEN.itr}", UNKNOWN]
     assert main(args) == 1
     err = capsys.readouterr().err
-    failures = [line for line in err.splitlines() if line.startswith("lacecal: ")]
+    failures = [
+        line for line in err.splitlines() if line.startswith("lacecal: ") and " failed: " in line
+    ]
     assert len(failures) == 2
+    (resume,) = [line for line in err.splitlines() if line.startswith("lacecal: to continue: ")]
+    assert f" bad=...{BROKEN.itr[-4:]} " in resume
+    assert resume.endswith(" --retries 0 --resume")
     assert failures[0].startswith("lacecal: bad failed: meter.php for ITR ...")
     assert "HTTP 503" in failures[0]
     assert failures[1].startswith(f"lacecal: ...{UNKNOWN[-4:]} failed: ")
@@ -389,7 +404,7 @@ def test_ctrl_c_in_process_leaves_a_prefix_and_exits_130(
         assert got == full[: len(got)]
         total += len(got)
     assert 0 < total < sum(len(p.meter_records(p.first, p.first + 10 * 86400)) for p in plants)
-    assert f"{total:,} records written to {out}" in err
+    assert f"{total:,} periods written: {total:,} rows to {out}" in err
 
 
 # -- progress -----------------------------------------------------------------------------
@@ -431,7 +446,7 @@ def test_plain_progress_prints_summaries_periodically(
         assert main([*args, "--base-url", fake.base_url, "-o", str(tmp_path / "m.csv")]) == 0
     err = capsys.readouterr().err.splitlines()
     assert any("0/1 plants done" in line and "ETA" in line for line in err)
-    assert err[-1].startswith("meter: 1/1 plants done, 2/2 pages, 288 records in ")
+    assert err[-1].startswith("meter: 1/1 plants done, 2/2 pages, 288 periods in ")
 
 
 def test_broken_pipe_on_stdout_exits_quietly(
@@ -458,7 +473,10 @@ def test_a_write_failure_mid_fetch_is_one_line(
         def close(self) -> None:
             pass
 
-    monkeypatch.setattr("lacecal_async.cli.fetch.open_writer", lambda *a: FullDisk())
+        def counts(self) -> list[tuple[str, int]]:
+            return []
+
+    monkeypatch.setattr("lacecal_async.cli.fetch.open_export", lambda *a, **k: FullDisk())
     assert main(fetch(server, "-q", "-o", str(tmp_path / "m.csv"))) == 1
     err = capsys.readouterr().err
     assert err == f"lacecal: error: cannot write {tmp_path / 'm.csv'}: No space left on device\n"

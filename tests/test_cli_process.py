@@ -20,6 +20,7 @@ from test_cli_support import (
     expected_rows,
     read_csv,
     read_jsonl,
+    read_parquet,
     record_from_json,
     secrets,
     threaded_server,
@@ -55,8 +56,7 @@ def _rows(path: Path, ext: str) -> list[dict[str, Any]]:
     if ext == "csv":
         return read_csv(path)[1]
     if ext == "parquet":
-        rows: list[dict[str, Any]] = pq.read_table(path).to_pylist()
-        return rows
+        return read_parquet(path)
     lines = read_jsonl(path.read_text(encoding="utf-8"))
     return [{"plant": line["plant"], "record": record_from_json("meter", line)} for line in lines]
 
@@ -81,7 +81,7 @@ def test_ctrl_c_mid_fetch_leaves_a_valid_prefix(
     try:
         for line in process.stderr:  # plain progress: stderr is not a terminal
             seen.append(line)
-            found = re.search(r" ([\d,]+) records", line)
+            found = re.search(r" ([\d,]+) periods", line)
             if found and int(found.group(1).replace(",", "")) > 0:
                 process.send_signal(signal.SIGINT)
                 break
@@ -105,7 +105,7 @@ def test_ctrl_c_mid_fetch_leaves_a_valid_prefix(
         total += len(got)
     everything = sum(len(p.meter_records(START, SLOW_END)) for p in SLOW_PLANTS)
     assert 0 < total < everything
-    assert f"{total:,} records written to {out}" in rest
+    assert f"{total:,} periods written: {total:,} rows to {out}" in rest
 
 
 def test_fetch_subprocess_exit_statuses(tmp_path: Path) -> None:
@@ -130,7 +130,8 @@ def test_fetch_subprocess_exit_statuses(tmp_path: Path) -> None:
     usage = run("fetch", "meter", "x=Unknown000000ITR", "--start", "last tuesday")
     assert usage.returncode == 2
     assert usage.stderr == "lacecal: error: invalid time 'last tuesday': expected an ISO " + (
-        "date (2024-10-21), an ISO datetime (2024-10-21T08:30, 2024-10-21T08:30+02:00), "
+        "date (2024-10-21), a month (2024-10), a year (2024), an ISO datetime "
+        "(2024-10-21T08:30, 2024-10-21T08:30+02:00), "
         "UNIX seconds or 'now'\n"
     )
 

@@ -13,7 +13,7 @@ import json
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +83,7 @@ def meter_expected(label: str, r: MeterRecord) -> dict[str, Any]:
         "plant": label,
         "unix_time": r.unix_time,
         "start": r.start.isoformat(),
+        "utc_offset_s": offset(r),
         "interval_s": r.interval,
         "grid_imported_kwh": grid.rst.imported,
         "grid_exported_kwh": grid.rst.exported,
@@ -101,15 +102,20 @@ def meter_expected(label: str, r: MeterRecord) -> dict[str, Any]:
     return row
 
 
+def offset(r: MeterRecord | InverterRecord) -> int:
+    """The plant's UTC offset at the record's start [s], from the service's ``date`` text."""
+    return {"+0200": 7200, "+0100": 3600}[r.start.strftime("%z")]
+
+
 def inverter_expected(label: str, r: InverterRecord) -> list[dict[str, Any]]:
-    """The rows of an inverter record: one per inverter."""
+    """The rows of an inverter record: one per inverter, without the period's total."""
     return [
         {
             "plant": label,
             "unix_time": r.unix_time,
             "start": r.start.isoformat(),
+            "utc_offset_s": offset(r),
             "interval_s": r.interval,
-            "total_energy_kwh": r.total_energy,
             "inverter_id": inverter.id,
             "inverter_energy_kwh": inverter.energy,
         }
@@ -117,14 +123,42 @@ def inverter_expected(label: str, r: InverterRecord) -> list[dict[str, Any]]:
     ]
 
 
+def period_expected(label: str, r: InverterRecord) -> dict[str, Any]:
+    """The periods-file row of an inverter record: the plant's total."""
+    return {
+        "plant": label,
+        "unix_time": r.unix_time,
+        "start": r.start.isoformat(),
+        "utc_offset_s": offset(r),
+        "interval_s": r.interval,
+        "total_energy_kwh": r.total_energy,
+        "inverter_count": len(r.inverters),
+    }
+
+
 def expected_rows(endpoint: str, label: str, plant: Plant, start: int, end: int) -> list[Any]:
-    """All rows of a plant's records in [start, end)."""
+    """All rows of a plant's records in [start, end) (``periods``: the inverter periods)."""
     if endpoint == "meter":
         return [meter_expected(label, r) for r in plant.meter_records(start, end)]
+    if endpoint == "periods":
+        return [period_expected(label, r) for r in plant.inverter_records(start, end)]
     return [row for r in plant.inverter_records(start, end) for row in inverter_expected(label, r)]
 
 
-_INTS = {"unix_time", "interval_s", "inverter_id"}
+def local_start(row: dict[str, Any]) -> dict[str, Any]:
+    """A Parquet row with ``start`` (a UTC datetime) as the plant's local ISO text again."""
+    zone = timezone(timedelta(seconds=row["utc_offset_s"]))
+    return row | {"start": row["start"].astimezone(zone).isoformat()}
+
+
+def read_parquet(path: Path) -> list[dict[str, Any]]:
+    """The rows of a Parquet file, ``start`` as local text (see `local_start`)."""
+    import pyarrow.parquet as pq  # noqa: PLC0415 - the tests that call it skip without it
+
+    return [local_start(row) for row in pq.read_table(path).to_pylist()]
+
+
+_INTS = {"unix_time", "interval_s", "inverter_id", "utc_offset_s", "inverter_count"}
 _STRS = {"plant", "start"}
 
 
@@ -169,6 +203,7 @@ def _phase(obj: dict[str, Any] | None) -> GridPhase | None:
 def record_from_json(endpoint: str, obj: dict[str, Any]) -> MeterRecord | InverterRecord:
     """Rebuild a record from its JSON Lines object, key by key."""
     start = datetime.fromisoformat(obj["start"])
+    assert obj["utc_offset_s"] == start.utcoffset().total_seconds()  # type: ignore[union-attr]
     if endpoint == "inverter":
         return InverterRecord(
             obj["unix_time"],

@@ -14,7 +14,7 @@ import pytest
 from test_cli_support import PLANTS, START, assert_no_secret
 
 from lacecal_async.cli import demo, fetch, inverters, main
-from lacecal_async.cli.export import meter_row, open_writer
+from lacecal_async.cli.export import open_export
 from lacecal_async.cli.interrupt import Interrupted, run_interruptible
 from lacecal_async.cli.itrs import PlantRef, Redactor
 from lacecal_async.cli.options import parse_rate
@@ -25,6 +25,7 @@ from lacecal_async.cli.progress import (
     eta_seconds,
     format_duration,
 )
+from lacecal_async.cli.schema import METER
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.errors import LacecalResponseError
 from lacecal_async.fanout import ItrDone, ItrFailed, PageEvent, Progress
@@ -82,22 +83,22 @@ def test_display_plain_lines_and_summary() -> None:
     display = _display(stream, "plain", now)
     a, b = PLANTS[0].itr, PLANTS[1].itr
     assert display.summary() == (
-        "meter: 0/2 plants done, 0/6 pages, 0 records, 0s elapsed, ETA 0s"
+        "meter: 0/2 plants done, 0/6 pages, 0 periods, 0s elapsed, ETA 0s"
     )  # 2 plants x 3 days at an assumed 600 s: 3 pages each, within the first burst
     display.update(PageEvent(a, (), Progress(1, 144, 1, 9)))
     now[0] = 2.0
     # 8 more pages, one after the other: the 7th of them waits a period for a slot
-    assert display.summary().endswith("1/12 pages, 144 records, 2s elapsed, ETA 1m00s")
+    assert display.summary().endswith("1/12 pages, 144 periods, 2s elapsed, ETA 1m00s")
     display.update(ItrDone(a, Progress(1, 144, 1, 1)))
     error = LacecalResponseError(f"meter.php for ITR {b}: HTTP 503\nbusy", status=503)
     display.update(ItrFailed(b, error, Progress()))
     display.log(f"warning: about {b}")
     display.finish()
     assert stream.getvalue().splitlines() == [
-        "meter: roof done: 1 page, 144 records",
+        "meter: roof done: 1 page, 144 periods",
         f"meter: ...{b[-4:]} FAILED after 0 pages: meter.php for ITR ...{b[-4:]}: HTTP 503 busy",
         f"warning: about ...{b[-4:]}",
-        "meter: 1/2 plants done, 1 failed, 1/1 pages, 144 records in 2s",
+        "meter: 1/2 plants done, 1 failed, 1/1 pages, 144 periods in 2s",
     ]
 
 
@@ -173,10 +174,10 @@ def test_rates() -> None:
 
 def test_a_meter_record_without_a_grid_meter(tmp_path: Path) -> None:
     record = attrs.evolve(PLANTS[0].meter_record(START), grid=None)
-    row = meter_row("p", record)
-    assert row[4:16] == (None,) * 12
-    assert row[16] is not None  # the load meter is still there
-    writer = open_writer(str(tmp_path / "x.jsonl"), Endpoint.METER, sys.stdout)
+    (row,) = METER.rows("p", [record])
+    assert row[5:17] == (None,) * 12
+    assert row[17] is not None  # the load meter is still there
+    writer = open_export(str(tmp_path / "x.jsonl"), "jsonl", Endpoint.METER, sys.stdout)
     writer.write("p", [])
     writer.close()
     assert (tmp_path / "x.jsonl").read_text(encoding="utf-8") == ""

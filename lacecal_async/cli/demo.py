@@ -17,7 +17,7 @@ from typing import Any
 
 import attrs
 
-from lacecal_async.cli.export import open_writer
+from lacecal_async.cli.export import open_export
 from lacecal_async.cli.fetch import Fetch, log_to, report_failures
 from lacecal_async.cli.interrupt import Interrupted, run_interruptible
 from lacecal_async.cli.itrs import PlantRef, Redactor
@@ -156,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
             async with make_client(args) as client:
                 for endpoint in (Endpoint.METER, Endpoint.INVERTER):
                     path = out / f"{endpoint.value}.csv"
-                    writer = open_writer(str(path), endpoint, stdout)
+                    writer = open_export(str(path), "csv", endpoint, stdout)
                     display = Display(
                         stderr, refs, title=endpoint.value, span=(start, end), rate=args.rate,
                         mode=mode, every=args.progress_every, redact=redact,
@@ -182,10 +182,10 @@ def run(args: argparse.Namespace) -> int:
     print(_align(rows), file=stdout)
     if derived:
         print("* no load meter: consumption = production + imported - exported", file=stdout)
-    records = sum(fetch.records for fetch in fetches)
+    records = sum(fetch.periods for fetch in fetches)
     print(
-        f"\nWrote {out / 'meter.csv'} and {out / 'inverter.csv'} "
-        f"({fetches[0].records:,} and {fetches[1].records:,} records).",
+        f"\nWrote {out / 'meter.csv'}, {out / 'inverter.csv'} and {out / 'inverter.periods.csv'} "
+        f"({fetches[0].periods:,} and {fetches[1].periods:,} periods).",
         file=stdout,
     )
     wrong = _mismatches(plants, refs, start, end, sinks)

@@ -1,137 +1,66 @@
-"""Writers of fetched records: CSV, JSON Lines and Parquet, chosen by the file's extension.
+"""Writers of fetched records: CSV, JSON Lines and Parquet, in the columns of `schema`.
 
-CSV and Parquet have flat columns named with their units; the first column, ``plant``, is
-the plant's alias, or its full identifier when it has none (the data is the user's own).
-Meter records are one row each. Inverter records are one row per inverter and period
-(``inverter_id``, ``inverter_energy_kwh``), with the period's ``total_energy_kwh`` repeated
-on each of its rows: the columns stay the same whatever inverters the plants have.
-JSON Lines holds one object per record, nested as the library's records are (English
-names; energies in kWh, reactive energies in kVArh, ``interval`` in seconds).
+The format is ``--format``, else the file's extension; stdout (``-o -``) and other files
+that are not regular files (``/dev/null``, a pipe) are JSON Lines unless named otherwise.
+CSV and Parquet hold flat tables; an inverter fetch into ``X.csv`` writes the per-inverter
+rows there and the periods (with the plant's total) beside it, in ``X.periods.csv``, so no
+column repeats a value. JSON Lines holds one object per record, nested as the library's
+records are, with ``plant`` and ``utc_offset_s`` added.
 
 Every writer flushes after each batch (a page), so an interrupted fetch leaves every
 record written so far; the Parquet writer keeps rows until a row group is full and writes
-them, with the footer, on `close` (called in a ``finally``).
+them, with the footer, on `close` (called in a ``finally``). Appending (``--resume``) adds
+to CSV and JSON Lines files, and rewrites a Parquet file: its rows are copied into a new
+file that replaces the old one on `close`, so the old one stands until then.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Sequence
+import os
+import stat
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, Protocol, TextIO
+from typing import IO, Any, Literal, Protocol, TextIO
 
 import attrs
 
 from lacecal_async.cli.options import UsageError
+from lacecal_async.cli.schema import Row, Table, tables, utc_offset
 from lacecal_async.endpoints import Endpoint
-from lacecal_async.records import EnergyMeter, GridPhase, InverterRecord, MeterRecord
 
 __all__ = [
-    "INVERTER_COLUMNS",
-    "METER_COLUMNS",
+    "FORMATS",
     "PARQUET_HINT",
+    "Export",
+    "Format",
     "Writer",
-    "columns",
-    "inverter_rows",
-    "meter_row",
-    "open_writer",
-    "output_format",
-    "rows",
+    "arrow_schema",
+    "choose_format",
+    "is_stream",
+    "open_export",
+    "output_files",
+    "record_objects",
 ]
 
-Kind = Literal["str", "int", "float"]
-Row = tuple[str | int | float | None, ...]
-
-_TIME_COLUMNS: tuple[tuple[str, Kind], ...] = (
-    ("plant", "str"),
-    ("unix_time", "int"),
-    ("start", "str"),
-    ("interval_s", "int"),
-)
-METER_COLUMNS: tuple[tuple[str, Kind], ...] = (
-    *_TIME_COLUMNS,
-    ("grid_imported_kwh", "float"),
-    ("grid_exported_kwh", "float"),
-    ("grid_q1_kvarh", "float"),
-    ("grid_q2_kvarh", "float"),
-    ("grid_q3_kvarh", "float"),
-    ("grid_q4_kvarh", "float"),
-    *((f"grid_{phase}_{way}_kwh", "float") for phase in "rst" for way in ("imported", "exported")),
-    ("load_kwh", "float"),
-    *((f"load_{phase}_kwh", "float") for phase in "rst"),
-    ("renewable_kwh", "float"),
-    *((f"renewable_{phase}_kwh", "float") for phase in "rst"),
-)
-INVERTER_COLUMNS: tuple[tuple[str, Kind], ...] = (
-    *_TIME_COLUMNS,
-    ("total_energy_kwh", "float"),
-    ("inverter_id", "int"),
-    ("inverter_energy_kwh", "float"),
-)
+Format = Literal["csv", "jsonl", "parquet"]
+FORMATS: tuple[Format, ...] = ("csv", "jsonl", "parquet")
+Objects = Callable[[str, Sequence[Any]], list[dict[str, Any]]]
 
 #: The one line shown when Parquet is asked for without pyarrow installed.
 PARQUET_HINT = "writing Parquet needs pyarrow: pip install 'lacecal_async[parquet]'"
 #: Rows the Parquet writer gathers per row group.
 ROW_GROUP_ROWS = 65_536
 
-
-def _phase(phase: GridPhase | None) -> tuple[float | None, float | None]:
-    return (None, None) if phase is None else (phase.imported, phase.exported)
-
-
-def _energy(meter: EnergyMeter | None) -> tuple[float | None, ...]:
-    return (None,) * 4 if meter is None else (meter.rst, meter.r, meter.s, meter.t)
-
-
-def meter_row(plant: str, record: MeterRecord) -> Row:
-    """Return the flat row of one meter record (None where the plant has no such meter)."""
-    grid = record.grid
-    totals: tuple[float | None, ...] = (None,) * 12
-    if grid is not None:
-        rst = grid.rst
-        totals = (
-            rst.imported,
-            rst.exported,
-            rst.q1,
-            rst.q2,
-            rst.q3,
-            rst.q4,
-            *_phase(grid.r),
-            *_phase(grid.s),
-            *_phase(grid.t),
-        )
-    return (
-        plant,
-        record.unix_time,
-        record.start.isoformat(),
-        record.interval,
-        *totals,
-        *_energy(record.load),
-        *_energy(record.renewable),
-    )
-
-
-def inverter_rows(plant: str, record: InverterRecord) -> list[Row]:
-    """Return one row per inverter of the record (one with no inverter if it has none)."""
-    head = (plant, record.unix_time, record.start.isoformat(), record.interval)
-    total = record.total_energy
-    if not record.inverters:
-        return [(*head, total, None, None)]
-    return [(*head, total, inverter.id, inverter.energy) for inverter in record.inverters]
-
-
-def columns(endpoint: Endpoint) -> tuple[tuple[str, Kind], ...]:
-    """Return the flat columns of an endpoint's records."""
-    return METER_COLUMNS if endpoint is Endpoint.METER else INVERTER_COLUMNS
-
-
-def rows(endpoint: Endpoint, plant: str, records: Sequence[Any]) -> list[Row]:
-    """Return the flat rows of a batch of records."""
-    if endpoint is Endpoint.METER:
-        return [meter_row(plant, record) for record in records]
-    return [row for record in records for row in inverter_rows(plant, record)]
+_EXTENSIONS: dict[str, Format] = {
+    ".csv": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
 
 
 class Writer(Protocol):
@@ -140,8 +69,49 @@ class Writer(Protocol):
     def write(self, plant: str, records: Sequence[Any]) -> None:
         """Write a batch of one plant's records (`plant`: its label in the data)."""
 
-    def close(self) -> None:
-        """Finish the output (safe to call twice)."""
+
+def is_stream(path: str | None) -> bool:
+    """Whether `path` is stdout (None, ``-``) or an existing file that is not a regular one."""
+    if path is None or path == "-":
+        return True
+    try:
+        return not stat.S_ISREG(Path(path).stat().st_mode)
+    except OSError:
+        return False
+
+
+def choose_format(path: str | None, named: str | None) -> Format:
+    """Return the format `named` (``--format``), else the one `path`'s extension asks for."""
+    suffix = "" if path is None or path == "-" else Path(path).suffix.lower()
+    found = _EXTENSIONS.get(suffix)
+    if named is not None:
+        if found is not None and found != named:
+            raise UsageError(f"{path}: extension {suffix!r} but --format {named}")
+        return FORMATS[FORMATS.index(named)]
+    if found is not None:
+        return found
+    if is_stream(path):
+        return "jsonl"
+    known = ", ".join(_EXTENSIONS)
+    shown = f"extension {suffix!r}" if suffix else "no extension"
+    raise UsageError(f"{path}: {shown}; name the format with --format, or use one of: {known}")
+
+
+def output_files(path: str | None, fmt: Format, endpoint: Endpoint) -> list[tuple[Path, Table]]:
+    """Return the regular files an export writes, each with its table (none for a stream).
+
+    JSON Lines is one file whatever the endpoint (its table: the first); CSV and Parquet
+    have a file per table, the second beside the first: ``X.periods.csv``.
+    """
+    if path is None or is_stream(path):
+        return []
+    main = Path(path)
+    found = tables(endpoint)
+    if fmt == "jsonl":
+        return [(main, found[0])]
+    return [(main, found[0])] + [
+        (main.with_name(f"{main.stem}.{table.name}{main.suffix}"), table) for table in found[1:]
+    ]
 
 
 def _json_default(value: object) -> str:
@@ -150,26 +120,48 @@ def _json_default(value: object) -> str:
     raise TypeError(f"cannot write {type(value).__name__} as JSON")  # pragma: no cover
 
 
+def record_objects(plant: str, records: Sequence[Any]) -> list[dict[str, Any]]:
+    """One JSON object per record: plant, time fields (with ``utc_offset_s``), the rest."""
+    objects = []
+    for record in records:
+        fields = attrs.asdict(record, recurse=True)
+        head = {"plant": plant, "unix_time": fields.pop("unix_time")}
+        head |= {"start": fields.pop("start"), "utc_offset_s": utc_offset(record.start)}
+        objects.append(head | fields)
+    return objects
+
+
+def _flat_objects(table: Table) -> Objects:
+    def objects(plant: str, records: Sequence[Any]) -> list[dict[str, Any]]:
+        return [dict(zip(table.names, row, strict=True)) for row in table.rows(plant, records)]
+
+    return objects
+
+
+def _cell(value: object) -> object:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
 @attrs.define
 class JsonLinesWriter:
-    """One JSON object per record: ``{"plant": ..., <the record's fields>}``."""
+    """One JSON object per line, as `objects` makes them from a batch."""
 
     stream: TextIO
-    owned: bool
+    destination: str
+    objects: Objects
+    owned: bool = True
+    rows: int = attrs.field(init=False, default=0)
 
     def write(self, plant: str, records: Sequence[Any]) -> None:
         """Write and flush the batch."""
         lines = [
-            json.dumps(
-                {"plant": plant, **attrs.asdict(record, recurse=True)},
-                default=_json_default,
-                ensure_ascii=False,
-            )
-            for record in records
+            json.dumps(obj, default=_json_default, ensure_ascii=False)
+            for obj in self.objects(plant, records)
         ]
         if lines:
             self.stream.write("\n".join(lines) + "\n")
             self.stream.flush()
+            self.rows += len(lines)
 
     def close(self) -> None:
         """Close the file (stdout is only flushed)."""
@@ -181,51 +173,89 @@ class JsonLinesWriter:
 
 @attrs.define
 class CsvWriter:
-    """A header line, then flat rows; empty cells where a plant has no such meter."""
+    """A header line (unless appending), then flat rows; empty cells for nulls."""
 
     stream: TextIO
-    endpoint: Endpoint
+    destination: str
+    table: Table
+    header: bool = True
+    owned: bool = True
+    rows: int = attrs.field(init=False, default=0)
     _csv: Any = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         self._csv = csv.writer(self.stream, lineterminator="\n")
-        self._csv.writerow([name for name, _ in columns(self.endpoint)])
-        self.stream.flush()
+        if self.header:
+            self._csv.writerow(self.table.names)
+            self.stream.flush()
 
     def write(self, plant: str, records: Sequence[Any]) -> None:
         """Write and flush the batch."""
-        self._csv.writerows(rows(self.endpoint, plant, records))
+        rows = self.table.rows(plant, records)
+        self._csv.writerows([[_cell(value) for value in row] for row in rows])
         self.stream.flush()
+        self.rows += len(rows)
 
     def close(self) -> None:
-        """Close the file."""
-        self.stream.close()
+        """Close the file (stdout is only flushed)."""
+        if self.owned:
+            self.stream.close()
+        else:
+            self.stream.flush()
+
+
+def arrow_schema(table: Table) -> Any:  # noqa: ANN401 - pyarrow has no type hints
+    """Return the pyarrow schema of `table` (`UsageError` with a hint without pyarrow)."""
+    try:
+        import pyarrow as pa  # noqa: PLC0415 - optional: only Parquet output needs it
+    except ImportError:
+        raise UsageError(PARQUET_HINT) from None
+    types = {
+        "string": pa.string(),
+        "int64": pa.int64(),
+        "float64": pa.float64(),
+        "timestamp": pa.timestamp("ms", tz="UTC"),
+    }
+    return pa.schema([(column.name, types[column.kind]) for column in table.columns])
 
 
 @attrs.define
 class ParquetWriter:
-    """Flat columns with types (nullable floats); a row group per `ROW_GROUP_ROWS` rows."""
+    """Typed flat columns (nullable); a row group per `ROW_GROUP_ROWS` rows.
 
-    path: Path
-    endpoint: Endpoint
+    `sink` is a path or a binary stream. With `keep`, the rows of that existing file come
+    first: the new file is written beside it and replaces it on `close`.
+    """
+
+    sink: Path | IO[bytes]
+    destination: str
+    table: Table
+    keep: Path | None = None
     row_group_rows: int = ROW_GROUP_ROWS
+    rows: int = attrs.field(init=False, default=0)
     _pending: list[Row] = attrs.field(init=False, factory=list)
     _writer: Any = attrs.field(init=False, default=None)
     _schema: Any = attrs.field(init=False)
+    _partial: Path | None = attrs.field(init=False, default=None)
 
     def __attrs_post_init__(self) -> None:
-        try:
-            import pyarrow as pa  # noqa: PLC0415 - optional: only Parquet output needs it
-            import pyarrow.parquet as pq  # noqa: PLC0415
-        except ImportError:
-            raise UsageError(PARQUET_HINT) from None
-        types = {"str": pa.string(), "int": pa.int64(), "float": pa.float64()}
-        self._schema = pa.schema([(n, types[k]) for n, k in columns(self.endpoint)])
-        self._writer = pq.ParquetWriter(self.path, self._schema)
+        self._schema = arrow_schema(self.table)
+        import pyarrow.parquet as pq  # noqa: PLC0415 - optional, checked just above
+
+        target = self.sink
+        if self.keep is not None:
+            self._partial = self.keep.with_name(f".{self.keep.name}.partial")
+            target = self._partial
+        self._writer = pq.ParquetWriter(target, self._schema)
+        if self.keep is not None:
+            for batch in pq.ParquetFile(self.keep).iter_batches():
+                self._writer.write_batch(batch)
 
     def write(self, plant: str, records: Sequence[Any]) -> None:
         """Keep the batch's rows; write a row group once enough have gathered."""
-        self._pending.extend(rows(self.endpoint, plant, records))
+        rows = self.table.rows(plant, records)
+        self._pending.extend(rows)
+        self.rows += len(rows)
         if len(self._pending) >= self.row_group_rows:
             self._flush()
 
@@ -233,58 +263,104 @@ class ParquetWriter:
         if self._pending:
             import pyarrow as pa  # noqa: PLC0415 - imported (and checked) at creation
 
+            names = self._schema.names
             table = pa.Table.from_pylist(
-                [dict(zip(self._schema.names, row, strict=True)) for row in self._pending],
+                [dict(zip(names, row, strict=True)) for row in self._pending],
                 schema=self._schema,
             )
             self._writer.write_table(table)
             self._pending = []
 
     def close(self) -> None:
-        """Write the rows kept and the footer: the file is valid from here on."""
+        """Write the rows kept and the footer: the file is valid (and in place) from here on."""
         if self._writer is not None:
             try:
                 self._flush()
             finally:
                 self._writer.close()
                 self._writer = None
+                if self._partial is not None and self.keep is not None:
+                    self._partial.replace(self.keep)
 
 
-Format = Literal["csv", "jsonl", "parquet"]
-_EXTENSIONS: dict[str, Format] = {
-    ".csv": "csv",
-    ".jsonl": "jsonl",
-    ".ndjson": "jsonl",
-    ".parquet": "parquet",
-    ".pq": "parquet",
-}
+TableWriter = JsonLinesWriter | CsvWriter | ParquetWriter
 
 
-def output_format(path: str | None) -> Format:
-    """Return the format a path's extension asks for (no path, or ``-``: JSON Lines)."""
+@attrs.define
+class Export:
+    """The writers of one output (a file per table), used as one `Writer`."""
+
+    writers: list[TableWriter]
+
+    def write(self, plant: str, records: Sequence[Any]) -> None:
+        """Write the batch to every table."""
+        for writer in self.writers:
+            writer.write(plant, records)
+
+    def close(self) -> None:
+        """Close every file, the first error raised after all are closed."""
+        errors: list[OSError] = []
+        for writer in self.writers:
+            try:
+                writer.close()
+            except OSError as exc:  # pragma: no cover - a full disk on the last flush
+                errors.append(exc)
+        self.writers = []
+        if errors:  # pragma: no cover
+            raise errors[0]
+
+    def counts(self) -> list[tuple[str, int]]:
+        """Rows written so far, per destination."""
+        return [(writer.destination, writer.rows) for writer in self.writers]
+
+
+def _open_text(path: Path, mode: Literal["w", "a"]) -> TextIO:
+    return path.open(mode, encoding="utf-8", newline="")
+
+
+def _stream_writer(fmt: Format, table: Table, objects: Objects, stdout: TextIO) -> TableWriter:
+    if fmt == "jsonl":
+        return JsonLinesWriter(stdout, "stdout", objects, owned=False)
+    if fmt == "csv":
+        return CsvWriter(stdout, "stdout", table, owned=False)
+    return ParquetWriter(stdout.buffer, "stdout", table)
+
+
+def open_export(
+    path: str | None,
+    fmt: Format,
+    endpoint: Endpoint,
+    stdout: TextIO,
+    *,
+    append: bool = False,
+) -> Export:
+    """Open the writers of `path` (None or ``-``: `stdout`); `append` continues its files.
+
+    A stream (stdout, ``/dev/null``) gets the first table only: an inverter fetch to
+    stdout in CSV or Parquet writes no periods.
+    """
+    first = tables(endpoint)[0]
+    objects = record_objects if endpoint is not Endpoint.INVERTER_LIST else _flat_objects(first)
     if path is None or path == "-":
-        return "jsonl"
-    suffix = Path(path).suffix.lower()
-    found = _EXTENSIONS.get(suffix)
-    if found is None:
-        known = ", ".join(_EXTENSIONS)
-        shown = f"extension {suffix!r}" if suffix else "no extension"
-        raise UsageError(f"{path}: {shown}; the output format comes from it: {known}")
-    return found
-
-
-def open_writer(path: str | None, endpoint: Endpoint, stdout: TextIO) -> Writer:
-    """Create the writer for `path` (None or ``-``: JSON Lines on `stdout`)."""
-    fmt = output_format(path)
-    if path is None or path == "-":
-        return JsonLinesWriter(stdout, owned=False)
-    target = Path(path)
+        return Export([_stream_writer(fmt, first, objects, stdout)])
+    files = output_files(path, fmt, endpoint) or [(Path(path), first)]
+    writers: list[TableWriter] = []
     try:
-        if fmt == "parquet":
-            return ParquetWriter(target, endpoint)
-        stream = target.open("w", encoding="utf-8", newline="")
-        if fmt == "csv":
-            return CsvWriter(stream, endpoint)
-        return JsonLinesWriter(stream, owned=True)
+        for file, table in files:
+            keep = append and file.exists() and not is_stream(str(file))
+            if fmt == "parquet":
+                writers.append(ParquetWriter(file, str(file), table, keep=file if keep else None))
+                continue
+            stream = _open_text(file, "a" if keep else "w")
+            if fmt == "csv":
+                empty = not keep or os.fstat(stream.fileno()).st_size == 0
+                writers.append(CsvWriter(stream, str(file), table, header=empty))
+            else:
+                writers.append(JsonLinesWriter(stream, str(file), objects))
     except OSError as exc:
+        Export(writers).close()
         raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+    except UsageError:
+        Export(writers).close()
+        raise
+    return Export(writers)

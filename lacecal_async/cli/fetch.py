@@ -14,23 +14,35 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncGenerator, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import TextIO
 
 import attrs
 
-from lacecal_async.cli.export import Writer, open_writer
+from lacecal_async import ItrDone, PageEvent, StreamEvent
+from lacecal_async.cli.export import (
+    FORMATS,
+    Export,
+    Writer,
+    choose_format,
+    open_export,
+    output_files,
+)
 from lacecal_async.cli.interrupt import Interrupted, run_interruptible
 from lacecal_async.cli.itrs import PlantRef, Redactor, collect_plants
 from lacecal_async.cli.options import UsageError, add_client_options, make_client
 from lacecal_async.cli.progress import Display, choose_mode
+from lacecal_async.cli.resume import check_overwrite, next_starts, resume_command
+from lacecal_async.cli.schema import Table
+from lacecal_async.cli.streams import merge
 from lacecal_async.cli.when import WHEN_HELP, parse_when
 from lacecal_async.client import LacecalClient
 from lacecal_async.endpoints import Endpoint
-from lacecal_async.fanout import ItrDone, PageEvent
 
 __all__ = [
     "Fetch",
+    "add_output_options",
     "add_parser",
     "add_plant_options",
     "add_progress_options",
@@ -44,7 +56,11 @@ _LIBRARY_LOGGER = "lacecal_async"
 
 @attrs.define
 class Fetch:
-    """One endpoint of many plants over ``[start, end)``, into `sinks`, shown on `display`."""
+    """One endpoint of many plants over ``[start, end)``, into `sinks`, shown on `display`.
+
+    `resume_at` moves some plants' start (by identifier): a resumed fetch continues each
+    plant after the last period its file holds. `periods` counts the records delivered.
+    """
 
     plants: Sequence[PlantRef]
     endpoint: Endpoint
@@ -52,15 +68,25 @@ class Fetch:
     end: int
     sinks: Sequence[Writer]
     display: Display
-    records: int = attrs.field(init=False, default=0)
+    resume_at: Mapping[str, int] = attrs.field(factory=dict)
+    periods: int = attrs.field(init=False, default=0)
     done: list[PlantRef] = attrs.field(init=False, factory=list)
     failed: list[tuple[PlantRef, str]] = attrs.field(init=False, factory=list)
+
+    def _streams(self, client: LacecalClient) -> list[AsyncGenerator[StreamEvent]]:
+        by_start: dict[int, list[str]] = {}
+        for plant in self.plants:
+            by_start.setdefault(self.resume_at.get(plant.itr, self.start), []).append(plant.itr)
+        return [
+            client.stream_many(itrs, self.endpoint, start, self.end)
+            for start, itrs in by_start.items()
+        ]
 
     async def run(self, client: LacecalClient) -> None:
         """Fetch, writing each page as it arrives; cancelled, it stops with what is written."""
         by_itr = {plant.itr: plant for plant in self.plants}
         ticker = asyncio.create_task(self.display.run())
-        events = client.stream_many(list(by_itr), self.endpoint, self.start, self.end)
+        events = merge(self._streams(client))
         try:
             async with contextlib.aclosing(events):
                 async for event in events:
@@ -68,7 +94,7 @@ class Fetch:
                     if isinstance(event, PageEvent):
                         for sink in self.sinks:
                             sink.write(plant.label, event.records)
-                        self.records += len(event.records)
+                        self.periods += len(event.records)
                     elif isinstance(event, ItrDone):
                         self.done.append(plant)
                     else:
@@ -123,6 +149,39 @@ def _quiet_stdout() -> None:
         os.dup2(devnull, sys.stdout.fileno())
 
 
+def _resume_at(
+    args: argparse.Namespace,
+    plants: Sequence[PlantRef],
+    files: Sequence[tuple[Path, Table]],
+    span: tuple[int, int],
+    stderr: TextIO,
+) -> dict[str, int]:
+    """Each plant's start after the last period its file holds; report what is left."""
+    start, end = span
+    after = next_starts(files, choose_format(args.output, args.format), Endpoint(args.endpoint))
+    starts = {p.itr: max(start, after[p.label]) for p in plants if p.label in after}
+    complete = sum(at >= end for at in starts.values())
+    print(
+        f"lacecal: resuming {args.output}: {len(starts) - complete} plants continue after "
+        f"their last period, {complete} are complete, {len(plants) - len(starts)} start at "
+        "--start",
+        file=stderr,
+    )
+    return starts
+
+
+def _written(fetch: Fetch, export: Export) -> str:
+    rows = ", ".join(f"{count:,} rows to {where}" for where, count in export.counts())
+    return f"{fetch.periods:,} periods written: {rows}"
+
+
+def _print_resume(args: argparse.Namespace, end: int, stderr: TextIO, redact: Redactor) -> None:
+    command, placeholders = resume_command(args, end)
+    print(redact(f"lacecal: to continue: {command}"), file=stderr)
+    if placeholders:
+        print("lacecal: (put each plant's identifier where ...WXYZ stands)", file=stderr)
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``lacecal fetch``; return the exit status."""
     stdout, stderr = sys.stdout, sys.stderr
@@ -132,10 +191,26 @@ def run(args: argparse.Namespace) -> int:
     if end < start:
         raise UsageError("--end is before --start")
     endpoint = Endpoint(args.endpoint)
+    fmt = choose_format(args.output, args.format)
+    files = output_files(args.output, fmt, endpoint)
+    check_overwrite([file for file, _ in files], force=args.force, resume=args.resume)
+    if args.resume and not files:
+        raise UsageError("--resume continues an output file: give it with -o FILE")
     redact = Redactor(tuple(p.itr for p in plants))
+    resume_at: dict[str, int] = {}
+    if args.resume:
+        resume_at = _resume_at(args, plants, files, (start, end), stderr)
+    todo = [p for p in plants if resume_at.get(p.itr, start) < end]
+    export = open_export(args.output, fmt, endpoint, stdout, append=args.resume)
+    if endpoint is Endpoint.INVERTER and fmt != "jsonl" and not files:
+        print(
+            f"lacecal: note: {export.counts()[0][0]} gets one row per inverter and period; "
+            "the periods' totals (total_energy_kwh) go beside an output file only",
+            file=stderr,
+        )
     display = Display(
         stderr,
-        plants,
+        todo,
         title=endpoint.value,
         span=(start, end),
         rate=args.rate,
@@ -143,12 +218,12 @@ def run(args: argparse.Namespace) -> int:
         every=args.progress_every,
         redact=redact,
     )
-    writer = open_writer(args.output, endpoint, stdout)
-    fetch = Fetch(plants, endpoint, start, end, [writer], display)
+    fetch = Fetch(todo, endpoint, start, end, [export], display, resume_at)
 
     async def work() -> None:
-        async with make_client(args) as client:
-            await fetch.run(client)
+        if todo:
+            async with make_client(args) as client:
+                await fetch.run(client)
 
     destination = args.output if args.output not in (None, "-") else "stdout"
     try:
@@ -156,7 +231,8 @@ def run(args: argparse.Namespace) -> int:
             with log_to(display, verbose=args.verbose):
                 outcome = run_interruptible(work)
         finally:
-            writer.close()
+            written = _written(fetch, export)
+            export.close()
     except BrokenPipeError:
         _quiet_stdout()
         return 1
@@ -165,11 +241,12 @@ def run(args: argparse.Namespace) -> int:
         return 1
     report_failures(fetch.failed, stderr, redact)
     if isinstance(outcome, Interrupted):
-        print(
-            f"lacecal: interrupted; {fetch.records:,} records written to {destination}",
-            file=stderr,
-        )
+        print(f"lacecal: interrupted; {written}", file=stderr)
+        if files:
+            _print_resume(args, end, stderr, redact)
         return outcome.exit_status
+    if fetch.failed and files:
+        _print_resume(args, end, stderr, redact)
     return 1 if fetch.failed else 0
 
 
@@ -217,17 +294,42 @@ def add_progress_options(parser: argparse.ArgumentParser) -> None:
 FETCH_EPILOG = f"""\
 {WHEN_HELP}
 
-The output format comes from the file's extension: .csv, .jsonl (or .ndjson), .parquet
-(needs pyarrow: pip install 'lacecal_async[parquet]'); without -o, JSON Lines on stdout.
+The output format is --format, else the file's extension: .csv, .jsonl (or .ndjson),
+.parquet (needs pyarrow: pip install 'lacecal_async[parquet]'); without -o, or with -o -,
+JSON Lines on stdout. The columns and their types are the same in every format (see the
+README's table): start is the UTC instant of unix_time, utc_offset_s the plant's offset.
 The first column, plant, holds the alias (alias=IDENTIFIER), else the full identifier;
 stderr never shows more than an alias or a redacted identifier (...WXYZ).
 Records of one plant are in time order; plants interleave as their pages arrive.
-Inverter records are one row per inverter and period in CSV and Parquet.
+Inverter data into X.csv or X.parquet is two tables: X.csv has one row per inverter and
+period (inverter_energy_kwh), X.periods.csv one row per period (total_energy_kwh); JSON
+Lines has one object per period, its inverters nested.
+
+An existing output is never overwritten without --force; --resume continues it: each
+plant after the last period the file holds (CSV and JSON Lines are appended to, Parquet
+is rewritten and replaced at the end).
 
 Exit status: 0 every plant succeeded; 1 some failed (each listed with its reason);
 2 usage error; 130 interrupted by Ctrl-C (143 by SIGTERM): the file holds every
-record fetched so far.
+period fetched so far, and the command that continues it is printed.
 """
+
+
+def add_output_options(parser: argparse.ArgumentParser, *, what: str) -> None:
+    """Add ``-o`` and ``--format``."""
+    parser.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        default=None,
+        help=f"FILE.csv, FILE.jsonl or FILE.parquet ('-': stdout; default: {what})",
+    )
+    parser.add_argument(
+        "--format",
+        choices=FORMATS,
+        default=None,
+        help="the output format (default: from FILE's extension; JSON Lines on stdout)",
+    )
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -245,13 +347,14 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument(
         "--end", metavar="WHEN", default=None, help="last instant (excluded; default now)"
     )
-    parser.add_argument(
-        "-o",
-        "--output",
-        metavar="FILE",
-        default=None,
-        help="FILE.csv, FILE.jsonl or FILE.parquet (default: JSON Lines on stdout)",
+    add_output_options(parser, what="JSON Lines on stdout")
+    existing = parser.add_mutually_exclusive_group()
+    existing.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue FILE: each plant after the last period it holds",
     )
+    existing.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
     add_client_options(parser)
     add_progress_options(parser)
     parser.set_defaults(func=run)

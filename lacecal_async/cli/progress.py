@@ -1,6 +1,6 @@
 """The progress display on stderr: live (redrawn with ANSI escapes) on a terminal, else lines.
 
-Per plant it shows pages, records and an ETA; overall, the same summed and the largest ETA
+Per plant it shows pages, periods (records) and an ETA; overall, the same summed and the largest ETA
 (plants are fetched concurrently). The ETA comes from the rate limit, which is what bounds
 a backfill: a plant's first N requests go at once, then N more every period.
 """
@@ -139,7 +139,7 @@ class Display:
             plant.state = "done"
             self._line(
                 f"{self._title}: {plant.ref.name} done: {_pages(plant.progress.pages)}, "
-                f"{plant.progress.records:,} records"
+                f"{plant.progress.records:,} periods"
             )
         elif isinstance(event, ItrFailed):
             plant.state = "failed"
@@ -151,7 +151,7 @@ class Display:
         self._draw(force=not isinstance(event, PageEvent))
 
     def summary(self) -> str:
-        """One line: plants done and failed, pages, records, time elapsed and left."""
+        """One line: plants done and failed, pages, periods, time elapsed and left."""
         plants = self._plants.values()
         elapsed = self._clock() - self._started
         done = sum(p.state == "done" for p in plants)
@@ -162,7 +162,7 @@ class Display:
         running = done + failed < len(self._plants)
         text = f"{self._title}: {done}/{len(self._plants)} plants done"
         text += f", {failed} failed" if failed else ""
-        text += f", {pages}/{expected} pages, {records:,} records"
+        text += f", {pages}/{expected} pages, {records:,} periods"
         if running:
             eta = max(p.eta(elapsed, self._rate) for p in plants)
             return text + f", {format_duration(elapsed)} elapsed, ETA {format_duration(eta)}"
@@ -222,7 +222,7 @@ class Display:
             }[plant.state]
             lines.append(
                 f"  {plant.ref.name:<{width}} [{'#' * filled}{'.' * (_BAR - filled)}] "
-                f"{f'{pages}/{expected}':>9} pages {plant.progress.records:>10,} records  {status}"
+                f"{f'{pages}/{expected}':>9} pages {plant.progress.records:>10,} periods  {status}"
             )
         if hidden:
             lines.append(f"  ... and {hidden} more")

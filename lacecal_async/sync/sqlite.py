@@ -122,6 +122,12 @@ def _transaction(db: sqlite3.Connection) -> Iterator[None]:
     db.execute("COMMIT")
 
 
+def _retrieve(done: asyncio.Future[Any]) -> None:
+    """Mark a job's outcome as seen when its caller was cancelled and will never look."""
+    if not done.cancelled():
+        done.exception()
+
+
 def _timed(endpoint: Endpoint | str) -> Endpoint:
     value = Endpoint(endpoint)
     if value not in TIMED:
@@ -190,7 +196,11 @@ class SQLiteStore:
         executor = self._executor
         if executor is None:
             raise StoreError(f"the store {self.path} is not open")
-        return await asyncio.get_running_loop().run_in_executor(executor, self._with_db, job)
+        # Shielded: a cancelled caller does not withdraw a job the thread has not started yet,
+        # so a call made always completes whole (and `close` waits for it).
+        done = asyncio.get_running_loop().run_in_executor(executor, self._with_db, job)
+        done.add_done_callback(_retrieve)
+        return await asyncio.shield(done)
 
     def _with_db(self, job: Callable[[sqlite3.Connection], T]) -> T:
         if self._db is None:  # pragma: no cover - close() runs after every job submitted
@@ -260,8 +270,7 @@ class SQLiteStore:
                 if db.execute("SELECT 1 FROM plants WHERE plant = ?", (key,)).fetchone():
                     raise StoreError(f"alias {key!r} already names another plant")
                 db.execute(
-                    "INSERT INTO plants (plant, fingerprint, alias, added_at) "
-                    "VALUES (?, ?, ?, ?)",
+                    "INSERT INTO plants (plant, fingerprint, alias, added_at) VALUES (?, ?, ?, ?)",
                     (key, fingerprint, alias, time.time()),
                 )
             return key

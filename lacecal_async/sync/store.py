@@ -110,7 +110,7 @@ class Store(Protocol):
     """The operations the sync engine needs; `SQLiteStore` implements them.
 
     Every method but `open`, `close` and the context manager needs an open store. Writes are
-    idempotent; a method that writes runs in one transaction and, once started, completes
+    idempotent; a method that writes runs in one transaction and, once called, completes
     even if the awaiting task is cancelled (`close` waits for it).
     """
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 import attrs
 import pytest
 from store_support import PLANT
 
+from lacecal_async import sync
 from lacecal_async.cli.export import rows as csv_rows
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.sync.rows import (
@@ -53,3 +57,22 @@ def test_a_page_must_hold_its_endpoint_records() -> None:
     with pytest.raises(ValueError, match="no records per period"):
         endpoint_rows(Endpoint.INVERTER_LIST, "p", meters)
     assert endpoint_rows(Endpoint.METER, "p", []) == []
+
+
+def test_the_store_package_imports_neither_client_nor_cli_nor_testing() -> None:
+    # The store receives records and writes them: the engine above it owns the client.
+    forbidden = ("client", "fanout", "_transport", "_paging", "_pagination", "cli", "testing")
+    package = Path(sync.__file__).parent
+    for source in sorted(package.glob("*.py")):
+        for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            for name in names:
+                parts = name.split(".")
+                assert not (parts[0] == "lacecal_async" and set(parts[1:2]) & set(forbidden)), (
+                    f"{source.name} imports {name}"
+                )

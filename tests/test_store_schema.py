@@ -89,6 +89,14 @@ async def test_a_foreign_database_is_refused(tmp_path: Path) -> None:
     assert rows(db, "SELECT name FROM sqlite_schema") == [("mine",)]
 
 
+async def test_a_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_bytes(b"not a database, but someone's notes\n" * 200)
+    with pytest.raises(SchemaVersionError, match="is not an SQLite database"):
+        await SQLiteStore(path).open()
+    assert path.read_bytes().startswith(b"not a database")
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX file modes")
 async def test_the_files_are_readable_by_their_owner_only(tmp_path: Path) -> None:
     db = tmp_path / "private.db"

@@ -213,6 +213,11 @@ class SQLiteStore:
         try:
             self._configure(db)
             self._migrate(db)
+        except sqlite3.DatabaseError as exc:
+            db.close()
+            if exc.sqlite_errorcode == sqlite3.SQLITE_NOTADB:
+                raise SchemaVersionError(f"{self.path} is not an SQLite database") from None
+            raise
         except BaseException:
             db.close()
             raise

@@ -21,7 +21,7 @@ from lacecal_async.errors import (
     LacecalResponseError,
 )
 from lacecal_async.fanout import FetchResult, ItrDone, ItrFailed, PageEvent, Progress, StreamEvent
-from lacecal_async.itr import redact, validate_itr
+from lacecal_async.itr import fingerprint, redact, validate_itr
 from lacecal_async.records import (
     EnergyMeter,
     GridMeter,
@@ -68,6 +68,7 @@ __all__ = [
     "WireFormat",
     "__version__",
     "decode",
+    "fingerprint",
     "redact",
     "to_dict",
     "validate_itr",

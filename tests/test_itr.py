@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import string
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lacecal_async import InvalidITRError, LacecalError, redact, validate_itr
+from lacecal_async import InvalidITRError, LacecalError, fingerprint, redact, validate_itr
 from lacecal_async.itr import ITR_LENGTH
 
 VALID = "AbCd0123456789Zz"
@@ -86,3 +87,27 @@ def test_redact_never_contains_a_whole_identifier_of_any_text(text: str) -> None
 )
 def test_redact_of_odd_values(value: object, expected: str) -> None:
     assert redact(value) == expected
+
+
+def test_fingerprint_is_the_documented_sha256_prefix() -> None:
+    # A known answer, so a change of algorithm cannot pass unnoticed.
+    assert fingerprint(VALID) == "itr-" + hashlib.sha256(VALID.encode("ascii")).hexdigest()[:12]
+    assert fingerprint(VALID) == "itr-69c121cca735"
+    assert fingerprint(VALID) == fingerprint("AbCd0123456789Zz")  # stable across calls
+    assert fingerprint(VALID) != fingerprint(VALID.swapcase())  # identifiers are case-sensitive
+
+
+@given(ALNUM)
+def test_fingerprint_holds_no_run_of_the_identifier(itr: str) -> None:
+    key = fingerprint(itr)
+    assert len(key) == 16
+    assert key.startswith("itr-")
+    assert all(c in "0123456789abcdef" for c in key[4:])
+    assert not any(itr[i : i + 8] in key for i in range(ITR_LENGTH - 7))
+
+
+@pytest.mark.parametrize("bad", ["", VALID[:-1], VALID + "0", VALID[:-1] + "é", None, 12])
+def test_fingerprint_refuses_what_validate_refuses(bad: object) -> None:
+    with pytest.raises(InvalidITRError) as caught:
+        fingerprint(bad)  # type: ignore[arg-type]
+    assert VALID[:-1] not in str(caught.value)

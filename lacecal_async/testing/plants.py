@@ -107,6 +107,9 @@ class Plant:
     first / latest: UNIX starts of the first and last records (aligned to `interval`);
     latest None follows the server's clock: the last period complete at ``now``.
     gaps: half-open [start, end) UNIX ranges whose periods have no record.
+    late: ``(start, end, filled_at)`` gaps that fill in: the periods in [start, end) have no
+    record while the server's clock is before `filled_at`, and their usual values from then
+    on (a logger uploading its backlog after an outage). A plant with late gaps needs `now`.
     load / renewable: whether LOAD_meter / RENO_meter exist (the grid meter always does).
     n_counts: what ``n`` counts: "records" (LIMIT n over existing records, the default)
     or "periods" (n consecutive periods, so a page across a gap comes back short).
@@ -119,6 +122,7 @@ class Plant:
     interval: int = attrs.field(default=600, validator=attrs.validators.in_(INTERVALS))
     latest: int | None = attrs.field(default=None, validator=_aligned)
     gaps: tuple[tuple[int, int], ...] = ()
+    late: tuple[tuple[int, int, float], ...] = ()
     load: bool = True
     renewable: bool = True
     three_phase: bool = True
@@ -145,10 +149,15 @@ class Plant:
             raise ValueError("a plant that follows the clock needs `now`")
         return int(now) // self.interval * self.interval - self.interval
 
-    def _gap_at(self, unix_time: int) -> tuple[int, int] | None:
+    def _gap_at(self, unix_time: int, now: float | None) -> tuple[int, int] | None:
         for gap in self.gaps:
             if gap[0] <= unix_time < gap[1]:
                 return gap
+        if self.late and now is None:
+            raise ValueError("a plant with late gaps needs `now`")
+        for start, end, filled_at in self.late:
+            if start <= unix_time < end and now is not None and now < filled_at:
+                return start, end
         return None
 
     def _align_up(self, unix_time: int) -> int:
@@ -159,7 +168,7 @@ class Plant:
         return (
             unix_time % self.interval == 0
             and self.first <= unix_time <= self.last_time(now)
-            and self._gap_at(unix_time) is None
+            and self._gap_at(unix_time, now) is None
         )
 
     def available_times(self, start: int, end: int, *, now: float | None = None) -> list[int]:
@@ -167,7 +176,7 @@ class Plant:
         last = self.last_time(now)
         lo = max(self._align_up(start), self.first)
         hi = min(end, last + 1)
-        return [t for t in range(lo, hi, self.interval) if self._gap_at(t) is None]
+        return [t for t in range(lo, hi, self.interval) if self._gap_at(t, now) is None]
 
     def page_times(self, start: int | None, n: int = 1, *, now: float | None = None) -> list[int]:
         """Return the periods one request gets: from the first at or after `start`, `n` of them.
@@ -178,7 +187,7 @@ class Plant:
         if start is None:
             when = last
             while when >= self.first:
-                gap = self._gap_at(when)
+                gap = self._gap_at(when, now)
                 if gap is None:
                     return [when]
                 when = (gap[0] - 1) // self.interval * self.interval
@@ -186,10 +195,10 @@ class Plant:
         when = max(self._align_up(start), self.first)
         if self.n_counts == "periods":
             stop = min(when + n * self.interval, last + 1)
-            return [t for t in range(when, stop, self.interval) if self._gap_at(t) is None]
+            return [t for t in range(when, stop, self.interval) if self._gap_at(t, now) is None]
         out: list[int] = []
         while when <= last and len(out) < n:
-            gap = self._gap_at(when)
+            gap = self._gap_at(when, now)
             if gap is None:
                 out.append(when)
                 when += self.interval

@@ -1,0 +1,529 @@
+"""`SQLiteStore`: the default store, one SQLite file, no server.
+
+sqlite3 blocks, so every call runs on one worker thread per store (a single-thread
+executor), which also creates and owns the connection: the event loop never waits on the
+disk, and calls on one store run in the order they were made.
+
+The journal is WAL (readers, such as ``lacecal status``, never block the writer) with
+``synchronous=NORMAL``: a commit survives the process being killed at any instant, and a
+power loss can lose only the last few commits, never corrupt the file. Since each page's
+rows and its sync state commit together, a lost commit takes both, and the next run fetches
+that page again (FULL would fsync every page for a guarantee the API already gives us).
+Foreign keys are on: no row names a plant that `add_plant` did not register.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from types import TracebackType
+from typing import Any, ClassVar, Self, TypeVar
+
+import attrs
+
+from lacecal_async.endpoints import Endpoint
+from lacecal_async.records import Inverter, InverterRecord, MeterRecord
+from lacecal_async.sync.holes import Hole, attempted, find_gaps, reconcile
+from lacecal_async.sync.rows import INVERTER_COLUMNS, METER_COLUMNS, Kind, endpoint_rows
+from lacecal_async.sync.sqlite_schema import MIGRATIONS
+from lacecal_async.sync.store import (
+    TIMED,
+    PlantEntry,
+    SchemaVersionError,
+    StatusRow,
+    StoreError,
+    SyncState,
+    check_alias,
+    check_fingerprint,
+    clean_error,
+)
+
+__all__ = ["SQLiteStore"]
+
+T = TypeVar("T")
+#: Mode of a database file the store creates (SQLite gives its -wal and -shm the same).
+FILE_MODE = 0o600
+_HOLE_COLUMNS = "start_time, end_time, interval_s, first_seen, attempts, next_attempt"
+
+
+def _upsert(table: str, columns: tuple[tuple[str, Kind], ...], key: tuple[str, ...]) -> str:
+    names = [name for name, _ in columns]
+    updates = ", ".join(f"{n} = excluded.{n}" for n in names if n not in key)
+    return (
+        f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))}) "  # noqa: S608 - names are constants
+        f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"
+    )
+
+
+_UPSERT = {
+    Endpoint.METER: _upsert("meter", METER_COLUMNS, ("plant", "unix_time")),
+    Endpoint.INVERTER: _upsert("inverter", INVERTER_COLUMNS, ("plant", "unix_time", "inverter_id")),
+}
+_UPSERT_STATE = (
+    "INSERT INTO sync_state (plant, endpoint, latest, interval_s, next_poll, failures, "
+    "last_error, last_error_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (plant, endpoint) DO UPDATE SET latest = excluded.latest, "
+    "interval_s = excluded.interval_s, next_poll = excluded.next_poll, "
+    "failures = excluded.failures, last_error = excluded.last_error, "
+    "last_error_at = excluded.last_error_at, updated_at = excluded.updated_at"
+)
+_RECORD_ERROR = (
+    "INSERT INTO sync_state (plant, endpoint, next_poll, failures, last_error, last_error_at, "
+    "updated_at) VALUES (?, ?, ?, 1, ?, ?, ?) "
+    "ON CONFLICT (plant, endpoint) DO UPDATE SET failures = failures + 1, "
+    "next_poll = excluded.next_poll, last_error = excluded.last_error, "
+    "last_error_at = excluded.last_error_at, updated_at = excluded.updated_at"
+)
+_STATUS = """
+SELECT s.plant, s.endpoint,
+    CASE s.endpoint
+        WHEN 'meter' THEN (SELECT min(unix_time) FROM meter WHERE plant = s.plant)
+        ELSE (SELECT min(unix_time) FROM inverter WHERE plant = s.plant) END,
+    CASE s.endpoint
+        WHEN 'meter' THEN (SELECT max(unix_time) FROM meter WHERE plant = s.plant)
+        ELSE (SELECT max(unix_time) FROM inverter WHERE plant = s.plant) END,
+    (SELECT count(*) FROM holes h WHERE h.plant = s.plant AND h.endpoint = s.endpoint),
+    (SELECT coalesce(sum((end_time - start_time + interval_s - 1) / interval_s), 0)
+        FROM holes h WHERE h.plant = s.plant AND h.endpoint = s.endpoint),
+    s.failures, s.last_error, s.last_error_at, s.next_poll
+FROM sync_state s
+UNION ALL
+SELECT p.plant, NULL, NULL, NULL, 0, 0, 0, NULL, NULL, NULL
+FROM plants p WHERE NOT EXISTS (SELECT 1 FROM sync_state s WHERE s.plant = p.plant)
+ORDER BY 1, 2
+"""
+
+
+def _create_private(path: Path) -> None:
+    """Create an empty database file readable by its owner only, unless it exists."""
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE)
+    except FileExistsError:
+        return
+    os.close(fd)
+
+
+@contextlib.contextmanager
+def _transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """Run the block in one write transaction: all of it commits, or none of it."""
+    db.execute("BEGIN IMMEDIATE")  # take the write lock now: no deadlock upgrading later
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+def _retrieve(done: asyncio.Future[Any]) -> None:
+    """Mark a job's outcome as seen when its caller was cancelled and will never look."""
+    if not done.cancelled():
+        done.exception()
+
+
+def _timed(endpoint: Endpoint | str) -> Endpoint:
+    value = Endpoint(endpoint)
+    if value not in TIMED:
+        raise ValueError(f"{value} has no records per period; its data goes to commit_inventory")
+    return value
+
+
+def _hole(row: Sequence[Any]) -> Hole:
+    return Hole(*row)
+
+
+@attrs.define
+class SQLiteStore:
+    """Synced records in one SQLite file at `path` (created with mode 0600).
+
+    `timeout` [s]: how long a write waits for another process's write lock.
+    Use it as ``async with SQLiteStore(path) as store: ...`` or `open` / `close`.
+    """
+
+    path: Path = attrs.field(converter=Path)
+    timeout: float = 30.0
+    #: The schema, as migrations (a subclass may append one to test an upgrade).
+    migrations: ClassVar[tuple[tuple[str, ...], ...]] = MIGRATIONS
+    _executor: ThreadPoolExecutor | None = attrs.field(init=False, default=None)
+    _db: sqlite3.Connection | None = attrs.field(init=False, default=None)
+
+    # -- lifecycle ------------------------------------------------------------------------
+    async def open(self) -> None:
+        """Create or upgrade the schema; `SchemaVersionError` for a newer or foreign one."""
+        if self._executor is not None:
+            return
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lacecal-sqlite")
+        try:
+            await asyncio.get_running_loop().run_in_executor(executor, self._open_sync)
+        except BaseException:
+            executor.submit(self._close_sync)  # after the open, if it is still running
+            executor.shutdown(wait=False)
+            raise
+        self._executor = executor
+
+    async def close(self) -> None:
+        """Let the operation in flight finish, then close the database (safe to call twice)."""
+        executor, self._executor = self._executor, None
+        if executor is None:
+            return
+        try:
+            await asyncio.get_running_loop().run_in_executor(executor, self._close_sync)
+        finally:
+            executor.shutdown(wait=False)
+
+    async def __aenter__(self) -> Self:
+        """Open the store."""
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Close the store."""
+        await self.close()
+
+    async def _call(self, job: Callable[[sqlite3.Connection], T]) -> T:
+        executor = self._executor
+        if executor is None:
+            raise StoreError(f"the store {self.path} is not open")
+        # Shielded: a cancelled caller does not withdraw a job the thread has not started yet,
+        # so a call made always completes whole (and `close` waits for it).
+        done = asyncio.get_running_loop().run_in_executor(executor, self._with_db, job)
+        done.add_done_callback(_retrieve)
+        return await asyncio.shield(done)
+
+    def _with_db(self, job: Callable[[sqlite3.Connection], T]) -> T:
+        if self._db is None:  # pragma: no cover - close() runs after every job submitted
+            raise StoreError(f"the store {self.path} is closed")
+        return job(self._db)
+
+    def _open_sync(self) -> None:
+        _create_private(self.path)
+        db = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
+        try:
+            self._configure(db)
+            self._migrate(db)
+        except sqlite3.DatabaseError as exc:
+            db.close()
+            if exc.sqlite_errorcode == sqlite3.SQLITE_NOTADB:
+                raise SchemaVersionError(f"{self.path} is not an SQLite database") from None
+            raise
+        except BaseException:
+            db.close()
+            raise
+        self._db = db
+
+    def _configure(self, db: sqlite3.Connection) -> None:
+        db.execute("PRAGMA foreign_keys = ON")
+        (mode,) = db.execute("PRAGMA journal_mode = WAL").fetchone()
+        if mode != "wal":  # pragma: no cover - only where the file system has no shm
+            raise StoreError(f"{self.path}: SQLite refused WAL mode (journal_mode={mode})")
+        db.execute("PRAGMA synchronous = NORMAL")
+
+    def _close_sync(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def _migrate(self, db: sqlite3.Connection) -> None:
+        target = len(self.migrations)
+        with _transaction(db):
+            (version,) = db.execute("PRAGMA user_version").fetchone()
+            if version > target:
+                raise SchemaVersionError(
+                    f"{self.path}: schema version {version} is newer than this lacecal_async "
+                    f"knows ({target}); upgrade lacecal_async to open it"
+                )
+            if version == 0 and db.execute("SELECT count(*) FROM sqlite_schema").fetchone()[0]:
+                raise SchemaVersionError(
+                    f"{self.path}: a database with tables but no lacecal_async schema version; "
+                    "it is not a lacecal store"
+                )
+            for statements in self.migrations[version:]:
+                for statement in statements:
+                    db.execute(statement)
+            if version != target:
+                db.execute(f"PRAGMA user_version = {target:d}")
+
+    # -- plants ---------------------------------------------------------------------------
+    async def add_plant(self, fingerprint: str, alias: str | None = None) -> str:
+        """Register a plant (idempotent) and return its key: `alias`, else `fingerprint`."""
+        check_fingerprint(fingerprint)
+        key = fingerprint if alias is None else check_alias(alias)
+
+        def job(db: sqlite3.Connection) -> str:
+            with _transaction(db):
+                row = db.execute(
+                    "SELECT plant FROM plants WHERE fingerprint = ?", (fingerprint,)
+                ).fetchone()
+                if row is not None:
+                    if row[0] != key:
+                        raise StoreError(
+                            f"plant {fingerprint} is stored as {row[0]!r}, not {key!r}"
+                        )
+                    return key
+                if db.execute("SELECT 1 FROM plants WHERE plant = ?", (key,)).fetchone():
+                    raise StoreError(f"alias {key!r} already names another plant")
+                db.execute(
+                    "INSERT INTO plants (plant, fingerprint, alias, added_at) VALUES (?, ?, ?, ?)",
+                    (key, fingerprint, alias, time.time()),
+                )
+            return key
+
+        return await self._call(job)
+
+    async def plants(self) -> list[PlantEntry]:
+        """Return every registered plant, by key."""
+
+        def job(db: sqlite3.Connection) -> list[PlantEntry]:
+            rows = db.execute("SELECT plant, fingerprint, alias FROM plants ORDER BY plant")
+            return [PlantEntry(*row) for row in rows]
+
+        return await self._call(job)
+
+    @staticmethod
+    def _require_plant(db: sqlite3.Connection, plant: str) -> None:
+        if db.execute("SELECT 1 FROM plants WHERE plant = ?", (plant,)).fetchone() is None:
+            raise StoreError(f"unknown plant {plant!r}: add_plant() it first")
+
+    # -- records and state ----------------------------------------------------------------
+    async def state(self, plant: str, endpoint: Endpoint) -> SyncState | None:
+        """Return the plant's sync state for a timed endpoint, None before its first write."""
+        value = _timed(endpoint)
+
+        def job(db: sqlite3.Connection) -> SyncState | None:
+            row = db.execute(
+                "SELECT latest, interval_s, next_poll, failures, last_error, last_error_at "
+                "FROM sync_state WHERE plant = ? AND endpoint = ?",
+                (plant, value.value),
+            ).fetchone()
+            return None if row is None else SyncState(*row)
+
+        return await self._call(job)
+
+    async def commit_page(
+        self,
+        plant: str,
+        endpoint: Endpoint,
+        records: Sequence[MeterRecord] | Sequence[InverterRecord],
+        state: SyncState,
+        *,
+        now: float,
+    ) -> None:
+        """Upsert a page, update the holes around it and write `state`, in one transaction."""
+        value = _timed(endpoint)
+
+        def job(db: sqlite3.Connection) -> None:
+            rows = endpoint_rows(value, plant, records)
+            with _transaction(db):
+                self._require_plant(db, plant)
+                if rows:
+                    db.executemany(_UPSERT[value], rows)
+                    if value is Endpoint.INVERTER:
+                        self._drop_stale_inverters(db, plant, records)
+                    self._update_holes(db, plant, value, [r.unix_time for r in records], now)
+                db.execute(
+                    _UPSERT_STATE,
+                    (
+                        plant,
+                        value.value,
+                        state.latest,
+                        state.interval,
+                        state.next_poll,
+                        state.failures,
+                        None if state.last_error is None else clean_error(state.last_error),
+                        state.last_error_at,
+                        now,
+                    ),
+                )
+
+        await self._call(job)
+
+    @staticmethod
+    def _drop_stale_inverters(
+        db: sqlite3.Connection,
+        plant: str,
+        records: Sequence[MeterRecord] | Sequence[InverterRecord],
+    ) -> None:
+        """Delete a period's rows for inverters its new record no longer lists."""
+        db.executemany(
+            "DELETE FROM inverter WHERE plant = ? AND unix_time = ? AND inverter_id NOT IN "
+            "(SELECT value FROM json_each(?))",
+            [
+                (plant, r.unix_time, json.dumps([i.id for i in r.inverters] or [-1]))
+                for r in records
+                if isinstance(r, InverterRecord)
+            ],
+        )
+
+    @staticmethod
+    def _update_holes(
+        db: sqlite3.Connection, plant: str, endpoint: Endpoint, times: list[int], now: float
+    ) -> None:
+        """Recompute the holes between the stored neighbours of the page's records."""
+        table = endpoint.value
+        lo, hi = min(times), max(times)
+        (before,) = db.execute(
+            f"SELECT max(unix_time) FROM {table} WHERE plant = ? AND unix_time < ?",  # noqa: S608
+            (plant, lo),
+        ).fetchone()
+        (after,) = db.execute(
+            f"SELECT min(unix_time) FROM {table} WHERE plant = ? AND unix_time > ?",  # noqa: S608
+            (plant, hi),
+        ).fetchone()
+        lo = lo if before is None else before
+        hi = hi if after is None else after
+        periods = db.execute(
+            f"SELECT DISTINCT unix_time, interval_s FROM {table} "  # noqa: S608
+            "WHERE plant = ? AND unix_time BETWEEN ? AND ? ORDER BY unix_time",
+            (plant, lo, hi),
+        )
+        found = find_gaps(periods)
+        known = [
+            _hole(row)
+            for row in db.execute(
+                f"SELECT {_HOLE_COLUMNS} FROM holes WHERE plant = ? AND endpoint = ? "  # noqa: S608
+                "AND start_time < ? AND end_time > ?",
+                (plant, table, hi, lo),
+            )
+        ]
+        holes = reconcile(found, known, now)
+        if holes == known:
+            return
+        db.executemany(
+            "DELETE FROM holes WHERE plant = ? AND endpoint = ? AND start_time = ?",
+            [(plant, table, hole.start) for hole in known],
+        )
+        db.executemany(
+            f"INSERT INTO holes (plant, endpoint, {_HOLE_COLUMNS}) "  # noqa: S608
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [(plant, table, *attrs.astuple(hole)) for hole in holes],
+        )
+
+    # -- inventory ------------------------------------------------------------------------
+    async def commit_inventory(
+        self, plant: str, inverters: Sequence[Inverter], *, now: float
+    ) -> None:
+        """Replace the plant's inverter inventory with `inverters` in one transaction."""
+
+        def job(db: sqlite3.Connection) -> None:
+            with _transaction(db):
+                self._require_plant(db, plant)
+                db.execute(
+                    "DELETE FROM inverters WHERE plant = ? AND inverter_id NOT IN "
+                    "(SELECT value FROM json_each(?))",
+                    (plant, json.dumps([i.id for i in inverters])),
+                )
+                db.executemany(
+                    "INSERT INTO inverters (plant, inverter_id, name, manufacturer, model, "
+                    "serial_number, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (plant, inverter_id) DO UPDATE SET name = excluded.name, "
+                    "manufacturer = excluded.manufacturer, model = excluded.model, "
+                    "serial_number = excluded.serial_number, updated_at = excluded.updated_at",
+                    [
+                        (plant, i.id, i.name, i.manufacturer, i.model, i.serial_number, now)
+                        for i in inverters
+                    ],
+                )
+
+        await self._call(job)
+
+    async def inventory(self, plant: str) -> list[Inverter]:
+        """Return the plant's inverters, by id."""
+
+        def job(db: sqlite3.Connection) -> list[Inverter]:
+            rows = db.execute(
+                "SELECT inverter_id, name, manufacturer, model, serial_number FROM inverters "
+                "WHERE plant = ? ORDER BY inverter_id",
+                (plant,),
+            )
+            return [Inverter(*row) for row in rows]
+
+        return await self._call(job)
+
+    # -- holes, errors, status --------------------------------------------------------------
+    async def holes(
+        self, plant: str, endpoint: Endpoint, *, due_by: float | None = None
+    ) -> list[Hole]:
+        """Return the plant's holes in time order; with `due_by`, only repairs due by then."""
+        value = _timed(endpoint)
+
+        def job(db: sqlite3.Connection) -> list[Hole]:
+            rows = db.execute(
+                f"SELECT {_HOLE_COLUMNS} FROM holes WHERE plant = ? AND endpoint = ? "  # noqa: S608
+                "AND (? IS NULL OR next_attempt <= ?) ORDER BY start_time",
+                (plant, value.value, due_by, due_by),
+            )
+            return [_hole(row) for row in rows]
+
+        return await self._call(job)
+
+    async def repair_attempted(
+        self, plant: str, endpoint: Endpoint, start: int, end: int, *, now: float
+    ) -> None:
+        """Count a repair of ``[start, end)`` that ended at `now` (its pages committed first)."""
+        value = _timed(endpoint)
+
+        def job(db: sqlite3.Connection) -> None:
+            with _transaction(db):
+                holes = [
+                    _hole(row)
+                    for row in db.execute(
+                        f"SELECT {_HOLE_COLUMNS} FROM holes WHERE plant = ? "  # noqa: S608
+                        "AND endpoint = ? AND start_time < ? AND end_time > ?",
+                        (plant, value.value, end, start),
+                    )
+                ]
+                db.executemany(
+                    "UPDATE holes SET attempts = ?, next_attempt = ? "
+                    "WHERE plant = ? AND endpoint = ? AND start_time = ?",
+                    [
+                        (done.attempts, done.next_attempt, plant, value.value, done.start)
+                        for done in (attempted(hole, now) for hole in holes)
+                    ],
+                )
+
+        await self._call(job)
+
+    async def record_error(
+        self,
+        plant: str,
+        endpoint: Endpoint,
+        message: str,
+        next_attempt: float | None,
+        *,
+        now: float,
+    ) -> None:
+        """Count a failure of the plant's endpoint and when to try again; rows stay as they are."""
+        value = _timed(endpoint)
+
+        def job(db: sqlite3.Connection) -> None:
+            with _transaction(db):
+                self._require_plant(db, plant)
+                db.execute(
+                    _RECORD_ERROR,
+                    (plant, value.value, next_attempt, clean_error(message), now, now),
+                )
+
+        await self._call(job)
+
+    async def status(self) -> list[StatusRow]:
+        """Return a row per plant and synced endpoint (one row for a plant never synced)."""
+
+        def job(db: sqlite3.Connection) -> list[StatusRow]:
+            return [
+                StatusRow(row[0], None if row[1] is None else Endpoint(row[1]), *row[2:])
+                for row in db.execute(_STATUS)
+            ]
+
+        return await self._call(job)

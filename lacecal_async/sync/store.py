@@ -1,0 +1,240 @@
+"""What a store of synced records offers the sync engine, whatever database is behind it.
+
+A store keeps each plant's records (the `meter` and `inverter` tables), its inverter
+inventory, one sync state per plant and endpoint, and the holes in its records with their
+repair schedule. `commit_page` upserts a page's rows AND writes the plant's sync state in
+one transaction: resume is exact, a replay is harmless, a crash loses at most that page.
+
+Plants are named by a key, never by their identifier (a bearer secret): the alias the user
+gave, else `lacecal_async.fingerprint` of the identifier. Times are UNIX seconds; callers
+pass ``now`` so that a scaled or fake clock drives the repair schedule.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Protocol, Self
+
+import attrs
+
+from lacecal_async.endpoints import Endpoint
+from lacecal_async.errors import LacecalError
+from lacecal_async.itr import FINGERPRINT_PREFIX, ITR_LENGTH
+from lacecal_async.records import Inverter, InverterRecord, MeterRecord
+from lacecal_async.sync.holes import Hole
+
+__all__ = [
+    "ERROR_MAX_CHARS",
+    "TIMED",
+    "PlantEntry",
+    "SchemaVersionError",
+    "StatusRow",
+    "Store",
+    "StoreError",
+    "SyncState",
+    "check_alias",
+    "check_fingerprint",
+    "clean_error",
+]
+
+#: The endpoints a store keeps records of (`inverter_list` goes to `commit_inventory`).
+TIMED = (Endpoint.METER, Endpoint.INVERTER)
+#: How much of an error message the sync state keeps.
+ERROR_MAX_CHARS = 500
+_FINGERPRINT_RE = re.compile(re.escape(FINGERPRINT_PREFIX) + r"[0-9a-f]{12}", re.ASCII)
+_ITR_LIKE = re.compile(rf"[A-Za-z0-9]{{{ITR_LENGTH}}}", re.ASCII)
+_ITR_RUN = re.compile(rf"[A-Za-z0-9]{{{ITR_LENGTH},}}", re.ASCII)
+_ALIAS_MAX_CHARS = 200
+
+
+class StoreError(LacecalError):
+    """A store refused an operation: an unknown plant, a conflicting alias, a closed store."""
+
+
+class SchemaVersionError(StoreError):
+    """The database's schema is newer than this library knows, or not a lacecal store."""
+
+
+@attrs.frozen
+class SyncState:
+    """Where one plant's endpoint stands, written with every page `commit_page` commits.
+
+    latest: start of the newest record committed [UNIX s]; a rerun resumes after it.
+    interval: the integration period learned from the records [s].
+    next_poll: when the engine means to ask again [UNIX s].
+    failures: consecutive failed attempts since the last committed page.
+    last_error / last_error_at: the latest failure's message (redacted) and time.
+    """
+
+    latest: int | None = None
+    interval: int | None = None
+    next_poll: float | None = None
+    failures: int = 0
+    last_error: str | None = None
+    last_error_at: float | None = None
+
+
+@attrs.frozen
+class PlantEntry:
+    """A plant the store knows: its key in every table, its fingerprint and its alias."""
+
+    plant: str
+    fingerprint: str
+    alias: str | None
+
+
+@attrs.frozen
+class StatusRow:
+    """One line of ``lacecal status``: a plant's endpoint, from its stored records and state.
+
+    endpoint is None for a plant added but never synced. first_record / latest_record are
+    the starts of the oldest and newest stored records [UNIX s]; holes counts the holes
+    and missing_periods the periods they span.
+    """
+
+    plant: str
+    endpoint: Endpoint | None
+    first_record: int | None
+    latest_record: int | None
+    holes: int
+    missing_periods: int
+    failures: int
+    last_error: str | None
+    last_error_at: float | None
+    next_poll: float | None
+
+
+class Store(Protocol):
+    """The operations the sync engine needs; `SQLiteStore` implements them.
+
+    Every method but `open`, `close` and the context manager needs an open store. Writes are
+    idempotent; a method that writes runs in one transaction and, once called, completes
+    even if the awaiting task is cancelled (`close` waits for it).
+    """
+
+    async def open(self) -> None:
+        """Create or upgrade the schema; raise `SchemaVersionError` for a newer one."""
+
+    async def close(self) -> None:
+        """Finish the operation in flight and release the database (safe to call twice)."""
+
+    async def __aenter__(self) -> Self:
+        """Open the store."""
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Close the store."""
+
+    async def add_plant(self, fingerprint: str, alias: str | None = None) -> str:
+        """Register a plant (idempotent) and return its key: `alias`, else `fingerprint`.
+
+        `StoreError` if the fingerprint is stored under another key or the alias names
+        another plant; `ValueError` for a malformed fingerprint or an alias that could be an
+        identifier (16 ASCII letters and digits) or a fingerprint.
+        """
+
+    async def plants(self) -> list[PlantEntry]:
+        """Return every registered plant, by key."""
+
+    async def state(self, plant: str, endpoint: Endpoint) -> SyncState | None:
+        """Return the plant's sync state for a timed endpoint, None before its first write."""
+
+    async def commit_page(
+        self,
+        plant: str,
+        endpoint: Endpoint,
+        records: Sequence[MeterRecord] | Sequence[InverterRecord],
+        state: SyncState,
+        *,
+        now: float,
+    ) -> None:
+        """Upsert a page of records, update the holes around them, write `state`: one transaction.
+
+        A record replaces a stored one for the same period (an inverter period's rows are
+        replaced as a whole). Gaps between the page and the stored records become holes,
+        first seen `now`; records landing in a hole shrink or split it.
+        """
+
+    async def commit_inventory(
+        self, plant: str, inverters: Sequence[Inverter], *, now: float
+    ) -> None:
+        """Replace the plant's inverter inventory with `inverters` in one transaction."""
+
+    async def inventory(self, plant: str) -> list[Inverter]:
+        """Return the plant's inverters, by id."""
+
+    async def holes(
+        self, plant: str, endpoint: Endpoint, *, due_by: float | None = None
+    ) -> list[Hole]:
+        """Return the plant's holes in time order; with `due_by`, only repairs due by then."""
+
+    async def repair_attempted(
+        self, plant: str, endpoint: Endpoint, start: int, end: int, *, now: float
+    ) -> None:
+        """Count a repair of ``[start, end)`` that ended at `now` (its pages committed first).
+
+        Every hole still overlapping the range gets its next attempt from the schedule, or
+        none once the schedule is over (it stays listed).
+        """
+
+    async def record_error(
+        self,
+        plant: str,
+        endpoint: Endpoint,
+        message: str,
+        next_attempt: float | None,
+        *,
+        now: float,
+    ) -> None:
+        """Count a failure of the plant's endpoint and when to try again; rows stay as they are.
+
+        The message is cleaned by `clean_error` before it is stored.
+        """
+
+    async def status(self) -> list[StatusRow]:
+        """Return a row per plant and synced endpoint (one row for a plant never synced)."""
+
+
+def check_fingerprint(fingerprint: str) -> str:
+    """Return `fingerprint` if it has the form `lacecal_async.fingerprint` gives, else raise."""
+    if not isinstance(fingerprint, str) or not _FINGERPRINT_RE.fullmatch(fingerprint):
+        raise ValueError(
+            "a plant's fingerprint is 'itr-' and 12 lowercase hex digits: "
+            "use lacecal_async.fingerprint(itr), never the identifier itself"
+        )
+    return fingerprint
+
+
+def check_alias(alias: str) -> str:
+    """Return `alias` if it is a usable plant key, else raise `ValueError`.
+
+    Refused: empty or over 200 characters, a fingerprint's prefix (so keys never collide),
+    and 16 ASCII letters and digits (it could be an identifier, which must not be stored).
+    """
+    if not isinstance(alias, str) or not alias.strip() or len(alias) > _ALIAS_MAX_CHARS:
+        raise ValueError(f"an alias is a non-blank str of at most {_ALIAS_MAX_CHARS} characters")
+    if alias.startswith(FINGERPRINT_PREFIX):
+        raise ValueError(f"an alias must not start with {FINGERPRINT_PREFIX!r} (fingerprints do)")
+    if _ITR_LIKE.fullmatch(alias):
+        raise ValueError(
+            "an alias of 16 ASCII letters and digits could be an identifier; choose another"
+        )
+    return alias
+
+
+def clean_error(message: str) -> str:
+    """Return `message` fit to store: every run of 16+ letters and digits cut to its last 4.
+
+    Library errors are already redacted; this guards against a caller's own message that
+    quotes an identifier. The result is at most `ERROR_MAX_CHARS` long.
+    """
+    cleaned = _ITR_RUN.sub(lambda m: "..." + m.group()[-4:], message)
+    if len(cleaned) > ERROR_MAX_CHARS:
+        cleaned = cleaned[: ERROR_MAX_CHARS - 3] + "..."
+    return cleaned

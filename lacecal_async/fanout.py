@@ -147,6 +147,24 @@ class _Fanout:
     running: int = 0
     feeding: bool = True
     seen: set[object] = attrs.field(factory=set)
+    #: Set by `stop`: the cancellations from then on are ours.
+    stopping: bool = False
+    #: One of our tasks was cancelled from outside: the consumer raises CancelledError.
+    interrupted: bool = False
+    #: The consumer's task while it waits for an event.
+    waiter: asyncio.Task[Any] | None = None
+
+    def watch(self, task: asyncio.Task[None]) -> None:
+        """Track a task of ours; a cancellation it did not get from `stop` stops everything."""
+        self.tasks.add(task)
+        task.add_done_callback(self._ended)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        self.tasks.discard(task)
+        if task.cancelled() and not self.stopping:
+            self.interrupted = True
+            if self.waiter is not None:
+                self.waiter.cancel()
 
     async def feed(self, itrs: Iterable[object] | AsyncIterable[object]) -> None:
         """Start a task per distinct identifier, reading `itrs` only when a place is free."""
@@ -190,9 +208,7 @@ class _Fanout:
             self.active.release()
             return
         self.running += 1
-        task = asyncio.create_task(self._run(itr))
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        self.watch(asyncio.create_task(self._run(itr)))
 
     async def _run(self, itr: object) -> None:
         """Fetch one ITR; the last task to end tells the consumer there is no more."""
@@ -258,6 +274,7 @@ class _Fanout:
 
         A cancellation of the caller meanwhile is kept and raised once they are gone.
         """
+        self.stopping = True
         tasks = {feeder, *self.tasks}
         for task in tasks:
             task.cancel()
@@ -295,10 +312,17 @@ async def _consume(
     async with fanout.transport.guard():  # a closed client fails here, before any task
         pass
     feeder = asyncio.create_task(fanout.feed(itrs))
+    fanout.watch(feeder)
     try:
         while True:
-            async with fanout.transport.guard():  # close() fails this wait
-                event = await fanout.queue.get()
+            if fanout.interrupted:
+                raise asyncio.CancelledError
+            fanout.waiter = asyncio.current_task()
+            try:
+                async with fanout.transport.guard():  # close() fails this wait
+                    event = await fanout.queue.get()
+            finally:
+                fanout.waiter = None
             if event is None:
                 break
             if isinstance(event, _Crash):

@@ -138,3 +138,23 @@ async def test_stream_many_consumer_cancelled_between_events(make_server: Server
         with pytest.raises(asyncio.CancelledError):
             await task
         assert client_tasks() == before
+
+
+async def test_a_fetching_task_cancelled_by_someone_else_ends_the_stream_as_cancelled(
+    make_server: ServerFactory,
+) -> None:
+    plants = make_plants(3, seed=6)
+    server = await make_server(plants)
+    for plant in plants:
+        server.set_faults(plant.itr, Faults(delay=5.0))
+    async with LacecalClient(base_url=server.base_url, rate_limit=(6, 0.1)) as client:
+        before = client_tasks()
+        task = asyncio.create_task(_drain(client.stream_many([p.itr for p in plants], "meter")))
+        await wait_until(lambda: all(server.stats(p.itr).requests for p in plants))
+        inner = [t for t in client_tasks() - before if t is not task]
+        assert inner
+        inner[0].cancel()  # e.g. a supervisor that cancels what it does not know
+        with pytest.raises(asyncio.CancelledError):
+            async with asyncio.timeout(5):
+                await task
+        assert client_tasks() == before

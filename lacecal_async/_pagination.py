@@ -186,9 +186,7 @@ class Pager:
             self._done = True
         elif not self._latest_known:
             self._short = (t, n)  # ask where the data ends, then decide
-        elif self._latest is None or self._latest <= self._seen():
-            self._done = True
-        else:
+        else:  # the latest record is known and lies beyond what we have (else we were done)
             self._after_gap_found(t, n)
 
     def _after_gap_found(self, t: int, n: int) -> None:

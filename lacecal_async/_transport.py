@@ -13,7 +13,7 @@ import asyncio
 import ipaddress
 import logging
 import random
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import aiohttp
 import attrs
@@ -112,30 +112,22 @@ class _CloseGuard:
 
     def __init__(self, transport: Transport) -> None:
         self._transport = transport
-        self._task: asyncio.Task[Any] | None = None
+        self._task = cast("asyncio.Task[Any]", asyncio.current_task())
 
     async def __aenter__(self) -> None:
-        transport = self._transport
-        if transport.closed:
+        if self._transport.closed:
             raise LacecalClosedError("the LacecalClient is closed")
-        task = asyncio.current_task()
-        if task is not None:
-            self._task = task
-            transport.pending[task] = transport.pending.get(task, 0) + 1
+        self._transport.pending.add(self._task)
 
     async def __aexit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
-        task, pending = self._task, self._transport.pending
-        if task is None:
+        task, transport = self._task, self._transport
+        transport.pending.discard(task)
+        if task not in transport.cancelled_by_close:
             return
-        depth = pending.pop(task, 1) - 1
-        if depth:
-            pending[task] = depth
-        if exc_type is not None and issubclass(exc_type, asyncio.CancelledError):
-            cancelled_by_close = self._transport.cancelled_by_close
-            if task in cancelled_by_close and not depth:
-                cancelled_by_close.discard(task)
-                if task.uncancel() == 0:  # nobody else asked for a cancellation
-                    raise LacecalClosedError("the LacecalClient was closed during the call")
+        transport.cancelled_by_close.discard(task)
+        cancelled = exc_type is not None and issubclass(exc_type, asyncio.CancelledError)
+        if cancelled and task.uncancel() == 0:  # nobody else asked for a cancellation
+            raise LacecalClosedError("the LacecalClient was closed during the call")
 
 
 class Transport:
@@ -166,8 +158,8 @@ class Transport:
         self._in_flight = asyncio.Semaphore(pool)
         self._rng = random.Random()  # noqa: S311 - jitter, not cryptography
         self.closed = False
-        #: Tasks waiting on the transport (nesting depth), failed by `close()`.
-        self.pending: dict[asyncio.Task[Any], int] = {}
+        #: Tasks waiting on the transport (one wait each at a time), failed by `close()`.
+        self.pending: set[asyncio.Task[Any]] = set()
         self.cancelled_by_close: set[asyncio.Task[Any]] = set()
 
     def guard(self) -> _CloseGuard:

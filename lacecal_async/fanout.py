@@ -110,9 +110,8 @@ class _Credit:
     held: bool = False
 
     async def enter(self) -> None:
-        if not self.held:
-            await self.credits.acquire()
-            self.held = True
+        await self.credits.acquire()
+        self.held = True
         if self.in_flight is not None:
             await self.in_flight.acquire()
 

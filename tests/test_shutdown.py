@@ -156,3 +156,21 @@ async def test_close_with_nothing_pending_leaves_nothing_scheduled(
     await client.close()
     assert library_timers() == []
     assert client_tasks() == before
+
+
+async def test_close_while_a_stream_consumer_is_busy_fails_its_next_step(
+    make_server: ServerFactory,
+) -> None:
+    plants = make_plants(3, seed=9)
+    server = await make_server(plants, rate_limit=(1, 30.0))
+    client = LacecalClient(base_url=server.base_url, rate_limit=(1, 30.0))
+    before = client_tasks()
+    start = plants[0].first
+    events = client.stream_many([p.itr for p in plants], "meter", start, start + 3 * DAY)
+    first = await anext(events)  # the others wait 30 s for their next slot
+    assert first.itr_id in {p.itr for p in plants}
+    await client.close()  # while the consumer is busy with its event
+    with pytest.raises(LacecalClosedError):
+        await anext(events)
+    assert client_tasks() == before
+    assert library_timers() == []

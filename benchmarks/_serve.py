@@ -18,6 +18,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from lacecal_async.rate import parse_rate
 from lacecal_async.testing import FakeLacecalServer, Plant, make_plants
 
 SEED = 0
@@ -27,13 +28,6 @@ INTERVAL = 600
 def plants(count: int, days: float) -> list[Plant]:
     """The plants the child serves: the parent rebuilds them to know the ITRs."""
     return make_plants(count, SEED, days=days, interval=INTERVAL, gaps=False)
-
-
-def _rate(text: str) -> tuple[int, float] | None:
-    if text == "none":
-        return None
-    count, _, seconds = text.partition("/")
-    return int(count), float(seconds)
 
 
 async def _serve(count: int, days: float, rate: tuple[int, float] | None) -> None:
@@ -56,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--days", type=float, required=True)
     parser.add_argument("--rate", default="none", help="N/SECONDS or none")
     options = parser.parse_args(argv)
-    asyncio.run(_serve(options.plants, options.days, _rate(options.rate)))
+    asyncio.run(_serve(options.plants, options.days, parse_rate(options.rate, allow_none=True)))
     return 0
 
 

@@ -24,7 +24,7 @@ import aiohttp
 
 from benchmarks._common import BARE_PARSER, DAY, PAGE, Row, ServerProcess, bare_loads, row
 from lacecal_async import LacecalClient
-from lacecal_async.client import DEFAULT_POOL_SIZE
+from lacecal_async._transport import DEFAULT_POOL_SIZE
 
 SECTION = "overhead"
 LIFTED = (6, 1e-6)

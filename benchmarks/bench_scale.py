@@ -8,7 +8,10 @@ own) against the fake server in another process:
   beside what the records themselves take (one page measured with tracemalloc);
 * `stream_many` over 100 ITRs x 15, 30 and 60 days with a consumer that discards every
   page, rate limit lifted: peak RSS must not grow with the days (target: 60 days within
-  10% of 15 days).
+  10% of 15 days);
+* `stream_many` over 100,000 ITRs x 1 page beside 10,000 ITRs x 1 page, identifiers read
+  lazily from a file, pages discarded, rate limit lifted: at most `max_active` ITRs are in
+  progress, so peak RSS must not grow with the number of ITRs (target: within 10%).
 """
 
 from __future__ import annotations
@@ -17,9 +20,11 @@ import argparse
 import asyncio
 import json
 import sys
+import tempfile
 import time
 import tracemalloc
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -41,6 +46,9 @@ REAL_LIMIT = (6, 60.0)
 LIFTED = (6, 1e-6)
 FETCH_ITRS, STREAM_ITRS, STREAM_DAYS = 10_000, 100, (15, 30, 60)
 SMOKE = (300, 5, (2, 4, 8))
+#: ITRs of one page each in the `max_active` comparison, and `max_active` (None: default).
+MANY = ((10_000, 100_000), None)
+MANY_SMOKE = ((200, 600), 50)
 
 
 async def _child_fetch(url: str, itrs: int, start: int) -> dict[str, Any]:
@@ -54,7 +62,7 @@ async def _child_fetch(url: str, itrs: int, start: int) -> dict[str, Any]:
         wall = time.perf_counter() - started
         records = sum(len(result.records) for result in results.values())
         failed = sum(result.error is not None for result in results.values())
-        tracked = len(client._limiters)  # still holding their slots: the limit is real
+        tracked = len(client._transport.limiters)  # still holding their slots: the limit is real
     return {
         "baseline_mib": baseline,
         "peak_mib": peak_rss_mib(),
@@ -79,16 +87,51 @@ async def _child_stream(url: str, itrs: int, days: int, start: int) -> dict[str,
     return {"baseline_mib": baseline, "peak_mib": peak_rss_mib(), "records": records, "wall": wall}
 
 
+def _lines(path: str) -> Iterator[str]:
+    """Identifiers one per line, read as the fan-out asks for them (never all in memory)."""
+    with Path(path).open(encoding="ascii") as lines:
+        for line in lines:
+            yield line.strip()
+
+
+async def _child_many(
+    url: str, ids_path: str, start: int, max_active: int | None
+) -> dict[str, Any]:
+    options = {} if max_active is None else {"max_active": max_active}
+    async with LacecalClient(base_url=url, rate_limit=LIFTED) as client:
+        baseline = current_rss_mib()
+        records = done = 0
+        started = time.perf_counter()
+        events = client.stream_many(_lines(ids_path), "meter", start, start + DAY, **options)
+        async for event in events:
+            records += len(getattr(event, "records", ()))  # and drop the page
+            done += not hasattr(event, "records")
+        wall = time.perf_counter() - started
+    return {
+        "baseline_mib": baseline,
+        "peak_mib": peak_rss_mib(),
+        "records": records,
+        "done": done,
+        "wall": wall,
+    }
+
+
 def _child(argv: Sequence[str]) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_scale")
-    parser.add_argument("mode", choices=("fetch", "stream"))
+    parser.add_argument("mode", choices=("fetch", "stream", "many"))
     parser.add_argument("--url", required=True)
     parser.add_argument("--itrs", type=int, required=True)
     parser.add_argument("--days", type=int, default=1)
     parser.add_argument("--start", type=int, required=True)
+    parser.add_argument("--ids", help="many: a file of identifiers, one per line")
+    parser.add_argument("--max-active", type=int, default=None)
     options = parser.parse_args(argv)
     if options.mode == "fetch":
         result = asyncio.run(_child_fetch(options.url, options.itrs, options.start))
+    elif options.mode == "many":
+        result = asyncio.run(
+            _child_many(options.url, options.ids, options.start, options.max_active)
+        )
     else:
         result = asyncio.run(_child_stream(options.url, options.itrs, options.days, options.start))
     print(json.dumps(result))
@@ -187,11 +230,56 @@ async def _stream_rows(itrs: int, days: Sequence[int]) -> list[Row]:
     return rows
 
 
+async def _many_rows(counts: Sequence[int], max_active: int | None) -> list[Row]:
+    """Peak RSS of one-page streams over more and more ITRs: bounded by `max_active`."""
+    limit = () if max_active is None else ("--max-active", str(max_active))
+    peaks: dict[int, dict[str, Any]] = {}
+    async with ServerProcess(count=max(counts), days=2, rate=None) as server:
+        start = server.plants[0].first
+        await server.warm([server.plants[0].itr], start, 1)
+        with tempfile.TemporaryDirectory() as folder:
+            for count in counts:
+                ids = Path(folder) / f"ids-{count}.txt"
+                ids.write_text("".join(p.itr + "\n" for p in server.plants[:count]))
+                result = run_child(
+                    "benchmarks.bench_scale",
+                    *("many", "--url", server.base_url, "--itrs", str(count)),
+                    *("--ids", str(ids), "--start", str(start), *limit),
+                    timeout=1800,
+                )
+                if result["records"] != count * 144 or result["done"] != count:
+                    raise RuntimeError(f"stream_many over many ITRs: {result}")
+                peaks[count] = result
+    first = peaks[counts[0]]["peak_mib"]
+    return [
+        row(
+            SECTION,
+            f"stream_many {count} ITRs x 1 page, lazy input, max_active "
+            f"{max_active or 'default'}, pages discarded: peak RSS",
+            peaks[count]["peak_mib"],
+            "MiB",
+            baseline=first,
+            baseline_name=f"peak RSS at {counts[0]} ITRs",
+            target=f"<= {FLAT_TARGET}x",
+            met=peaks[count]["peak_mib"] <= first * FLAT_TARGET,
+            extra={
+                "idle_client_mib": round(peaks[count]["baseline_mib"], 1),
+                "wall_s": round(peaks[count]["wall"], 2),
+            },
+        )
+        for count in counts
+    ]
+
+
 async def _run(smoke: bool) -> list[Row]:
     fetch_itrs, stream_itrs, stream_days = (
         SMOKE if smoke else (FETCH_ITRS, STREAM_ITRS, STREAM_DAYS)
     )
-    return [*await _fetch_many_rows(fetch_itrs), *await _stream_rows(stream_itrs, stream_days)]
+    return [
+        *await _fetch_many_rows(fetch_itrs),
+        *await _stream_rows(stream_itrs, stream_days),
+        *await _many_rows(*(MANY_SMOKE if smoke else MANY)),
+    ]
 
 
 def run(smoke: bool = False) -> list[Row]:
@@ -200,7 +288,7 @@ def run(smoke: bool = False) -> list[Row]:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] in {"fetch", "stream"}:
+    if len(sys.argv) > 1 and sys.argv[1] in {"fetch", "stream", "many"}:
         _child(sys.argv[1:])
     else:
         for result in run():

@@ -14,13 +14,14 @@ from lacecal_async.decoding import decode
 from lacecal_async.endpoints import Endpoint, WireFormat
 from lacecal_async.errors import (
     InvalidITRError,
+    LacecalClosedError,
     LacecalConnectionError,
     LacecalError,
     LacecalParseError,
     LacecalRateLimitError,
     LacecalResponseError,
 )
-from lacecal_async.fanout import FetchResult, ItrDone, ItrFailed, PageEvent, Progress, StreamEvent
+from lacecal_async.events import FetchResult, ItrDone, ItrFailed, PageEvent, Progress, StreamEvent
 from lacecal_async.itr import fingerprint, redact, validate_itr
 from lacecal_async.records import (
     EnergyMeter,
@@ -56,6 +57,7 @@ __all__ = [
     "ItrDone",
     "ItrFailed",
     "LacecalClient",
+    "LacecalClosedError",
     "LacecalConnectionError",
     "LacecalError",
     "LacecalParseError",

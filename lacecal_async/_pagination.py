@@ -15,9 +15,11 @@ comes back short, or empty, although later data exists). `Pager` loses nothing e
 * records come out strictly increasing and never twice; a server that goes backwards or
   does not advance is a `LacecalParseError`, not an endless loop.
 
-Cost: at most ceil(R/144) + 1 requests for R records when `n` counts records, and
-ceil(P/144) + 2 for P periods when it counts periods (plus one when a bounded range in the
-past happens to end inside a trailing gap with nothing after it).
+Cost, for P periods in the range: a bounded range the pages complete (it ends before the
+latest record, or its last page's window reaches its end) costs ceil(P/144) requests and
+no lookup. The latest record is looked up only when `end` is open (first), or when a short
+page leaves it unknown whether data goes on; a looked-up record inside the range is handed
+out, not fetched again. Gaps cost at most two more requests (one when `n` counts records).
 """
 
 from __future__ import annotations
@@ -28,12 +30,10 @@ from typing import Protocol
 
 import attrs
 
+from lacecal_async.endpoints import MAX_PAGE, expected_pages
 from lacecal_async.errors import LacecalParseError
 
 __all__ = ["DEFAULT_INTERVAL", "MAX_PAGE", "PageRequest", "Pager", "TimedRecord"]
-
-#: Most records the API returns per request.
-MAX_PAGE = 144
 #: Integration period assumed until a reply tells the real one [s].
 DEFAULT_INTERVAL = 600
 
@@ -61,15 +61,13 @@ class Pager:
     """Plan the requests for records in ``[start, end)``; `end` None means up to the latest.
 
     Drive it with ``while (req := pager.next_request()) is not None: pager.feed(req, page)``;
-    `feed` returns the records to hand to the caller, in order.
-    `reaches_present` asks for the latest record first, which saves a request whenever
-    the range runs up to the head of the data (always true when `end` is None).
+    `feed` returns the records to hand to the caller, in order. `requests` counts the
+    replies fed so far (retries are the transport's business).
     """
 
     start: int
     end: int | None
     endpoint: str
-    reaches_present: bool = False
     interval: int | None = attrs.field(init=False, default=None)
     requests: int = attrs.field(init=False, default=0)
     _cursor: int = attrs.field(init=False)
@@ -77,9 +75,11 @@ class Pager:
     _last: int | None = attrs.field(init=False, default=None)
     _latest: int | None = attrs.field(init=False, default=None)
     _latest_known: bool = attrs.field(init=False, default=False)
+    #: The looked-up latest record, inside the range: handed out after the pages before it.
+    _tail: TimedRecord | None = attrs.field(init=False, default=None)
     _counts_periods: bool = attrs.field(init=False, default=False)
-    #: After a short page: the request that came back short, while we wait for the latest.
-    _short: PageRequest | None = attrs.field(init=False, default=None)
+    #: After a short page: its (t, n), while we wait for the latest record.
+    _short: tuple[int, int] | None = attrs.field(init=False, default=None)
     #: A re-ask after a short page: the end of the window the short page covered.
     _probe_until: int | None = attrs.field(init=False, default=None)
     _done: bool = attrs.field(init=False, default=False)
@@ -88,32 +88,24 @@ class Pager:
 
     def __attrs_post_init__(self) -> None:
         self._cursor = self._next_period = self.start
-        if self.end is None:
-            self.reaches_present = True
-        elif self.end <= self.start:
+        if self.end is not None and self.end <= self.start:
             self._done = True
-
-    @property
-    def done(self) -> bool:
-        """Whether every record of the range has been handed out."""
-        return self._done
 
     def next_request(self) -> PageRequest | None:
         """Return the next request to make, or None when the range is complete."""
         if self._done:
             return None
-        if not self._latest_known and (self.reaches_present or self._short is not None):
+        if not self._latest_known and (self.end is None or self._short is not None):
             return PageRequest(t=None, n=1)
         limit = self._limit()
-        interval = self.interval or DEFAULT_INTERVAL
-        if limit is None:
-            n = MAX_PAGE
-        else:
-            n = min(MAX_PAGE, math.ceil((limit - self._next_period) / interval))
-            if n <= 0:
-                self._done = True
-                return None
+        n = MAX_PAGE if limit is None else min(MAX_PAGE, self._periods_before(limit))
         return PageRequest(t=self._cursor, n=max(n, 1))
+
+    def expected_pages(self) -> int | None:
+        """Pages the range takes once the period is known and the range bounded (no gaps)."""
+        if self.end is None or self.interval is None:
+            return None
+        return expected_pages(self.start, self.end, self.interval)
 
     def feed(self, request: PageRequest, records: Sequence[TimedRecord]) -> list[TimedRecord]:
         """Take the reply to `request`; return the records that belong to the range."""
@@ -123,7 +115,7 @@ class Pager:
             self._phase = records[-1].unix_time
         if request.t is None:
             self._take_latest(records)
-            return []
+            return self._settle([])
         if request.t != self._cursor:
             raise ValueError("feed() takes the request that next_request() returned")
         self._check_order(request.t, records)
@@ -133,85 +125,96 @@ class Pager:
             self._last = kept[-1].unix_time
         if len(kept) < len(records):
             self._done = True  # data goes on beyond the range: it is complete
-            return kept
+            return self._settle(kept)
         probe_until, self._probe_until = self._probe_until, None
         if probe_until is not None and (not records or records[0].unix_time >= probe_until):
             self._counts_periods = True  # nothing where a records-counting server had data
         if len(records) >= request.n:
             self._advance_after(records[-1])
         else:
-            self._after_short(request, records)
-        return kept
+            self._after_short(request.t, request.n, records)
+        return self._settle(kept)
 
     # -- internals ---------------------------------------------------------------------------
 
     def _limit(self) -> int | None:
-        """First instant not to fetch: `end`, or just after the latest record when known."""
-        if self._latest_known and self._latest is not None:
-            after_latest = self._latest + 1
-            return after_latest if self.end is None else min(self.end, after_latest)
+        """First instant not to fetch: `end`, or the latest record (which the lookup holds)."""
+        latest = self._latest
+        if self._latest_known and latest is not None and (self.end is None or latest < self.end):
+            return latest
         return self.end
+
+    def _periods_before(self, limit: int) -> int:
+        return math.ceil((limit - self._next_period) / (self.interval or DEFAULT_INTERVAL))
+
+    def _settle(self, kept: list[TimedRecord]) -> list[TimedRecord]:
+        """Finish once nothing is left before the limit; then hand out the looked-up tail."""
+        if not self._done:
+            limit = self._limit()
+            if limit is not None and self._periods_before(limit) <= 0:
+                self._done = True
+        if self._done and self._tail is not None:
+            kept.append(self._tail)
+            self._tail = None
+        return kept
 
     def _advance_after(self, last: TimedRecord) -> None:
         self._cursor = last.unix_time + 1
         self._next_period = last.unix_time + last.interval
-        if self._latest_known and self._latest is not None and last.unix_time >= self._latest:
-            self._done = True
 
-    def _seen(self, fallback_t: int) -> int:
+    def _seen(self) -> int:
         """Return the newest instant covered: the last record kept, else just before `t`."""
-        return self._last if self._last is not None else fallback_t - 1
+        return self._last if self._last is not None else self._cursor - 1
 
     def _take_latest(self, records: Sequence[TimedRecord]) -> None:
         self._latest_known = True
-        self._latest = records[-1].unix_time if records else None
+        latest = records[-1] if records else None
+        self._latest = None if latest is None else latest.unix_time
         short, self._short = self._short, None
-        if self._latest is None or self._latest <= self._seen(self._cursor):
+        if latest is None or latest.unix_time <= self._seen():
             self._done = True  # no data at all, or none after what we have
-        elif short is not None:
-            self._after_gap_found(short)
+            return
+        if self.end is None or latest.unix_time < self.end:
+            self._tail = latest
+        if short is not None:
+            self._after_gap_found(*short)
 
-    def _after_short(self, request: PageRequest, records: Sequence[TimedRecord]) -> None:
+    def _after_short(self, t: int, n: int, records: Sequence[TimedRecord]) -> None:
         if records:
             self._advance_after(records[-1])
-        if self._done:
-            return
-        if self.interval is not None and self._covers_rest(request):
+        if self.interval is not None and self._covers_rest(t, n):
             self._done = True
         elif not self._latest_known:
-            self._short = request  # ask where the data ends, then decide
-        elif self._latest is None or self._latest <= self._seen(self._cursor):
-            self._done = True
-        else:
-            self._after_gap_found(request)
+            self._short = (t, n)  # ask where the data ends, then decide
+        else:  # the latest record is known and lies beyond what we have (else we were done)
+            self._after_gap_found(t, n)
 
-    def _after_gap_found(self, short: PageRequest) -> None:
+    def _after_gap_found(self, t: int, n: int) -> None:
         """Stop if the short page covered the rest of the range; else cross the gap after it."""
-        if self._covers_rest(short):
+        if self._covers_rest(t, n):
             self._done = True
         else:
-            self._cross_gap(short)
+            self._cross_gap(t, n)
 
-    def _covers_rest(self, short: PageRequest) -> bool:
+    def _covers_rest(self, t: int, n: int) -> bool:
         """Whether a short page completes the range under either reading of `n`.
 
         Counting records, a short page is the end of the data; counting periods, its window
         covered everything up to the limit. Needs the interval (known from some record).
         """
         limit = self._limit()
-        return limit is not None and self._window_end(short) >= limit
+        return limit is not None and self._window_end(t, n) >= limit
 
-    def _window_end(self, page: PageRequest) -> int:
+    def _window_end(self, t: int, n: int) -> int:
         """End of the periods a page asked for, were `n` to count periods (safe either way)."""
         interval = self.interval or DEFAULT_INTERVAL
-        t = page.t if page.t is not None else self._cursor
         if self._phase is not None:  # the first period on or after t, on the data's grid
             t += (self._phase - t) % interval
-        return t + page.n * interval
+        return t + n * interval
 
-    def _cross_gap(self, short: PageRequest) -> None:
+    def _cross_gap(self, t: int, n: int) -> None:
         """More data exists after a short page: re-ask once, then skip whole windows."""
-        window_end = self._window_end(short)
+        window_end = self._window_end(t, n)
         if self._counts_periods:
             self._cursor = self._next_period = max(self._cursor, window_end)
         else:

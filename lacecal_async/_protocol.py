@@ -126,11 +126,25 @@ def classify_reply(
     raise error  # outside the handler: no chained exception that shows the identifier
 
 
+#: Statuses that say the request itself is wrong or unsupported: the same request fails again.
+_PERMANENT_5XX = frozenset({501, 505})
+#: 4xx statuses that say "not now" rather than "never".
+_TRANSIENT_4XX = frozenset({408, 429})
+
+
 def is_retryable(error: LacecalError) -> bool:
-    """Tell whether an error is worth another try: connection errors, timeouts, 5xx, 429."""
-    if isinstance(error, LacecalConnectionError | LacecalRateLimitError):
+    """Tell whether an error is worth another try.
+
+    Yes: connection errors and timeouts, 408, 429 and 5xx. No: other 4xx, 501 and 505
+    (the request itself is wrong or unsupported), and replies that do not parse.
+    """
+    if isinstance(error, LacecalConnectionError):
         return True
-    return isinstance(error, LacecalResponseError) and error.status >= 500
+    if not isinstance(error, LacecalResponseError):
+        return False
+    if error.status >= 500:
+        return error.status not in _PERMANENT_5XX
+    return error.status in _TRANSIENT_4XX
 
 
 def backoff_delay(attempt: int, period: float, max_requests: int, rng: random.Random) -> float:

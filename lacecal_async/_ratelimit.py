@@ -114,6 +114,7 @@ class ItrLimiter:
     on_idle: Callable[[], None] | None = None
     _waiters: deque[asyncio.Future[None]] = attrs.field(init=False, factory=deque)
     _timer: asyncio.TimerHandle | None = attrs.field(init=False, default=None)
+    _closed: bool = attrs.field(init=False, default=False)
 
     def __repr__(self) -> str:
         s = self.schedule
@@ -136,7 +137,11 @@ class ItrLimiter:
             self._wake()
 
     def close(self) -> None:
-        """Disarm the timer, so a closed client leaves nothing scheduled on the loop."""
+        """Disarm the timer for good, so a closed client leaves nothing scheduled on the loop.
+
+        The waiters are not woken: the client fails their calls (`LacecalClosedError`).
+        """
+        self._closed = True
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -166,6 +171,8 @@ class ItrLimiter:
 
     def _wake(self) -> None:
         """Grant slots to waiters in order; arm a timer for the next one; report idleness."""
+        if self._closed:
+            return
         loop = asyncio.get_running_loop()
         now = loop.time()
         while self._waiters:

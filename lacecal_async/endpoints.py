@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 import enum
+import math
 
-__all__ = ["Endpoint", "WireFormat"]
+__all__ = ["MAX_PAGE", "Endpoint", "WireFormat", "expected_pages"]
+
+#: Most records the API returns per request.
+MAX_PAGE = 144
+
+
+def expected_pages(start: int, end: int, interval: int) -> int:
+    """Return the requests a gapless range ``[start, end)`` takes at `interval` s a record."""
+    return max(1, math.ceil(math.ceil(max(end - start, 0) / interval) / MAX_PAGE))
 
 
 class Endpoint(enum.StrEnum):

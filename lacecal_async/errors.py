@@ -8,6 +8,7 @@ from __future__ import annotations
 
 __all__ = [
     "InvalidITRError",
+    "LacecalClosedError",
     "LacecalConnectionError",
     "LacecalError",
     "LacecalParseError",
@@ -77,3 +78,11 @@ class LacecalRateLimitError(LacecalResponseError):
 
 class LacecalConnectionError(LacecalError):
     """The exchange failed below HTTP: connection refused or dropped, or a timeout."""
+
+
+class LacecalClosedError(LacecalError):
+    """The client was closed: by `close()` or on leaving ``async with``, before or during the call.
+
+    Every call still pending when the client closes fails with it at once, and so does any
+    call made afterwards (without sending a request).
+    """

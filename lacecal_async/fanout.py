@@ -1,159 +1,132 @@
-"""Fetching from many ITRs at once: `stream_many` (events as pages arrive) and `fetch_many`.
+"""Fetching from many ITRs at once: events as pages arrive (`stream`), or all results (`collect`).
 
-Every ITR runs in a task of its own, paced only by its own limiter, so a slow or failing
-plant never holds another back; requests in flight are bounded by the client's pool (and
-optionally tighter by `max_in_flight`). Events pass through a bounded queue: a slow
-consumer stalls the producers instead of letting memory grow. Leaving the loop early, or
-cancelling it, cancels every task before the iterator returns.
+At most `max_active` ITRs are in progress, each in a task of its own paced only by its own
+limiter; the input is read only as ITRs finish, so tasks and memory follow that bound, not
+the input's length. A credit admits one exchange and travels with its page until the
+consumer takes it: never held during a backoff, a wait for the ITR's turn, or a reply with
+nothing to deliver, so a failing plant never holds a healthy one back. Credits number
+`buffer` plus the places in flight, which bounds the pages fetched and not yet consumed.
+Events pass through a bounded queue: a slow consumer stalls the producers.
+
+Leaving the iterator (``aclose()``), a cancellation from outside, or the client's close
+cancels every task of the fan-out and waits for them before the iterator ends.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 from collections.abc import AsyncGenerator, AsyncIterable, Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 import attrs
 
-from lacecal_async._pagination import MAX_PAGE
+from lacecal_async._paging import replies
 from lacecal_async._protocol import validate_range
+from lacecal_async._transport import Transport
 from lacecal_async.endpoints import Endpoint
-from lacecal_async.errors import LacecalError
-from lacecal_async.itr import redact, validate_itr
+from lacecal_async.errors import LacecalClosedError, LacecalError
+from lacecal_async.events import FetchResult, ItrDone, ItrFailed, PageEvent, Progress, StreamEvent
+from lacecal_async.itr import validate_itr
 
-if TYPE_CHECKING:
-    from lacecal_async.client import LacecalClient
-
-__all__ = ["FetchResult", "ItrDone", "ItrFailed", "PageEvent", "Progress", "StreamEvent"]
+__all__ = [
+    "DEFAULT_BUFFER",
+    "DEFAULT_MAX_ACTIVE",
+    "FetchResult",
+    "ItrDone",
+    "ItrFailed",
+    "Job",
+    "PageEvent",
+    "Progress",
+    "StreamEvent",
+    "collect",
+    "stream",
+]
 
 #: Events buffered between the fetching tasks and a consumer of `stream_many`.
 DEFAULT_BUFFER = 64
-
-
-def _redacted(value: object) -> str:
-    return repr(redact(value))
-
-
-@attrs.frozen
-class Progress:
-    """How far one ITR has got: what a progress bar needs.
-
-    pages / records: pages and records delivered so far; requests: requests made (retries
-    not counted); expected_pages: the total number of pages once the integration period is
-    known and the range is bounded (an estimate when the data has gaps), else None.
-    """
-
-    pages: int = 0
-    records: int = 0
-    requests: int = 0
-    expected_pages: int | None = None
+#: ITRs in progress at once. At the API's 6 requests per minute per ITR, 1000 active ITRs
+#: keep 100 requests a second going; each costs a task and a page or two of memory.
+DEFAULT_MAX_ACTIVE = 1000
 
 
 @attrs.frozen
-class PageEvent:
-    """A page of records from one ITR, in time order within that ITR."""
+class Job:
+    """What every ITR of one fan-out fetches, checked before anything starts."""
 
-    itr_id: str = attrs.field(repr=_redacted)
-    records: tuple[Any, ...] = attrs.field(repr=lambda r: f"<{len(r)} records>")
-    progress: Progress
+    endpoint: Endpoint
+    start: int | None
+    end: int | None
+    #: Bound on requests in flight (None: the client's pool size).
+    max_in_flight: int | None
+    #: Events waiting for the consumer, at most.
+    buffer: int
+    #: ITRs in progress at once, at most.
+    max_active: int
 
-
-@attrs.frozen
-class ItrDone:
-    """An ITR finished: every record of its range has been delivered."""
-
-    itr_id: str = attrs.field(repr=_redacted)
-    progress: Progress
-
-
-@attrs.frozen
-class ItrFailed:
-    """An ITR failed after its retries; pages delivered before the failure stand."""
-
-    itr_id: str = attrs.field(repr=_redacted)
-    error: LacecalError
-    progress: Progress
-
-
-StreamEvent = PageEvent | ItrDone | ItrFailed
-
-
-@attrs.frozen
-class FetchResult:
-    """Everything fetched for one ITR by `fetch_many`: its records, or its error."""
-
-    itr_id: str = attrs.field(repr=_redacted)
-    records: tuple[Any, ...] = attrs.field(repr=lambda r: f"<{len(r)} records>")
-    error: LacecalError | None = None
-
-    @property
-    def ok(self) -> bool:
-        """Whether the ITR's fetch completed without error."""
-        return self.error is None
-
-
-def _expected_pages(start: int, end: int | None, interval: int | None) -> int | None:
-    if end is None or interval is None:
-        return None
-    return max(1, math.ceil(math.ceil((end - start) / interval) / MAX_PAGE))
+    @classmethod
+    def of(
+        cls,
+        endpoint: Endpoint | str,
+        start: datetime | int | None,
+        end: datetime | int | None,
+        *,
+        max_in_flight: int | None,
+        buffer: int,
+        max_active: int,
+    ) -> Job:
+        """Check the arguments of `stream_many`/`fetch_many` (ValueError, TypeError)."""
+        endpoint = Endpoint(endpoint)
+        start_t, end_t = validate_range(start, end)
+        if endpoint is Endpoint.INVERTER_LIST and (start_t is not None or end_t is not None):
+            raise ValueError("inverter_list takes no start or end")
+        if buffer < 1:
+            raise ValueError("buffer must be at least 1")
+        if max_in_flight is not None and max_in_flight < 1:
+            raise ValueError("max_in_flight must be at least 1")
+        if max_active < 1:
+            raise ValueError("max_active must be at least 1")
+        return cls(endpoint, start_t, end_t, max_in_flight, buffer, max_active)
 
 
 @attrs.define
 class _Crash:
-    """A bug (not a LacecalError) in a fetching task, carried to the consumer."""
+    """A bug (not a LacecalError) in a fetching task or in the caller's iterable."""
 
     error: BaseException
 
 
-@attrs.frozen
-class _Job:
-    """What every ITR of one fan-out fetches."""
-
-    client: LacecalClient
-    endpoint: Endpoint
-    start: int | None
-    end: int | None
-    #: Optional bound on requests in flight, tighter than the client's pool.
-    in_flight: asyncio.Semaphore | None
-    #: Pages fetched (or being fetched) and not yet taken by the consumer, at most.
-    pages_ahead: int
-
-
 @attrs.define
 class _Credit:
-    """One ITR's admission to send a request.
+    """One ITR's admission to the exchange it is about to make (the transport's `Admission`).
 
-    A credit from the fan-out's pool, held until its page reaches the consumer, plus a place
-    in flight for the duration of each request.
-
-    It is entered only after the ITR's rate-limit slot is granted, so an ITR waiting for its
-    turn never holds a credit another ITR could use; a retry reuses the credit it holds.
+    Taken once the ITR's slot is granted; given back at once if the attempt fails or brings
+    nothing to deliver, else handed over with the page (the consumer gives it back).
     """
 
     credits: asyncio.Semaphore
     in_flight: asyncio.Semaphore | None
     held: bool = False
 
-    async def __aenter__(self) -> None:
-        if not self.held:
-            await self.credits.acquire()
-            self.held = True
+    async def enter(self) -> None:
+        await self.credits.acquire()
+        self.held = True
         if self.in_flight is not None:
             await self.in_flight.acquire()
 
-    async def __aexit__(self, *exc: object) -> None:
+    def leave(self, *, ok: bool) -> None:
         if self.in_flight is not None:
             self.in_flight.release()
+        if not ok:
+            self.give_back()  # a backoff or an error follows: hold nothing through it
 
     def hand_over(self) -> None:
         """Let the credit travel with a page: the consumer gives it back on taking it."""
         self.held = False
 
     def give_back(self) -> None:
-        """Return a credit no page took (the ITR ended, failed or was cancelled)."""
+        """Return a credit no page took."""
         if self.held:
             self.held = False
             self.credits.release()
@@ -161,33 +134,62 @@ class _Credit:
 
 @attrs.define
 class _Fanout:
-    """The tasks of one `stream_many` call and the bounded queue they feed."""
+    """The tasks of one `stream` call and the bounded queue they feed."""
 
-    job: _Job
+    transport: Transport
+    job: Job
     queue: asyncio.Queue[StreamEvent | _Crash | None]
+    in_flight: asyncio.Semaphore | None
+    credits: asyncio.Semaphore
+    active: asyncio.Semaphore
     tasks: set[asyncio.Task[None]] = attrs.field(factory=set)
     running: int = 0
     feeding: bool = True
     seen: set[object] = attrs.field(factory=set)
-    credits: asyncio.Semaphore = attrs.field(init=False)
+    #: Set by `stop`: the cancellations from then on are ours.
     stopping: bool = False
+    #: One of our tasks was cancelled from outside: the consumer raises CancelledError.
+    interrupted: bool = False
+    #: The consumer's task while it waits for an event.
+    waiter: asyncio.Task[Any] | None = None
 
-    def __attrs_post_init__(self) -> None:
-        self.credits = asyncio.Semaphore(self.job.pages_ahead)
+    def watch(self, task: asyncio.Task[None]) -> None:
+        """Track a task of ours; a cancellation it did not get from `stop` stops everything."""
+        self.tasks.add(task)
+        task.add_done_callback(self._ended)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        self.tasks.discard(task)
+        if task.cancelled() and not self.stopping:
+            self.interrupted = True
+            if self.waiter is not None:
+                self.waiter.cancel()
 
     async def feed(self, itrs: Iterable[object] | AsyncIterable[object]) -> None:
-        """Start a task per distinct identifier, reading `itrs` lazily."""
+        """Start a task per distinct identifier, reading `itrs` only when a place is free."""
         try:
             if isinstance(itrs, AsyncIterable):
-                async for itr in itrs:
+                source = aiter(itrs)
+                while True:
+                    await self.active.acquire()
+                    try:
+                        itr = await anext(source)
+                    except StopAsyncIteration:
+                        break
                     self._spawn(itr)
             else:
-                for itr in itrs:
+                items = iter(itrs)
+                while True:
+                    await self.active.acquire()
+                    try:
+                        itr = next(items)
+                    except StopIteration:
+                        break
                     self._spawn(itr)
-        except BaseException as exc:  # the caller's iterable failed: tell the consumer
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - the caller's iterable failed: tell the consumer
             self.feeding = False
-            if self.stopping:  # our own cancel() at teardown
-                raise
             await self.queue.put(_Crash(exc))
             return
         self.feeding = False
@@ -196,56 +198,67 @@ class _Fanout:
 
     def _spawn(self, itr: object) -> None:
         try:
-            if itr in self.seen:
-                return
-            self.seen.add(itr)
+            duplicate = itr in self.seen
+            if not duplicate:
+                self.seen.add(itr)
         except TypeError:  # unhashable: cannot repeat a valid identifier; it fails validation
-            pass
+            duplicate = False
+        if duplicate:
+            self.active.release()
+            return
         self.running += 1
-        task = asyncio.create_task(self._run(itr))
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        self.watch(asyncio.create_task(self._run(itr)))
 
     async def _run(self, itr: object) -> None:
         """Fetch one ITR; the last task to end tells the consumer there is no more."""
         try:
             await self._one(itr)
-        except BaseException as exc:
-            if self.stopping:  # our own cancel() at teardown
-                raise
-            await self.queue.put(_Crash(exc))  # a bug, not a LacecalError: surface it
+        except LacecalClosedError:
+            pass  # the client closed: the consumer's own wait fails with it
+        except Exception as exc:  # noqa: BLE001 - a bug, not a LacecalError: surface it
+            await self.queue.put(_Crash(exc))
         finally:
             self.running -= 1
+            self.active.release()
         if self.running == 0 and not self.feeding:
             await self.queue.put(None)
 
     async def _one(self, itr: object) -> None:
-        job = self.job
+        job, transport = self.job, self.transport
         key = cast("str", itr)  # as given, possibly not a valid identifier at all
         progress = Progress()
         emit = self.queue.put
-        credit = _Credit(self.credits, job.in_flight)
+        credit = _Credit(self.credits, self.in_flight)
         try:
             valid = validate_itr(itr)
-            if job.endpoint is Endpoint.INVERTER_LIST or job.start is None:
-                records = await job.client._fetch(job.endpoint, valid, admission=credit)
+            if job.start is None:  # the inverter list, or the latest record only
+                records = await transport.request(job.endpoint, valid, admission=credit)
                 credit.hand_over()
                 progress = Progress(1, len(records), 1, 1)
                 await emit(PageEvent(key, records, progress))
             else:
-                pages = job.client.iter_pages(
-                    job.endpoint, valid, job.start, job.end, admission=credit
+                pages = replies(
+                    transport, job.endpoint, valid, job.start, job.end, admission=credit
                 )
                 async with contextlib.aclosing(pages):
-                    async for page in pages:
-                        credit.hand_over()
-                        progress = Progress(
-                            progress.pages + 1,
-                            progress.records + len(page.records),
-                            page.requests,
-                            _expected_pages(job.start, job.end, page.interval),
+                    async for reply in pages:
+                        progress = attrs.evolve(
+                            progress,
+                            requests=reply.requests_so_far,
+                            expected_pages=reply.expected_pages,
                         )
-                        await emit(PageEvent(key, tuple(page.records), progress))
+                        if not reply.records:  # a lookup or a probe: nothing to deliver
+                            credit.give_back()
+                            continue
+                        credit.hand_over()
+                        progress = attrs.evolve(
+                            progress,
+                            pages=progress.pages + 1,
+                            records=progress.records + len(reply.records),
+                        )
+                        await emit(PageEvent(key, reply.records, progress))
+        except LacecalClosedError:
+            raise
         except LacecalError as exc:
             failure = ItrFailed(key, exc, progress)
         else:
@@ -255,79 +268,78 @@ class _Fanout:
             credit.give_back()
         await emit(failure)  # outside the handler: no chained context rides along
 
-    async def cancel(self, feeder: asyncio.Task[None]) -> None:
-        """Cancel the feeder and every fetching task, and wait until they are gone."""
+    async def stop(self, feeder: asyncio.Task[None]) -> None:
+        """Cancel the feeder and every fetching task, and wait until they are all gone.
+
+        A cancellation of the caller meanwhile is kept and raised once they are gone.
+        """
         self.stopping = True
-        feeder.cancel()
-        for task in list(self.tasks):
+        tasks = {feeder, *self.tasks}
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(feeder, *self.tasks, return_exceptions=True)
+        interrupted = False
+        while pending := {task for task in tasks if not task.done()}:
+            try:
+                await asyncio.wait(pending)
+            except asyncio.CancelledError:
+                interrupted = True
+        if interrupted:
+            raise asyncio.CancelledError
 
 
-def stream_many(
-    client: LacecalClient,
-    itrs: Iterable[str] | AsyncIterable[str],
-    endpoint: Endpoint | str,
-    start: datetime | int | None = None,
-    end: datetime | int | None = None,
-    *,
-    max_in_flight: int | None = None,
-    buffer: int = DEFAULT_BUFFER,
+def stream(
+    transport: Transport, itrs: Iterable[object] | AsyncIterable[object], job: Job
 ) -> AsyncGenerator[StreamEvent]:
-    """Yield `PageEvent`s as pages arrive, and one `ItrDone` or `ItrFailed` per ITR.
-
-    A duplicate identifier is fetched once. `max_in_flight` bounds the requests in flight
-    (default: the client's pool size); `buffer` bounds the events waiting for the consumer,
-    and pages fetched but not yet consumed never exceed `buffer + max_in_flight`.
-    """
-    endpoint = Endpoint(endpoint)
-    start_t, end_t = validate_range(start, end)
-    if endpoint is Endpoint.INVERTER_LIST and (start_t is not None or end_t is not None):
-        raise ValueError("inverter_list takes no start or end")
-    if buffer < 1:
-        raise ValueError("buffer must be at least 1")
-    if max_in_flight is not None and max_in_flight < 1:
-        raise ValueError("max_in_flight must be at least 1")
-    bound = None
-    if max_in_flight is not None and max_in_flight < client.pool_size:
-        bound = asyncio.Semaphore(max_in_flight)
-    # Enough credits to keep every place in flight busy while `buffer` pages wait.
-    ahead = buffer + (client.pool_size if max_in_flight is None else max_in_flight)
-    return _stream(_Job(client, endpoint, start_t, end_t, bound, ahead), itrs, buffer)
+    """Yield `PageEvent`s as pages arrive, and one `ItrDone` or `ItrFailed` per ITR."""
+    in_flight = job.max_in_flight if job.max_in_flight is not None else transport.pool_size
+    bound = asyncio.Semaphore(in_flight) if in_flight < transport.pool_size else None
+    fanout = _Fanout(
+        transport,
+        job,
+        asyncio.Queue(job.buffer),
+        bound,
+        # Enough credits to keep every place in flight busy while `buffer` pages wait.
+        credits=asyncio.Semaphore(job.buffer + in_flight),
+        active=asyncio.Semaphore(job.max_active),
+    )
+    return _consume(fanout, itrs)
 
 
-async def _stream(
-    job: _Job, itrs: Iterable[object] | AsyncIterable[object], buffer: int
+async def _consume(
+    fanout: _Fanout, itrs: Iterable[object] | AsyncIterable[object]
 ) -> AsyncGenerator[StreamEvent]:
-    fanout = _Fanout(job, asyncio.Queue(buffer))
+    async with fanout.transport.guard():  # a closed client fails here, before any task
+        pass
     feeder = asyncio.create_task(fanout.feed(itrs))
+    fanout.watch(feeder)
     try:
-        while (event := await fanout.queue.get()) is not None:
+        while True:
+            if fanout.interrupted:
+                raise asyncio.CancelledError
+            fanout.waiter = asyncio.current_task()
+            try:
+                async with fanout.transport.guard():  # close() fails this wait
+                    event = await fanout.queue.get()
+            finally:
+                fanout.waiter = None
+            if event is None:
+                break
             if isinstance(event, _Crash):
                 raise event.error
             if isinstance(event, PageEvent):
                 fanout.credits.release()  # taken: its ITR may fetch another page
             yield event
     finally:
-        await fanout.cancel(feeder)
+        await fanout.stop(feeder)
 
 
-async def fetch_many(
-    client: LacecalClient,
-    itrs: Iterable[str] | AsyncIterable[str],
-    endpoint: Endpoint | str,
-    start: datetime | int | None = None,
-    end: datetime | int | None = None,
-    *,
-    max_in_flight: int | None = None,
+async def collect(
+    transport: Transport, itrs: Iterable[object] | AsyncIterable[object], job: Job
 ) -> dict[str, FetchResult]:
-    """Fetch every ITR's records; one bad ITR's error is recorded, never raised.
-
-    The result is keyed by the identifiers as given, so they must be hashable.
-    """
+    """Fetch every ITR's records; one bad ITR's error is recorded, never raised."""
     pages: dict[Any, list[Any]] = {}
     results: dict[str, FetchResult] = {}
-    events = stream_many(client, itrs, endpoint, start, end, max_in_flight=max_in_flight)
+    events = stream(transport, itrs, job)
     async with contextlib.aclosing(events):
         async for event in events:
             if isinstance(event, PageEvent):

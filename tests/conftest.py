@@ -242,3 +242,32 @@ async def make_scripted() -> AsyncIterator[ScriptFactory]:
     yield factory
     for runner in runners:
         await runner.cleanup()
+
+
+_SERVER_SIDE = ("RequestHandler", "_accept_connection", "start_server")
+
+
+def client_tasks() -> set[asyncio.Task[Any]]:
+    """Pending tasks other than the current one and an in-process server's handlers."""
+    current = asyncio.current_task()
+    return {
+        t
+        for t in asyncio.all_tasks()
+        if t is not current
+        and not t.done()
+        and not any(name in repr(t.get_coro()) for name in _SERVER_SIDE)
+    }
+
+
+def library_timers() -> list[asyncio.TimerHandle]:
+    """Timers on the running loop whose callback is the library's code (not aiohttp's)."""
+    loop = asyncio.get_running_loop()
+    scheduled: list[asyncio.TimerHandle] = getattr(loop, "_scheduled", [])
+    out = []
+    for handle in scheduled:
+        callback = getattr(handle, "_callback", None)
+        module = getattr(callback, "__module__", "") or ""
+        owner = getattr(getattr(callback, "__self__", None), "__module__", "") or ""
+        if not handle.cancelled() and "lacecal_async" in module + owner:
+            out.append(handle)
+    return out

@@ -374,8 +374,8 @@ async def test_the_client_repr_shows_no_identifier(
 ) -> None:
     await client.inverters(plant.itr)
     assert plant.itr not in repr(client)
-    assert plant.itr not in repr(client._limiters)
-    assert plant.itr not in repr(client._limiters.get(plant.itr))
+    assert plant.itr not in repr(client._transport.limiters)
+    assert plant.itr not in repr(client._transport.limiters.get(plant.itr))
     assert "json" in repr(client)
 
 

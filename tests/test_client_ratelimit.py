@@ -69,7 +69,7 @@ async def test_a_short_fetch_goes_at_once_and_a_seventh_request_waits(
 
     tasks_before = asyncio.all_tasks()
     seventh = asyncio.create_task(client.inverters(plant.itr))
-    limiter = client._limiters.get(plant.itr)
+    limiter = client._transport.limiters.get(plant.itr)
     await wait_until(lambda: limiter.waiting == 1)
     await asyncio.sleep(0.05)
     assert server.stats(plant.itr).requests == 6  # held back, not sent
@@ -89,7 +89,7 @@ async def test_itrs_do_not_share_a_limit(
     client = make_client(server.base_url, rate_limit=(6, 60.0))
     async with asyncio.timeout(20):  # 18 requests go at once: 6 per ITR
         await asyncio.gather(*(client.inverters(p.itr) for p in plants for _ in range(6)))
-    assert len(client._limiters) == 3
+    assert len(client._transport.limiters) == 3
     assert [server.stats(p.itr).requests for p in plants] == [6, 6, 6]
 
 
@@ -182,8 +182,8 @@ async def test_idle_limiters_are_dropped(
         isinstance(a, LacecalResponseError) and a.status == 404 for a in answers[len(known) :]
     )
 
-    assert len(client._limiters) > 0  # slots are still held for a period after the ends
-    await wait_until(lambda: len(client._limiters) == 0)
+    assert len(client._transport.limiters) > 0  # slots are still held for a period after the ends
+    await wait_until(lambda: len(client._transport.limiters) == 0)
     assert "tracked=0" in repr(client)
     assert all(server.stats(p.itr).rejections == 0 for p in plants)
 

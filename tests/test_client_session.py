@@ -23,7 +23,7 @@ from conftest import (
     wait_until,
 )
 
-from lacecal_async import LacecalConnectionError, LacecalResponseError
+from lacecal_async import LacecalClosedError, LacecalConnectionError, LacecalResponseError
 from lacecal_async.client import LacecalClient
 from lacecal_async.testing import FakeLacecalServer, Faults, Plant
 
@@ -70,15 +70,15 @@ async def test_owned_session_is_created_lazily_and_closed_on_exit(
 
 async def _use_then_close(server: FakeLacecalServer, plant: Plant) -> None:
     async with LacecalClient(base_url=server.base_url, rate_limit=FAST_LIMIT) as client:
-        assert client._session is None  # nothing opened before the first call
+        assert client._transport._session is None  # nothing opened before the first call
         await client.inverters(plant.itr)
-        session = client._session
+        session = client._transport._session
         assert session is not None
         assert not session.closed
     assert session.closed
     await client.close()  # twice is fine
     assert session.closed
-    with pytest.raises(RuntimeError, match="closed"):
+    with pytest.raises(LacecalClosedError):
         await client.inverters(plant.itr)
 
 
@@ -245,7 +245,7 @@ async def test_cancelling_an_in_flight_request_abandons_it(
 
     assert server.stats(plant.itr).log == []  # the reply was never waited for
     assert other_tasks() == before
-    limiter = client._limiters._limiters[plant.itr]
+    limiter = client._transport.limiters._limiters[plant.itr]
     assert limiter.schedule.busy == 0  # the slot is given back
     assert limiter.waiting == 0
     server.set_faults(plant.itr, Faults())
@@ -261,7 +261,7 @@ async def test_cancelling_a_paged_fetch_waiting_for_its_turn(
     start = plant.first + DAY
 
     task = asyncio.create_task(client.meter_records(plant.itr, start, start + 10 * DAY))
-    limiter_of = client._limiters._limiters
+    limiter_of = client._transport.limiters._limiters
     await wait_until(lambda: plant.itr in limiter_of and limiter_of[plant.itr].waiting == 1)
     assert server.stats(plant.itr).requests == 6  # the burst, then the 7th page waits
     task.cancel()
@@ -289,7 +289,7 @@ async def test_cancelling_during_the_backoff_before_a_retry(
         await task
     assert other_tasks() == before
     assert server.stats(plant.itr).requests == 1
-    assert client._limiters._limiters[plant.itr].schedule.busy == 0
+    assert client._transport.limiters._limiters[plant.itr].schedule.busy == 0
 
 
 async def test_leaving_an_iterator_early_stops_fetching(
@@ -322,26 +322,13 @@ async def _drain(records: Any) -> int:
     return count
 
 
-async def test_close_leaves_no_limiter_timer_behind(
-    make_server: ServerFactory, make_client: ClientFactory, plant: Plant
-) -> None:
-    server = await make_server([plant])
-    client = make_client(server.base_url, rate_limit=(6, 30.0))
-    await client.inverters(plant.itr)
-    assert len(client._limiters) == 1  # held for 30 s after the request
-    limiter = client._limiters.get(plant.itr)
-    await client.close()
-    assert len(client._limiters) == 0
-    assert limiter._timer is None
-
-
 async def test_owned_session_does_not_resend_behind_the_limiter(
     make_server: ServerFactory, make_client: ClientFactory, plant: Plant
 ) -> None:
     server = await make_server([plant])
     client = make_client(server.base_url)
     await client.inverters(plant.itr)
-    session = client._session
+    session = client._transport._session
     # aiohttp's private switch: if it is renamed, this fails instead of silently re-sending.
     assert session is not None
     assert session._retry_connection is False

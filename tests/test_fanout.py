@@ -22,6 +22,7 @@ from lacecal_async import (
     LacecalResponseError,
     PageEvent,
     StreamEvent,
+    fanout,
 )
 from lacecal_async.testing import FakeLacecalServer, Faults, Plant, make_plants
 
@@ -334,23 +335,25 @@ async def test_open_range_has_no_expected_page_count() -> None:
     assert all(e.progress.expected_pages is None for e in pages)
 
 
-class _BrokenClient(LacecalClient):
-    """A client with a bug below the fan-out: it must surface, not vanish."""
-
-    async def iter_pages(self, *args: object, **kwargs: object) -> AsyncIterator[Any]:  # type: ignore[override]
-        raise RuntimeError("bug in a fetching task")
-        yield  # pragma: no cover - makes this an async generator
+async def _broken_replies(*args: object, **kwargs: object) -> AsyncIterator[Any]:
+    raise RuntimeError("bug in a fetching task")
+    yield  # pragma: no cover - makes this an async generator
 
 
-async def test_a_bug_in_a_task_is_raised_and_leaves_no_task() -> None:
+async def test_a_bug_in_a_task_is_raised_and_leaves_no_task(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A bug below the fan-out (here: in the paging layer) must surface, not vanish."""
+    monkeypatch.setattr(fanout, "replies", _broken_replies)
     plants = make_plants(3, seed=17)
-    async with FakeLacecalServer(plants, rate_limit=RATE) as server:
-        client = _BrokenClient(base_url=server.base_url, rate_limit=RATE)
-        async with client:
-            before = other_tasks()
-            with pytest.raises(RuntimeError, match="bug in a fetching task"):
-                await client.fetch_many([p.itr for p in plants], "meter", plants[0].first)
-            assert other_tasks() == before
+    async with (
+        FakeLacecalServer(plants, rate_limit=RATE) as server,
+        LacecalClient(base_url=server.base_url, rate_limit=RATE) as client,
+    ):
+        before = other_tasks()
+        with pytest.raises(RuntimeError, match="bug in a fetching task"):
+            await client.fetch_many([p.itr for p in plants], "meter", plants[0].first)
+        assert other_tasks() == before
 
 
 async def test_no_identifiers_no_results() -> None:

@@ -39,8 +39,8 @@ class Model:
         return [Rec(x, self.interval) for x in self.times if x >= req.t][: req.n]
 
 
-def run(model: Model, start: int, end: int | None, **kw: bool) -> tuple[list[int], int]:
-    pager = Pager(start, end, "meter", **kw)
+def run(model: Model, start: int, end: int | None) -> tuple[list[int], int]:
+    pager = Pager(start, end, "meter")
     out: list[int] = []
     while (req := pager.next_request()) is not None:
         out += [r.unix_time for r in pager.feed(req, model.answer(req))]
@@ -75,10 +75,10 @@ def plants(draw: st.DrawFn) -> tuple[Model, int, int | None]:
 
 
 @settings(max_examples=400, deadline=None)
-@given(plants(), st.booleans())
-def test_never_loses_or_repeats_records(case: tuple[Model, int, int | None], present: bool) -> None:
+@given(plants())
+def test_never_loses_or_repeats_records(case: tuple[Model, int, int | None]) -> None:
     model, start, end = case
-    got, _ = run(model, start, end, reaches_present=present)
+    got, _ = run(model, start, end)
     assert got == expected(model, start, end)
 
 
@@ -86,13 +86,11 @@ def test_never_loses_or_repeats_records(case: tuple[Model, int, int | None], pre
 @given(plants())
 def test_request_count_bound(case: tuple[Model, int, int | None]) -> None:
     model, start, end = case
-    # The range reaches the present when it runs to the end of the data or beyond.
     last = model.times[-1] if model.times else None
-    present = end is None or (last is not None and end > last)
-    got, requests = run(model, start, end, reaches_present=present)
-    # A range in the past that ends in a trailing gap, with no data after it, costs one more:
-    # only asking for the latest record can tell the end of the data from a gap.
-    trailing = 0 if present or any(end is not None and x >= end for x in model.times) else 1
+    got, requests = run(model, start, end)
+    # A bounded range with no data at or after its end may cost a lookup of the latest
+    # record: only that can tell the end of the data from a gap. An open end always costs it.
+    trailing = 0 if end is None or any(x >= end for x in model.times) else 1
     # The first page assumes 600 s periods: a shorter one can cost one request more.
     trailing += 1 if model.interval < DEFAULT_INTERVAL else 0
     if model.counts_periods:
@@ -112,14 +110,62 @@ def test_gapless_backfill_makes_exactly_the_minimum_requests() -> None:
     assert requests == 10
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    st.sampled_from([600, 900, 3600]),
+    st.integers(1, 700),
+    st.integers(0, 5),
+    st.booleans(),
+)
+def test_a_gapless_range_before_the_latest_costs_its_pages_exactly(
+    interval: int, periods: int, beyond: int, counts_periods: bool
+) -> None:
+    end = BASE + periods * interval
+    model = Model([BASE + i * interval for i in range(periods + beyond + 1)], interval)
+    model.counts_periods = counts_periods
+    got, requests = run(model, BASE, end)
+    assert len(got) == periods
+    assert requests == math.ceil(periods / MAX_PAGE)
+
+
+@pytest.mark.parametrize("periods", [1, 2, 144, 145, 146, 289, 300])
+def test_an_open_end_hands_out_the_looked_up_latest_record(periods: int) -> None:
+    times = [BASE + i * 600 for i in range(periods)]
+    model = Model(times, 600)
+    pager = Pager(BASE, None, "meter")
+    assert pager.next_request() == PageRequest(t=None, n=1)
+    got, requests = run(model, BASE, None)
+    assert got == times
+    assert requests == 1 + math.ceil((periods - 1) / MAX_PAGE)
+
+
+def test_a_range_ending_in_the_future_needs_no_lookup() -> None:
+    times = [BASE + i * 600 for i in range(100)]
+    for counts_periods in (False, True):
+        model = Model(times, 600, counts_periods)
+        got, requests = run(model, BASE, BASE + 130 * 600)
+        assert got == times
+        assert requests == 1
+
+
+def test_expected_pages_once_the_period_is_known() -> None:
+    pager = Pager(BASE, BASE + 300 * 300, "meter")
+    assert pager.expected_pages() is None
+    req = pager.next_request()
+    assert req is not None
+    pager.feed(req, [Rec(BASE + i * 300, 300) for i in range(req.n)])
+    assert pager.expected_pages() == 3
+    assert Pager(BASE, None, "meter").expected_pages() is None
+
+
 def test_first_page_asks_for_the_periods_left_in_range() -> None:
     pager = Pager(BASE, BASE + 3 * 600, "meter")
     assert pager.next_request() == PageRequest(t=BASE, n=3)
 
 
-def test_latest_only_when_reaching_present() -> None:
-    pager = Pager(BASE, None, "meter")
-    assert pager.next_request() == PageRequest(t=None, n=1)
+def test_a_bounded_range_starts_with_a_page_not_a_lookup() -> None:
+    pager = Pager(BASE, BASE + 3, "meter")
+    assert pager.next_request() == PageRequest(t=BASE, n=1)
 
 
 def test_empty_range_makes_no_request() -> None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import math
 
+from lacecal_async import rate
 from lacecal_async.client import DEFAULT_BASE_URL, LacecalClient
 
-__all__ = ["UsageError", "add_client_options", "make_client", "parse_rate"]
+__all__ = ["UsageError", "add_client_options", "make_client", "parse_rate", "parse_rate_or_none"]
 
 
 class UsageError(Exception):
@@ -16,14 +17,18 @@ class UsageError(Exception):
 
 def parse_rate(text: str) -> tuple[int, float]:
     """Parse ``N/SECONDS`` (e.g. ``6/60``, ``6/0.5``): N requests per ITR per SECONDS."""
-    count, sep, seconds = text.partition("/")
     try:
-        rate = (int(count), float(seconds))
-    except ValueError:
-        rate = None
-    if not sep or rate is None or rate[0] < 1 or not (math.isfinite(rate[1]) and rate[1] > 0):
-        raise argparse.ArgumentTypeError(f"expected N/SECONDS, e.g. 6/60, not {text!r}")
-    return rate
+        return rate.parse_rate(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def parse_rate_or_none(text: str) -> tuple[int, float] | None:
+    """Parse ``N/SECONDS`` or ``none`` (no limit)."""
+    try:
+        return rate.parse_rate(text, allow_none=True)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _positive(text: str) -> float:

@@ -17,8 +17,8 @@ from typing import Literal, TextIO
 
 import attrs
 
-from lacecal_async._pagination import MAX_PAGE
 from lacecal_async.cli.itrs import PlantRef
+from lacecal_async.endpoints import expected_pages
 from lacecal_async.fanout import ItrDone, ItrFailed, PageEvent, Progress, StreamEvent
 
 __all__ = ["Display", "choose_mode", "estimate_pages", "eta_seconds", "format_duration"]
@@ -47,7 +47,7 @@ def choose_mode(requested: str, stream: TextIO, environ: dict[str, str] | None =
 
 def estimate_pages(start: int, end: int, interval: int = _ASSUMED_INTERVAL) -> int:
     """Pages a range takes at `interval` (what the fan-out reports once it knows the period)."""
-    return max(1, math.ceil(math.ceil(max(end - start, 0) / interval) / MAX_PAGE))
+    return expected_pages(start, end, interval)
 
 
 def eta_seconds(requests: int, remaining: int, elapsed: float, rate: tuple[int, float]) -> float:

@@ -6,28 +6,29 @@ import argparse
 import asyncio
 import sys
 
-from lacecal_async.cli.options import parse_rate
-from lacecal_async.testing import __main__ as fake
+from lacecal_async.cli.options import parse_rate_or_none
+from lacecal_async.testing import ServeOptions, serve_plants
 
 __all__ = ["add_parser", "run"]
 
 
-def _rate(text: str) -> tuple[int, float] | None:
-    return None if text.lower() == "none" else parse_rate(text)
-
-
 def run(args: argparse.Namespace) -> int:
     """Serve the fake plants (the first line printed is the base URL); return 0 after Ctrl-C."""
-    options = fake.parse_args([])
-    for name in ("plants", "seed", "host", "port", "rate", "days"):
-        setattr(options, name, getattr(args, name))
+    options = ServeOptions(
+        plants=args.plants,
+        seed=args.seed,
+        host=args.host,
+        port=args.port,
+        rate=args.rate,
+        days=args.days,
+    )
     print(
         f"lacecal: serving {args.plants} fake plants; try: lacecal fetch meter ITR "
         f"--base-url URL --rate {_show(args.rate)} --start 2024-10-02 --end 2024-10-03. "
         "Ctrl-C stops.",
         file=sys.stderr,
     )
-    asyncio.run(fake.serve(options, out=sys.stdout))
+    asyncio.run(serve_plants(options, out=sys.stdout))
     return 0
 
 
@@ -48,7 +49,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument("--port", type=int, default=0, help="TCP port (default 0: any free port)")
     parser.add_argument(
         "--rate",
-        type=_rate,
+        type=parse_rate_or_none,
         default=(6, 60.0),
         metavar="N/SECONDS",
         help="per-ITR limit the server enforces, or 'none' (default 6/60)",

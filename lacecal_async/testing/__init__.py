@@ -16,6 +16,8 @@ from lacecal_async.testing.process import FakeServerProcess
 from lacecal_async.testing.query import MAX_N, parse_local
 from lacecal_async.testing.ratelimit import format_retry_after
 from lacecal_async.testing.server import FakeLacecalServer
+from lacecal_async.testing.serving import ServeOptions
+from lacecal_async.testing.serving import serve as serve_plants
 from lacecal_async.testing.stats import ItrStats, RequestLog
 
 __all__ = [
@@ -31,9 +33,11 @@ __all__ = [
     "Plant",
     "RequestLog",
     "ScaledClock",
+    "ServeOptions",
     "SystemClock",
     "format_retry_after",
     "local_start",
     "make_plants",
     "parse_local",
+    "serve_plants",
 ]

@@ -9,29 +9,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import sys
-import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import TextIO
 
-from lacecal_async.testing.clock import Clock, ScaledClock, SystemClock
-from lacecal_async.testing.plants import DEFAULT_START, Plant, make_plants
-from lacecal_async.testing.server import FakeLacecalServer
+from lacecal_async.rate import parse_rate
+from lacecal_async.testing import serving
+from lacecal_async.testing.clock import Clock
+from lacecal_async.testing.plants import Plant
 
-__all__ = ["main", "parse_args", "serve"]
+__all__ = ["build", "main", "parse_args", "serve"]
 
 
 def _rate(text: str) -> tuple[int, float] | None:
     """Parse ``N/SECONDS`` (e.g. ``6/60``, ``6/0.5``) or ``none``."""
-    if text.lower() == "none":
-        return None
-    count, _, seconds = text.partition("/")
     try:
-        return int(count), float(seconds)
-    except ValueError:
-        raise argparse.ArgumentTypeError("expected N/SECONDS, e.g. 6/60, or none") from None
+        return parse_rate(text, allow_none=True)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -60,59 +55,20 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _options(options: argparse.Namespace) -> serving.ServeOptions:
+    return serving.ServeOptions(**vars(options))
+
+
 def build(options: argparse.Namespace) -> tuple[list[Plant], Clock]:
-    """Return the plants and the clock the options describe."""
-    now = time.time()
-    if options.start is not None:
-        start = options.start
-    else:
-        start = int(now - options.days * 86400) if options.follow else DEFAULT_START
-    plants = make_plants(
-        options.plants, options.seed, start=start, days=options.days, follow_clock=options.follow
-    )
-    clock: Clock = ScaledClock(now, options.speed) if options.speed != 1.0 else SystemClock()
-    return plants, clock
-
-
-def _when(unix_time: int | None) -> str:
-    if unix_time is None:
-        return "(follows clock)"
-    return datetime.fromtimestamp(unix_time, UTC).strftime("%Y-%m-%d %H:%M")
-
-
-def _table(plants: Sequence[Plant]) -> str:
-    lines = [f"{'ITR':16}  period  phases  meters          inverters  first (UTC)       latest"]
-    for p in plants:
-        meters = "+".join(["grid"] + ["load"] * p.load + ["reno"] * p.renewable)
-        lines.append(
-            f"{p.itr:16}  {p.interval:5d}s  {3 if p.three_phase else 1:6d}  {meters:14}  "
-            f"{len(p.inverters):9d}  {_when(p.first):16}  {_when(p.latest)}"
-            + (f"  gaps: {len(p.gaps)}" if p.gaps else "")
-        )
-    return "\n".join(lines) + "\n"
+    """Return the plants and the clock the parsed options describe."""
+    return serving.build(_options(options))
 
 
 async def serve(
     options: argparse.Namespace, *, out: TextIO, stop: asyncio.Event | None = None
 ) -> None:
-    """Serve until `stop` is set, or SIGINT/SIGTERM arrive (handled: a clean exit)."""
-    plants, clock = build(options)
-    stop = stop if stop is not None else asyncio.Event()
-    loop = asyncio.get_running_loop()
-    signals = (signal.SIGINT, signal.SIGTERM)
-    async with FakeLacecalServer(
-        plants, rate_limit=options.rate, clock=clock, host=options.host, port=options.port
-    ) as server:
-        for signum in signals:
-            loop.add_signal_handler(signum, stop.set)
-        try:
-            out.write(server.base_url + "\n")
-            out.write(_table(plants))
-            out.flush()
-            await stop.wait()
-        finally:
-            for signum in signals:
-                loop.remove_signal_handler(signum)
+    """Serve what the parsed options describe (see `serving.serve`)."""
+    await serving.serve(_options(options), out=out, stop=stop)
 
 
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:

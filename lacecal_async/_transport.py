@@ -1,0 +1,370 @@
+"""One exchange with the API: session, per-ITR limiter, pool, timeout, classification, retries.
+
+`Transport.request(endpoint, itr, t, n)` is the only code that speaks HTTP. It waits for the
+ITR's turn, performs one GET with the whole exchange (body read included) inside `timeout`,
+hands the bytes to the pure classifier, and retries what retrying can fix, passing through
+the limiter again each time. `close()` fails every pending call with `LacecalClosedError`
+at once: callers waiting for a slot, a backoff, a connection or a reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import random
+from typing import Any, Protocol, cast
+
+import aiohttp
+import attrs
+from yarl import URL
+
+from lacecal_async._protocol import (
+    backoff_delay,
+    build_params,
+    classify_reply,
+    is_retryable,
+    redact_bytes,
+)
+from lacecal_async._ratelimit import ItrLimiter, LimiterRegistry
+from lacecal_async.endpoints import Endpoint, WireFormat
+from lacecal_async.errors import (
+    BODY_EXCERPT_BYTES,
+    LacecalClosedError,
+    LacecalConnectionError,
+    LacecalError,
+    LacecalParseError,
+    LacecalRateLimitError,
+)
+from lacecal_async.itr import redact
+
+__all__ = ["DEFAULT_POOL_SIZE", "MAX_BODY_BYTES", "Admission", "Transport", "check_base_url"]
+
+#: Connections (and so requests in flight) of a session the client creates itself.
+DEFAULT_POOL_SIZE = 100
+#: Longest pause a 429's Retry-After may impose, in rate-limit periods.
+_MAX_PAUSE_PERIODS = 10
+#: Largest reply body read, after decompression [bytes]; a 144-record XML meter page is ~0.2 MB.
+MAX_BODY_BYTES = 16 << 20
+
+_logger = logging.getLogger("lacecal_async")
+
+
+def check_base_url(base_url: str) -> URL:
+    """Return the API's base URL, or raise ValueError for one no retry could make work.
+
+    It must be http(s) with a host, and carry no credentials and no query (the library
+    sends its own). Plain http to a host other than loopback logs one WARNING: every
+    request carries an ITR identifier, a secret, and it would travel in clear.
+    """
+    url = URL(base_url if base_url.endswith("/") else base_url + "/")
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ValueError("base_url must be an http:// or https:// URL with a host")
+    if url.user is not None or url.password is not None:
+        raise ValueError("base_url must not hold credentials (user or password)")
+    if url.query_string or url.fragment:
+        raise ValueError("base_url must not have a query or fragment: the client sends its own")
+    if url.scheme == "http" and not _is_loopback(url.host):
+        _logger.warning(
+            "base_url %s is plain http to a remote host: ITR identifiers would travel in clear",
+            url,
+        )
+    return url
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class Admission(Protocol):
+    """What a caller may add around each attempt, once the ITR's slot is granted.
+
+    `enter` may wait (the fan-out's credits); `leave` says whether the attempt brought
+    records back (the caller keeps what it took with the page) or failed (give it back now).
+    """
+
+    async def enter(self) -> None: ...
+
+    def leave(self, *, ok: bool) -> None: ...
+
+
+@attrs.frozen
+class _Failure:
+    """An attempt's error, and whether another attempt could fix it."""
+
+    error: LacecalError
+    retryable: bool
+
+
+class _CloseGuard:
+    """Registers the calling task while it waits on the transport, so `close()` can fail it.
+
+    A cancellation that `close()` made comes out as `LacecalClosedError`; any other one
+    (``task.cancel()``, ``asyncio.timeout``, a TaskGroup) stays a cancellation.
+    """
+
+    __slots__ = ("_task", "_transport")
+
+    def __init__(self, transport: Transport) -> None:
+        self._transport = transport
+        self._task = cast("asyncio.Task[Any]", asyncio.current_task())
+
+    async def __aenter__(self) -> None:
+        if self._transport.closed:
+            raise LacecalClosedError("the LacecalClient is closed")
+        self._transport.pending.add(self._task)
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        task, transport = self._task, self._transport
+        transport.pending.discard(task)
+        if task not in transport.cancelled_by_close:
+            return
+        transport.cancelled_by_close.discard(task)
+        cancelled = exc_type is not None and issubclass(exc_type, asyncio.CancelledError)
+        if cancelled and task.uncancel() == 0:  # nobody else asked for a cancellation
+            raise LacecalClosedError("the LacecalClient was closed during the call")
+
+
+class Transport:
+    """The HTTP side of a client: one `request` per page (or list), with retries."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession | None,
+        *,
+        base_url: URL,
+        wire_format: WireFormat,
+        rate_limit: tuple[int, float],
+        timeout: float,
+        retries: int,
+    ) -> None:
+        self._session = session
+        self._owns_session = session is None
+        self.base_url = base_url
+        self.wire_format = wire_format
+        self.rate_limit = rate_limit
+        self.timeout = timeout
+        self.retries = retries
+        self.limiters = LimiterRegistry(*rate_limit)
+        pool = DEFAULT_POOL_SIZE
+        if session is not None and session.connector is not None and session.connector.limit:
+            pool = session.connector.limit
+        self.pool_size = pool
+        self._in_flight = asyncio.Semaphore(pool)
+        self._rng = random.Random()  # noqa: S311 - jitter, not cryptography
+        self.closed = False
+        #: Tasks waiting on the transport (one wait each at a time), failed by `close()`.
+        self.pending: set[asyncio.Task[Any]] = set()
+        self.cancelled_by_close: set[asyncio.Task[Any]] = set()
+
+    def guard(self) -> _CloseGuard:
+        """Wrap a wait of the calling task (a request, a fan-out's queue) so close() ends it."""
+        return _CloseGuard(self)
+
+    async def close(self) -> None:
+        """Fail every pending call with `LacecalClosedError`, then close an owned session."""
+        if self.closed:
+            return
+        self.closed = True
+        current = asyncio.current_task()
+        for task in list(self.pending):
+            if task is not current and not task.done():
+                self.cancelled_by_close.add(task)
+                task.cancel()
+        self.limiters.close()
+        session, self._session = self._session, None
+        if session is not None and self._owns_session:
+            await session.close()
+        # Let the failed calls run their cleanup before close() returns.
+        await asyncio.sleep(0)
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self.pool_size),
+                timeout=aiohttp.ClientTimeout(total=None),
+                headers={"User-Agent": "lacecal_async"},
+            )
+            # aiohttp silently re-sends an idempotent request once when a kept-alive
+            # connection drops; that second copy would escape the limiter and `retries`.
+            if hasattr(self._session, "_retry_connection"):
+                self._session._retry_connection = False
+        return self._session
+
+    async def request(
+        self,
+        endpoint: Endpoint,
+        itr: str,
+        t: int | None = None,
+        n: int | None = None,
+        *,
+        admission: Admission | None = None,
+    ) -> tuple[Any, ...]:
+        """Return the records of one GET (`t` None: the latest only), retrying what may pass.
+
+        Raises the last `LacecalError` once retries are spent, at once for errors no retry
+        can fix, and `LacecalClosedError` if the client is (or gets) closed.
+        """
+        params = build_params(itr, self.wire_format, t=t, n=None if t is None else n)
+        async with self.guard():
+            attempt = 0
+            while True:
+                outcome = await self._attempt(endpoint, itr, params, admission)
+                if not isinstance(outcome, _Failure):
+                    return outcome
+                error = outcome.error
+                if attempt >= self.retries or not outcome.retryable:
+                    raise error
+                attempt += 1
+                if not isinstance(error, LacecalRateLimitError):  # the limiter paused it
+                    delay = backoff_delay(
+                        attempt - 1, self.rate_limit[1], self.rate_limit[0], self._rng
+                    )
+                    _logger.debug(
+                        "retrying %s for ITR %s in %.3fs (attempt %d of %d): %s",
+                        endpoint.path,
+                        redact(itr),
+                        delay,
+                        attempt + 1,
+                        self.retries + 1,
+                        error,
+                    )
+                    await asyncio.sleep(delay)
+
+    async def _attempt(
+        self,
+        endpoint: Endpoint,
+        itr: str,
+        params: dict[str, str],
+        admission: Admission | None,
+    ) -> tuple[Any, ...] | _Failure:
+        """One exchange through the ITR's limiter; errors are returned, never raised.
+
+        Returning them lets the caller raise outside any ``except`` block, so no chained
+        aiohttp exception (whose URL holds the identifier) rides along.
+        """
+        session = self._get_session()
+        limiter = self.limiters.get(itr)
+        # The ITR's slot first, then admission, then a place in flight: a request waiting
+        # for its ITR's turn holds nothing other ITRs could use. Slots are given back a
+        # period after the exchange ends, so the waits after it cannot bunch requests up.
+        async with limiter.slot():
+            if admission is None:
+                async with self._in_flight:
+                    return await self._exchange(session, endpoint, itr, params, limiter)
+            await admission.enter()
+            ok = False
+            try:
+                async with self._in_flight:
+                    outcome = await self._exchange(session, endpoint, itr, params, limiter)
+                ok = not isinstance(outcome, _Failure)
+            finally:
+                admission.leave(ok=ok)
+            return outcome
+
+    async def _exchange(
+        self,
+        session: aiohttp.ClientSession,
+        endpoint: Endpoint,
+        itr: str,
+        params: dict[str, str],
+        limiter: ItrLimiter,
+    ) -> tuple[Any, ...] | _Failure:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        failure: _Failure | None = None
+        try:
+            async with (
+                asyncio.timeout(self.timeout),
+                # raise_for_status=False: a passed-in session may raise for 4xx/5xx,
+                # which would turn every HTTP error into a (retried) connection error.
+                session.get(
+                    self.base_url / endpoint.path,
+                    params=params,
+                    allow_redirects=False,
+                    raise_for_status=False,
+                ) as response,
+            ):
+                chunks = bytearray()
+                async for chunk in response.content.iter_any():
+                    chunks += chunk
+                    if len(chunks) > MAX_BODY_BYTES:
+                        break
+                body = bytes(chunks)
+                status, reason = response.status, response.reason or ""
+                headers = response.headers
+        except TimeoutError:
+            failure = _Failure(
+                LacecalConnectionError(
+                    f"{endpoint.path} for ITR {redact(itr)}: no complete reply "
+                    f"within {self.timeout:g}s"
+                ),
+                retryable=True,
+            )
+        except (aiohttp.ClientError, OSError) as exc:
+            detail = str(exc).replace(itr, redact(itr))
+            # A certificate nobody trusts stays untrusted: do not spend the ITR's slots on it.
+            certificate = isinstance(exc, aiohttp.ClientConnectorCertificateError)
+            failure = _Failure(
+                LacecalConnectionError(
+                    f"{endpoint.path} for ITR {redact(itr)}: {type(exc).__name__}: {detail}"
+                ),
+                retryable=not certificate,
+            )
+        elapsed = loop.time() - started
+        if failure is None and len(body) > MAX_BODY_BYTES:
+            failure = _Failure(
+                LacecalParseError(
+                    f"reply larger than {MAX_BODY_BYTES} bytes",
+                    endpoint=endpoint.value,
+                    body=redact_bytes(body[:BODY_EXCERPT_BYTES], itr),
+                ),
+                retryable=False,
+            )
+        if failure is not None:
+            _logger.debug(
+                "GET %s itr=%s failed in %.3fs: %s",
+                endpoint.path,
+                redact(itr),
+                elapsed,
+                failure.error,
+            )
+            return failure
+        _logger.debug(
+            "GET %s itr=%s t=%s n=%s -> %d in %.3fs (%d bytes)",
+            endpoint.path,
+            redact(itr),
+            params.get("t", "-"),
+            params.get("n", "-"),
+            status,
+            elapsed,
+            len(body),
+        )
+        try:
+            return classify_reply(
+                endpoint,
+                itr,
+                self.wire_format,
+                status=status,
+                reason=reason,
+                headers=headers,
+                body=body,
+            )
+        except LacecalRateLimitError as exc:
+            period = self.rate_limit[1]
+            pause = period if exc.retry_after is None else exc.retry_after
+            pause = min(max(pause, 0.0), _MAX_PAUSE_PERIODS * period)
+            _logger.warning(
+                "ITR %s is over the rate limit (HTTP 429): pausing it for %.3fs",
+                redact(itr),
+                pause,
+            )
+            limiter.pause(pause)
+            return _Failure(exc, retryable=True)
+        except LacecalError as exc:
+            return _Failure(exc, retryable=is_retryable(exc))

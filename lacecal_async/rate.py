@@ -1,0 +1,38 @@
+"""The ``N/SECONDS`` notation of a per-ITR rate limit (``6/60``: 6 requests a minute).
+
+One parser for everyone who reads it from text: the `lacecal` command and the fake server.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal, overload
+
+__all__ = ["parse_rate"]
+
+
+@overload
+def parse_rate(text: str, *, allow_none: Literal[False] = ...) -> tuple[int, float]: ...
+
+
+@overload
+def parse_rate(text: str, *, allow_none: bool) -> tuple[int, float] | None: ...
+
+
+def parse_rate(text: str, *, allow_none: bool = False) -> tuple[int, float] | None:
+    """Return ``(N, SECONDS)`` from ``N/SECONDS``; ``none`` gives None when `allow_none`.
+
+    Raises ValueError unless N is a whole number of at least 1 and SECONDS a finite,
+    positive number.
+    """
+    if allow_none and text.strip().lower() == "none":
+        return None
+    count, sep, seconds = text.partition("/")
+    try:
+        rate = (int(count), float(seconds))
+    except ValueError:
+        rate = None
+    if not sep or rate is None or rate[0] < 1 or not (math.isfinite(rate[1]) and rate[1] > 0):
+        expected = "N/SECONDS, e.g. 6/60" + (", or none" if allow_none else "")
+        raise ValueError(f"expected {expected}, not {text!r}")
+    return rate

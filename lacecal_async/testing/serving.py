@@ -1,0 +1,94 @@
+"""Serving fake plants until stopped: what ``python -m lacecal_async.testing`` runs.
+
+``lacecal serve`` runs it too. The first line written is the base URL; a table follows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import TextIO
+
+import attrs
+
+from lacecal_async.testing.clock import Clock, ScaledClock, SystemClock
+from lacecal_async.testing.plants import DEFAULT_START, Plant, make_plants
+from lacecal_async.testing.server import FakeLacecalServer
+
+__all__ = ["ServeOptions", "build", "serve"]
+
+
+@attrs.frozen
+class ServeOptions:
+    """What to serve, and where.
+
+    `plants` from `seed`, `days` of records from `start` (None: the default start, or DAYS
+    before now with `follow`), a per-ITR `rate` (None: unlimited), on `host`:`port`;
+    `follow` makes the data grow with a clock running `speed` times as fast.
+    """
+
+    plants: int = 20
+    seed: int = 0
+    host: str = "127.0.0.1"
+    port: int = 0
+    rate: tuple[int, float] | None = (6, 60.0)
+    days: float = 30.0
+    start: int | None = None
+    follow: bool = False
+    speed: float = 1.0
+
+
+def build(options: ServeOptions) -> tuple[list[Plant], Clock]:
+    """Return the plants and the clock the options describe."""
+    now = time.time()
+    if options.start is not None:
+        start = options.start
+    else:
+        start = int(now - options.days * 86400) if options.follow else DEFAULT_START
+    plants = make_plants(
+        options.plants, options.seed, start=start, days=options.days, follow_clock=options.follow
+    )
+    clock: Clock = ScaledClock(now, options.speed) if options.speed != 1.0 else SystemClock()
+    return plants, clock
+
+
+def _when(unix_time: int | None) -> str:
+    if unix_time is None:
+        return "(follows clock)"
+    return datetime.fromtimestamp(unix_time, UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def _table(plants: Sequence[Plant]) -> str:
+    lines = [f"{'ITR':16}  period  phases  meters          inverters  first (UTC)       latest"]
+    for p in plants:
+        meters = "+".join(["grid"] + ["load"] * p.load + ["reno"] * p.renewable)
+        lines.append(
+            f"{p.itr:16}  {p.interval:5d}s  {3 if p.three_phase else 1:6d}  {meters:14}  "
+            f"{len(p.inverters):9d}  {_when(p.first):16}  {_when(p.latest)}"
+            + (f"  gaps: {len(p.gaps)}" if p.gaps else "")
+        )
+    return "\n".join(lines) + "\n"
+
+
+async def serve(options: ServeOptions, *, out: TextIO, stop: asyncio.Event | None = None) -> None:
+    """Serve until `stop` is set, or SIGINT/SIGTERM arrive (handled: a clean exit)."""
+    plants, clock = build(options)
+    stop = stop if stop is not None else asyncio.Event()
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGINT, signal.SIGTERM)
+    async with FakeLacecalServer(
+        plants, rate_limit=options.rate, clock=clock, host=options.host, port=options.port
+    ) as server:
+        for signum in signals:
+            loop.add_signal_handler(signum, stop.set)
+        try:
+            out.write(server.base_url + "\n")
+            out.write(_table(plants))
+            out.flush()
+            await stop.wait()
+        finally:
+            for signum in signals:
+                loop.remove_signal_handler(signum)

@@ -28,13 +28,12 @@ from lacecal_async._protocol import (
     build_params,
     classify_reply,
     is_retryable,
-    redact_bytes,
     validate_range,
 )
 from lacecal_async._ratelimit import LimiterRegistry
+from lacecal_async._redaction import hide, printable
 from lacecal_async.endpoints import Endpoint, WireFormat
 from lacecal_async.errors import (
-    BODY_EXCERPT_BYTES,
     LacecalConnectionError,
     LacecalError,
     LacecalParseError,
@@ -368,7 +367,7 @@ class LacecalClient:
                     f"within {self._timeout:g}s"
                 )
             except (aiohttp.ClientError, OSError) as exc:
-                detail = str(exc).replace(itr, redact(itr))
+                detail = printable(hide(str(exc), (itr,)))  # aiohttp quotes URLs and replies
                 error = LacecalConnectionError(
                     f"{endpoint.path} for ITR {redact(itr)}: {type(exc).__name__}: {detail}"
                 )
@@ -377,7 +376,9 @@ class LacecalClient:
                 error = LacecalParseError(
                     f"reply larger than {MAX_BODY_BYTES} bytes",
                     endpoint=endpoint.value,
-                    body=redact_bytes(body[:BODY_EXCERPT_BYTES], itr),
+                    body=body,
+                    wire_format=self._wire_format.value,
+                    hide=(itr,),
                 )
             if error is not None:
                 _logger.debug(

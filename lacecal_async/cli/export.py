@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -26,6 +27,7 @@ import attrs
 
 from lacecal_async.cli.options import UsageError
 from lacecal_async.endpoints import Endpoint
+from lacecal_async.private_file import create_private_file
 from lacecal_async.records import EnergyMeter, GridPhase, InverterRecord, MeterRecord
 
 __all__ = [
@@ -75,6 +77,9 @@ INVERTER_COLUMNS: tuple[tuple[str, Kind], ...] = (
 PARQUET_HINT = "writing Parquet needs pyarrow: pip install 'lacecal_async[parquet]'"
 #: Rows the Parquet writer gathers per row group.
 ROW_GROUP_ROWS = 65_536
+#: What JSON may carry raw but a terminal acts on (C1 controls such as CSI) or reorders
+#: (bidi controls): written as \\u escapes, the same JSON value.
+_JSON_UNSAFE = re.compile("[\x80-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
 def _phase(phase: GridPhase | None) -> tuple[float | None, float | None]:
@@ -164,11 +169,15 @@ class JsonLinesWriter:
                 {"plant": plant, **attrs.asdict(record, recurse=True)},
                 default=_json_default,
                 ensure_ascii=False,
+                allow_nan=False,  # strict JSON: a NaN is no record (the decoder refuses one)
             )
             for record in records
         ]
         if lines:
-            self.stream.write("\n".join(lines) + "\n")
+            text = "\n".join(lines) + "\n"
+            if not text.isascii():
+                text = _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+            self.stream.write(text)
             self.stream.flush()
 
     def close(self) -> None:
@@ -221,7 +230,7 @@ class ParquetWriter:
             raise UsageError(PARQUET_HINT) from None
         types = {"str": pa.string(), "int": pa.int64(), "float": pa.float64()}
         self._schema = pa.schema([(n, types[k]) for n, k in columns(self.endpoint)])
-        self._writer = pq.ParquetWriter(self.path, self._schema)
+        self._writer = pq.ParquetWriter(create_private_file(self.path), self._schema)
 
     def write(self, plant: str, records: Sequence[Any]) -> None:
         """Keep the batch's rows; write a row group once enough have gathered."""
@@ -282,7 +291,8 @@ def open_writer(path: str | None, endpoint: Endpoint, stdout: TextIO) -> Writer:
     try:
         if fmt == "parquet":
             return ParquetWriter(target, endpoint)
-        stream = target.open("w", encoding="utf-8", newline="")
+        # It holds identifiers: created 0600 (an existing file keeps its mode).
+        stream = create_private_file(target).open("w", encoding="utf-8", newline="")
         if fmt == "csv":
             return CsvWriter(stream, endpoint)
         return JsonLinesWriter(stream, owned=True)

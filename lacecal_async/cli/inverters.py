@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from lacecal_async._redaction import printable
 from lacecal_async.cli.fetch import add_plant_options, report_failures
 from lacecal_async.cli.interrupt import Interrupted, run_interruptible
 from lacecal_async.cli.itrs import PlantRef, Redactor, collect_plants
@@ -29,8 +30,13 @@ def format_table(rows: Sequence[Sequence[str]]) -> str:
 
 
 def _rows(plant: PlantRef, inverters: Sequence[Inverter]) -> list[tuple[str, ...]]:
+    # The server's text is escaped cell by cell: a newline in a name must not make a row.
     return [
-        (plant.name, str(i.id), i.name, i.manufacturer, i.model, i.serial_number or "-")
+        (
+            plant.name,
+            str(i.id),
+            *map(printable, (i.name, i.manufacturer, i.model, i.serial_number or "-")),
+        )
         for i in inverters
     ]
 

@@ -52,6 +52,7 @@ JSON_BAD = [
     "1e400",
     "-1E+999",
     "1" * 400 + ".5",
+    "1" + "0" * 400,  # an integer no float holds
     '"1_0"',
     '"\u0661\u0662"',  # Arabic-Indic 12
     '"3.8"',  # a string where the spec's examples have a number

@@ -165,7 +165,10 @@ def _energy_hooks(number: Hook) -> tuple[Hook, Hook]:
     """Hooks for an energy meter's blocks: ``{"E": 8.14}`` is the number 8.14."""
 
     def energy(value: Any, _: object) -> float:  # noqa: ANN401 - plain data
-        result: float = number(value["E"], float)
+        reading = value["E"]
+        if type(reading) is float and reading - reading == 0.0:  # a JSON number: no 2nd call
+            return reading
+        result: float = number(reading, float)
         return result
 
     def optional_energy(value: Any, _: object) -> float | None:  # noqa: ANN401 - plain data

@@ -4,6 +4,9 @@ orjson is optional (not a runtime dependency) and parses a page about twice as f
 ``json``, which is half of JSON decoding. It reads UTF-8 only, so a UTF-16/32 body, or one
 with a BOM, goes to the stdlib, which detects those as ``json.loads`` does. Both refuse
 ``NaN`` and ``Infinity`` (not JSON) and raise ValueError (or RecursionError) on bad input.
+What orjson refuses and the stdlib reads (``1e400``, read as inf; lone surrogates) is read
+again by the stdlib, so the result never depends on whether orjson is installed: the
+converter then refuses an infinite energy and names its field.
 """
 
 from __future__ import annotations
@@ -41,5 +44,8 @@ else:
 def loads(body: bytes) -> object:
     """Parse a JSON body into plain data (lists, dicts, str/int/float/bool/None)."""
     if fast_loads is not None and json.detect_encoding(body) == "utf-8":
-        return fast_loads(body)
+        try:
+            return fast_loads(body)
+        except ValueError:  # orjson.JSONDecodeError: the stdlib decides (and explains)
+            pass
     return loads_stdlib(body)

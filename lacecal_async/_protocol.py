@@ -12,6 +12,7 @@ from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from lacecal_async import redaction
 from lacecal_async.decoding import decode
 from lacecal_async.endpoints import Endpoint, WireFormat
 from lacecal_async.errors import (
@@ -48,6 +49,10 @@ def build_params(
     return params
 
 
+#: Longest reason phrase a message shows (after hiding the identifier in it).
+_MAX_REASON = 100
+
+
 def redact_bytes(body: bytes, itr: str) -> bytes:
     """Replace every occurrence of the identifier in `body` by its redacted form."""
     return body.replace(itr.encode("ascii"), redact(itr).encode("ascii"))
@@ -77,13 +82,14 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     return max(0.0, seconds)
 
 
-def _response_error(endpoint: Endpoint, itr: str, status: int, reason: str, body: bytes) -> str:
-    # Redact before cutting: an identifier straddling the cut would otherwise show its head.
-    redacted = redact_bytes(body, itr)
-    excerpt = redacted[:BODY_EXCERPT_BYTES]
-    more = "..." if len(redacted) > BODY_EXCERPT_BYTES else ""
-    reason = reason.replace(itr, redact(itr))  # a server may echo the identifier there too
-    return f"{endpoint.path} for ITR {redact(itr)}: HTTP {status} {reason}; body {excerpt!r}{more}"
+def _response_error(
+    endpoint: Endpoint, itr: str, status: int, reason: str, body: bytes, *, content_type: str | None
+) -> str:
+    # The body as text (its charset, or sniffed), the identifier hidden in any echoed form
+    # (there and in the reason phrase), and only then cut.
+    shown = redaction.excerpt(body, BODY_EXCERPT_BYTES, (itr,), content_type=content_type)
+    reason = redaction.printable(redaction.cut(redaction.hide(reason, (itr,)), _MAX_REASON))
+    return f"{endpoint.path} for ITR {redact(itr)}: HTTP {status} {reason}; body {shown}"
 
 
 def classify_reply(
@@ -101,28 +107,24 @@ def classify_reply(
     The body is decoded whatever its Content-Type says (PHP often labels JSON ``text/html``);
     a reply that is not what was asked for is a `LacecalParseError`.
     """
+    content_type = headers.get("Content-Type")
     if status == 429:
         raise LacecalRateLimitError(
-            _response_error(endpoint, itr, status, reason, body),
+            _response_error(endpoint, itr, status, reason, body, content_type=content_type),
             retry_after=parse_retry_after(headers.get("Retry-After")),
         )
     if not 200 <= status < 300:
         raise LacecalResponseError(
-            _response_error(endpoint, itr, status, reason, body), status=status
+            _response_error(endpoint, itr, status, reason, body, content_type=content_type),
+            status=status,
         )
     try:
-        return decode(endpoint, body, wire_format)
+        return decode(endpoint, body, wire_format, hide=(itr,))
     except LacecalParseError as exc:
-        # The decoder quotes decoded values and tags (JSON \u escapes, XML character
-        # references, UTF-16 bodies...): the identifier may be one of them even when the raw
-        # body does not hold it, and so may the chained cause. Always rebuild, never chain.
-        hidden = redact(itr)
-        error = LacecalParseError(
-            exc.reason.replace(itr, hidden),
-            endpoint=exc.endpoint,
-            body=redact_bytes(body, itr),
-            path=None if exc.path is None else exc.path.replace(itr, hidden),
-        )
+        # The message hides the identifier in any form (the decoder quotes decoded values
+        # and tags); the chained cause quotes them whole, so it goes.
+        error = exc
+    error.__cause__ = error.__context__ = None
     raise error  # outside the handler: no chained exception that shows the identifier
 
 

@@ -24,12 +24,10 @@ from lacecal_async._protocol import (
     build_params,
     classify_reply,
     is_retryable,
-    redact_bytes,
 )
 from lacecal_async._ratelimit import ItrLimiter, LimiterRegistry
 from lacecal_async.endpoints import Endpoint, WireFormat
 from lacecal_async.errors import (
-    BODY_EXCERPT_BYTES,
     LacecalClosedError,
     LacecalConnectionError,
     LacecalError,
@@ -37,6 +35,7 @@ from lacecal_async.errors import (
     LacecalRateLimitError,
 )
 from lacecal_async.itr import redact
+from lacecal_async.redaction import hide, printable
 
 __all__ = ["DEFAULT_POOL_SIZE", "MAX_BODY_BYTES", "Admission", "Transport", "check_base_url"]
 
@@ -307,7 +306,7 @@ class Transport:
                 retryable=True,
             )
         except (aiohttp.ClientError, OSError) as exc:
-            detail = str(exc).replace(itr, redact(itr))
+            detail = printable(hide(str(exc), (itr,)))  # aiohttp quotes URLs and replies
             # A certificate nobody trusts stays untrusted: do not spend the ITR's slots on it.
             certificate = isinstance(exc, aiohttp.ClientConnectorCertificateError)
             failure = _Failure(
@@ -322,7 +321,9 @@ class Transport:
                 LacecalParseError(
                     f"reply larger than {MAX_BODY_BYTES} bytes",
                     endpoint=endpoint.value,
-                    body=redact_bytes(body[:BODY_EXCERPT_BYTES], itr),
+                    body=body,
+                    wire_format=self.wire_format.value,
+                    hide=(itr,),
                 ),
                 retryable=False,
             )

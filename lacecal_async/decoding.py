@@ -9,13 +9,13 @@ and an XML root without children are zero records; a bare JSON object where a li
 expected is a list of one. Strict about everything else: a body that is not well-formed, or
 is well-formed but not this endpoint's document (an HTML maintenance page, another
 endpoint's reply), raises `LacecalParseError` naming the endpoint, the failing field
-(``$[3].GRID_meter.RST.Eimp``) and the first 200 bytes, and no other exception escapes.
+(``$[3].GRID_meter.RST.Eimp``) and the body's first 200 characters, and no other exception
+escapes. An energy must be a finite number in ASCII digits (see `lacecal_async._converter`).
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Final, Literal, overload
 from xml.etree.ElementTree import ParseError
 
@@ -44,84 +44,107 @@ def decode(
     endpoint: Literal[Endpoint.INVERTER_LIST, "inverter_list"],
     body: bytes,
     wire_format: WireFormat | str = ...,
+    *,
+    hide: Iterable[str] = ...,
 ) -> tuple[Inverter, ...]: ...
 @overload
 def decode(
     endpoint: Literal[Endpoint.INVERTER, "inverter"],
     body: bytes,
     wire_format: WireFormat | str = ...,
+    *,
+    hide: Iterable[str] = ...,
 ) -> tuple[InverterRecord, ...]: ...
 @overload
 def decode(
-    endpoint: Literal[Endpoint.METER, "meter"], body: bytes, wire_format: WireFormat | str = ...
+    endpoint: Literal[Endpoint.METER, "meter"],
+    body: bytes,
+    wire_format: WireFormat | str = ...,
+    *,
+    hide: Iterable[str] = ...,
 ) -> tuple[MeterRecord, ...]: ...
 @overload
 def decode(
-    endpoint: Endpoint | str, body: bytes, wire_format: WireFormat | str = ...
+    endpoint: Endpoint | str,
+    body: bytes,
+    wire_format: WireFormat | str = ...,
+    *,
+    hide: Iterable[str] = ...,
 ) -> tuple[Any, ...]: ...
 def decode(
-    endpoint: Endpoint | str, body: bytes, wire_format: WireFormat | str = "json"
+    endpoint: Endpoint | str,
+    body: bytes,
+    wire_format: WireFormat | str = "json",
+    *,
+    hide: Iterable[str] = (),
 ) -> tuple[Any, ...]:
     """Decode a reply body of `endpoint` ("inverter_list", "inverter" or "meter").
 
     Returns a tuple of `Inverter`, `InverterRecord` or `MeterRecord`. Raises ValueError for
     an unknown endpoint or wire format (a programming error), `LacecalParseError` for a body
-    that is not the endpoint's reply.
+    that is not the endpoint's reply; its message hides the identifiers in `hide`.
     """
     endpoint = Endpoint(endpoint)
     wire_format = WireFormat(wire_format)
     if not body or body.isspace():
         return ()
+    hide = tuple(hide)
     if wire_format is WireFormat.JSON:
-        plain = _load_json(endpoint, body)
-        # FAST reads numbers with float(), which takes a JSON true as 1.0: a body that may
-        # hold a bool goes to DETAILED, which refuses one (costs a scan, not a call per number).
-        fast = (
-            json.detect_encoding(body) == "utf-8"  # the scan below reads UTF-8 only
-            and b"true" not in body
-            and b"false" not in body
-        )
+        plain = _load_json(endpoint, body, hide)
     else:
-        plain = _load_xml(endpoint, body)
-        fast = True
+        plain = _load_xml(endpoint, body, hide)
     page = _PAGES[endpoint]
-    if fast:
-        try:
-            return _converter.FAST.structure(plain, page)
-        except _DATA_ERRORS:
-            pass  # DETAILED below fails too, and names the field
     try:
-        return _converter.DETAILED.structure(plain, page)
+        return _converter.FAST[wire_format.value].structure(plain, page)
+    except _DATA_ERRORS:
+        pass  # DETAILED below fails too, and names the field
+    try:
+        return _converter.DETAILED[wire_format.value].structure(plain, page)
     except (BaseValidationError, *_DATA_ERRORS) as exc:
         leaf = _leaf(exc)
         reason = f"missing field {leaf}" if isinstance(leaf, KeyError) else str(leaf)
         path = "$" + _converter.wire_path(exc)
-        raise LacecalParseError(reason, endpoint=endpoint, body=body, path=path) from exc
+        raise _error(reason, endpoint, body, wire_format, hide, path=path) from exc
 
 
-def _load_json(endpoint: Endpoint, body: bytes) -> object:
+def _error(
+    reason: str,
+    endpoint: Endpoint,
+    body: bytes,
+    wire_format: WireFormat,
+    hide: tuple[str, ...],
+    *,
+    path: str | None = None,
+) -> LacecalParseError:
+    return LacecalParseError(
+        reason, endpoint=endpoint, body=body, path=path, wire_format=wire_format.value, hide=hide
+    )
+
+
+def _load_json(endpoint: Endpoint, body: bytes, hide: tuple[str, ...]) -> object:
     try:
         return _json.loads(body)
     except _DATA_ERRORS as exc:
-        raise LacecalParseError(f"not valid JSON: {exc}", endpoint=endpoint, body=body) from exc
+        raise _error(f"not valid JSON: {exc}", endpoint, body, WireFormat.JSON, hide) from exc
 
 
-def _load_xml(endpoint: Endpoint, body: bytes) -> list[object]:
+def _load_xml(endpoint: Endpoint, body: bytes, hide: tuple[str, ...]) -> list[object]:
+    xml = WireFormat.XML
     try:
         root = _xml.parse(body)
     except DefusedXmlException as exc:
-        raise LacecalParseError(
-            f"refused XML with a DTD or entities: {exc!r}", endpoint=endpoint, body=body
+        raise _error(
+            f"refused XML with a DTD or entities: {exc!r}", endpoint, body, xml, hide
         ) from exc
     except (ParseError, *_DATA_ERRORS) as exc:  # LookupError: an encoding expat lacks
-        raise LacecalParseError(f"not valid XML: {exc}", endpoint=endpoint, body=body) from exc
+        raise _error(f"not valid XML: {exc}", endpoint, body, xml, hide) from exc
     try:
         return _xml.to_plain(root, endpoint)
     except _xml.XmlShapeError as exc:
         path = _xml.element_path(root, exc.element)
-        raise LacecalParseError(str(exc), endpoint=endpoint, body=body, path=path) from exc
+        raise _error(str(exc), endpoint, body, xml, hide, path=path) from exc
     except RecursionError as exc:
-        raise LacecalParseError("XML nested too deeply", endpoint=endpoint, body=body) from exc
+        raise _error("XML nested too deeply", endpoint, body, xml, hide) from exc
 
 
 def _leaf(exc: BaseException) -> BaseException:

@@ -6,6 +6,10 @@ plant); they show the redacted form from `lacecal_async.itr.redact`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from lacecal_async import redaction
+
 __all__ = [
     "InvalidITRError",
     "LacecalClosedError",
@@ -16,8 +20,9 @@ __all__ = [
     "LacecalResponseError",
 ]
 
-#: How much of an offending body a `LacecalParseError` message shows.
-BODY_EXCERPT_BYTES = 200
+#: How many characters of an offending body's text a `LacecalParseError` message shows.
+BODY_EXCERPT_CHARS = 200
+BODY_EXCERPT_BYTES = BODY_EXCERPT_CHARS  # the name before 0.1.1; excerpts are text now
 #: How much of a `LacecalParseError` reason (which may quote a bad value) is kept.
 REASON_MAX_CHARS = 300
 
@@ -34,7 +39,9 @@ class LacecalParseError(LacecalError):
     """A reply that is not valid JSON/XML, or does not fit the records.
 
     `endpoint` names the endpoint, `path` the field that failed (e.g. ``$[3].GRID_meter.RST``)
-    when one is known, and `excerpt` the first 200 bytes of the body.
+    when one is known, and `excerpt` the body's first 200 characters as text (decoded as
+    `wire_format` says), or a description when it is not text. Every identifier in `hide`
+    is hidden in the reason, path and excerpt, in any echoed form, before they are cut.
     """
 
     def __init__(
@@ -44,19 +51,27 @@ class LacecalParseError(LacecalError):
         endpoint: str,
         body: bytes = b"",
         path: str | None = None,
+        wire_format: str | None = None,
+        hide: Iterable[str] = (),
     ) -> None:
-        if len(reason) > REASON_MAX_CHARS:  # a reason quotes the offending value: keep it short
-            reason = reason[:REASON_MAX_CHARS] + "..."
-        self.reason = reason
+        hider = redaction.Hider(hide)
+        # Hide first, cut after: a reason quotes the offending value, which may be long.
+        self.reason = redaction.cut(hider(reason[: redaction.SCAN_CHARS]), REASON_MAX_CHARS)
         self.endpoint = endpoint
-        self.path = path
-        self.excerpt = body[:BODY_EXCERPT_BYTES]
-        where = f" at {path}" if path else ""
-        more = "..." if len(body) > BODY_EXCERPT_BYTES else ""
+        self.path = None if path is None else hider(path)
+        text = redaction.body_text(body, wire_format)
+        if text is None:
+            self.excerpt = f"<{len(body)} bytes that are not text>"
+            shown = self.excerpt
+        else:
+            hidden = hider(text[: redaction.SCAN_CHARS])
+            self.excerpt = hidden[:BODY_EXCERPT_CHARS]
+            shown = repr(self.excerpt) + ("..." if len(hidden) > BODY_EXCERPT_CHARS else "")
+        where = f" at {self.path}" if self.path else ""
         super().__init__(
-            f"{endpoint}: {reason}{where}; body starts {self.excerpt!r}{more}"
+            f"{endpoint}: {self.reason}{where}; body starts {shown}"
             if body
-            else f"{endpoint}: {reason}{where}; empty body"
+            else f"{endpoint}: {self.reason}{where}; empty body"
         )
 
 

@@ -8,9 +8,12 @@ shows up as 429s in `server.stats(itr)`.
 from __future__ import annotations
 
 import asyncio
+import html
 import logging
 import os
+import re
 import time
+import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
@@ -132,6 +135,36 @@ def assert_secret_absent(exc: BaseException, itr: str) -> None:
         texts.extend(repr(v) for v in vars(link).values())
         for text in texts:
             assert itr not in text, f"{type(link).__name__} shows the ITR: {text!r}"
+
+
+def _readings(text: str) -> list[str]:
+    """`text`, and `text` with every escape a server might use undone (independently of the
+    library's own code): XML/HTML character references, percent, JSON \\u and \\x."""
+    plain = html.unescape(text)
+    plain = urllib.parse.unquote(plain, errors="replace")
+    plain = re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m[1], 16)), plain)
+    plain = re.sub(r"\\x([0-9a-fA-F]{2})", lambda m: chr(int(m[1], 16)), plain)
+    return [text.casefold(), plain.casefold()]
+
+
+def fragment_of(text: str, itr: str, run: int = 8) -> str | None:
+    """Return a run of `run` consecutive characters of `itr` that `text` shows, if any."""
+    folded = itr.casefold()
+    for reading in _readings(text):
+        for start in range(len(folded) - run + 1):
+            if folded[start : start + run] in reading:
+                return folded[start : start + run]
+    return None
+
+
+def assert_no_fragment(exc: BaseException, itr: str) -> None:
+    """Fail if 8 consecutive characters of `itr`, in any echoed form, show in the chain."""
+    for link in exception_chain(exc):
+        texts = [str(link), repr(link), *(repr(a) for a in link.args)]
+        texts.extend(repr(v) for v in vars(link).values())
+        for text in texts:
+            found = fragment_of(text, itr)
+            assert found is None, f"{type(link).__name__} shows {found!r} of the ITR: {text!r}"
 
 
 def assert_logs_redacted(records: Sequence[logging.LogRecord], itr: str) -> None:

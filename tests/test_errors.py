@@ -41,18 +41,18 @@ def test_parse_error_attributes_and_message() -> None:
     body = b"x" * 250
     error = LacecalParseError("bad", endpoint="meter", body=body, path="$[3].GRID_meter")
     assert (error.reason, error.endpoint, error.path) == ("bad", "meter", "$[3].GRID_meter")
-    assert error.excerpt == body[:BODY_EXCERPT_BYTES]
+    assert error.excerpt == body[:BODY_EXCERPT_BYTES].decode()  # text, not bytes
     assert len(error.excerpt) == 200
-    assert str(error) == f"meter: bad at $[3].GRID_meter; body starts {body[:200]!r}..."
+    assert str(error) == f"meter: bad at $[3].GRID_meter; body starts {error.excerpt!r}..."
 
 
 def test_parse_error_of_a_short_or_empty_body() -> None:
     short = LacecalParseError("bad", endpoint="inverter", body=b"<html/>")
-    assert str(short) == "inverter: bad; body starts b'<html/>'"
+    assert str(short) == "inverter: bad; body starts '<html/>'"
     assert short.path is None
     empty = LacecalParseError("no records", endpoint="inverter_list")
     assert str(empty) == "inverter_list: no records; empty body"
-    assert empty.excerpt == b""
+    assert empty.excerpt == ""
 
 
 def test_response_and_rate_limit_errors_carry_status_and_hint() -> None:

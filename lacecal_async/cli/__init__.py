@@ -9,12 +9,27 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from lacecal_async import __version__
 from lacecal_async.cli import demo, fetch, inverters, serve
+from lacecal_async.cli.itrs import hide_identifier_shaped
 from lacecal_async.cli.options import UsageError
 
 __all__ = ["build_parser", "main"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors never echo an identifier (subcommands too).
+
+    argparse quotes what it could not use ("invalid choice: '...'", "unrecognized
+    arguments: ..."), which may be an identifier typed in the wrong place.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        """Print the usage and the message, identifier-shaped words redacted; exit 2."""
+        super().error(hide_identifier_shaped(message))
+
 
 EPILOG = """\
 Identifiers come from the arguments, from --itr-file FILE, or from the LACECAL_ITR
@@ -28,7 +43,7 @@ Start with: lacecal demo
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the command's argument parser."""
-    parser = argparse.ArgumentParser(
+    parser: argparse.ArgumentParser = _Parser(
         prog="lacecal",
         description="Fetch records of LACECAL ITR 2.0 plants: rate-limited, paginated, "
         "many plants at once.",

@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import stat
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -30,6 +31,7 @@ import attrs
 from lacecal_async.cli.options import UsageError
 from lacecal_async.cli.schema import Row, Table, tables, utc_offset
 from lacecal_async.endpoints import Endpoint
+from lacecal_async.private_file import create_private_file
 
 __all__ = [
     "FORMATS",
@@ -53,6 +55,9 @@ Objects = Callable[[str, Sequence[Any]], list[dict[str, Any]]]
 PARQUET_HINT = "writing Parquet needs pyarrow: pip install 'lacecal_async[parquet]'"
 #: Rows the Parquet writer gathers per row group.
 ROW_GROUP_ROWS = 65_536
+#: What JSON may carry raw but a terminal acts on (C1 controls such as CSI) or reorders
+#: (bidi controls): written as \\u escapes, the same JSON value.
+_JSON_UNSAFE = re.compile("[\x80-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 _EXTENSIONS: dict[str, Format] = {
     ".csv": "csv",
@@ -155,11 +160,19 @@ class JsonLinesWriter:
     def write(self, plant: str, records: Sequence[Any]) -> None:
         """Write and flush the batch."""
         lines = [
-            json.dumps(obj, default=_json_default, ensure_ascii=False)
+            json.dumps(
+                obj,
+                default=_json_default,
+                ensure_ascii=False,
+                allow_nan=False,  # strict JSON: a NaN is no record (the decoder refuses one)
+            )
             for obj in self.objects(plant, records)
         ]
         if lines:
-            self.stream.write("\n".join(lines) + "\n")
+            text = "\n".join(lines) + "\n"
+            if not text.isascii():
+                text = _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+            self.stream.write(text)
             self.stream.flush()
             self.rows += len(lines)
 
@@ -246,6 +259,8 @@ class ParquetWriter:
         if self.keep is not None:
             self._partial = self.keep.with_name(f".{self.keep.name}.partial")
             target = self._partial
+        if isinstance(target, Path):  # it holds identifiers: created 0600
+            target = create_private_file(target)
         self._writer = pq.ParquetWriter(target, self._schema)
         if self.keep is not None:
             for batch in pq.ParquetFile(self.keep).iter_batches():
@@ -315,7 +330,8 @@ class Export:
 
 
 def _open_text(path: Path, mode: Literal["w", "a"]) -> TextIO:
-    return path.open(mode, encoding="utf-8", newline="")
+    # It holds identifiers: created 0600 (an existing file keeps its mode).
+    return create_private_file(path).open(mode, encoding="utf-8", newline="")
 
 
 def _stream_writer(fmt: Format, table: Table, objects: Objects, stdout: TextIO) -> TableWriter:

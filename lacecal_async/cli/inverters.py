@@ -19,6 +19,7 @@ from lacecal_async.cli.resume import check_overwrite
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.fanout import FetchResult
 from lacecal_async.records import Inverter
+from lacecal_async.redaction import printable
 
 __all__ = ["add_parser", "format_table", "run"]
 
@@ -35,8 +36,13 @@ def format_table(rows: Sequence[Sequence[str]]) -> str:
 
 
 def _rows(plant: PlantRef, inverters: Sequence[Inverter]) -> list[tuple[str, ...]]:
+    # The server's text is escaped cell by cell: a newline in a name must not make a row.
     return [
-        (plant.name, str(i.id), i.name, i.manufacturer, i.model, i.serial_number or "-")
+        (
+            plant.name,
+            str(i.id),
+            *map(printable, (i.name, i.manufacturer, i.model, i.serial_number or "-")),
+        )
         for i in inverters
     ]
 

@@ -8,6 +8,7 @@ data written shows the alias, or the full identifier when there is no alias.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -17,11 +18,27 @@ import attrs
 from lacecal_async.cli.options import UsageError
 from lacecal_async.errors import InvalidITRError
 from lacecal_async.itr import redact, validate_itr
+from lacecal_async.redaction import Hider, printable
 
-__all__ = ["ENV_VAR", "PlantRef", "Redactor", "collect_plants", "parse_entry", "read_itr_file"]
+__all__ = [
+    "ENV_VAR",
+    "PlantRef",
+    "Redactor",
+    "collect_plants",
+    "hide_identifier_shaped",
+    "parse_entry",
+    "read_itr_file",
+]
 
 #: Comma-separated entries used when neither arguments nor files name any plant.
 ENV_VAR = "LACECAL_ITR"
+#: A word that may be an identifier: 16 or more ASCII letters and digits.
+_IDENTIFIER_SHAPED = re.compile(r"[A-Za-z0-9]{16,}")
+
+
+def hide_identifier_shaped(text: str) -> str:
+    """Redact every word of 16+ ASCII letters and digits (for messages about unknown input)."""
+    return _IDENTIFIER_SHAPED.sub(lambda match: redact(match.group()), text)
 
 
 @attrs.frozen
@@ -112,13 +129,18 @@ def collect_plants(
 
 @attrs.frozen
 class Redactor:
-    """Replace every known identifier in a text by its redacted form (belt and braces)."""
+    """Make text safe for the terminal: what it prints to stderr or a table passes here.
+
+    Every known identifier is hidden in any form a server may echo it (8 characters of one
+    in a row, raw, in any case or escaped), and control characters are escaped, line by
+    line (a server's ESC, CSI or BEL must not retitle, clear or repaint the terminal).
+    """
 
     itrs: tuple[str, ...]
+    _hider: Hider = attrs.field(
+        init=False, eq=False, repr=False, default=attrs.Factory(lambda s: Hider(s.itrs), True)
+    )
 
     def __call__(self, text: str) -> str:
-        """Return `text` with no full identifier in it."""
-        for itr in self.itrs:
-            if itr in text:
-                text = text.replace(itr, redact(itr))
-        return text
+        """Return `text` with no identifier and no control character but its line breaks."""
+        return "\n".join(printable(self._hider(line)) for line in text.split("\n"))

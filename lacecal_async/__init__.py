@@ -21,8 +21,17 @@ from lacecal_async.errors import (
     LacecalRateLimitError,
     LacecalResponseError,
 )
-from lacecal_async.events import FetchResult, ItrDone, ItrFailed, PageEvent, Progress, StreamEvent
+from lacecal_async.events import (
+    FetchResult,
+    ItrDone,
+    ItrFailed,
+    LatestResult,
+    PageEvent,
+    Progress,
+    StreamEvent,
+)
 from lacecal_async.itr import fingerprint, redact, validate_itr
+from lacecal_async.limits import LimitState
 from lacecal_async.records import (
     EnergyMeter,
     GridMeter,
@@ -34,6 +43,7 @@ from lacecal_async.records import (
     MeterRecord,
 )
 from lacecal_async.serialize import to_dict
+from lacecal_async.telemetry import ClientEvent, Listener, RateLimited, RequestDone, RetryScheduled
 
 # A library logs, an application decides where logs go (no "No handlers" fallback to stderr).
 logging.getLogger("lacecal_async").addHandler(logging.NullHandler())
@@ -44,6 +54,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree wi
     __version__ = "0+unknown"
 
 __all__ = [
+    "ClientEvent",
     "Endpoint",
     "EnergyMeter",
     "FetchResult",
@@ -63,9 +74,15 @@ __all__ = [
     "LacecalParseError",
     "LacecalRateLimitError",
     "LacecalResponseError",
+    "LatestResult",
+    "LimitState",
+    "Listener",
     "MeterRecord",
     "PageEvent",
     "Progress",
+    "RateLimited",
+    "RequestDone",
+    "RetryScheduled",
     "StreamEvent",
     "WireFormat",
     "__version__",

@@ -22,10 +22,13 @@ import math
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 
 import attrs
 
-__all__ = ["ItrLimiter", "LimiterRegistry", "SlotSchedule", "release_margin"]
+from lacecal_async.limits import LimitState
+
+__all__ = ["ItrLimiter", "LimiterRegistry", "SlotSchedule", "release_margin", "snapshot"]
 
 
 def release_margin(period: float) -> float:
@@ -92,6 +95,20 @@ class SlotSchedule:
             raise RuntimeError("finish without start")
         self._busy -= 1
         heapq.heappush(self._free_at, now + self.period + self.margin)
+
+    def free(self, now: float) -> int:
+        """Slots free at `now`: never used, or a full period (plus margin) past their request."""
+        return self._unused + sum(1 for at in self._free_at if at <= now)
+
+    def next_free(self, now: float) -> float | None:
+        """When a slot is (or was) next free: `now` if one is; None while every slot is busy."""
+        if self.free(now):
+            return now
+        return self._free_at[0] if self._free_at else None
+
+    def paused_until(self) -> float:
+        """Until when a 429 holds this ITR back (in the past when it does not)."""
+        return self._paused_until
 
     def fresh_at(self) -> float:
         """When, if nothing new starts, the schedule will be as good as new."""
@@ -223,6 +240,10 @@ class LimiterRegistry:
             self._limiters[itr] = limiter
         return limiter
 
+    def peek(self, itr: str) -> ItrLimiter | None:
+        """Return the limiter of `itr` if it has one now, never creating one."""
+        return self._limiters.get(itr)
+
     def close(self) -> None:
         """Forget every limiter and disarm their timers (the client is closing)."""
         for limiter in self._limiters.values():
@@ -232,3 +253,33 @@ class LimiterRegistry:
     def _drop(self, itr: str, limiter: ItrLimiter) -> None:
         if self._limiters.get(itr) is limiter:
             del self._limiters[itr]
+
+
+def snapshot(
+    limiter: ItrLimiter | None,
+    max_requests: int,
+    period: float,
+    *,
+    now: float,
+    wall: datetime,
+) -> LimitState:
+    """Return the `LimitState` of an ITR's limiter at loop time `now` (wall clock `wall`).
+
+    No limiter (an ITR never used, or idle long enough to be dropped): every slot free.
+    """
+    if limiter is None:
+        return LimitState(max_requests, period, max_requests, 0, 0, 0.0, 0.0, 0.0, wall)
+    schedule = limiter.schedule
+    next_free = schedule.next_free(now)
+    busy = schedule.busy
+    return LimitState(
+        max_requests,
+        period,
+        free=schedule.free(now),
+        busy=busy,
+        waiting=limiter.waiting,
+        next_free_in=None if next_free is None else max(0.0, next_free - now),
+        paused_for=max(0.0, schedule.paused_until() - now),
+        all_free_in=None if busy else max(0.0, schedule.fresh_at() - now),
+        taken_at=wall,
+    )

@@ -5,18 +5,25 @@ ITR's turn, performs one GET with the whole exchange (body read included) inside
 hands the bytes to the pure classifier, and retries what retrying can fix, passing through
 the limiter again each time. `close()` fails every pending call with `LacecalClosedError`
 at once: callers waiting for a slot, a backoff, a connection or a reply.
+
+`derive()` makes a view with its own `retries` and `timeout` over the same session, per-ITR
+limiters, pool, cap, listeners and close: the API's limit holds across a client and its views.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import ipaddress
 import logging
 import random
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any, Protocol, cast
 
 import aiohttp
 import attrs
+from aiolimiter import AsyncLimiter
 from yarl import URL
 
 from lacecal_async._protocol import (
@@ -25,7 +32,7 @@ from lacecal_async._protocol import (
     classify_reply,
     is_retryable,
 )
-from lacecal_async._ratelimit import ItrLimiter, LimiterRegistry
+from lacecal_async._ratelimit import ItrLimiter, LimiterRegistry, snapshot
 from lacecal_async.endpoints import Endpoint, WireFormat
 from lacecal_async.errors import (
     LacecalClosedError,
@@ -35,7 +42,15 @@ from lacecal_async.errors import (
     LacecalRateLimitError,
 )
 from lacecal_async.itr import redact
+from lacecal_async.limits import LimitState
 from lacecal_async.redaction import hide, printable
+from lacecal_async.telemetry import (
+    ClientEvent,
+    Listener,
+    RateLimited,
+    RequestDone,
+    RetryScheduled,
+)
 
 __all__ = ["DEFAULT_POOL_SIZE", "MAX_BODY_BYTES", "Admission", "Transport", "check_base_url"]
 
@@ -92,6 +107,27 @@ class Admission(Protocol):
     def leave(self, *, ok: bool) -> None: ...
 
 
+@attrs.define
+class _Shared:
+    """What a transport and its views share beyond the objects they both hold.
+
+    The session (created on first use), whether it is closed, and the listeners.
+    """
+
+    session: aiohttp.ClientSession | None
+    owns_session: bool
+    closed: bool = False
+    listeners: list[Listener] = attrs.Factory(list)
+
+
+@attrs.frozen
+class _Try:
+    """Which attempt of a request this is, and how long it waited for the limiters [s]."""
+
+    number: int
+    waited: float
+
+
 @attrs.frozen
 class _Failure:
     """An attempt's error, and whether another attempt could fix it."""
@@ -141,9 +177,9 @@ class Transport:
         rate_limit: tuple[int, float],
         timeout: float,
         retries: int,
+        max_rate: tuple[int, float] | None = None,
     ) -> None:
-        self._session = session
-        self._owns_session = session is None
+        self._shared = _Shared(session, owns_session=session is None)
         self.base_url = base_url
         self.wire_format = wire_format
         self.rate_limit = rate_limit
@@ -156,10 +192,49 @@ class Transport:
         self.pool_size = pool
         self._in_flight = asyncio.Semaphore(pool)
         self._rng = random.Random()  # noqa: S311 - jitter, not cryptography
-        self.closed = False
+        #: The client-wide cap across all ITRs (a leaky bucket: a burst of N, then N per T).
+        self.max_rate = max_rate
+        self._cap = None if max_rate is None else AsyncLimiter(*max_rate)
         #: Tasks waiting on the transport (one wait each at a time), failed by `close()`.
         self.pending: set[asyncio.Task[Any]] = set()
         self.cancelled_by_close: set[asyncio.Task[Any]] = set()
+
+    @property
+    def closed(self) -> bool:
+        """Whether `close()` was called (on this transport or the one it derives from)."""
+        return self._shared.closed
+
+    @property
+    def listeners(self) -> list[Listener]:
+        """The callables every event goes to (shared with derived views)."""
+        return self._shared.listeners
+
+    def derive(self, *, retries: int, timeout: float) -> Transport:
+        """Return a view with its own `retries` and `timeout` and everything else shared.
+
+        A shallow copy: the session, close state and listeners live in `_Shared`; the
+        limiters, pool, cap, pending calls and jitter are the same objects in both.
+        """
+        view = copy.copy(self)
+        view.retries = retries
+        view.timeout = timeout
+        return view
+
+    def limit_state(self, itr: str) -> LimitState:
+        """Return the rate-limit state of a valid identifier, creating no limiter for it."""
+        loop = asyncio.get_running_loop()
+        return snapshot(
+            self.limiters.peek(itr), *self.rate_limit, now=loop.time(), wall=datetime.now(UTC)
+        )
+
+    def _emit(self, event: ClientEvent) -> None:
+        for listener in tuple(self._shared.listeners):
+            try:
+                listener(event)
+            except Exception:
+                # A listener's bug must not fail the request it observes; the event's repr
+                # shows the identifier redacted only.
+                _logger.exception("a listener of lacecal_async events raised on %r", event)
 
     def guard(self) -> _CloseGuard:
         """Wrap a wait of the calling task (a request, a fan-out's queue) so close() ends it."""
@@ -169,31 +244,32 @@ class Transport:
         """Fail every pending call with `LacecalClosedError`, then close an owned session."""
         if self.closed:
             return
-        self.closed = True
+        self._shared.closed = True
         current = asyncio.current_task()
         for task in list(self.pending):
             if task is not current and not task.done():
                 self.cancelled_by_close.add(task)
                 task.cancel()
         self.limiters.close()
-        session, self._session = self._session, None
-        if session is not None and self._owns_session:
+        session, self._shared.session = self._shared.session, None
+        if session is not None and self._shared.owns_session:
             await session.close()
         # Let the failed calls run their cleanup before close() returns.
         await asyncio.sleep(0)
 
     def _get_session(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(
+        session = self._shared.session
+        if session is None:
+            session = self._shared.session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self.pool_size),
                 timeout=aiohttp.ClientTimeout(total=None),
                 headers={"User-Agent": "lacecal_async"},
             )
             # aiohttp silently re-sends an idempotent request once when a kept-alive
             # connection drops; that second copy would escape the limiter and `retries`.
-            if hasattr(self._session, "_retry_connection"):
-                self._session._retry_connection = False
-        return self._session
+            if hasattr(session, "_retry_connection"):
+                session._retry_connection = False
+        return session
 
     async def request(
         self,
@@ -213,17 +289,23 @@ class Transport:
         async with self.guard():
             attempt = 0
             while True:
-                outcome = await self._attempt(endpoint, itr, params, admission)
+                outcome = await self._attempt(endpoint, itr, params, admission, number=attempt + 1)
                 if not isinstance(outcome, _Failure):
                     return outcome
                 error = outcome.error
                 if attempt >= self.retries or not outcome.retryable:
                     raise error
                 attempt += 1
-                if not isinstance(error, LacecalRateLimitError):  # the limiter paused it
+                paused = isinstance(error, LacecalRateLimitError)  # the limiter paused it
+                delay = 0.0
+                if not paused:
                     delay = backoff_delay(
                         attempt - 1, self.rate_limit[1], self.rate_limit[0], self._rng
                     )
+                self._emit(
+                    RetryScheduled(redact(itr), endpoint, attempt, type(error).__name__, delay)
+                )
+                if not paused:
                     _logger.debug(
                         "retrying %s for ITR %s in %.3fs (attempt %d of %d): %s",
                         endpoint.path,
@@ -241,6 +323,8 @@ class Transport:
         itr: str,
         params: dict[str, str],
         admission: Admission | None,
+        *,
+        number: int,
     ) -> tuple[Any, ...] | _Failure:
         """One exchange through the ITR's limiter; errors are returned, never raised.
 
@@ -249,21 +333,31 @@ class Transport:
         """
         session = self._get_session()
         limiter = self.limiters.get(itr)
-        # The ITR's slot first, then admission, then a place in flight: a request waiting
-        # for its ITR's turn holds nothing other ITRs could use. Slots are given back a
-        # period after the exchange ends, so the waits after it cannot bunch requests up.
+        loop = asyncio.get_running_loop()
+        asked = loop.time()
+        # The ITR's slot first, then admission, then a place in flight, then the client-wide
+        # cap: a request waiting for its ITR's turn holds nothing other ITRs could use, and
+        # the cap's token is taken last, just before sending, so no wait after it can bunch
+        # requests up beyond the cap's bound. Slots are given back a period after the
+        # exchange ends, so the waits after the slot cannot bunch one ITR's requests either.
         async with limiter.slot():
-            if admission is None:
-                async with self._in_flight:
-                    return await self._exchange(session, endpoint, itr, params, limiter)
-            await admission.enter()
+            waited = loop.time() - asked
             ok = False
+            if admission is not None:
+                await admission.enter()
             try:
                 async with self._in_flight:
-                    outcome = await self._exchange(session, endpoint, itr, params, limiter)
+                    if self._cap is not None:
+                        capped = loop.time()
+                        await self._cap.acquire()
+                        waited += loop.time() - capped
+                    outcome = await self._exchange(
+                        session, endpoint, itr, params, limiter, attempt=_Try(number, waited)
+                    )
                 ok = not isinstance(outcome, _Failure)
             finally:
-                admission.leave(ok=ok)
+                if admission is not None:
+                    admission.leave(ok=ok)
             return outcome
 
     async def _exchange(
@@ -273,6 +367,8 @@ class Transport:
         itr: str,
         params: dict[str, str],
         limiter: ItrLimiter,
+        *,
+        attempt: _Try,
     ) -> tuple[Any, ...] | _Failure:
         loop = asyncio.get_running_loop()
         started = loop.time()
@@ -335,6 +431,7 @@ class Transport:
                 elapsed,
                 failure.error,
             )
+            self._report(endpoint, itr, attempt, status=None, elapsed=elapsed, outcome=failure)
             return failure
         _logger.debug(
             "GET %s itr=%s t=%s n=%s -> %d in %.3fs (%d bytes)",
@@ -346,6 +443,53 @@ class Transport:
             elapsed,
             len(body),
         )
+        outcome = self._classify(
+            endpoint, itr, limiter, status=status, reason=reason, headers=headers, body=body
+        )
+        self._report(endpoint, itr, attempt, status=status, elapsed=elapsed, outcome=outcome)
+        return outcome
+
+    def _report(
+        self,
+        endpoint: Endpoint,
+        itr: str,
+        attempt: _Try,
+        *,
+        status: int | None,
+        elapsed: float,
+        outcome: tuple[Any, ...] | _Failure,
+    ) -> None:
+        if not self._shared.listeners:
+            return
+        error, records = None, 0
+        if isinstance(outcome, _Failure):
+            error = type(outcome.error).__name__
+        else:
+            records = len(outcome)
+        self._emit(
+            RequestDone(
+                redact(itr),
+                endpoint,
+                attempt.number,
+                status,
+                error,
+                records,
+                elapsed,
+                attempt.waited,
+            )
+        )
+
+    def _classify(
+        self,
+        endpoint: Endpoint,
+        itr: str,
+        limiter: ItrLimiter,
+        *,
+        status: int,
+        reason: str,
+        headers: Mapping[str, str],
+        body: bytes,
+    ) -> tuple[Any, ...] | _Failure:
         try:
             return classify_reply(
                 endpoint,
@@ -366,6 +510,7 @@ class Transport:
                 pause,
             )
             limiter.pause(pause)
+            self._emit(RateLimited(redact(itr), endpoint, exc.retry_after, pause))
             return _Failure(exc, retryable=True)
         except LacecalError as exc:
             return _Failure(exc, retryable=is_retryable(exc))

@@ -11,7 +11,7 @@ import contextlib
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, overload
 
 import aiohttp
 
@@ -20,14 +20,38 @@ from lacecal_async._paging import Reply, replies
 from lacecal_async._protocol import validate_range
 from lacecal_async._transport import MAX_BODY_BYTES, Transport, check_base_url
 from lacecal_async.endpoints import Endpoint, WireFormat
-from lacecal_async.events import FetchResult, StreamEvent
+from lacecal_async.events import FetchResult, LatestResult, StreamEvent
 from lacecal_async.fanout import DEFAULT_BUFFER, DEFAULT_MAX_ACTIVE
 from lacecal_async.itr import validate_itr
+from lacecal_async.limits import LimitState
 from lacecal_async.records import Inverter, InverterRecord, MeterRecord
+from lacecal_async.telemetry import Listener
 
 __all__ = ["DEFAULT_BASE_URL", "MAX_BODY_BYTES", "LacecalClient"]
 
 DEFAULT_BASE_URL = "https://itr.lacecal.es/APIv1/"
+
+#: Identifiers for the fan-out: any iterable, or async iterable, of str.
+Itrs = Iterable[str] | AsyncIterable[str]
+_Meter = Literal["meter", Endpoint.METER]
+_Inverter = Literal["inverter", Endpoint.INVERTER]
+_InverterList = Literal["inverter_list", Endpoint.INVERTER_LIST]
+
+
+def _check_rate(name: str, rate: tuple[int, float]) -> tuple[int, float]:
+    count, period = rate
+    if isinstance(count, bool) or not isinstance(count, int):
+        raise TypeError(f"{name}[0] must be an int number of requests")
+    if count < 1 or not period > 0:
+        raise ValueError(f"{name} needs at least 1 request per a positive period")
+    return count, float(period)
+
+
+def _check_options(retries: int, timeout: float) -> None:
+    if not timeout > 0:
+        raise ValueError("timeout must be positive")
+    if retries < 0:
+        raise ValueError("retries must be zero or more")
 
 
 class LacecalClient:
@@ -39,7 +63,14 @@ class LacecalClient:
     http(s) without credentials or query (ValueError). A session passed in is used and never
     closed; otherwise one is created on first use and closed by `close()`, which also fails
     every pending call with `LacecalClosedError`.
+
+    `max_rate` (N, T), optional, caps requests across all ITRs with a leaky bucket
+    (`aiolimiter.AsyncLimiter`): a burst of N, then N per T, so at most 2N start in any
+    window of T. `on_event` is called with each `RequestDone`, `RetryScheduled` and
+    `RateLimited` (see `add_listener`).
     """
+
+    _is_view = False
 
     def __init__(
         self,
@@ -50,24 +81,23 @@ class LacecalClient:
         rate_limit: tuple[int, float] = (6, 60.0),
         timeout: float = 30.0,
         retries: int = 3,
+        max_rate: tuple[int, float] | None = None,
+        on_event: Listener | None = None,
     ) -> None:
-        max_requests, period = rate_limit
-        if isinstance(max_requests, bool) or not isinstance(max_requests, int):
-            raise TypeError("rate_limit[0] must be an int number of requests")
-        if max_requests < 1 or not period > 0:
-            raise ValueError("rate_limit needs at least 1 request per a positive period")
-        if not timeout > 0:
-            raise ValueError("timeout must be positive")
-        if retries < 0:
-            raise ValueError("retries must be zero or more")
+        limit = _check_rate("rate_limit", rate_limit)
+        cap = None if max_rate is None else _check_rate("max_rate", max_rate)
+        _check_options(retries, timeout)
         self._transport = Transport(
             session,
             base_url=check_base_url(base_url),
             wire_format=WireFormat(wire_format),
-            rate_limit=(max_requests, float(period)),
+            rate_limit=limit,
             timeout=float(timeout),
             retries=retries,
+            max_rate=cap,
         )
+        if on_event is not None:
+            self.add_listener(on_event)
 
     def __repr__(self) -> str:
         t = self._transport
@@ -75,7 +105,7 @@ class LacecalClient:
         return (
             f"<LacecalClient {t.base_url} {t.wire_format.value} rate={n}/{p:g}s "
             f"timeout={t.timeout:g}s retries={t.retries} tracked={len(t.limiters)}"
-            f"{' closed' if t.closed else ''}>"
+            f"{' view' if self._is_view else ''}{' closed' if t.closed else ''}>"
         )
 
     # -- life cycle ------------------------------------------------------------------------
@@ -96,13 +126,72 @@ class LacecalClient:
 
         Calls waiting for a slot, a backoff, a connection or a reply end at once; later
         calls raise it without a request. Nothing is left scheduled. Safe to call twice.
+        On a view (`with_options`) it does nothing: the client it came from owns the
+        session, and closing that one closes every view of it.
         """
-        await self._transport.close()
+        if not self._is_view:
+            await self._transport.close()
+
+    def with_options(
+        self, *, retries: int | None = None, timeout: float | None = None
+    ) -> LacecalClient:
+        """Return a view of this client with other `retries` and/or `timeout`.
+
+        The view shares the session, the per-ITR limiters, the pool, the `max_rate` cap and
+        the listeners, so the API's limit holds across the client and all its views. For a
+        call that must answer quickly (a configuration check): ``client.with_options(
+        retries=0, timeout=10)``. Its `close()` does nothing; closing this client fails the
+        view's pending calls too.
+        """
+        t = self._transport
+        retries = t.retries if retries is None else retries
+        timeout = t.timeout if timeout is None else timeout
+        _check_options(retries, timeout)
+        view = LacecalClient.__new__(LacecalClient)
+        view._transport = t.derive(retries=retries, timeout=float(timeout))
+        view._is_view = True
+        return view
+
+    def add_listener(self, listener: Listener) -> None:
+        """Call `listener` with every `RequestDone`, `RetryScheduled` and `RateLimited`.
+
+        Called on the event loop, synchronously: keep it quick. An exception it raises is
+        logged and never reaches the request. Views share their client's listeners.
+        """
+        self._transport.listeners.append(listener)
+
+    def remove_listener(self, listener: Listener) -> None:
+        """Stop calling `listener` (ValueError if it was not added)."""
+        self._transport.listeners.remove(listener)
+
+    def limit_state(self, itr: str) -> LimitState:
+        """Return where `itr` stands against the rate limit now (call it on the event loop).
+
+        Free slots, when the next one frees, any 429 pause left: a poller picks its next
+        time from `ready_in`. An ITR never used (or idle for a period) has every slot free;
+        asking creates no state for it.
+        """
+        return self._transport.limit_state(validate_itr(itr))
 
     @property
     def rate_limit(self) -> tuple[int, float]:
         """Requests per ITR per period [s]."""
         return self._transport.rate_limit
+
+    @property
+    def max_rate(self) -> tuple[int, float] | None:
+        """The client-wide cap across all ITRs (requests per period [s]), or None."""
+        return self._transport.max_rate
+
+    @property
+    def timeout(self) -> float:
+        """Seconds each exchange may take, body read included."""
+        return self._transport.timeout
+
+    @property
+    def retries(self) -> int:
+        """Extra attempts after the first, for what retrying may fix."""
+        return self._transport.retries
 
     @property
     def pool_size(self) -> int:
@@ -130,6 +219,20 @@ class LacecalClient:
         """Meter records in ``[start, end)``; `start` None: the latest record only."""
         return await self._collect(Endpoint.METER, itr, start, end)
 
+    async def latest_meter_record(self, itr: str) -> MeterRecord | None:
+        """Return the plant's latest meter record, or None when it has no data yet."""
+        records: tuple[MeterRecord, ...] = await self._transport.request(
+            Endpoint.METER, validate_itr(itr)
+        )
+        return records[-1] if records else None
+
+    async def latest_inverter_record(self, itr: str) -> InverterRecord | None:
+        """Return the plant's latest inverter record, or None when it has no data yet."""
+        records: tuple[InverterRecord, ...] = await self._transport.request(
+            Endpoint.INVERTER, validate_itr(itr)
+        )
+        return records[-1] if records else None
+
     def iter_inverter_records(
         self, itr: str, start: datetime | int, end: datetime | int | None = None
     ) -> AsyncIterator[InverterRecord]:
@@ -152,16 +255,64 @@ class LacecalClient:
 
     # -- many ITRs -------------------------------------------------------------------------
 
+    @overload
     async def fetch_many(
         self,
-        itrs: Iterable[str] | AsyncIterable[str],
+        itrs: Itrs,
+        endpoint: _Meter,
+        start: datetime | int | None = None,
+        end: datetime | int | None = None,
+        *,
+        max_in_flight: int | None = None,
+        max_active: int = DEFAULT_MAX_ACTIVE,
+    ) -> dict[str, FetchResult[MeterRecord]]: ...
+
+    @overload
+    async def fetch_many(
+        self,
+        itrs: Itrs,
+        endpoint: _Inverter,
+        start: datetime | int | None = None,
+        end: datetime | int | None = None,
+        *,
+        max_in_flight: int | None = None,
+        max_active: int = DEFAULT_MAX_ACTIVE,
+    ) -> dict[str, FetchResult[InverterRecord]]: ...
+
+    @overload
+    async def fetch_many(
+        self,
+        itrs: Itrs,
+        endpoint: _InverterList,
+        start: None = None,
+        end: None = None,
+        *,
+        max_in_flight: int | None = None,
+        max_active: int = DEFAULT_MAX_ACTIVE,
+    ) -> dict[str, FetchResult[Inverter]]: ...
+
+    @overload
+    async def fetch_many(
+        self,
+        itrs: Itrs,
         endpoint: Endpoint | str,
         start: datetime | int | None = None,
         end: datetime | int | None = None,
         *,
         max_in_flight: int | None = None,
         max_active: int = DEFAULT_MAX_ACTIVE,
-    ) -> dict[str, FetchResult]:
+    ) -> dict[str, FetchResult[Any]]: ...
+
+    async def fetch_many(
+        self,
+        itrs: Itrs,
+        endpoint: Endpoint | str,
+        start: datetime | int | None = None,
+        end: datetime | int | None = None,
+        *,
+        max_in_flight: int | None = None,
+        max_active: int = DEFAULT_MAX_ACTIVE,
+    ) -> dict[str, FetchResult[Any]]:
         """Fetch many ITRs concurrently; each result holds its records, or its error.
 
         `endpoint` is "inverter_list", "inverter" or "meter"; `itrs` any iterable (or async
@@ -179,9 +330,79 @@ class LacecalClient:
         )
         return await fanout.collect(self._transport, itrs, job)
 
+    @overload
+    async def latest_many(
+        self, itrs: Itrs, endpoint: _Meter, *, max_active: int = DEFAULT_MAX_ACTIVE
+    ) -> dict[str, LatestResult[MeterRecord]]: ...
+
+    @overload
+    async def latest_many(
+        self, itrs: Itrs, endpoint: _Inverter, *, max_active: int = DEFAULT_MAX_ACTIVE
+    ) -> dict[str, LatestResult[InverterRecord]]: ...
+
+    @overload
+    async def latest_many(
+        self, itrs: Itrs, endpoint: Endpoint | str, *, max_active: int = DEFAULT_MAX_ACTIVE
+    ) -> dict[str, LatestResult[Any]]: ...
+
+    async def latest_many(
+        self, itrs: Itrs, endpoint: Endpoint | str, *, max_active: int = DEFAULT_MAX_ACTIVE
+    ) -> dict[str, LatestResult[Any]]:
+        """Fetch the latest record of many ITRs at once, one request each.
+
+        Bounded like `fetch_many` (at most `max_active` in progress, each paced by its own
+        limiter). `endpoint` is "meter" or "inverter" (ValueError otherwise). Each `LatestResult`
+        holds the record, None with no error when the plant has no data yet, or the
+        ITR's error: one failing plant never fails the others.
+        """
+        job = fanout.Job.of(
+            endpoint, None, None, max_in_flight=None, buffer=DEFAULT_BUFFER, max_active=max_active
+        )
+        return await fanout.latest(self._transport, itrs, job)
+
+    @overload
     def stream_many(
         self,
-        itrs: Iterable[str] | AsyncIterable[str],
+        itrs: Itrs,
+        endpoint: _Meter,
+        start: datetime | int | None = None,
+        end: datetime | int | None = None,
+        *,
+        max_in_flight: int | None = None,
+        buffer: int = DEFAULT_BUFFER,
+        max_active: int = DEFAULT_MAX_ACTIVE,
+    ) -> AsyncGenerator[StreamEvent[MeterRecord]]: ...
+
+    @overload
+    def stream_many(
+        self,
+        itrs: Itrs,
+        endpoint: _Inverter,
+        start: datetime | int | None = None,
+        end: datetime | int | None = None,
+        *,
+        max_in_flight: int | None = None,
+        buffer: int = DEFAULT_BUFFER,
+        max_active: int = DEFAULT_MAX_ACTIVE,
+    ) -> AsyncGenerator[StreamEvent[InverterRecord]]: ...
+
+    @overload
+    def stream_many(
+        self,
+        itrs: Itrs,
+        endpoint: _InverterList,
+        start: None = None,
+        end: None = None,
+        *,
+        max_in_flight: int | None = None,
+        buffer: int = DEFAULT_BUFFER,
+        max_active: int = DEFAULT_MAX_ACTIVE,
+    ) -> AsyncGenerator[StreamEvent[Inverter]]: ...
+
+    @overload
+    def stream_many(
+        self,
+        itrs: Itrs,
         endpoint: Endpoint | str,
         start: datetime | int | None = None,
         end: datetime | int | None = None,
@@ -189,7 +410,19 @@ class LacecalClient:
         max_in_flight: int | None = None,
         buffer: int = DEFAULT_BUFFER,
         max_active: int = DEFAULT_MAX_ACTIVE,
-    ) -> AsyncGenerator[StreamEvent]:
+    ) -> AsyncGenerator[StreamEvent[Any]]: ...
+
+    def stream_many(
+        self,
+        itrs: Itrs,
+        endpoint: Endpoint | str,
+        start: datetime | int | None = None,
+        end: datetime | int | None = None,
+        *,
+        max_in_flight: int | None = None,
+        buffer: int = DEFAULT_BUFFER,
+        max_active: int = DEFAULT_MAX_ACTIVE,
+    ) -> AsyncGenerator[StreamEvent[Any]]:
         """Yield a `PageEvent` per page as it arrives and an `ItrDone`/`ItrFailed` per ITR.
 
         At most `max_active` ITRs (default 1000) are in progress at once; `itrs` is read

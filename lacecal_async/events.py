@@ -1,18 +1,31 @@
 """What the fan-out reports: an event per page and per ITR, and `fetch_many`'s results.
 
-Values beside the records they carry; identifiers show redacted in every repr.
+Values beside the records they carry; identifiers show redacted in every repr. Generic in
+the record type, so ``fetch_many(itrs, "meter")`` is a ``dict[str, FetchResult[MeterRecord]]``
+to a type checker.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Generic, TypeVar
 
 import attrs
 
 from lacecal_async.errors import LacecalError
 from lacecal_async.itr import redact
 
-__all__ = ["FetchResult", "ItrDone", "ItrFailed", "PageEvent", "Progress", "StreamEvent"]
+__all__ = [
+    "FetchResult",
+    "ItrDone",
+    "ItrFailed",
+    "LatestResult",
+    "PageEvent",
+    "Progress",
+    "StreamEvent",
+]
+
+#: The record type an endpoint yields: `Inverter`, `InverterRecord` or `MeterRecord`.
+R_co = TypeVar("R_co", covariant=True)
 
 
 def _redacted(value: object) -> str:
@@ -36,11 +49,11 @@ class Progress:
 
 
 @attrs.frozen
-class PageEvent:
+class PageEvent(Generic[R_co]):
     """A page of records from one ITR, in time order within that ITR."""
 
     itr_id: str = attrs.field(repr=_redacted)
-    records: tuple[Any, ...] = attrs.field(repr=lambda r: f"<{len(r)} records>")
+    records: tuple[R_co, ...] = attrs.field(repr=lambda r: f"<{len(r)} records>")
     progress: Progress
 
 
@@ -61,11 +74,12 @@ class ItrFailed:
     progress: Progress
 
 
-StreamEvent = PageEvent | ItrDone | ItrFailed
+#: What `stream_many` yields: ``StreamEvent[MeterRecord]`` for the meter endpoint.
+StreamEvent = PageEvent[R_co] | ItrDone | ItrFailed
 
 
 @attrs.frozen
-class FetchResult:
+class FetchResult(Generic[R_co]):
     """Everything `fetch_many` got for one ITR.
 
     On success `error` is None and `records` holds the whole range. After a failure `error`
@@ -73,10 +87,28 @@ class FetchResult:
     """
 
     itr_id: str = attrs.field(repr=_redacted)
-    records: tuple[Any, ...] = attrs.field(repr=lambda r: f"<{len(r)} records>")
+    records: tuple[R_co, ...] = attrs.field(repr=lambda r: f"<{len(r)} records>")
     error: LacecalError | None = None
 
     @property
     def ok(self) -> bool:
         """Whether the ITR's fetch completed without error."""
+        return self.error is None
+
+
+@attrs.frozen
+class LatestResult(Generic[R_co]):
+    """What `latest_many` got for one ITR: its latest record, none yet, or an error.
+
+    `record` is None both when the plant has no data yet (`error` None) and after a
+    failure (`error` set); `ok` tells them apart.
+    """
+
+    itr_id: str = attrs.field(repr=_redacted)
+    record: R_co | None
+    error: LacecalError | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the ITR answered (with a record or with none yet)."""
         return self.error is None

@@ -27,7 +27,15 @@ from lacecal_async._protocol import validate_range
 from lacecal_async._transport import Transport
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.errors import LacecalClosedError, LacecalError
-from lacecal_async.events import FetchResult, ItrDone, ItrFailed, PageEvent, Progress, StreamEvent
+from lacecal_async.events import (
+    FetchResult,
+    ItrDone,
+    ItrFailed,
+    LatestResult,
+    PageEvent,
+    Progress,
+    StreamEvent,
+)
 from lacecal_async.itr import validate_itr
 
 __all__ = [
@@ -37,10 +45,12 @@ __all__ = [
     "ItrDone",
     "ItrFailed",
     "Job",
+    "LatestResult",
     "PageEvent",
     "Progress",
     "StreamEvent",
     "collect",
+    "latest",
     "stream",
 ]
 
@@ -138,7 +148,7 @@ class _Fanout:
 
     transport: Transport
     job: Job
-    queue: asyncio.Queue[StreamEvent | _Crash | None]
+    queue: asyncio.Queue[StreamEvent[Any] | _Crash | None]
     in_flight: asyncio.Semaphore | None
     credits: asyncio.Semaphore
     active: asyncio.Semaphore
@@ -235,7 +245,7 @@ class _Fanout:
                 records = await transport.request(job.endpoint, valid, admission=credit)
                 credit.hand_over()
                 progress = Progress(1, len(records), 1, 1)
-                await emit(PageEvent(key, records, progress))
+                await emit(PageEvent[Any](key, records, progress))
             else:
                 pages = replies(
                     transport, job.endpoint, valid, job.start, job.end, admission=credit
@@ -256,7 +266,7 @@ class _Fanout:
                             pages=progress.pages + 1,
                             records=progress.records + len(reply.records),
                         )
-                        await emit(PageEvent(key, reply.records, progress))
+                        await emit(PageEvent[Any](key, reply.records, progress))
         except LacecalClosedError:
             raise
         except LacecalError as exc:
@@ -289,7 +299,7 @@ class _Fanout:
 
 def stream(
     transport: Transport, itrs: Iterable[object] | AsyncIterable[object], job: Job
-) -> AsyncGenerator[StreamEvent]:
+) -> AsyncGenerator[StreamEvent[Any]]:
     """Yield `PageEvent`s as pages arrive, and one `ItrDone` or `ItrFailed` per ITR."""
     in_flight = job.max_in_flight if job.max_in_flight is not None else transport.pool_size
     bound = asyncio.Semaphore(in_flight) if in_flight < transport.pool_size else None
@@ -307,7 +317,7 @@ def stream(
 
 async def _consume(
     fanout: _Fanout, itrs: Iterable[object] | AsyncIterable[object]
-) -> AsyncGenerator[StreamEvent]:
+) -> AsyncGenerator[StreamEvent[Any]]:
     async with fanout.transport.guard():  # a closed client fails here, before any task
         pass
     feeder = asyncio.create_task(fanout.feed(itrs))
@@ -335,10 +345,10 @@ async def _consume(
 
 async def collect(
     transport: Transport, itrs: Iterable[object] | AsyncIterable[object], job: Job
-) -> dict[str, FetchResult]:
+) -> dict[str, FetchResult[Any]]:
     """Fetch every ITR's records; one bad ITR's error is recorded, never raised."""
     pages: dict[Any, list[Any]] = {}
-    results: dict[str, FetchResult] = {}
+    results: dict[str, FetchResult[Any]] = {}
     events = stream(transport, itrs, job)
     async with contextlib.aclosing(events):
         async for event in events:
@@ -347,5 +357,17 @@ async def collect(
             else:
                 records = tuple(pages.pop(event.itr_id, ()))
                 error = event.error if isinstance(event, ItrFailed) else None
-                results[event.itr_id] = FetchResult(event.itr_id, records, error)
+                results[event.itr_id] = FetchResult[Any](event.itr_id, records, error)
     return results
+
+
+async def latest(
+    transport: Transport, itrs: Iterable[object] | AsyncIterable[object], job: Job
+) -> dict[str, LatestResult[Any]]:
+    """Fetch every ITR's latest record (one request each); None where a plant has no data."""
+    if not job.endpoint.is_timed or job.start is not None or job.end is not None:
+        raise ValueError("latest_many takes the meter or inverter endpoint, without a range")
+    return {
+        itr: LatestResult[Any](itr, result.records[-1] if result.records else None, result.error)
+        for itr, result in (await collect(transport, itrs, job)).items()
+    }

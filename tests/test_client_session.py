@@ -70,9 +70,9 @@ async def test_owned_session_is_created_lazily_and_closed_on_exit(
 
 async def _use_then_close(server: FakeLacecalServer, plant: Plant) -> None:
     async with LacecalClient(base_url=server.base_url, rate_limit=FAST_LIMIT) as client:
-        assert client._transport._session is None  # nothing opened before the first call
+        assert client._transport._shared.session is None  # nothing opened before the first call
         await client.inverters(plant.itr)
-        session = client._transport._session
+        session = client._transport._shared.session
         assert session is not None
         assert not session.closed
     assert session.closed
@@ -328,7 +328,7 @@ async def test_owned_session_does_not_resend_behind_the_limiter(
     server = await make_server([plant])
     client = make_client(server.base_url)
     await client.inverters(plant.itr)
-    session = client._transport._session
+    session = client._transport._shared.session
     # aiohttp's private switch: if it is renamed, this fails instead of silently re-sending.
     assert session is not None
     assert session._retry_connection is False

@@ -156,7 +156,7 @@ async def test_stream_events_carry_progress_in_time_order() -> None:
     plants = make_plants(3, seed=5, interval=600, gaps=False)
     start, end = plants[0].first, plants[0].first + 3 * DAY
     seen: dict[str, list[int]] = {}
-    finals: dict[str, StreamEvent] = {}
+    finals: dict[str, StreamEvent[Any]] = {}
     async with serving(plants) as (_, client):
         async for event in client.stream_many([p.itr for p in plants], "meter", start, end):
             assert event.itr_id not in finals
@@ -305,7 +305,7 @@ async def test_argument_errors_come_before_any_request() -> None:
 
 
 def test_fetch_result_repr_redacts() -> None:
-    result = FetchResult("A" * 12 + "WXYZ", (), None)
+    result: FetchResult[object] = FetchResult("A" * 12 + "WXYZ", (), None)
     assert "A" * 12 not in repr(result)
     assert "...WXYZ" in repr(result)
     assert result.ok

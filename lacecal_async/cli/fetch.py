@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import AsyncGenerator, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import attrs
 
@@ -73,7 +73,7 @@ class Fetch:
     done: list[PlantRef] = attrs.field(init=False, factory=list)
     failed: list[tuple[PlantRef, str]] = attrs.field(init=False, factory=list)
 
-    def _streams(self, client: LacecalClient) -> list[AsyncGenerator[StreamEvent]]:
+    def _streams(self, client: LacecalClient) -> list[AsyncGenerator[StreamEvent[Any]]]:
         by_start: dict[int, list[str]] = {}
         for plant in self.plants:
             by_start.setdefault(self.resume_at.get(plant.itr, self.start), []).append(plant.itr)

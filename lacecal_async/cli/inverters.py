@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     elif args.format is not None:
         raise UsageError("--format names the format of -o FILE (or -o - for stdout)")
 
-    async def work() -> dict[str, FetchResult]:
+    async def work() -> dict[str, FetchResult[Inverter]]:
         async with make_client(args) as client:
             return await client.fetch_many([p.itr for p in plants], Endpoint.INVERTER_LIST)
 

@@ -13,7 +13,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from typing import Literal, TextIO
+from typing import Any, Literal, TextIO
 
 import attrs
 
@@ -131,7 +131,7 @@ class Display:
         self._last_draw = -math.inf
 
     # -- state --------------------------------------------------------------------------
-    def update(self, event: StreamEvent) -> None:
+    def update(self, event: StreamEvent[Any]) -> None:
         """Take in one event of the fetch."""
         plant = self._plants[event.itr_id]
         plant.progress = event.progress

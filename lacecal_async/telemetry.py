@@ -1,0 +1,79 @@
+"""What a client reports as it works: one event per request, per retry and per 429.
+
+Listeners (``LacecalClient(on_event=...)`` or ``client.add_listener``) get these frozen
+values on the event loop, synchronously, right after the fact: enough for a progress
+display, a log of one's own, or a Prometheus exporter. The ITR is shown redacted
+(``...WXYZ``), never whole; `fingerprint` is the key to join events with a plant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import attrs
+
+from lacecal_async.endpoints import Endpoint
+
+__all__ = ["ClientEvent", "Listener", "RateLimited", "RequestDone", "RetryScheduled"]
+
+
+@attrs.frozen
+class RequestDone:
+    """One attempt of one request ended, with a reply or without one.
+
+    itr: the identifier redacted (``...WXYZ``). attempt: 1 for the first, 2 for the first
+    retry. status: the HTTP status, None when no reply came (connection error, timeout).
+    error: the `LacecalError` subclass's name when the attempt failed (``"LacecalParseError"``
+    for a 200 that did not decode), None on success. records: records in a good reply.
+    duration: seconds from sending the request to the end of the body. limiter_wait: seconds
+    this attempt waited for its ITR's slot and for the client-wide `max_rate` cap.
+    """
+
+    itr: str
+    endpoint: Endpoint
+    attempt: int
+    status: int | None
+    error: str | None
+    records: int
+    duration: float
+    limiter_wait: float
+
+    @property
+    def ok(self) -> bool:
+        """Whether the attempt brought records (possibly none) back."""
+        return self.error is None
+
+
+@attrs.frozen
+class RetryScheduled:
+    """A failed attempt will be retried: `attempt` failed with `error`, the next one follows.
+
+    delay: the backoff before the next attempt waits for its slot [s]; 0.0 after a 429,
+    whose pause the ITR's limiter applies (see `RateLimited`).
+    """
+
+    itr: str
+    endpoint: Endpoint
+    attempt: int
+    error: str
+    delay: float
+
+
+@attrs.frozen
+class RateLimited:
+    """The server answered 429: every call of this ITR is held back for `pause` seconds.
+
+    retry_after: the server's Retry-After [s] if it sent one; `pause` is it clamped to
+    0..10 periods, or one period without it.
+    """
+
+    itr: str
+    endpoint: Endpoint
+    retry_after: float | None
+    pause: float
+
+
+ClientEvent = RequestDone | RetryScheduled | RateLimited
+#: A listener: called on the event loop with each event; it must not block. An exception
+#: it raises is logged (logger ``lacecal_async``) and never reaches the request.
+Listener = Callable[[ClientEvent], None]

@@ -134,6 +134,8 @@ class _Failure:
 
     error: LacecalError
     retryable: bool
+    #: How long a 429 paused the ITR [s] (None: not a 429).
+    pause: float | None = None
 
 
 class _CloseGuard:
@@ -447,6 +449,9 @@ class Transport:
             endpoint, itr, limiter, status=status, reason=reason, headers=headers, body=body
         )
         self._report(endpoint, itr, attempt, status=status, elapsed=elapsed, outcome=outcome)
+        if isinstance(outcome, _Failure) and outcome.pause is not None:
+            retry_after = cast("LacecalRateLimitError", outcome.error).retry_after
+            self._emit(RateLimited(redact(itr), endpoint, retry_after, outcome.pause))
         return outcome
 
     def _report(
@@ -510,7 +515,6 @@ class Transport:
                 pause,
             )
             limiter.pause(pause)
-            self._emit(RateLimited(redact(itr), endpoint, exc.retry_after, pause))
-            return _Failure(exc, retryable=True)
+            return _Failure(exc, retryable=True, pause=pause)
         except LacecalError as exc:
             return _Failure(exc, retryable=is_retryable(exc))

@@ -41,7 +41,7 @@ from lacecal_async.errors import (
     LacecalParseError,
     LacecalRateLimitError,
 )
-from lacecal_async.itr import redact
+from lacecal_async.itr import fingerprint, redact
 from lacecal_async.limits import LimitState
 from lacecal_async.redaction import hide, printable
 from lacecal_async.telemetry import (
@@ -304,9 +304,17 @@ class Transport:
                     delay = backoff_delay(
                         attempt - 1, self.rate_limit[1], self.rate_limit[0], self._rng
                     )
-                self._emit(
-                    RetryScheduled(redact(itr), endpoint, attempt, type(error).__name__, delay)
-                )
+                if self._shared.listeners:
+                    self._emit(
+                        RetryScheduled(
+                            redact(itr),
+                            fingerprint(itr),
+                            endpoint,
+                            attempt,
+                            type(error).__name__,
+                            delay,
+                        )
+                    )
                 if not paused:
                     _logger.debug(
                         "retrying %s for ITR %s in %.3fs (attempt %d of %d): %s",
@@ -449,9 +457,11 @@ class Transport:
             endpoint, itr, limiter, status=status, reason=reason, headers=headers, body=body
         )
         self._report(endpoint, itr, attempt, status=status, elapsed=elapsed, outcome=outcome)
-        if isinstance(outcome, _Failure) and outcome.pause is not None:
+        if self._shared.listeners and isinstance(outcome, _Failure) and outcome.pause is not None:
             retry_after = cast("LacecalRateLimitError", outcome.error).retry_after
-            self._emit(RateLimited(redact(itr), endpoint, retry_after, outcome.pause))
+            self._emit(
+                RateLimited(redact(itr), fingerprint(itr), endpoint, retry_after, outcome.pause)
+            )
         return outcome
 
     def _report(
@@ -474,6 +484,7 @@ class Transport:
         self._emit(
             RequestDone(
                 redact(itr),
+                fingerprint(itr),
                 endpoint,
                 attempt.number,
                 status,

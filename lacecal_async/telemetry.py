@@ -3,7 +3,8 @@
 Listeners (``LacecalClient(on_event=...)`` or ``client.add_listener``) get these frozen
 values on the event loop, synchronously, right after the fact: enough for a progress
 display, a log of one's own, or a Prometheus exporter. The ITR is shown redacted
-(``...WXYZ``), never whole; `fingerprint` is the key to join events with a plant.
+(``...WXYZ``), never whole; `plant` is its fingerprint (``itr-`` and 12 hex digits, see
+`lacecal_async.fingerprint`), a stable key for per-plant metrics or a join with a store.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ __all__ = ["ClientEvent", "Listener", "RateLimited", "RequestDone", "RetrySchedu
 class RequestDone:
     """One attempt of one request ended, with a reply or without one.
 
-    itr: the identifier redacted (``...WXYZ``). attempt: 1 for the first, 2 for the first
-    retry. status: the HTTP status, None when no reply came (connection error, timeout).
+    itr: the identifier redacted (``...WXYZ``). plant: its fingerprint. attempt: 1 for the
+    first, 2 for the first retry. status: the HTTP status, None when no reply came
+    (connection error, timeout).
     error: the `LacecalError` subclass's name when the attempt failed (``"LacecalParseError"``
     for a 200 that did not decode), None on success. records: records in a good reply.
     duration: seconds from sending the request to the end of the body. limiter_wait: seconds
@@ -30,6 +32,7 @@ class RequestDone:
     """
 
     itr: str
+    plant: str
     endpoint: Endpoint
     attempt: int
     status: int | None
@@ -53,6 +56,7 @@ class RetryScheduled:
     """
 
     itr: str
+    plant: str
     endpoint: Endpoint
     attempt: int
     error: str
@@ -68,6 +72,7 @@ class RateLimited:
     """
 
     itr: str
+    plant: str
     endpoint: Endpoint
     retry_after: float | None
     pause: float

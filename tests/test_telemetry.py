@@ -15,6 +15,7 @@ from lacecal_async import (
     RateLimited,
     RequestDone,
     RetryScheduled,
+    fingerprint,
 )
 from lacecal_async.testing import Faults, Plant
 
@@ -37,6 +38,7 @@ async def test_each_request_reports_its_outcome_and_wait(
     assert len(done) == server.stats(plant.itr).requests == 5
     first = done[0]
     assert first.itr == "..." + plant.itr[-4:]
+    assert {e.plant for e in done} == {fingerprint(plant.itr)}
     assert (first.endpoint, first.attempt, first.status, first.error) == (
         Endpoint.INVERTER_LIST,
         1,

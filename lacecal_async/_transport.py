@@ -32,7 +32,7 @@ from lacecal_async._protocol import (
     classify_reply,
     is_retryable,
 )
-from lacecal_async._ratelimit import ItrLimiter, LimiterRegistry, snapshot
+from lacecal_async._ratelimit import ItrLimiter, LimiterRegistry, release_margin, snapshot
 from lacecal_async.endpoints import Endpoint, WireFormat
 from lacecal_async.errors import (
     LacecalClosedError,
@@ -196,7 +196,14 @@ class Transport:
         self._rng = random.Random()  # noqa: S311 - jitter, not cryptography
         #: The client-wide cap across all ITRs (a leaky bucket: a burst of N, then N per T).
         self.max_rate = max_rate
-        self._cap = None if max_rate is None else AsyncLimiter(*max_rate)
+        self._cap = None
+        if max_rate is not None:
+            # Drained over T plus the per-ITR limiter's margin (1/60): its bound of 2N in
+            # any window of T then holds at the server too when network delays vary by a
+            # few tens of milliseconds (a burst opens new connections, later requests reuse
+            # them), where the exact leaky bucket reaches 2N at the edge of the window.
+            count, period = max_rate
+            self._cap = AsyncLimiter(count, period + release_margin(period))
         #: Tasks waiting on the transport (one wait each at a time), failed by `close()`.
         self.pending: set[asyncio.Task[Any]] = set()
         self.cancelled_by_close: set[asyncio.Task[Any]] = set()

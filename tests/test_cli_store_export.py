@@ -174,6 +174,10 @@ def test_export_of_some_plants_to_stdout(
     assert max(times) < STORED[1]
     # Without --start and --end: everything stored, so more than the fetch span.
     assert min(times) < SPAN[0]
+    assert main(["export", str(store_db), "--endpoint", "inverter", "--format", "csv"]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("plant,unix_time,start,utc_offset_s,interval_s,inverter_id,")
+    assert "totals (total_energy_kwh) go beside an output file only" in err
 
 
 def test_export_refusals(

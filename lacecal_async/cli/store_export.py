@@ -19,7 +19,6 @@ from lacecal_async.cli.export import Export, choose_format, open_export, output_
 from lacecal_async.cli.fetch import add_output_options
 from lacecal_async.cli.interrupt import Interrupted, run_interruptible
 from lacecal_async.cli.options import UsageError
-from lacecal_async.cli.resume import check_overwrite
 from lacecal_async.cli.when import WHEN_HELP, parse_when
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.sync import SchemaVersionError, SQLiteStore, StoreError
@@ -70,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     stderr = sys.stderr
     db = Path(args.db)
     if not db.is_file():
-        raise UsageError(f"{db}: no such store (lacecal sync creates one)")
+        raise UsageError(f"{db}: no such store")
     start = None if args.start is None else parse_when(args.start)
     end = None if args.end is None else parse_when(args.end)
     if start is not None and end is not None and end < start:
@@ -78,7 +77,15 @@ def run(args: argparse.Namespace) -> int:
     endpoint = Endpoint(args.endpoint)
     fmt = choose_format(args.output, args.format)
     files = [file for file, _ in output_files(args.output, fmt, endpoint)]
-    check_overwrite(files, force=args.force, resume=False)
+    existing = [file for file in files if file.exists()]
+    if existing and not args.force:
+        raise UsageError(f"{existing[0]} exists: --force overwrites it")
+    if endpoint is Endpoint.INVERTER and fmt != "jsonl" and not files and not args.quiet:
+        print(
+            "lacecal: note: a stream gets one row per inverter and period; the periods' "
+            "totals (total_energy_kwh) go beside an output file only",
+            file=stderr,
+        )
     export: Export | None = None
     periods = 0
 
@@ -128,13 +135,13 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     """Add ``export`` to the command."""
     parser = subparsers.add_parser(
         "export",
-        help="write records of a sync store to CSV, JSON Lines or Parquet, as fetch does",
+        help="write a sync store's records to files, as fetch writes them",
         description="Write the meter or inverter records a sync store holds in "
         "[--start, --end), in the files and columns of `lacecal fetch`.",
         epilog=EXPORT_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("db", metavar="DB", help="the store: an SQLite file lacecal sync wrote")
+    parser.add_argument("db", metavar="DB", help="the store: an SQLite file of SQLiteStore")
     parser.add_argument(
         "--endpoint",
         choices=("meter", "inverter"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sqlite3
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -221,3 +222,18 @@ def test_export_as_a_subprocess(store_db: Path, tmp_path: Path) -> None:
     assert help_text.returncode == 0
     assert "--endpoint {meter,inverter}" in help_text.stdout
     assert os.fspath(store_db) not in help_text.stdout
+
+
+def test_a_damaged_store_or_a_full_disk_is_exit_1(
+    store_db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if Path("/dev/full").exists():
+        assert main(["export", str(store_db), "-o", "/dev/full"]) == 1
+        assert "No space left on device" in capsys.readouterr().err
+    damaged = tmp_path / "damaged.db"
+    damaged.write_bytes(store_db.read_bytes())
+    db = sqlite3.connect(damaged)
+    db.execute("DROP TABLE inverter")
+    db.close()
+    assert main(["export", str(damaged), "--endpoint", "inverter", "-o", "-"]) == 1
+    assert f"cannot read {damaged}: no such table: inverter" in capsys.readouterr().err

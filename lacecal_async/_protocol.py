@@ -31,7 +31,6 @@ __all__ = [
     "classify_reply",
     "is_retryable",
     "parse_retry_after",
-    "redact_bytes",
     "to_unix",
     "validate_range",
 ]
@@ -51,11 +50,6 @@ def build_params(
 
 #: Longest reason phrase a message shows (after hiding the identifier in it).
 _MAX_REASON = 100
-
-
-def redact_bytes(body: bytes, itr: str) -> bytes:
-    """Replace every occurrence of the identifier in `body` by its redacted form."""
-    return body.replace(itr.encode("ascii"), redact(itr).encode("ascii"))
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:

@@ -37,9 +37,9 @@ from lacecal_async.cli import main
 from lacecal_async.cli.export import ParquetWriter, open_export
 from lacecal_async.cli.itrs import ENV_VAR
 from lacecal_async.cli.options import UsageError
-from lacecal_async.cli.schema import INVERTERS, METER
 from lacecal_async.cli.when import parse_when
 from lacecal_async.endpoints import Endpoint
+from lacecal_async.tables import INVERTERS, METER
 from lacecal_async.testing import FakeLacecalServer, make_plants
 
 pq = pytest.importorskip("pyarrow.parquet")

@@ -25,10 +25,10 @@ from lacecal_async.cli.progress import (
     eta_seconds,
     format_duration,
 )
-from lacecal_async.cli.schema import METER
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.errors import LacecalResponseError
 from lacecal_async.fanout import ItrDone, ItrFailed, PageEvent, Progress
+from lacecal_async.tables import METER
 
 
 def test_eta_follows_the_rate_limit() -> None:

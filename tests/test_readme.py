@@ -33,7 +33,7 @@ def test_readme_example_runs(code: str, tmp_path: Path) -> None:
 
 
 def test_readme_schema_tables_match_the_writers() -> None:
-    from lacecal_async.cli.schema import INVERTER_LIST, INVERTERS, METER, PERIODS  # noqa: PLC0415
+    from lacecal_async.tables import INVERTER_LIST, INVERTERS, METER, PERIODS  # noqa: PLC0415
 
     text = README.read_text(encoding="utf-8")
     kinds = {"timestamp (UTC)": "timestamp"}

@@ -13,7 +13,7 @@ import pytest
 from store_support import KEY, meter_pages, rows
 
 from lacecal_async.sync.holes import find_gaps
-from lacecal_async.sync.rows import meter_rows
+from lacecal_async.tables import METER
 
 WRITER = Path(__file__).with_name("store_support.py")
 KILLS = 10
@@ -43,11 +43,12 @@ def check_consistent(db: Path) -> int:
         assert stored == []
         return 0
     done = 1 + [page[-1].unix_time for page in pages].index(state[0][0])
-    expected = meter_rows(KEY, [r for page in pages[:done] for r in page])
+    records = [r for page in pages[:done] for r in page]
+    expected = [(*r[:2], r[2].isoformat(), *r[3:]) for r in METER.rows(KEY, records)]  # type: ignore[union-attr]
     assert stored == expected
     # The holes are exactly the gaps between the rows committed.
     holes = rows(db, "SELECT start_time, end_time FROM holes ORDER BY start_time")
-    gaps = find_gaps((r[1], r[3]) for r in stored)
+    gaps = find_gaps((r[1], r[4]) for r in stored)
     assert holes == [(g.start, g.end) for g in gaps]
     return done
 

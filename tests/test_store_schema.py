@@ -50,7 +50,10 @@ async def test_a_new_store_has_the_current_schema(tmp_path: Path) -> None:
         pass
     assert user_version(db) == SCHEMA_VERSION == 1
     tables = {r[0] for r in rows(db, "SELECT name FROM sqlite_schema WHERE type = 'table'")}
-    assert tables == {"plants", "meter", "inverter", "inverters", "sync_state", "holes"}
+    assert tables == {
+        *("plants", "meter", "inverter", "inverter_periods", "inverters"),
+        *("sync_state", "holes"),
+    }
     assert rows(db, "PRAGMA journal_mode") == [("wal",)]
 
 

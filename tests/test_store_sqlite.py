@@ -12,13 +12,11 @@ import pytest
 from store_support import KEY, PLANT, meter_pages, page_state, rows
 
 from lacecal_async import LacecalError, fingerprint
-from lacecal_async.cli.export import INVERTER_COLUMNS as CSV_INVERTER_COLUMNS
-from lacecal_async.cli.export import METER_COLUMNS as CSV_METER_COLUMNS
-from lacecal_async.cli.export import rows as csv_rows
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.records import Inverter, InverterEnergy
 from lacecal_async.sync import Hole, SQLiteStore, StatusRow, StoreError, SyncState
-from lacecal_async.sync.rows import INVERTER_COLUMNS, METER_COLUMNS, NO_INVERTER
+from lacecal_async.tables import INVERTERS, PERIODS, Row
+from lacecal_async.tables import METER as METER_TABLE
 
 METER = Endpoint.METER
 INVERTER = Endpoint.INVERTER
@@ -45,6 +43,15 @@ def inverter_table(db: Path) -> list[tuple[object, ...]]:
     return rows(db, "SELECT * FROM inverter ORDER BY plant, unix_time, inverter_id")
 
 
+def periods_table(db: Path) -> list[tuple[object, ...]]:
+    return rows(db, "SELECT * FROM inverter_periods ORDER BY plant, unix_time")
+
+
+def as_stored(export_rows: list[Row]) -> list[tuple[object, ...]]:
+    """The export's rows as SQLite holds them: ``start`` as ISO 8601 text with its offset."""
+    return [(*row[:2], row[2].isoformat(), *row[3:]) for row in export_rows]  # type: ignore[union-attr]
+
+
 async def test_same_page_twice_gives_the_same_rows(store: SQLiteStore, db: Path) -> None:
     page = meter_pages()[0]
     await store.commit_page(KEY, METER, page, page_state(page), now=1.0)
@@ -56,17 +63,23 @@ async def test_same_page_twice_gives_the_same_rows(store: SQLiteStore, db: Path)
     assert await store.state(KEY, METER) == page_state(page)
 
 
-async def test_rows_are_the_csv_export_columns_and_values(store: SQLiteStore, db: Path) -> None:
-    assert METER_COLUMNS == CSV_METER_COLUMNS
-    assert INVERTER_COLUMNS == CSV_INVERTER_COLUMNS
+async def test_rows_are_the_export_columns_and_values(store: SQLiteStore, db: Path) -> None:
     meters = PLANT.meter_records(PLANT.first, PLANT.first + 5 * IV)
     inverters = PLANT.inverter_records(PLANT.first, PLANT.first + 5 * IV)
     await store.commit_page(KEY, METER, meters, page_state(meters), now=1.0)
     await store.commit_page(KEY, INVERTER, inverters, SyncState(latest=0, interval=IV), now=1.0)
-    assert meter_table(db) == csv_rows(METER, KEY, meters)
-    assert inverter_table(db) == sorted(csv_rows(INVERTER, KEY, inverters), key=lambda r: r[:2])
-    names = [r[1] for r in rows(db, "SELECT * FROM pragma_table_info('meter')")]
-    assert names == [name for name, _ in CSV_METER_COLUMNS]
+    assert meter_table(db) == as_stored(METER_TABLE.rows(KEY, meters))
+    assert periods_table(db) == as_stored(PERIODS.rows(KEY, inverters))
+    assert inverter_table(db) == sorted(
+        as_stored(INVERTERS.rows(KEY, inverters)), key=lambda r: (r[1], r[5])
+    )
+    tables = {"meter": METER_TABLE, "inverter": INVERTERS, "inverter_periods": PERIODS}
+    for name, table in tables.items():
+        names = [r[0] for r in rows(db, "SELECT name FROM pragma_table_info(?)", name)]
+        assert names == table.names
+    # Each period's total once: SQL sums give the plant's production.
+    (total,) = rows(db, "SELECT sum(total_energy_kwh) FROM inverter_periods")[0]
+    assert total == pytest.approx(sum(r.total_energy for r in inverters))
 
 
 async def test_a_corrected_record_replaces_the_stored_one(store: SQLiteStore, db: Path) -> None:
@@ -76,15 +89,42 @@ async def test_a_corrected_record_replaces_the_stored_one(store: SQLiteStore, db
         inverters=(InverterEnergy(6, 1.0), InverterEnergy(7, 2.0)),
     )
     await store.commit_page(KEY, INVERTER, [record], SyncState(), now=1.0)
+    assert [(r[5], r[6]) for r in inverter_table(db)] == [(6, 1.0), (7, 2.0)]
     # The logger corrected the period: one inverter only, another energy.
     fixed = attrs.evolve(record, total_energy=9.5, inverters=(InverterEnergy(7, 9.5),))
     await store.commit_page(KEY, INVERTER, [fixed], SyncState(), now=2.0)
-    assert [(r[4], r[5], r[6]) for r in inverter_table(db)] == [(9.5, 7, 9.5)]
-    # A period without inverters is one row (a key cannot hold NULL); a replay adds none.
+    assert [(r[5], r[6]) for r in inverter_table(db)] == [(7, 9.5)]
+    assert [(r[5], r[6]) for r in periods_table(db)] == [(9.5, 1)]
+    # A period without inverters is a stored period with no inverter rows; a replay adds none.
     bare = attrs.evolve(record, inverters=(), total_energy=0.0)
-    for _ in range(2):
-        await store.commit_page(KEY, INVERTER, [bare], SyncState(), now=3.0)
-    assert [(r[5], r[6]) for r in inverter_table(db)] == [(NO_INVERTER, None)]
+    for now in (3.0, 4.0):
+        await store.commit_page(KEY, INVERTER, [bare], SyncState(), now=now)
+    assert inverter_table(db) == []
+    assert [(r[1], r[5], r[6]) for r in periods_table(db)] == [(record.unix_time, 0.0, 0)]
+    assert [r async for r in store.read_records(INVERTER)] == [(KEY, [bare])]
+
+
+async def test_periods_without_inverters_are_no_holes(store: SQLiteStore, db: Path) -> None:
+    records = PLANT.inverter_records(PLANT.first, PLANT.first + 6 * IV)
+    empty = [attrs.evolve(r, inverters=(), total_energy=0.0) for r in records[1:5]]
+    page = [records[0], *empty, records[5]]
+    await store.commit_page(KEY, INVERTER, page, SyncState(latest=page[-1].unix_time), now=1.0)
+    assert await store.holes(KEY, INVERTER) == []
+    (status,) = await store.status()
+    assert (status.first_record, status.latest_record) == (page[0].unix_time, page[-1].unix_time)
+    assert len(inverter_table(db)) == len(records[0].inverters) + len(records[5].inverters)
+    # A period missing from the reply is a hole, whatever the inverter rows around it.
+    await store.commit_page(KEY, INVERTER, [*page[:2], *page[3:]], SyncState(), now=2.0)
+    await store.commit_page(
+        KEY,
+        INVERTER,
+        PLANT.inverter_records(PLANT.first + 8 * IV, PLANT.first + 9 * IV),
+        SyncState(),
+        now=3.0,
+    )
+    assert [(h.start, h.end) for h in await store.holes(KEY, INVERTER)] == [
+        (PLANT.first + 6 * IV, PLANT.first + 8 * IV)
+    ]
 
 
 async def test_a_failing_row_leaves_neither_rows_nor_state(store: SQLiteStore, db: Path) -> None:

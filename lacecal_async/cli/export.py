@@ -1,4 +1,4 @@
-"""Writers of fetched records: CSV, JSON Lines and Parquet, in the columns of `schema`.
+"""Writers of fetched records: CSV, JSON Lines and Parquet, in `lacecal_async.tables` columns.
 
 The format is ``--format``, else the file's extension; stdout (``-o -``) and other files
 that are not regular files (``/dev/null``, a pipe) are JSON Lines unless named otherwise.
@@ -29,9 +29,9 @@ from typing import IO, Any, Literal, Protocol, TextIO
 import attrs
 
 from lacecal_async.cli.options import UsageError
-from lacecal_async.cli.schema import Row, Table, tables, utc_offset
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.private_file import create_private_file
+from lacecal_async.tables import Row, Table, tables, utc_offset
 
 __all__ = [
     "FORMATS",

@@ -34,11 +34,11 @@ from lacecal_async.cli.itrs import PlantRef, Redactor, collect_plants
 from lacecal_async.cli.options import UsageError, add_client_options, make_client
 from lacecal_async.cli.progress import Display, choose_mode
 from lacecal_async.cli.resume import check_overwrite, next_starts, resume_command
-from lacecal_async.cli.schema import Table
 from lacecal_async.cli.streams import merge
 from lacecal_async.cli.when import WHEN_HELP, parse_when
 from lacecal_async.client import LacecalClient
 from lacecal_async.endpoints import Endpoint
+from lacecal_async.tables import Table
 
 __all__ = [
     "Fetch",

@@ -21,11 +21,11 @@ import attrs
 from lacecal_async.cli.export import Format, arrow_schema
 from lacecal_async.cli.itrs import parse_entry
 from lacecal_async.cli.options import UsageError
-from lacecal_async.cli.schema import Table
 from lacecal_async.client import DEFAULT_BASE_URL
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.itr import redact
 from lacecal_async.records import InverterRecord, MeterRecord
+from lacecal_async.tables import Table
 
 __all__ = ["check_overwrite", "next_starts", "repair_tail", "resume_command"]
 

@@ -17,11 +17,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar, Self, TypeVar
@@ -29,10 +29,10 @@ from typing import Any, ClassVar, Self, TypeVar
 import attrs
 
 from lacecal_async.endpoints import Endpoint
+from lacecal_async.private_file import create_private_file
 from lacecal_async.records import Inverter, InverterRecord, MeterRecord
 from lacecal_async.sync.holes import Hole, attempted, find_gaps, reconcile
-from lacecal_async.sync.rows import INVERTER_COLUMNS, METER_COLUMNS, Kind, endpoint_rows
-from lacecal_async.sync.sqlite_schema import MIGRATIONS
+from lacecal_async.sync.sqlite_schema import MIGRATIONS, TABLE_NAMES
 from lacecal_async.sync.store import (
     TIMED,
     PlantEntry,
@@ -44,28 +44,37 @@ from lacecal_async.sync.store import (
     check_fingerprint,
     clean_error,
 )
+from lacecal_async.tables import (
+    INVERTERS,
+    METER,
+    PERIODS,
+    Row,
+    Table,
+    inverter_record,
+    meter_record,
+)
 
 __all__ = ["SQLiteStore"]
 
 T = TypeVar("T")
-#: Mode of a database file the store creates (SQLite gives its -wal and -shm the same).
-FILE_MODE = 0o600
 _HOLE_COLUMNS = "start_time, end_time, interval_s, first_seen, attempts, next_attempt"
+#: Rows (periods, for inverter records) that `read_rows` and `read_records` read at once.
+READ_BATCH = 5000
 
 
-def _upsert(table: str, columns: tuple[tuple[str, Kind], ...], key: tuple[str, ...]) -> str:
-    names = [name for name, _ in columns]
-    updates = ", ".join(f"{n} = excluded.{n}" for n in names if n not in key)
+def _upsert(table: Table) -> str:
+    names = table.names
+    updates = ", ".join(f"{n} = excluded.{n}" for n in names if n not in table.key)
     return (
-        f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))}) "  # noqa: S608 - names are constants
-        f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"
+        f"INSERT INTO {TABLE_NAMES[table]} ({', '.join(names)}) "  # noqa: S608 - constants
+        f"VALUES ({', '.join('?' * len(names))}) "
+        f"ON CONFLICT ({', '.join(table.key)}) DO UPDATE SET {updates}"
     )
 
 
-_UPSERT = {
-    Endpoint.METER: _upsert("meter", METER_COLUMNS, ("plant", "unix_time")),
-    Endpoint.INVERTER: _upsert("inverter", INVERTER_COLUMNS, ("plant", "unix_time", "inverter_id")),
-}
+#: The table whose rows are an endpoint's periods: its sync state and holes follow it.
+PERIOD_TABLES = {Endpoint.METER: METER, Endpoint.INVERTER: PERIODS}
+_UPSERT = {table: _upsert(table) for table in (METER, PERIODS, INVERTERS)}
 _UPSERT_STATE = (
     "INSERT INTO sync_state (plant, endpoint, latest, interval_s, next_poll, failures, "
     "last_error, last_error_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
@@ -85,10 +94,10 @@ _STATUS = """
 SELECT s.plant, s.endpoint,
     CASE s.endpoint
         WHEN 'meter' THEN (SELECT min(unix_time) FROM meter WHERE plant = s.plant)
-        ELSE (SELECT min(unix_time) FROM inverter WHERE plant = s.plant) END,
+        ELSE (SELECT min(unix_time) FROM inverter_periods WHERE plant = s.plant) END,
     CASE s.endpoint
         WHEN 'meter' THEN (SELECT max(unix_time) FROM meter WHERE plant = s.plant)
-        ELSE (SELECT max(unix_time) FROM inverter WHERE plant = s.plant) END,
+        ELSE (SELECT max(unix_time) FROM inverter_periods WHERE plant = s.plant) END,
     (SELECT count(*) FROM holes h WHERE h.plant = s.plant AND h.endpoint = s.endpoint),
     (SELECT coalesce(sum((end_time - start_time + interval_s - 1) / interval_s), 0)
         FROM holes h WHERE h.plant = s.plant AND h.endpoint = s.endpoint),
@@ -101,15 +110,6 @@ ORDER BY 1, 2
 """
 
 
-def _create_private(path: Path) -> None:
-    """Create an empty database file readable by its owner only, unless it exists."""
-    try:
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE)
-    except FileExistsError:
-        return
-    os.close(fd)
-
-
 @contextlib.contextmanager
 def _transaction(db: sqlite3.Connection) -> Iterator[None]:
     """Run the block in one write transaction: all of it commits, or none of it."""
@@ -120,6 +120,16 @@ def _transaction(db: sqlite3.Connection) -> Iterator[None]:
         db.execute("ROLLBACK")
         raise
     db.execute("COMMIT")
+
+
+@contextlib.contextmanager
+def _snapshot(db: sqlite3.Connection) -> Iterator[None]:
+    """Run the block's reads in one read transaction: they see one state of the database."""
+    db.execute("BEGIN")
+    try:
+        yield
+    finally:
+        db.execute("COMMIT")
 
 
 def _retrieve(done: asyncio.Future[Any]) -> None:
@@ -137,6 +147,88 @@ def _timed(endpoint: Endpoint | str) -> Endpoint:
 
 def _hole(row: Sequence[Any]) -> Hole:
     return Hole(*row)
+
+
+def _page_rows(
+    endpoint: Endpoint, plant: str, records: Sequence[MeterRecord] | Sequence[InverterRecord]
+) -> list[tuple[Table, list[Row]]]:
+    """Return each table's rows of a page; TypeError for a record of another endpoint.
+
+    The check keeps a page of one endpoint from landing in the other's tables. Periods come
+    before their inverters, which refer to them.
+    """
+    kind = MeterRecord if endpoint is Endpoint.METER else InverterRecord
+    if not all(isinstance(record, kind) for record in records):
+        raise TypeError(f"a page of {endpoint} records holds another kind of record")
+    if endpoint is Endpoint.METER:
+        return [(METER, METER.rows(plant, records))]
+    return [(PERIODS, PERIODS.rows(plant, records)), (INVERTERS, INVERTERS.rows(plant, records))]
+
+
+@attrs.frozen
+class _Filter:
+    """The rows a read keeps: some plants only, periods in ``[start, end)``."""
+
+    plants: Sequence[str] | None
+    start: int | None
+    end: int | None
+
+    def where(self, after: tuple[str, Row] | None = None) -> tuple[str, list[Any]]:
+        """Return a WHERE clause and its parameters; `after`: only keys above this one."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        if self.plants is not None:
+            clauses.append("plant IN (SELECT value FROM json_each(?))")
+            params.append(json.dumps(list(self.plants)))
+        if self.start is not None:
+            clauses.append("unix_time >= ?")
+            params.append(self.start)
+        if self.end is not None:
+            clauses.append("unix_time < ?")
+            params.append(self.end)
+        if after is not None:
+            key, values = after
+            clauses.append(f"({key}) > ({', '.join('?' * len(values))})")
+            params.extend(values)
+        return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def _select(
+    db: sqlite3.Connection,
+    table: Table,
+    where: str,
+    params: Sequence[Any],
+    limit: int = -1,
+) -> list[Row]:
+    """Return `table`'s rows as the schema has them (``start`` as a datetime), by key."""
+    names = table.names
+    found = db.execute(
+        f"SELECT {', '.join(names)} FROM {TABLE_NAMES[table]}{where} "  # noqa: S608 - constants
+        f"ORDER BY {', '.join(table.key)} LIMIT ?",
+        (*params, limit),
+    )
+    if "start" not in names:
+        return [tuple(row) for row in found]
+    at = names.index("start")
+    return [(*row[:at], datetime.fromisoformat(row[at]), *row[at + 1 :]) for row in found]
+
+
+def _key(table: Table, row: Row) -> tuple[str, Row]:
+    """Return the key columns of `table` and their values in `row`, to read on after it."""
+    return ", ".join(table.key), tuple(row[table.names.index(name)] for name in table.key)
+
+
+def _by_plant(rows: Sequence[Row]) -> Iterator[tuple[str, list[Row]]]:
+    """Split rows ordered by plant into each plant's run."""
+    runs: dict[str, list[Row]] = {}
+    for row in rows:
+        runs.setdefault(str(row[0]), []).append(row)
+    yield from runs.items()
+
+
+def _sql_row(row: Row) -> Row:
+    """`row` as SQLite stores it: ``start`` as ISO 8601 text with the plant's offset."""
+    return tuple(value.isoformat() if isinstance(value, datetime) else value for value in row)
 
 
 @attrs.define
@@ -208,7 +300,7 @@ class SQLiteStore:
         return job(self._db)
 
     def _open_sync(self) -> None:
-        _create_private(self.path)
+        create_private_file(self.path)
         db = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
         try:
             self._configure(db)
@@ -324,13 +416,17 @@ class SQLiteStore:
         value = _timed(endpoint)
 
         def job(db: sqlite3.Connection) -> None:
-            rows = endpoint_rows(value, plant, records)
+            tables = _page_rows(value, plant, records)
             with _transaction(db):
                 self._require_plant(db, plant)
-                if rows:
-                    db.executemany(_UPSERT[value], rows)
-                    if value is Endpoint.INVERTER:
-                        self._drop_stale_inverters(db, plant, records)
+                if records:
+                    if value is Endpoint.INVERTER:  # a corrected period replaces all its rows
+                        db.executemany(
+                            "DELETE FROM inverter WHERE plant = ? AND unix_time = ?",
+                            [(plant, r.unix_time) for r in records],
+                        )
+                    for table, rows in tables:
+                        db.executemany(_UPSERT[table], [_sql_row(row) for row in rows])
                     self._update_holes(db, plant, value, [r.unix_time for r in records], now)
                 db.execute(
                     _UPSERT_STATE,
@@ -350,28 +446,11 @@ class SQLiteStore:
         await self._call(job)
 
     @staticmethod
-    def _drop_stale_inverters(
-        db: sqlite3.Connection,
-        plant: str,
-        records: Sequence[MeterRecord] | Sequence[InverterRecord],
-    ) -> None:
-        """Delete a period's rows for inverters its new record no longer lists."""
-        db.executemany(
-            "DELETE FROM inverter WHERE plant = ? AND unix_time = ? AND inverter_id NOT IN "
-            "(SELECT value FROM json_each(?))",
-            [
-                (plant, r.unix_time, json.dumps([i.id for i in r.inverters] or [-1]))
-                for r in records
-                if isinstance(r, InverterRecord)
-            ],
-        )
-
-    @staticmethod
     def _update_holes(
         db: sqlite3.Connection, plant: str, endpoint: Endpoint, times: list[int], now: float
     ) -> None:
         """Recompute the holes between the stored neighbours of the page's records."""
-        table = endpoint.value
+        table = TABLE_NAMES[PERIOD_TABLES[endpoint]]
         lo, hi = min(times), max(times)
         (before,) = db.execute(
             f"SELECT max(unix_time) FROM {table} WHERE plant = ? AND unix_time < ?",  # noqa: S608
@@ -384,7 +463,7 @@ class SQLiteStore:
         lo = lo if before is None else before
         hi = hi if after is None else after
         periods = db.execute(
-            f"SELECT DISTINCT unix_time, interval_s FROM {table} "  # noqa: S608
+            f"SELECT unix_time, interval_s FROM {table} "  # noqa: S608
             "WHERE plant = ? AND unix_time BETWEEN ? AND ? ORDER BY unix_time",
             (plant, lo, hi),
         )
@@ -394,7 +473,7 @@ class SQLiteStore:
             for row in db.execute(
                 f"SELECT {_HOLE_COLUMNS} FROM holes WHERE plant = ? AND endpoint = ? "  # noqa: S608
                 "AND start_time < ? AND end_time > ?",
-                (plant, table, hi, lo),
+                (plant, endpoint.value, hi, lo),
             )
         ]
         holes = reconcile(found, known, now)
@@ -402,13 +481,110 @@ class SQLiteStore:
             return
         db.executemany(
             "DELETE FROM holes WHERE plant = ? AND endpoint = ? AND start_time = ?",
-            [(plant, table, hole.start) for hole in known],
+            [(plant, endpoint.value, hole.start) for hole in known],
         )
         db.executemany(
             f"INSERT INTO holes (plant, endpoint, {_HOLE_COLUMNS}) "  # noqa: S608
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [(plant, table, *attrs.astuple(hole)) for hole in holes],
+            [(plant, endpoint.value, *attrs.astuple(hole)) for hole in holes],
         )
+
+    # -- reading back ---------------------------------------------------------------------
+    async def read_rows(
+        self,
+        table: Table,
+        *,
+        plants: Sequence[str] | None = None,
+        start: int | None = None,
+        end: int | None = None,
+        batch: int = READ_BATCH,
+    ) -> AsyncIterator[list[Row]]:
+        """Yield `table`'s rows (a `lacecal_async.tables` table) in batches, ordered by key.
+
+        The order is plant, then time (then inverter). `plants` keeps those plants only;
+        `start` / `end` keep periods in ``[start, end)`` [UNIX s] (not for `INVERTER_LIST`).
+        Rows are as `Table.rows` makes them, so a batch writes as records' rows would.
+        """
+        if table not in TABLE_NAMES:
+            raise ValueError(f"the store has no table {table.name!r}")
+        if batch < 1:
+            raise ValueError(f"batch must be at least 1, not {batch}")
+        if "unix_time" not in table.names and (start, end) != (None, None):
+            raise ValueError(f"the {table.name} table has no time to select by")
+        rows_filter = _Filter(plants, start, end)
+        after: tuple[str, Row] | None = None
+        while True:
+            where, params = rows_filter.where(after)
+
+            def job(
+                db: sqlite3.Connection, where: str = where, params: list[Any] = params
+            ) -> list[Row]:
+                return _select(db, table, where, params, batch)
+
+            rows = await self._call(job)
+            if not rows:
+                return
+            yield rows
+            if len(rows) < batch:
+                return
+            after = _key(table, rows[-1])
+
+    async def read_records(
+        self,
+        endpoint: Endpoint,
+        *,
+        plants: Sequence[str] | None = None,
+        start: int | None = None,
+        end: int | None = None,
+        batch: int = READ_BATCH,
+    ) -> AsyncIterator[tuple[str, list[MeterRecord] | list[InverterRecord]]]:
+        """Yield ``(plant, records)`` batches of a timed endpoint, ordered by plant and time.
+
+        The records are those committed (an inverter record's inverters by id); filters as
+        in `read_rows`. A batch holds at most `batch` periods of one plant.
+        """
+        value = _timed(endpoint)
+        if batch < 1:
+            raise ValueError(f"batch must be at least 1, not {batch}")
+        if value is Endpoint.METER:
+            async for rows in self.read_rows(
+                METER, plants=plants, start=start, end=end, batch=batch
+            ):
+                for plant, runs in _by_plant(rows):
+                    yield plant, [meter_record(row) for row in runs]
+            return
+        rows_filter = _Filter(plants, start, end)
+        after: tuple[str, Row] | None = None
+        while True:
+            where, params = rows_filter.where(after)
+
+            def job(
+                db: sqlite3.Connection, where: str = where, params: list[Any] = params
+            ) -> list[tuple[str, list[InverterRecord]]]:
+                with _snapshot(db):
+                    periods = _select(db, PERIODS, where, params, batch)
+                    if not periods:
+                        return []
+                    first, last = _key(PERIODS, periods[0]), _key(PERIODS, periods[-1])
+                    span, span_params = rows_filter.where()
+                    span += " AND " if span else " WHERE "
+                    span += f"({first[0]}) BETWEEN (?, ?) AND (?, ?)"
+                    inverters = _select(db, INVERTERS, span, [*span_params, *first[1], *last[1]])
+                by_period: dict[tuple[Any, Any], list[Row]] = {}
+                for row in inverters:
+                    by_period.setdefault((row[0], row[1]), []).append(row)
+                return [
+                    (plant, [inverter_record(p, by_period.get((p[0], p[1]), [])) for p in runs])
+                    for plant, runs in _by_plant(periods)
+                ]
+
+            batches = await self._call(job)
+            for plant, records in batches:
+                yield plant, records
+            if sum(len(records) for _, records in batches) < batch:
+                return
+            last_plant, last_records = batches[-1]
+            after = ("plant, unix_time", (last_plant, last_records[-1].unix_time))
 
     # -- inventory ------------------------------------------------------------------------
     async def commit_inventory(

@@ -5,24 +5,49 @@ transaction when it opens a database (SQLite's DDL is transactional), and refuse
 database whose version is higher than `SCHEMA_VERSION`. Never edit a released migration:
 append one.
 
-Tables are STRICT (a value of the wrong type is an error, not silently stored) and the data
-tables are WITHOUT ROWID (rows live in their primary key's b-tree: no second index).
+The data tables are the command's export tables (`lacecal_async.tables`): same columns,
+names and units, ``start`` as ISO 8601 text with the plant's offset, and a column is NOT
+NULL where the schema says it is never empty. Inverter data is ``inverter`` (one row per
+inverter and period) and ``inverter_periods`` (one row per period, with the plant's total;
+the export's ``periods`` file), so ``SUM`` counts each period once. Tables are STRICT (a
+value of the wrong type is an error, not silently stored) and the data tables are WITHOUT
+ROWID (rows live in their primary key's b-tree: no second index).
 """
 
 from __future__ import annotations
 
-from lacecal_async.sync.rows import INVERTER_COLUMNS, METER_COLUMNS, Kind
+from lacecal_async.tables import INVERTER_LIST, INVERTERS, METER, PERIODS, Kind, Table
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION"]
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "TABLE_NAMES"]
 
-_SQL_TYPES: dict[Kind, str] = {"str": "TEXT", "int": "INTEGER", "float": "REAL"}
-_NOT_NULL = {"plant", "unix_time", "start", "interval_s", "inverter_id"}
+#: The store's table of each export table (the export's ``periods`` names no endpoint).
+TABLE_NAMES: dict[Table, str] = {
+    METER: "meter",
+    INVERTERS: "inverter",
+    PERIODS: "inverter_periods",
+    INVERTER_LIST: "inverters",
+}
+_SQL_TYPES: dict[Kind, str] = {
+    "string": "TEXT",
+    "int64": "INTEGER",
+    "float64": "REAL",
+    "timestamp": "TEXT",
+}
 
 
-def _data_columns(columns: tuple[tuple[str, Kind], ...]) -> str:
+def _columns(table: Table) -> str:
     return ",\n    ".join(
-        f"{name} {_SQL_TYPES[kind]}{' NOT NULL' if name in _NOT_NULL else ''}"
-        for name, kind in columns
+        f"{c.name} {_SQL_TYPES[c.kind]}{' NOT NULL' if c.null_when == 'never' else ''}"
+        for c in table.columns
+    )
+
+
+def _data_table(table: Table, *constraints: str) -> str:
+    return (
+        f"CREATE TABLE {TABLE_NAMES[table]} (\n    {_columns(table)},\n"
+        f"    PRIMARY KEY ({', '.join(table.key)}),\n"
+        + "".join(f"    {constraint},\n" for constraint in constraints)
+        + "    FOREIGN KEY (plant) REFERENCES plants (plant)\n) STRICT, WITHOUT ROWID"
     )
 
 
@@ -34,27 +59,18 @@ _V1: tuple[str, ...] = (
     added_at REAL NOT NULL,
     CHECK (plant = coalesce(alias, fingerprint))
 ) STRICT""",
-    f"""CREATE TABLE meter (
-    {_data_columns(METER_COLUMNS)},
-    PRIMARY KEY (plant, unix_time),
-    FOREIGN KEY (plant) REFERENCES plants (plant),
-    CHECK (interval_s > 0)
-) STRICT, WITHOUT ROWID""",
-    f"""CREATE TABLE inverter (
-    {_data_columns(INVERTER_COLUMNS)},
-    PRIMARY KEY (plant, unix_time, inverter_id),
-    FOREIGN KEY (plant) REFERENCES plants (plant),
-    CHECK (interval_s > 0)
-) STRICT, WITHOUT ROWID""",
-    """CREATE TABLE inverters (
-    plant TEXT NOT NULL REFERENCES plants (plant),
-    inverter_id INTEGER NOT NULL,
-    name TEXT NOT NULL,
-    manufacturer TEXT NOT NULL,
-    model TEXT NOT NULL,
-    serial_number TEXT,
+    _data_table(METER, "CHECK (interval_s > 0)"),
+    _data_table(PERIODS, "CHECK (interval_s > 0)", "CHECK (inverter_count >= 0)"),
+    _data_table(
+        INVERTERS,
+        "CHECK (interval_s > 0)",
+        "FOREIGN KEY (plant, unix_time) REFERENCES inverter_periods (plant, unix_time)",
+    ),
+    f"""CREATE TABLE inverters (
+    {_columns(INVERTER_LIST)},
     updated_at REAL NOT NULL,
-    PRIMARY KEY (plant, inverter_id)
+    PRIMARY KEY (plant, inverter_id),
+    FOREIGN KEY (plant) REFERENCES plants (plant)
 ) STRICT""",
     """CREATE TABLE sync_state (
     plant TEXT NOT NULL REFERENCES plants (plant),

@@ -1,8 +1,9 @@
 """What a store of synced records offers the sync engine, whatever database is behind it.
 
-A store keeps each plant's records (the `meter` and `inverter` tables), its inverter
-inventory, one sync state per plant and endpoint, and the holes in its records with their
-repair schedule. `commit_page` upserts a page's rows AND writes the plant's sync state in
+A store keeps each plant's records in the tables of `lacecal_async.tables` (``meter``;
+``inverter`` per inverter and period beside ``inverter_periods`` with each period's total),
+its inverter inventory, one sync state per plant and endpoint, and the holes in its records
+with their repair schedule. `commit_page` upserts a page's rows AND writes the plant's sync state in
 one transaction: resume is exact, a replay is harmless, a crash loses at most that page.
 
 Plants are named by a key, never by their identifier (a bearer secret): the alias the user
@@ -13,7 +14,7 @@ pass ``now`` so that a scaled or fake clock drives the repair schedule.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from types import TracebackType
 from typing import Protocol, Self
 
@@ -24,6 +25,7 @@ from lacecal_async.errors import LacecalError
 from lacecal_async.itr import FINGERPRINT_PREFIX, ITR_LENGTH
 from lacecal_async.records import Inverter, InverterRecord, MeterRecord
 from lacecal_async.sync.holes import Hole
+from lacecal_async.tables import Row, Table
 
 __all__ = [
     "ERROR_MAX_CHARS",
@@ -199,6 +201,35 @@ class Store(Protocol):
 
     async def status(self) -> list[StatusRow]:
         """Return a row per plant and synced endpoint (one row for a plant never synced)."""
+
+    def read_rows(
+        self,
+        table: Table,
+        *,
+        plants: Sequence[str] | None = None,
+        start: int | None = None,
+        end: int | None = None,
+        batch: int = ...,
+    ) -> AsyncIterator[list[Row]]:
+        """Yield a table's rows in batches, ordered by plant and time (then inverter).
+
+        `plants` keeps those plants only; `start` / `end` keep periods in ``[start, end)``.
+        """
+
+    def read_records(
+        self,
+        endpoint: Endpoint,
+        *,
+        plants: Sequence[str] | None = None,
+        start: int | None = None,
+        end: int | None = None,
+        batch: int = ...,
+    ) -> AsyncIterator[tuple[str, list[MeterRecord] | list[InverterRecord]]]:
+        """Yield ``(plant, records)`` batches of a timed endpoint, ordered by plant and time.
+
+        The records are those committed, as the client gave them (an inverter record's
+        inverters by id): ``lacecal export`` writes them as ``lacecal fetch`` does.
+        """
 
 
 def check_fingerprint(fingerprint: str) -> str:

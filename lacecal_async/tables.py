@@ -1,11 +1,14 @@
-"""The flat tables the command writes: their columns (type, unit, null when) and rows.
+"""The flat tables of records: their columns (type, unit, null when), rows, and back.
 
-One schema for CSV, JSON Lines and Parquet, so a column loads with the same type whatever
-the format: ``start`` is the UTC instant of ``unix_time`` (a timezone-aware timestamp in
-Parquet, ISO 8601 text with the plant's offset in CSV and JSON Lines), and the plant's
-offset then is ``utc_offset_s``. Inverter data is two tables so that no column repeats a
-value per row: ``inverter`` (one row per inverter and period) and ``periods`` (one row per
-period, with the plant's total). The README's schema table is checked against this module.
+One schema for every place records land flat, so the command's exports (CSV, JSON Lines,
+Parquet) and the sync store's tables have the same columns, names, units and types:
+``start`` is the UTC instant of ``unix_time`` (a timezone-aware timestamp in Parquet, ISO
+8601 text with the plant's offset in CSV, JSON Lines and SQLite), and the plant's offset
+then is ``utc_offset_s``. Inverter data is two tables so that no column repeats a value per
+row: ``inverter`` (one row per inverter and period) and ``periods`` (one row per period,
+with the plant's total). Rows lose nothing, so `meter_record` and `inverter_record` give
+back the records a store's rows came from. The README's schema table is checked against
+this module.
 """
 
 from __future__ import annotations
@@ -19,8 +22,11 @@ import attrs
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.records import (
     EnergyMeter,
+    GridMeter,
     GridPhase,
+    GridTotals,
     Inverter,
+    InverterEnergy,
     InverterRecord,
     MeterRecord,
 )
@@ -34,6 +40,9 @@ __all__ = [
     "Kind",
     "Row",
     "Table",
+    "Value",
+    "inverter_record",
+    "meter_record",
     "tables",
     "utc_offset",
 ]
@@ -58,13 +67,15 @@ class Table:
     """A flat table: its columns and how a batch of one plant's records becomes rows.
 
     `per_period`: one row per integration period, so the last ``unix_time`` of a plant is
-    where a resumed fetch continues.
+    where a resumed fetch continues. `key`: the columns that tell its rows apart (a store's
+    primary key).
     """
 
     name: str
     columns: tuple[Column, ...]
     rows: Callable[[str, Sequence[Any]], list[Row]]
     per_period: bool
+    key: tuple[str, ...]
 
     @property
     def names(self) -> list[str]:
@@ -159,7 +170,7 @@ def _inverter_list_rows(plant: str, inverters: Sequence[Inverter]) -> list[Row]:
 
 
 #: ``lacecal fetch meter``: one row per plant and period.
-METER = Table("meter", _METER_COLUMNS, _meter_rows, per_period=True)
+METER = Table("meter", _METER_COLUMNS, _meter_rows, per_period=True, key=("plant", "unix_time"))
 #: ``lacecal fetch inverter``: one row per plant, period and inverter; no period total.
 INVERTERS = Table(
     "inverter",
@@ -170,6 +181,7 @@ INVERTERS = Table(
     ),
     _inverter_rows,
     per_period=False,
+    key=("plant", "unix_time", "inverter_id"),
 )
 #: ``lacecal fetch inverter``, beside it: one row per plant and period, with the total.
 PERIODS = Table(
@@ -181,6 +193,7 @@ PERIODS = Table(
     ),
     _period_rows,
     per_period=True,
+    key=("plant", "unix_time"),
 )
 #: ``lacecal inverters -o FILE``: one row per plant and inverter.
 INVERTER_LIST = Table(
@@ -195,6 +208,7 @@ INVERTER_LIST = Table(
     ),
     _inverter_list_rows,
     per_period=False,
+    key=("plant", "inverter_id"),
 )
 
 
@@ -205,3 +219,58 @@ def tables(endpoint: Endpoint) -> tuple[Table, ...]:
     if endpoint is Endpoint.INVERTER:
         return (INVERTERS, PERIODS)
     return (INVERTER_LIST,)
+
+
+# -- rows back to records: a store's rows, in the columns' order, with `start` a datetime --
+def _float(value: Value) -> float:
+    if not isinstance(value, int | float):
+        raise TypeError(f"expected a number, not {type(value).__name__}")
+    return float(value)
+
+
+def _optional(value: Value) -> float | None:
+    return None if value is None else _float(value)
+
+
+def _int(value: Value) -> int:
+    if not isinstance(value, int):
+        raise TypeError(f"expected an int, not {type(value).__name__}")
+    return value
+
+
+def _time(row: Row) -> tuple[int, datetime, int]:
+    start = row[2]
+    if not isinstance(start, datetime):
+        raise TypeError(f"expected start as a datetime, not {type(start).__name__}")
+    return _int(row[1]), start, _int(row[4])
+
+
+def _grid_phase(imported: Value, exported: Value) -> GridPhase | None:
+    return None if imported is None else GridPhase(_float(imported), _float(exported))
+
+
+def _energy_meter(cells: Row) -> EnergyMeter | None:
+    if cells[0] is None:
+        return None
+    return EnergyMeter(_float(cells[0]), *(_optional(cell) for cell in cells[1:]))
+
+
+def meter_record(row: Row) -> MeterRecord:
+    """Return the record a `METER` row was made from (the inverse of its flattening)."""
+    cells = row[5:]
+    grid = None
+    if cells[0] is not None:
+        totals = GridTotals(*(_float(cell) for cell in cells[:6]))
+        phases = (_grid_phase(cells[i], cells[i + 1]) for i in (6, 8, 10))
+        grid = GridMeter(totals, *phases)
+    load, renewable = _energy_meter(cells[12:16]), _energy_meter(cells[16:20])
+    return MeterRecord(*_time(row), grid=grid, load=load, renewable=renewable)
+
+
+def inverter_record(period: Row, inverters: Sequence[Row]) -> InverterRecord:
+    """Return the record a `PERIODS` row and its `INVERTERS` rows were made from.
+
+    The inverters come in the order given (a store gives them by id).
+    """
+    energies = tuple(InverterEnergy(_int(row[5]), _float(row[6])) for row in inverters)
+    return InverterRecord(*_time(period), _float(period[5]), energies)

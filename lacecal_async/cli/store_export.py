@@ -1,0 +1,151 @@
+"""``lacecal export``: write any range of a sync store in the formats and layout of ``fetch``.
+
+The store gives back the records it committed (`SQLiteStore.read_records`, in batches, so
+a fleet never sits in memory) and the writers of ``lacecal fetch`` write them: the same
+files, columns and types, an inverter export's periods beside it. The ``plant`` column
+holds the store's key, the alias, else the fingerprint (a store never holds an identifier).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from lacecal_async.cli.export import Export, choose_format, open_export, output_files
+from lacecal_async.cli.fetch import add_output_options
+from lacecal_async.cli.interrupt import Interrupted, run_interruptible
+from lacecal_async.cli.options import UsageError
+from lacecal_async.cli.when import WHEN_HELP, parse_when
+from lacecal_async.endpoints import Endpoint
+from lacecal_async.sync import SchemaVersionError, SQLiteStore, StoreError
+
+__all__ = ["add_parser", "run"]
+
+
+EXPORT_EPILOG = f"""\
+{WHEN_HELP}
+
+Without --start and --end, everything the store holds. The output is the same as
+`lacecal fetch` writes for the range (format from --format or the extension; JSON Lines on
+stdout without -o): inverter data into X.csv is X.csv and X.periods.csv. Rows come in
+plant and time order. The plant column holds the store's key: the alias, else the
+identifier's fingerprint. An existing output is never overwritten without --force.
+
+Exit status: 0 written; 1 the store could not be read; 2 usage error (no such store,
+an unknown --plant); 130 interrupted by Ctrl-C.
+"""
+
+
+async def _plants(store: SQLiteStore, wanted: Sequence[str]) -> list[str] | None:
+    """Return the plants asked for (None: all), or raise naming one the store lacks."""
+    if not wanted:
+        return None
+    known = {entry.plant for entry in await store.plants()}
+    for plant in wanted:
+        if plant not in known:
+            shown = ", ".join(sorted(known)[:10]) or "none"
+            raise UsageError(f"the store holds no plant {plant!r} (its plants: {shown})")
+    return list(dict.fromkeys(wanted))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``lacecal export``; return the exit status."""
+    stderr = sys.stderr
+    db = Path(args.db)
+    if not db.is_file():
+        raise UsageError(f"{db}: no such store")
+    start = None if args.start is None else parse_when(args.start)
+    end = None if args.end is None else parse_when(args.end)
+    if start is not None and end is not None and end < start:
+        raise UsageError("--end is before --start")
+    endpoint = Endpoint(args.endpoint)
+    fmt = choose_format(args.output, args.format)
+    files = [file for file, _ in output_files(args.output, fmt, endpoint)]
+    existing = [file for file in files if file.exists()]
+    if existing and not args.force:
+        raise UsageError(f"{existing[0]} exists: --force overwrites it")
+    if endpoint is Endpoint.INVERTER and fmt != "jsonl" and not files and not args.quiet:
+        print(
+            "lacecal: note: a stream gets one row per inverter and period; the periods' "
+            "totals (total_energy_kwh) go beside an output file only",
+            file=stderr,
+        )
+    export: Export | None = None
+    periods = 0
+
+    async def work() -> None:
+        nonlocal export, periods
+        async with SQLiteStore(db) as store:
+            plants = await _plants(store, args.plant)
+            export = open_export(args.output, fmt, endpoint, sys.stdout)
+            batches = store.read_records(endpoint, plants=plants, start=start, end=end)
+            async for plant, records in batches:
+                export.write(plant, records)
+                periods += len(records)
+
+    try:
+        try:
+            outcome = run_interruptible(work)
+        finally:
+            written = "" if export is None else _written(periods, export)
+            if export is not None:
+                export.close()
+    except SchemaVersionError as exc:
+        print(f"lacecal: error: {exc}", file=stderr)
+        return 2
+    except (StoreError, sqlite3.Error) as exc:
+        print(f"lacecal: error: cannot read {db}: {exc}", file=stderr)
+        return 1
+    except BrokenPipeError:
+        return 1
+    except OSError as exc:
+        print(f"lacecal: error: {exc.strerror or exc}", file=stderr)
+        return 1
+    if isinstance(outcome, Interrupted):
+        print(f"lacecal: interrupted; {written}", file=stderr)
+        return outcome.exit_status
+    if not args.quiet:
+        print(f"lacecal: {written}", file=stderr)
+    return 0
+
+
+def _written(periods: int, export: Export) -> str:
+    rows = ", ".join(f"{count:,} rows to {where}" for where, count in export.counts())
+    return f"{periods:,} periods written: {rows}"
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``export`` to the command."""
+    parser = subparsers.add_parser(
+        "export",
+        help="write a sync store's records to files, as fetch writes them",
+        description="Write the meter or inverter records a sync store holds in "
+        "[--start, --end), in the files and columns of `lacecal fetch`.",
+        epilog=EXPORT_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("db", metavar="DB", help="the store: an SQLite file of SQLiteStore")
+    parser.add_argument(
+        "--endpoint",
+        choices=("meter", "inverter"),
+        default="meter",
+        help="which records (default meter)",
+    )
+    parser.add_argument(
+        "--plant",
+        action="append",
+        default=[],
+        metavar="P",
+        help="only this plant: its alias, or fingerprint (repeatable; default all)",
+    )
+    parser.add_argument("--start", metavar="WHEN", default=None, help="first instant (included)")
+    parser.add_argument("--end", metavar="WHEN", default=None, help="last instant (excluded)")
+    add_output_options(parser, what="JSON Lines on stdout")
+    parser.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="no summary line on stderr; only errors"
+    )
+    parser.set_defaults(func=run)

@@ -5,8 +5,12 @@ process, fetched twice per round: by `stream_many` (limiter, pager, typed record
 and by a bare loop of aiohttp GETs plus ``orjson.loads`` (``json.loads`` without the
 ``bench`` extra) with the same concurrency (one
 sequential walk per ITR, over a pool of the client's size). Rounds alternate and each side
-keeps its best round. Reported: records/s and CPU seconds (of this process) per million
-records. Target: the client reaches at least half the bare loop's records/s.
+keeps its best round. A third loop is the bare one with the library's own `decode` in place
+of the parser: what HTTP and decoding alone cost. Reported: records/s and CPU seconds (of
+this process) per million records. Targets: the client reaches at least half the bare loop's
+records/s, and uses at most 1.25x the CPU of bare GET + `decode` (limiter, pager, fan-out,
+events cost at most a quarter on top). Headline: the plants one core keeps up with at the
+full rate limit, records/s per core (1 / CPU s per record) / 14.4 (6 pages of 144 a minute).
 
 "Lifted" is ``rate_limit=(6, 1e-6)``: one ITR's pages are sequential, so six slots that come
 back a microsecond after each exchange never make it wait (``(10**9, P)`` would allocate a
@@ -23,12 +27,16 @@ from typing import Any
 import aiohttp
 
 from benchmarks._common import BARE_PARSER, DAY, PAGE, Row, ServerProcess, bare_loads, row
-from lacecal_async import LacecalClient
+from lacecal_async import LacecalClient, decode
 from lacecal_async._transport import DEFAULT_POOL_SIZE
 
 SECTION = "overhead"
 LIFTED = (6, 1e-6)
 TARGET = 0.5
+CPU_TARGET = 1.25
+#: Records a plant produces per second while it backfills at the full rate limit (6 x 144/min).
+FULL_RATE = 6 * 144 / 60
+PLANTS_TARGET = 3000
 ITRS, DAYS, ROUNDS = 20, 30, 3
 SMOKE = (4, 3, 1)
 
@@ -68,21 +76,25 @@ async def _measure(endpoint: str, itrs: int, days: int, rounds: int) -> list[Row
                     records += len(getattr(event, "records", ()))
                 return records
 
-            async def walk(itr: str) -> int:
+            async def walk(itr: str, *, typed: bool) -> int:
                 records = 0
                 for day in range(days):
                     params = {"out": "json", "id": itr, "t": str(start + day * DAY), "n": "144"}
                     async with session.get(url, params=params) as response:
                         body = await response.read()
-                    records += len(bare_loads(body))
+                    records += len(decode(endpoint, body) if typed else bare_loads(body))
                 return records
 
             async def bare() -> int:
-                return sum(await asyncio.gather(*(walk(itr) for itr in ids)))
+                return sum(await asyncio.gather(*(walk(itr, typed=False) for itr in ids)))
+
+            async def bare_decode() -> int:
+                return sum(await asyncio.gather(*(walk(itr, typed=True) for itr in ids)))
 
             best: dict[str, dict[str, float]] = {}
             for _ in range(rounds):
-                for name, work in (("client", library), ("bare", bare)):
+                works = (("client", library), ("bare", bare), ("decode", bare_decode))
+                for name, work in works:
                     result = await _timed(work, server)
                     if result["records"] != itrs * days * PAGE:
                         raise RuntimeError(f"overhead {name}: {result['records']} records")
@@ -92,11 +104,13 @@ async def _measure(endpoint: str, itrs: int, days: int, rounds: int) -> list[Row
 
 
 def _rows(endpoint: str, itrs: int, days: int, best: dict[str, dict[str, float]]) -> list[Row]:
-    client, bare = best["client"], best["bare"]
+    client, bare, typed = best["client"], best["bare"], best["decode"]
     rate = client["records"] / client["wall"]
     bare_rate = bare["records"] / bare["wall"]
     per_million = client["cpu"] / client["records"] * 1e6
     bare_per_million = bare["cpu"] / bare["records"] * 1e6
+    typed_per_million = typed["cpu"] / typed["records"] * 1e6
+    plants = 1e6 / per_million / FULL_RATE
     label = f"stream_many {endpoint} JSON, {itrs} ITRs x {days} days"
     common: dict[str, Any] = {
         "client_cpu_share": round(client["cpu"] / client["wall"], 3),
@@ -123,6 +137,26 @@ def _rows(endpoint: str, itrs: int, days: int, best: dict[str, dict[str, float]]
             baseline=bare_per_million,
             baseline_name=f"aiohttp GET + {BARE_PARSER}",
             extra=common,
+        ),
+        row(
+            SECTION,
+            f"{label}: CPU per million records vs bare GET + decode",
+            per_million,
+            "CPU s/M records",
+            baseline=typed_per_million,
+            baseline_name="aiohttp GET + the library's own decode",
+            target=f"<= {CPU_TARGET}x",
+            met=per_million <= CPU_TARGET * typed_per_million,
+            extra=common,
+        ),
+        row(
+            SECTION,
+            f"{endpoint}: plants one core keeps up with at the full rate limit",
+            plants,
+            "plants",
+            target=f">= {PLANTS_TARGET}" if endpoint == "meter" else None,
+            met=plants >= PLANTS_TARGET if endpoint == "meter" else None,
+            extra={"records_per_cpu_second": round(1e6 / per_million), **common},
         ),
     ]
 

@@ -22,7 +22,7 @@ from xml.etree.ElementTree import ParseError
 from cattrs.errors import BaseValidationError
 from defusedxml import DefusedXmlException
 
-from lacecal_async import _converter, _json, _xml
+from lacecal_async import _converter, _json, _json_records, _xml
 from lacecal_async.endpoints import Endpoint, WireFormat
 from lacecal_async.errors import LacecalParseError
 from lacecal_async.records import Inverter, InverterRecord, MeterRecord
@@ -95,9 +95,12 @@ def decode(
         plain = _load_xml(endpoint, body, hide)
     page = _PAGES[endpoint]
     try:
-        return _converter.FAST[wire_format.value].structure(plain, page)
-    except _DATA_ERRORS:
-        pass  # DETAILED below fails too, and names the field
+        if wire_format is WireFormat.XML:
+            return _converter.FAST_XML.structure(plain, page)
+        if type(plain) is list:
+            return _json_records.PAGES[endpoint](plain)
+    except (*_DATA_ERRORS, AttributeError):
+        pass  # DETAILED below fails too and names the field, or takes a liberal shape
     try:
         return _converter.DETAILED[wire_format.value].structure(plain, page)
     except (BaseValidationError, *_DATA_ERRORS) as exc:

@@ -10,6 +10,7 @@ import logging
 from importlib.metadata import PackageNotFoundError, version
 
 from lacecal_async.client import LacecalClient
+from lacecal_async.clock import Clock, ScaledClock, SystemClock
 from lacecal_async.decoding import decode
 from lacecal_async.endpoints import Endpoint, WireFormat
 from lacecal_async.errors import (
@@ -21,6 +22,7 @@ from lacecal_async.errors import (
     LacecalRateLimitError,
     LacecalResponseError,
 )
+from lacecal_async.follow import Cursor, FollowBatch
 from lacecal_async.events import FetchResult, ItrDone, ItrFailed, PageEvent, Progress, StreamEvent
 from lacecal_async.itr import fingerprint, redact, validate_itr
 from lacecal_async.records import (
@@ -44,9 +46,12 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree wi
     __version__ = "0+unknown"
 
 __all__ = [
+    "Clock",
+    "Cursor",
     "Endpoint",
     "EnergyMeter",
     "FetchResult",
+    "FollowBatch",
     "GridMeter",
     "GridPhase",
     "GridTotals",
@@ -66,7 +71,9 @@ __all__ = [
     "MeterRecord",
     "PageEvent",
     "Progress",
+    "ScaledClock",
     "StreamEvent",
+    "SystemClock",
     "WireFormat",
     "__version__",
     "decode",

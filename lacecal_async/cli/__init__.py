@@ -1,4 +1,4 @@
-"""The ``lacecal`` command (also ``python -m lacecal_async``): fetch, inverters, serve, demo.
+"""The ``lacecal`` command (also ``python -m lacecal_async``): fetch, inverters, sync, status, serve, demo.
 
 It imports the library; the library never imports it. Nothing here needs more than the
 library's own dependencies; Parquet output needs pyarrow (the ``parquet`` extra).
@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from lacecal_async import __version__
-from lacecal_async.cli import demo, fetch, inverters, serve
+from lacecal_async.cli import demo, fetch, inverters, serve, status
+from lacecal_async.cli import sync as sync_command
 from lacecal_async.cli.itrs import hide_identifier_shaped
 from lacecal_async.cli.options import UsageError
 
@@ -54,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
     fetch.add_parser(subparsers)
     inverters.add_parser(subparsers)
+    sync_command.add_parser(subparsers)
+    status.add_parser(subparsers)
     serve.add_parser(subparsers)
     demo.add_parser(subparsers)
     return parser

@@ -177,7 +177,7 @@ class _Worker:
     def key(self) -> str:
         return self.plant.key
 
-    def _cursor(self) -> Cursor:
+    def cursor(self) -> Cursor:
         if self.state.latest is not None:
             return Cursor(self.endpoint, self.state.latest, self.state.interval)
         if self.ctx.since is None:
@@ -202,7 +202,7 @@ class _Worker:
 
     async def _catch_up(self) -> tuple[int, int]:
         records = pages = 0
-        batches = self.ctx.client.catch_up(self.plant.itr, self.endpoint, self._cursor())
+        batches = self.ctx.client.catch_up(self.plant.itr, self.endpoint, self.cursor())
         async with contextlib.aclosing(batches):
             async for batch, cursor in batches:
                 self.state = attrs.evolve(
@@ -309,6 +309,7 @@ async def _workers(
         for endpoint in endpoints:
             worker = _Worker(ctx, plant, endpoint)
             await worker.load()
+            worker.cursor()  # ValueError now, for a new plant without `since`
             workers.append(worker)
     return workers
 

@@ -22,8 +22,8 @@ from lacecal_async.errors import (
     LacecalRateLimitError,
     LacecalResponseError,
 )
-from lacecal_async.follow import Cursor, FollowBatch
 from lacecal_async.events import FetchResult, ItrDone, ItrFailed, PageEvent, Progress, StreamEvent
+from lacecal_async.follow import Cursor, FollowBatch
 from lacecal_async.itr import fingerprint, redact, validate_itr
 from lacecal_async.records import (
     EnergyMeter,

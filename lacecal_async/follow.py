@@ -41,7 +41,7 @@ _CURSOR_VERSION = 1
 _TIMED = (Endpoint.METER, Endpoint.INVERTER)
 
 
-def _timed(value: object) -> Endpoint:
+def _timed(value: Endpoint | str) -> Endpoint:
     endpoint = Endpoint(value)
     if endpoint not in _TIMED:
         raise ValueError(f"{endpoint.value} has no records to follow (meter or inverter)")
@@ -105,8 +105,11 @@ class Cursor:
         """Return the cursor `to_json` gave; ValueError for anything else."""
         try:
             data = json.loads(text)
-            if not isinstance(data, dict) or data.get("v") != _CURSOR_VERSION:
-                raise ValueError("not a version-1 cursor")
+        except ValueError:
+            data = None
+        if not isinstance(data, dict) or data.get("v") != _CURSOR_VERSION:
+            raise ValueError("not a lacecal cursor: not a version-1 cursor's JSON")
+        try:
             return cls(data["endpoint"], data["after"], data.get("interval"))
         except (ValueError, TypeError, KeyError) as exc:
             raise ValueError(f"not a lacecal cursor: {exc}") from None
@@ -176,7 +179,8 @@ async def _follow_one(
         try:
             pages = catch_up(transport, itr, cursor)
             async with contextlib.aclosing(pages):
-                async for records, cursor in pages:
+                async for records, after in pages:
+                    cursor = after
                     await queue.put(FollowBatch(key, records, cursor))
         except LacecalClosedError:
             raise

@@ -57,7 +57,7 @@ def next_poll(
 
     Periods start at `grid` (any record's start) plus a multiple of `interval` [s].
     """
-    jitter = (rng or random).random()  # noqa: S311 - spreading load, not a secret
+    jitter: float = (rng or random).random()
     offset = poll_offset(phase, jitter) * interval
     k = math.floor((now - offset - grid) / interval) + 1
     return grid + k * interval + offset
@@ -68,5 +68,6 @@ def backoff(failures: int, interval: int, *, rng: random.Random | None = None) -
 
     Up to a quarter more at random, so plants that failed together retry apart.
     """
-    periods = min(2 ** max(failures - 1, 0), BACKOFF_MAX_PERIODS)
-    return periods * interval * (1.0 + 0.25 * (rng or random).random())  # noqa: S311
+    periods = min(1 << min(max(failures - 1, 0), 10), BACKOFF_MAX_PERIODS)
+    spread: float = (rng or random).random()
+    return periods * interval * (1.0 + 0.25 * spread)

@@ -39,19 +39,21 @@ async def test_sync_stores_each_plant_once_and_resumes(tmp_path: Path) -> None:
         LacecalClient(base_url=server.base_url, rate_limit=(100, 1.0), retries=0) as client,
         SQLiteStore(path) as store,
     ):
-        chosen = [good.itr, (alias_plant.itr, "roof"), bad.itr]
+        chosen: list[str | tuple[str, str | None]] = [good.itr, (alias_plant.itr, "roof"), bad.itr]
         first = await sync(client, store, chosen, "meter", good.first, on_cycle=cycles.append)
         assert first[fingerprint(good.itr)].ok
         assert first["roof"].records == len(alias_plant.meter_records(good.first, 2**40))
         failed = first[fingerprint(bad.itr)]
         assert not failed.ok
         assert "HTTP 500" in (failed.endpoints[0].error or "")
-        assert bad.itr not in repr(first) and good.itr not in repr(first)
+        assert bad.itr not in repr(first)
+        assert good.itr not in repr(first)
         again = await sync(client, store, chosen, ["meter"], good.first)
         assert again[fingerprint(good.itr)].records == 0  # up to date: nothing twice
         status = {(s.plant, s.endpoint): s for s in await store.status()}
         bad_row = status[(fingerprint(bad.itr), Endpoint.METER)]
-        assert bad_row.failures == 2 and "HTTP 500" in (bad_row.last_error or "")
+        assert bad_row.failures == 2
+        assert "HTTP 500" in (bad_row.last_error or "")
         with pytest.raises(ValueError, match="since"):
             await sync(client, store, [plants[2].itr], "inverter")
     assert {c.plant for c in cycles} == {fingerprint(good.itr), "roof", fingerprint(bad.itr)}
@@ -94,7 +96,9 @@ async def test_late_data_lands_on_the_repair_schedule(tmp_path: Path) -> None:
                 landed.append(clock.now())
 
         task = asyncio.create_task(
-            follow(client, store, [(plant.itr, "late")], "meter", start, clock=clock, on_cycle=watch)
+            follow(
+                client, store, [(plant.itr, "late")], "meter", start, clock=clock, on_cycle=watch
+            )
         )
         await asyncio.sleep((REPAIR_AFTER[0] + 3) * PERIOD / SPEED)
         missing_before = clock.now()

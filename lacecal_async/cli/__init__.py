@@ -1,4 +1,4 @@
-"""The ``lacecal`` command (also ``python -m lacecal_async``): fetch, inverters, sync, status, serve, demo.
+"""The ``lacecal`` command (also ``python -m lacecal_async``): fetch, sync, status and more.
 
 It imports the library; the library never imports it. Nothing here needs more than the
 library's own dependencies; Parquet output needs pyarrow (the ``parquet`` extra).

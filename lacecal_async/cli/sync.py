@@ -45,11 +45,13 @@ def parse_duration(text: str) -> float:
 
 
 def _failures(reports: Mapping[str, PlantReport], names: Mapping[str, str]) -> list[str]:
-    out = []
+    out: list[str] = []
     for key, report in reports.items():
-        for entry in report.endpoints:
-            if entry.error is not None:
-                out.append(f"{names.get(key, key)} {entry.endpoint.value} failed: {entry.error}")
+        out.extend(
+            f"{names.get(key, key)} {entry.endpoint.value} failed: {entry.error}"
+            for entry in report.endpoints
+            if entry.error is not None
+        )
         if report.inventory_error is not None:
             out.append(f"{names.get(key, key)} inverter list failed: {report.inventory_error}")
     return out

@@ -49,8 +49,6 @@ DEFAULT_INTERVAL = 600
 INVENTORY_EVERY = 144
 
 
-
-
 @attrs.frozen
 class SyncPlant:
     """A plant to sync: its identifier (a secret, shown redacted) and an optional alias.
@@ -314,7 +312,7 @@ async def _workers(
     return workers
 
 
-def _context(
+def _context(  # noqa: PLR0917 - private, called twice
     client: LacecalClient,
     store: Store,
     since: datetime | int | None,

@@ -57,10 +57,11 @@ def next_poll(
 
     Periods start at `grid` (any record's start) plus a multiple of `interval` [s].
     """
+    # The period is chosen without the jitter, so two polls never share a period.
+    base = poll_offset(phase, 0.0) * interval
+    k = math.floor((now - base - grid) / interval) + 1
     jitter: float = (rng or random).random()
-    offset = poll_offset(phase, jitter) * interval
-    k = math.floor((now - offset - grid) / interval) + 1
-    return grid + k * interval + offset
+    return grid + k * interval + poll_offset(phase, jitter) * interval
 
 
 def backoff(failures: int, interval: int, *, rng: random.Random | None = None) -> float:

@@ -10,6 +10,7 @@ import logging
 from importlib.metadata import PackageNotFoundError, version
 
 from lacecal_async.client import LacecalClient
+from lacecal_async.clock import Clock, ScaledClock, SystemClock
 from lacecal_async.decoding import decode
 from lacecal_async.endpoints import Endpoint, WireFormat
 from lacecal_async.errors import (
@@ -30,6 +31,7 @@ from lacecal_async.events import (
     Progress,
     StreamEvent,
 )
+from lacecal_async.follow import Cursor, FollowBatch
 from lacecal_async.itr import fingerprint, redact, validate_itr
 from lacecal_async.limits import LimitState
 from lacecal_async.records import (
@@ -55,9 +57,12 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree wi
 
 __all__ = [
     "ClientEvent",
+    "Clock",
+    "Cursor",
     "Endpoint",
     "EnergyMeter",
     "FetchResult",
+    "FollowBatch",
     "GridMeter",
     "GridPhase",
     "GridTotals",
@@ -83,7 +88,9 @@ __all__ = [
     "RateLimited",
     "RequestDone",
     "RetryScheduled",
+    "ScaledClock",
     "StreamEvent",
+    "SystemClock",
     "WireFormat",
     "__version__",
     "decode",

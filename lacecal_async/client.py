@@ -8,7 +8,7 @@ and picks the layer.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable, Mapping
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Literal, Self, overload
@@ -16,12 +16,15 @@ from typing import Any, Literal, Self, overload
 import aiohttp
 
 from lacecal_async import fanout
+from lacecal_async import follow as follow_mod
 from lacecal_async._paging import Reply, replies
 from lacecal_async._protocol import validate_range
 from lacecal_async._transport import MAX_BODY_BYTES, Transport, check_base_url
+from lacecal_async.clock import Clock
 from lacecal_async.endpoints import Endpoint, WireFormat
 from lacecal_async.events import FetchResult, LatestResult, StreamEvent
 from lacecal_async.fanout import DEFAULT_BUFFER, DEFAULT_MAX_ACTIVE
+from lacecal_async.follow import Cursor, FollowBatch
 from lacecal_async.itr import validate_itr
 from lacecal_async.limits import LimitState
 from lacecal_async.records import Inverter, InverterRecord, MeterRecord
@@ -443,6 +446,44 @@ class LacecalClient:
             max_active=max_active,
         )
         return fanout.stream(self._transport, itrs, job)
+
+    # -- following ---------------------------------------------------------------------------
+
+    def catch_up(
+        self, itr: str, endpoint: Endpoint | str, cursor: Cursor
+    ) -> AsyncGenerator[tuple[tuple[Any, ...], Cursor]]:
+        """Yield ``(records, cursor)`` per page after `cursor` up to the plant's latest record.
+
+        Start with ``Cursor.since(endpoint, start)``; save each page's records with its
+        cursor to resume exactly after a crash. One request when nothing is new.
+        """
+        if cursor.endpoint is not Endpoint(endpoint):
+            raise ValueError(f"the cursor is for {cursor.endpoint.value}, not {endpoint}")
+        return follow_mod.catch_up(self._transport, validate_itr(itr), cursor)
+
+    def follow(
+        self,
+        itrs: Iterable[str],
+        endpoint: Endpoint | str,
+        since: datetime | int | None = None,
+        cursors: Mapping[str, Cursor] | None = None,
+        *,
+        clock: Clock | None = None,
+        buffer: int = DEFAULT_BUFFER,
+    ) -> AsyncGenerator[FollowBatch]:
+        """Yield ``(itr, records, cursor)`` batches of every plant's new records, forever.
+
+        Each plant starts after its cursor in `cursors` (keyed by identifier), else at
+        `since`; it catches up page by page, then is asked once per integration period,
+        shortly after each period closes (a phase of its own plus jitter). A failing plant
+        backs off (logged, identifier redacted) and is retried, never dropped. Save each
+        batch's records and cursor in one transaction: after a restart, pass the saved
+        cursors back and every record comes exactly once. `clock` (default: the real one)
+        decides when to poll. ``aclose()`` it, or cancel its consumer, to stop.
+        """
+        return follow_mod.follow(
+            self._transport, itrs, endpoint, since, cursors, clock=clock, buffer=buffer
+        )
 
     # -- paging ----------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""The ``lacecal`` command (``python -m lacecal_async``): fetch, export, inverters, serve, demo.
+"""The ``lacecal`` command (also ``python -m lacecal_async``): fetch, sync, status, export and more.
 
 It imports the library; the library never imports it. Nothing here needs more than the
 library's own dependencies; Parquet output needs pyarrow (the ``parquet`` extra).
@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from lacecal_async import __version__
-from lacecal_async.cli import demo, fetch, inverters, serve, store_export
+from lacecal_async.cli import demo, fetch, inverters, serve, status, store_export
+from lacecal_async.cli import sync as sync_command
 from lacecal_async.cli.itrs import hide_identifier_shaped
 from lacecal_async.cli.options import UsageError
 
@@ -55,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_parser(subparsers)
     store_export.add_parser(subparsers)
     inverters.add_parser(subparsers)
+    sync_command.add_parser(subparsers)
+    status.add_parser(subparsers)
     serve.add_parser(subparsers)
     demo.add_parser(subparsers)
     return parser

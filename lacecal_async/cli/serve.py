@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import sys
 
 from lacecal_async.cli.options import parse_rate_or_none
@@ -21,7 +22,17 @@ def run(args: argparse.Namespace) -> int:
         port=args.port,
         rate=args.rate,
         days=args.days,
+        follow=args.follow,
+        speed=args.speed,
+        interval=args.interval,
     )
+    if args.follow:
+        print(
+            f"lacecal: following a clock running {args.speed:g}x real time: each plant's "
+            "records appear as its periods close; try: lacecal sync plants.db ITR "
+            "--base-url URL --rate ... --since now --follow",
+            file=sys.stderr,
+        )
     print(
         f"lacecal: serving {args.plants} fake plants; try: lacecal fetch meter ITR "
         f"--base-url URL --rate {_show(args.rate)} --start 2024-10-02 --end 2024-10-03. "
@@ -57,4 +68,41 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument("--seed", type=int, default=0, help="plants' random seed (default 0)")
     parser.add_argument("--days", type=float, default=30.0, help="days of records (default 30)")
     parser.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1)")
+    parser.add_argument(
+        "--follow",
+        action="store_true",
+        help="records keep coming: each plant's latest record is the last period closed by "
+        "the server's clock (the window starts DAYS before now)",
+    )
+    parser.add_argument(
+        "--speed",
+        type=_speed,
+        default=1.0,
+        metavar="N",
+        help="with --follow, the clock runs N times real time (default 1)",
+    )
+    parser.add_argument(
+        "--interval",
+        type=_interval,
+        default=None,
+        metavar="SECONDS",
+        help="every plant's integration period (default: varied, mostly 600; e.g. 2 to watch "
+        "a poller at work)",
+    )
     parser.set_defaults(func=run)
+
+
+def _speed(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive speed, not {text!r}")
+    return value
+
+
+def _interval(text: str) -> int:
+    if not (text.isascii() and text.isdigit() and int(text) > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, not {text!r}")
+    return int(text)

@@ -1,12 +1,22 @@
 """Keeping plants' records in a local database: stores, their rows, holes and repairs.
 
-`SQLiteStore` is the default store; the `Store` protocol is what the sync engine uses, so
-other databases can implement it. The store never imports the client: it receives records
-and writes them.
+`sync` brings plants up to date in a store and `follow` keeps them so (the engine, which
+uses the client). `SQLiteStore` is the default store; the `Store` protocol is what the
+engine uses, so other databases can implement it. The stores never import the client:
+they receive records and write them.
 """
 
 from __future__ import annotations
 
+from lacecal_async.sync.engine import (
+    Cycle,
+    EndpointReport,
+    PlantReport,
+    SyncPlant,
+    follow,
+    sync,
+    sync_plants,
+)
 from lacecal_async.sync.holes import REPAIR_AFTER, Hole
 from lacecal_async.sync.sqlite import SQLiteStore
 from lacecal_async.sync.store import (
@@ -20,12 +30,19 @@ from lacecal_async.sync.store import (
 
 __all__ = [
     "REPAIR_AFTER",
+    "Cycle",
+    "EndpointReport",
     "Hole",
     "PlantEntry",
+    "PlantReport",
     "SQLiteStore",
     "SchemaVersionError",
     "StatusRow",
     "Store",
     "StoreError",
+    "SyncPlant",
     "SyncState",
+    "follow",
+    "sync",
+    "sync_plants",
 ]

@@ -52,6 +52,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--speed", type=float, default=1.0, help="with --follow, how fast the clock runs"
     )
+    parser.add_argument(
+        "--interval", type=int, default=None, help="every plant's period [s] (default: varied)"
+    )
     return parser.parse_args(argv)
 
 

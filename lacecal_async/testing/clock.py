@@ -2,12 +2,15 @@
 
 Only data availability follows these clocks (a plant whose ``latest`` is None ends at the
 last complete period before ``now()``); the rate limiter always uses real monotonic time.
+`SystemClock` and `ScaledClock` are the library's (`lacecal_async.clock`): a follow-mode
+engine and a fake server given the same `ScaledClock` object agree on what time it is.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Protocol, runtime_checkable
+
+from lacecal_async.clock import ScaledClock, SystemClock
 
 __all__ = ["Clock", "FakeClock", "ScaledClock", "SystemClock"]
 
@@ -19,14 +22,6 @@ class Clock(Protocol):
     def now(self) -> float:
         """Return the current time [UNIX seconds]."""
         ...
-
-
-class SystemClock:
-    """The real wall clock: the latest record advances every real integration period."""
-
-    def now(self) -> float:
-        """Return ``time.time()``."""
-        return time.time()
 
 
 class FakeClock:
@@ -49,18 +44,3 @@ class FakeClock:
     def set(self, now: float) -> None:
         """Jump to `now` (backward too: a test may replay a window)."""
         self._now = float(now)
-
-
-class ScaledClock:
-    """Time starting at `start` and running `speed` times faster than real time."""
-
-    def __init__(self, start: float, speed: float = 60.0) -> None:
-        if speed <= 0:
-            raise ValueError("speed must be positive")
-        self._start = float(start)
-        self._speed = speed
-        self._origin = time.monotonic()
-
-    def now(self) -> float:
-        """Return `start` plus the real time elapsed since creation times `speed`."""
-        return self._start + (time.monotonic() - self._origin) * self._speed

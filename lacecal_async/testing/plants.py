@@ -41,7 +41,8 @@ __all__ = [
 
 #: The plants' time zone: every ``date`` is local time here, with its offset then.
 MADRID = ZoneInfo("Europe/Madrid")
-#: Integration periods the service uses [s].
+#: Integration periods the service uses [s]; a `Plant` takes any whole number of seconds
+#: (2-second periods make follow-mode tests fast), these are what `make_plants` draws.
 INTERVALS = (300, 600, 900, 3600)
 #: Default first record of `make_plants`: 2024-10-02 00:00 UTC, so that the default 30 days
 #: hold the autumn DST change (2024-10-27) with its repeated hour.
@@ -95,8 +96,16 @@ def _load_profile(unix_time: int) -> float:
     return 0.4
 
 
+def _positive_period(_instance: Plant, _attribute: attrs.Attribute[Any], value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"interval={value!r}: a period is a positive int number of seconds")
+
+
 def _aligned(instance: Plant, attribute: attrs.Attribute[Any], value: int | None) -> None:
-    if value is not None and value % instance.interval:
+    period = instance.interval
+    if not isinstance(period, int) or period < 1:
+        return  # the interval's own validator says what is wrong
+    if value is not None and value % period:
         raise ValueError(f"{attribute.name}={value} is not a multiple of interval")
 
 
@@ -119,7 +128,7 @@ class Plant:
     itr: str = attrs.field(validator=lambda _i, _a, v: validate_itr(v))
     inverters: tuple[Inverter, ...]
     first: int = attrs.field(validator=_aligned)
-    interval: int = attrs.field(default=600, validator=attrs.validators.in_(INTERVALS))
+    interval: int = attrs.field(default=600, validator=_positive_period)
     latest: int | None = attrs.field(default=None, validator=_aligned)
     gaps: tuple[tuple[int, int], ...] = ()
     late: tuple[tuple[int, int, float], ...] = ()

@@ -29,7 +29,9 @@ _EXIT_TIMEOUT = 5.0
 class FakeServerProcess:
     """``async with FakeServerProcess(plants=20, seed=0) as server:`` a server in a subprocess.
 
-    `rate_limit` None disables the limit. `extra_args` go to the command line as they are.
+    `rate_limit` None disables the limit. `interval` gives every plant that period [s];
+    `follow` makes the records end at the (real) clock instead of after `days`.
+    `extra_args` go to the command line as they are.
     """
 
     def __init__(
@@ -40,9 +42,17 @@ class FakeServerProcess:
         rate_limit: tuple[int, float] | None = (6, 60.0),
         days: float = 30.0,
         start: int = DEFAULT_START,
+        interval: int | None = None,
+        follow: bool = False,
         extra_args: Sequence[str] = (),
     ) -> None:
-        self.plants: list[Plant] = make_plants(plants, seed, start=start, days=days)
+        self.plants: list[Plant] = make_plants(
+            plants, seed, start=start, days=days, interval=interval, follow_clock=follow
+        )
+        if interval is not None:
+            extra_args = ("--interval", str(interval), *extra_args)
+        if follow:
+            extra_args = ("--follow", *extra_args)
         rate = "none" if rate_limit is None else f"{rate_limit[0]}/{rate_limit[1]!r}"
         self._args = [
             *("--plants", str(plants), "--seed", str(seed), "--rate", rate),

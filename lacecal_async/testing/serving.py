@@ -27,7 +27,8 @@ class ServeOptions:
 
     `plants` from `seed`, `days` of records from `start` (None: the default start, or DAYS
     before now with `follow`), a per-ITR `rate` (None: unlimited), on `host`:`port`;
-    `follow` makes the data grow with a clock running `speed` times as fast.
+    `follow` makes the data grow with a clock running `speed` times as fast; `interval`
+    gives every plant that period [s] (None: drawn from the service's usual ones).
     """
 
     plants: int = 20
@@ -39,6 +40,7 @@ class ServeOptions:
     start: int | None = None
     follow: bool = False
     speed: float = 1.0
+    interval: int | None = None
 
 
 def build(options: ServeOptions) -> tuple[list[Plant], Clock]:
@@ -49,7 +51,12 @@ def build(options: ServeOptions) -> tuple[list[Plant], Clock]:
     else:
         start = int(now - options.days * 86400) if options.follow else DEFAULT_START
     plants = make_plants(
-        options.plants, options.seed, start=start, days=options.days, follow_clock=options.follow
+        options.plants,
+        options.seed,
+        start=start,
+        days=options.days,
+        interval=options.interval,
+        follow_clock=options.follow,
     )
     clock: Clock = ScaledClock(now, options.speed) if options.speed != 1.0 else SystemClock()
     return plants, clock

@@ -1,0 +1,114 @@
+"""``lacecal status``: where each plant's endpoint stands in a ``lacecal sync`` database."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from lacecal_async.cli.sync_progress import when
+from lacecal_async.errors import LacecalError
+from lacecal_async.redaction import printable
+from lacecal_async.sync import SQLiteStore, StatusRow
+
+__all__ = ["add_parser", "run", "status_objects"]
+
+_COLUMNS = ("plant", "endpoint", "first", "latest", "lag", "holes", "failures", "next poll")
+
+
+def status_objects(rows: list[StatusRow], now: float) -> list[dict[str, Any]]:
+    """One JSON-ready object per row: UNIX times, their ISO forms, lag [s] behind `now`."""
+    out = []
+    for row in rows:
+        lag = None if row.latest_record is None else max(now - row.latest_record, 0.0)
+        out.append(
+            {
+                "plant": row.plant,
+                "endpoint": None if row.endpoint is None else row.endpoint.value,
+                "first_record": row.first_record,
+                "first": None if row.first_record is None else when(row.first_record),
+                "latest_record": row.latest_record,
+                "latest": None if row.latest_record is None else when(row.latest_record),
+                "lag_s": None if lag is None else round(lag),
+                "holes": row.holes,
+                "missing_periods": row.missing_periods,
+                "failures": row.failures,
+                "last_error": row.last_error,
+                "last_error_at": row.last_error_at,
+                "next_poll": row.next_poll,
+            }
+        )
+    return out
+
+
+def _lag(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f}{unit}"
+    return f"{seconds:.0f}s"
+
+
+def _table(objects: list[dict[str, Any]]) -> str:
+    lines = [
+        (
+            o["plant"],
+            o["endpoint"] or "-",
+            o["first"] or "-",
+            o["latest"] or "-",
+            _lag(o["lag_s"]),
+            f"{o['holes']} ({o['missing_periods']} periods)",
+            str(o["failures"]),
+            when(o["next_poll"]),
+        )
+        for o in objects
+    ]
+    widths = [max(len(c), *(len(line[i]) for line in lines)) for i, c in enumerate(_COLUMNS)]
+    out = ["  ".join(c.ljust(w) for c, w in zip(_COLUMNS, widths, strict=True)).rstrip()]
+    for line, o in zip(lines, objects, strict=True):
+        out.append("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())
+        if o["last_error"]:
+            out.append(f"    last error at {when(o['last_error_at'])}: {o['last_error']}")
+    return "\n".join(printable(line) for line in out) + "\n"
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the status table (or JSON); 1 if the database is missing or unreadable."""
+    path = Path(args.db)
+    if not path.is_file():
+        print(f"lacecal: error: no database at {printable(str(path))}", file=sys.stderr)
+        return 1
+
+    async def read() -> list[StatusRow]:
+        async with SQLiteStore(path) as store:
+            return await store.status()
+
+    try:
+        rows = asyncio.run(read())
+    except LacecalError as exc:
+        print(f"lacecal: error: {printable(str(exc))}", file=sys.stderr)
+        return 1
+    objects = status_objects(rows, time.time())
+    if args.json:
+        sys.stdout.write(json.dumps(objects, indent=1) + "\n")
+    else:
+        sys.stdout.write(_table(objects))
+    return 0
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``status`` to the command."""
+    parser = subparsers.add_parser(
+        "status",
+        help="show where each plant stands in a `lacecal sync` database",
+        description="Per plant and endpoint: first and latest stored record (UTC), lag "
+        "behind now, holes, consecutive failures and the last error, next poll.",
+    )
+    parser.add_argument("db", metavar="DB", help="the database lacecal sync writes")
+    parser.add_argument("--json", action="store_true", help="the same as JSON, for monitoring")
+    parser.set_defaults(func=run)

@@ -1,0 +1,72 @@
+"""What ``lacecal sync`` shows on stderr: a live table on a terminal, else a line per cycle.
+
+A plant is named by its alias or its redacted identifier; every message passes through the
+`Redactor` (no identifier, no control character from a server's text).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import TextIO
+
+import attrs
+
+from lacecal_async.cli.itrs import Redactor
+from lacecal_async.cli.progress import Mode, format_duration
+from lacecal_async.sync import Cycle
+
+__all__ = ["SyncProgress", "when"]
+
+
+def when(unix_time: float | None) -> str:
+    """Return ``2024-10-02 13:50:00Z``, or ``-`` for None."""
+    if unix_time is None:
+        return "-"
+    return datetime.fromtimestamp(unix_time, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+@attrs.define
+class SyncProgress:
+    """Show each cycle of each plant's endpoint as it ends."""
+
+    stream: TextIO
+    mode: Mode
+    names: Mapping[str, str]
+    redact: Redactor
+    rows: dict[tuple[str, str], str] = attrs.field(factory=dict)
+    drawn: int = 0
+
+    def line(self, cycle: Cycle) -> str:
+        """One plant's endpoint after a cycle, as plain text."""
+        name = self.names.get(cycle.plant, cycle.plant)
+        head = f"{name} {cycle.endpoint.value}:"
+        wait = format_duration(max(cycle.next_poll - time.time(), 0.0))
+        if cycle.error is not None:
+            reason = " ".join(cycle.error.split())
+            return (
+                f"{head} failed ({cycle.failures} in a row): {reason}; "
+                f"again in {wait} ({cycle.records} records stored first)"
+            )
+        repaired = f" ({cycle.repaired} filled holes)" if cycle.repaired else ""
+        return (
+            f"{head} +{cycle.records} records{repaired}, latest {when(cycle.latest)}, "
+            f"next poll in {wait}"
+        )
+
+    def __call__(self, cycle: Cycle) -> None:
+        """Report a finished cycle."""
+        if self.mode == "none" and cycle.error is None:
+            return
+        text = self.redact(self.line(cycle))
+        if self.mode != "live":
+            self.stream.write(f"lacecal: {text}\n")
+            self.stream.flush()
+            return
+        self.rows[(cycle.plant, cycle.endpoint.value)] = text
+        up = f"\x1b[{self.drawn}F" if self.drawn else ""
+        body = "\n".join(f"{row}\x1b[K" for _, row in sorted(self.rows.items()))
+        self.stream.write(f"{up}{body}\x1b[J\n")
+        self.stream.flush()
+        self.drawn = len(self.rows)

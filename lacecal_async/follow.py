@@ -1,0 +1,269 @@
+"""Following plants without a store: their records in ``(itr, records, cursor)`` batches.
+
+`catch_up` brings one plant's endpoint from a `Cursor` up to its latest record, a batch per
+page. `follow` does that for many plants, then asks each again once per its integration
+period (`lacecal_async.polling`), forever: a failing plant backs off on its own and is
+retried, never dropped, and never holds the others back.
+
+The cursor says which records were delivered, so a caller that saves each batch's records
+and its cursor in ONE transaction, and passes the saved cursors back after a restart, gets
+every record exactly once: a batch either is saved whole with its cursor, or is asked for
+again. A cursor is a small frozen value; `Cursor.to_json` / `Cursor.from_json` persist it.
+It holds no identifier (key it by your own name for the plant).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncGenerator, Iterable, Iterator, Mapping
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from lacecal_async._pagination import DEFAULT_INTERVAL
+from lacecal_async._paging import replies
+from lacecal_async._protocol import validate_range
+from lacecal_async._transport import Transport
+from lacecal_async.clock import Clock, SystemClock, sleep_until
+from lacecal_async.endpoints import Endpoint
+from lacecal_async.errors import LacecalClosedError, LacecalError
+from lacecal_async.itr import fingerprint, redact, validate_itr
+from lacecal_async.polling import backoff, next_poll, phase_of
+
+__all__ = ["Cursor", "FollowBatch", "catch_up", "follow"]
+
+_log = logging.getLogger("lacecal_async.follow")
+_CURSOR_VERSION = 1
+_TIMED = (Endpoint.METER, Endpoint.INVERTER)
+
+
+def _timed(value: Endpoint | str) -> Endpoint:
+    endpoint = Endpoint(value)
+    if endpoint not in _TIMED:
+        raise ValueError(f"{endpoint.value} has no records to follow (meter or inverter)")
+    return endpoint
+
+
+def _whole(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError("a cursor's times are int UNIX seconds")
+    return value
+
+
+def _interval(value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError("a cursor's interval is a positive int number of seconds, or None")
+    return value
+
+
+@attrs.frozen
+class Cursor:
+    """Where one plant's endpoint stands: every record starting at or before `after` is delivered.
+
+    endpoint: "meter" or "inverter".  after: a UNIX time; the next batch starts after it.
+    interval: the plant's integration period [s] once a record told it (None before).
+    """
+
+    endpoint: Endpoint = attrs.field(converter=_timed)
+    after: int = attrs.field(converter=_whole)
+    interval: int | None = attrs.field(default=None, converter=_interval)
+
+    @classmethod
+    def since(cls, endpoint: Endpoint | str, since: datetime | int) -> Cursor:
+        """Return the cursor of a plant never followed: its first batch starts at `since`."""
+        start, _ = validate_range(since, None)
+        assert start is not None  # noqa: S101 - validate_range keeps a given start
+        return cls(endpoint, start - 1)
+
+    def advanced(self, records: Iterable[Any]) -> Cursor:
+        """Return the cursor after `records` (in time order) were delivered."""
+        cursor = self
+        for record in records:
+            cursor = Cursor(self.endpoint, max(cursor.after, record.unix_time), record.interval)
+        return cursor
+
+    def to_json(self) -> str:
+        """Return the cursor as a short JSON text (store it beside the records)."""
+        return json.dumps(
+            {
+                "v": _CURSOR_VERSION,
+                "endpoint": self.endpoint.value,
+                "after": self.after,
+                "interval": self.interval,
+            },
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Cursor:
+        """Return the cursor `to_json` gave; ValueError for anything else."""
+        try:
+            data = json.loads(text)
+        except ValueError:
+            data = None
+        if not isinstance(data, dict) or data.get("v") != _CURSOR_VERSION:
+            raise ValueError("not a lacecal cursor: not a version-1 cursor's JSON")
+        try:
+            return cls(data["endpoint"], data["after"], data.get("interval"))
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ValueError(f"not a lacecal cursor: {exc}") from None
+
+
+@attrs.frozen
+class FollowBatch:
+    """One page of a plant's new records and the cursor after them.
+
+    Unpacks as ``itr, records, cursor``; its repr shows the identifier redacted.
+    """
+
+    itr: str = attrs.field(repr=redact)
+    records: tuple[Any, ...]
+    cursor: Cursor
+
+    def __iter__(self) -> Iterator[Any]:
+        """Yield the identifier, the records and the cursor."""
+        return iter((self.itr, self.records, self.cursor))
+
+
+async def catch_up(
+    transport: Transport, itr: str, cursor: Cursor
+) -> AsyncGenerator[tuple[tuple[Any, ...], Cursor]]:
+    """Yield ``(records, cursor)`` per page from after `cursor` up to the latest record.
+
+    One request asks for the latest record; nothing newer than the cursor ends it there.
+    When the latest record is the next period's (the usual poll), that request is all;
+    otherwise the range in between is paged (the Pager handles gaps), then the latest.
+    """
+    endpoint = cursor.endpoint
+    found = await transport.request(endpoint, itr)
+    if not found or found[-1].unix_time <= cursor.after:
+        return
+    latest = found[-1]
+    only_new = (
+        cursor.interval is not None
+        and latest.interval == cursor.interval
+        and latest.unix_time <= cursor.after + cursor.interval
+    )
+    if not only_new and cursor.after + 1 < latest.unix_time:
+        pages = replies(transport, endpoint, itr, cursor.after + 1, latest.unix_time)
+        async with contextlib.aclosing(pages):
+            async for reply in pages:
+                if reply.records:
+                    cursor = cursor.advanced(reply.records)
+                    yield reply.records, cursor
+    yield (latest,), cursor.advanced((latest,))
+
+
+@attrs.define
+class _Crash:
+    error: BaseException
+
+
+async def _follow_one(
+    transport: Transport,
+    key: str,
+    cursor: Cursor,
+    clock: Clock,
+    queue: asyncio.Queue[FollowBatch | _Crash],
+) -> None:
+    itr = validate_itr(key)
+    phase = phase_of(fingerprint(itr))
+    failures = 0
+    while True:
+        try:
+            pages = catch_up(transport, itr, cursor)
+            async with contextlib.aclosing(pages):
+                async for records, after in pages:
+                    cursor = after
+                    await queue.put(FollowBatch(key, records, cursor))
+        except LacecalClosedError:
+            raise
+        except LacecalError as exc:
+            failures += 1
+            wait = backoff(failures, cursor.interval or DEFAULT_INTERVAL)
+            _log.warning(
+                "%s %s: %s (failure %d in a row; again in %.0f s)",
+                redact(itr),
+                cursor.endpoint.value,
+                exc,
+                failures,
+                wait,
+            )
+            await clock.sleep(wait)
+            continue
+        failures = 0
+        interval = cursor.interval or DEFAULT_INTERVAL
+        await sleep_until(
+            clock, next_poll(clock.now(), interval, grid=cursor.after + 1, phase=phase)
+        )
+
+
+async def _run(
+    transport: Transport,
+    key: str,
+    cursor: Cursor,
+    clock: Clock,
+    queue: asyncio.Queue[FollowBatch | _Crash],
+) -> None:
+    try:
+        await _follow_one(transport, key, cursor, clock, queue)
+    except LacecalClosedError:
+        pass  # the consumer's own wait fails with it
+    except Exception as exc:  # noqa: BLE001 - a bug or a bad argument: surface it
+        await queue.put(_Crash(exc))
+
+
+def follow(
+    transport: Transport,
+    itrs: Iterable[str],
+    endpoint: Endpoint | str,
+    since: datetime | int | None,
+    cursors: Mapping[str, Cursor] | None,
+    *,
+    clock: Clock | None = None,
+    buffer: int = 64,
+) -> AsyncGenerator[FollowBatch]:
+    """Yield every plant's new records as `FollowBatch`es, catching up first, until closed."""
+    target = _timed(endpoint)
+    clock = clock if clock is not None else SystemClock()
+    start = None if since is None else Cursor.since(target, since)
+    cursors = dict(cursors or {})
+    plan: dict[str, Cursor] = {}
+    for itr in itrs:
+        cursor = cursors.get(itr, start)
+        if cursor is None:
+            raise ValueError(f"no cursor for {redact(itr)} and no `since`: give one or the other")
+        if cursor.endpoint is not target:
+            raise ValueError(f"the cursor for {redact(itr)} is for {cursor.endpoint.value}")
+        validate_itr(itr)
+        plan.setdefault(itr, cursor)
+    return _consume(transport, plan, clock, buffer)
+
+
+async def _consume(
+    transport: Transport, plan: Mapping[str, Cursor], clock: Clock, buffer: int
+) -> AsyncGenerator[FollowBatch]:
+    async with transport.guard():  # a closed client fails here, before any task
+        pass
+    queue: asyncio.Queue[FollowBatch | _Crash] = asyncio.Queue(buffer)
+    tasks = [
+        asyncio.create_task(_run(transport, itr, cursor, clock, queue))
+        for itr, cursor in plan.items()
+    ]
+    try:
+        while True:
+            async with transport.guard():  # close() fails this wait
+                item = await queue.get()
+            if isinstance(item, _Crash):
+                raise item.error
+            yield item
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -48,7 +48,7 @@ def surplus(held: int, share: int, slack: float = DEFAULT_SLACK) -> int:
     """
     if slack < 0:
         raise ValueError(f"slack is a fraction of the share, not negative: {slack}")
-    return held - share if held > math.ceil(share * (1 + slack)) else 0
+    return held - share if held > share + int(share * slack) else 0
 
 
 @attrs.frozen

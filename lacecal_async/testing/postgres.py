@@ -23,6 +23,8 @@ __all__ = ["PostgresUnavailableError", "TemporaryPostgres", "find_postgres_bin"]
 
 #: How long initdb or a start/stop may take [s].
 _COMMAND_TIMEOUT = 120.0
+#: Where Debian's packages put each version's binaries.
+_VERSIONS_ROOT = Path("/usr/lib/postgresql")
 #: Starts tried before giving up (another process may take the free port first).
 _START_TRIES = 3
 
@@ -43,7 +45,7 @@ def find_postgres_bin() -> Path:
     if on_path:
         candidates.append(Path(on_path).resolve().parent)  # a link to the real directory
     versions = sorted(
-        Path("/usr/lib/postgresql").glob("*/bin"),
+        _VERSIONS_ROOT.glob("*/bin"),
         key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
         reverse=True,
     )
@@ -125,6 +127,11 @@ class TemporaryPostgres:
             else:
                 break
         self.dsn = self.dsn_for("postgres")
+
+    @property
+    def directory(self) -> Path | None:
+        """The server's temporary directory (cluster, socket, log) while it runs."""
+        return self._dir
 
     def dsn_for(self, database: str) -> str:
         """Return the DSN of `database` on this server (as the ``postgres`` superuser)."""

@@ -239,7 +239,7 @@ def test_worker_processes_share_plants_and_survive_a_kill(postgres_dsn: str) -> 
             if entry[0] == "done":
                 finished[entry[1]] = entry[2]
             else:
-                windows.append(tuple(entry))  # type: ignore[arg-type]
+                windows.append(tuple(entry))
     assert {w[1] for w in windows} == {"p0", "p1", "p2"}  # the killed one worked too
     assert overlaps(windows) == []
     assert finished == {"p1": 15, "p2": 15}  # its plants taken over, shared fairly

@@ -239,4 +239,4 @@ def test_a_temporary_server_starts_stops_and_leaves_nothing(
     assert not directory.exists()
     server.stop()  # twice: nothing happens
     with pytest.raises(PostgresUnavailableError, match="pg_ctl failed"):
-        server._run("pg_ctl", "-D", "/nonexistent", "status")  # noqa: SLF001
+        server._run("pg_ctl", "-D", "/nonexistent", "status")

@@ -527,26 +527,18 @@ class PostgresStore:
     ) -> None:
         """Recompute the holes between the stored neighbours of the page's records."""
         table = TABLE_NAMES[PERIOD_TABLES[endpoint]]
-        lo, hi = min(times), max(times)
-        before = await conn.fetchval(
-            f"SELECT max(unix_time) FROM {table} WHERE plant = $1 AND unix_time < $2",  # noqa: S608
-            plant,
-            lo,
-        )
-        after = await conn.fetchval(
-            f"SELECT min(unix_time) FROM {table} WHERE plant = $1 AND unix_time > $2",  # noqa: S608
-            plant,
-            hi,
-        )
-        lo = lo if before is None else before
-        hi = hi if after is None else after
+        # The page's periods and their stored neighbours, in one round trip.
         periods = await conn.fetch(
-            f"SELECT unix_time, interval_s FROM {table} "  # noqa: S608
-            "WHERE plant = $1 AND unix_time BETWEEN $2 AND $3 ORDER BY unix_time",
+            f"SELECT unix_time, interval_s FROM {table} WHERE plant = $1 AND unix_time "  # noqa: S608
+            f"BETWEEN (SELECT coalesce(max(unix_time), $2) FROM {table} "
+            "WHERE plant = $1 AND unix_time < $2) "
+            f"AND (SELECT coalesce(min(unix_time), $3) FROM {table} "
+            "WHERE plant = $1 AND unix_time > $3) ORDER BY unix_time",
             plant,
-            lo,
-            hi,
+            min(times),
+            max(times),
         )
+        lo, hi = periods[0][0], periods[-1][0]
         found = find_gaps((row[0], row[1]) for row in periods)
         known = [
             _hole(row)

@@ -66,7 +66,7 @@ async def _methods(dsn: str, key: str, pages: list[list[MeterRecord]]) -> dict[s
     return rates
 
 
-async def _store(dsn: str, key: str, pages: list[list[MeterRecord]]) -> float:
+async def _store(dsn: str, pages: list[list[MeterRecord]]) -> float:
     async with PostgresStore(dsn) as store:
         total = sum(len(page) for page in pages)
         started = time.perf_counter()
@@ -103,7 +103,7 @@ async def _run(smoke: bool) -> list[Row]:
     with TemporaryPostgres() as server:
         await _prepare(server.dsn)
         rates = await _methods(server.dsn, key, pages)
-        store_rate = await _store(server.dsn, key, pages)
+        store_rate = await _store(server.dsn, pages)
         size, inverters = await _size_per_year(server.dsn, 3 if smoke else 30)
     base = rates["executemany"]
     out = [

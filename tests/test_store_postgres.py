@@ -16,6 +16,7 @@ from store_support import KEY, PLANT, meter_pages, page_state
 
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.sync import PostgresStore, SchemaVersionError, StoreError, SyncState
+from lacecal_async.sync.postgres import UpsertMethod, upsert_rows
 from lacecal_async.sync.postgres_schema import MIGRATIONS, SCHEMA_VERSION
 from lacecal_async.tables import METER
 from lacecal_async.testing.postgres import (
@@ -240,3 +241,18 @@ def test_a_temporary_server_starts_stops_and_leaves_nothing(
     server.stop()  # twice: nothing happens
     with pytest.raises(PostgresUnavailableError, match="pg_ctl failed"):
         server._run("pg_ctl", "-D", "/nonexistent", "status")
+
+
+@pytest.mark.parametrize("method", ["unnest", "copy", "executemany"])
+async def test_every_upsert_method_writes_the_same_rows(
+    postgres_dsn: str, conn: asyncpg.Connection[Any], method: UpsertMethod
+) -> None:
+    async with PostgresStore(postgres_dsn) as store:
+        await store.add_plant(KEY)
+        pages = meter_pages()[:2]
+        for page in (*pages, pages[0]):  # the first again: conflicts, replaced
+            async with conn.transaction():
+                await upsert_rows(conn, METER, METER.rows(KEY, page), method)
+        await upsert_rows(conn, METER, [], method)  # nothing to send
+        stored = [row async for batch in store.read_rows(METER) for row in batch]
+    assert stored == METER.rows(KEY, [*pages[0], *pages[1]])

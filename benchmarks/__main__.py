@@ -35,6 +35,10 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "scale": ("benchmarks.bench_scale", "peak RSS of fetch_many and stream_many at scale"),
     "latency": ("benchmarks.bench_latency", "time to records of a short fetch on a fresh ITR"),
     "server": ("benchmarks.bench_server", "pages/s the fake server serves (not a bottleneck?)"),
+    "postgres": (
+        "benchmarks.bench_postgres",
+        "rows/s upserted into PostgreSQL, size per plant-year",
+    ),
 }
 DEFAULT_OUTPUT = ROOT / "benchmarks" / "results" / "latest.json"
 _PACKAGES = ("aiohttp", "attrs", "cattrs", "orjson", "msgspec", "pydantic", "lacecal_async")

@@ -1,7 +1,7 @@
 """Smoke test of a plain install (no extras): import, decode each endpoint, fetch once.
 
 Run by ``scripts/test`` in an environment holding only the package and its runtime
-dependencies, so an accidental import of an optional package (orjson, pyarrow, msgspec) on
+dependencies, so an accidental import of an optional package (orjson, pyarrow, msgspec, asyncpg) on
 the library's path fails here, where the full test environment would hide it.
 """
 
@@ -16,7 +16,7 @@ from lacecal_async import Endpoint, LacecalClient, WireFormat, decode
 from lacecal_async.testing import FakeLacecalServer, make_plants
 
 SAMPLES = Path(__file__).resolve().parent.parent / "tests" / "samples"
-OPTIONAL = ("orjson", "pyarrow", "msgspec", "pydantic")
+OPTIONAL = ("orjson", "pyarrow", "msgspec", "pydantic", "asyncpg")
 
 
 async def fetch_once() -> int:

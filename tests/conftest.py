@@ -32,6 +32,9 @@ settings.register_profile("ci", derandomize=True, deadline=None)
 if os.environ.get("CI"):
     settings.load_profile("ci")
 
+#: A PostgreSQL server and a database per test (`postgres_dsn`); each store in turn (`store_kind`).
+pytest_plugins = ["postgres_fixtures", "store_kinds"]
+
 #: Client and server limit for tests whose subject is not the limiter: quick, yet real.
 FAST_LIMIT = (6, 0.1)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -79,3 +80,20 @@ def test_readme_duckdb_query_sums_each_period_once(tmp_path: Path) -> None:
         (p, day, round(sum(values), 3), len(values)) for (p, day), values in sorted(want.items())
     ]
     assert {n for *_, n in got} >= {150}  # 2024-10-27 has 25 local hours
+
+
+def test_readme_postgres_example_runs_against_a_server(postgres_dsn: str, tmp_path: Path) -> None:
+    (code,) = [block for block in BLOCKS if "PostgresStore(dsn)" in block]
+    script = tmp_path / "example.py"
+    script.write_text(code, encoding="utf-8")
+    done = subprocess.run(  # noqa: S603 - our own interpreter on our own README
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        check=False,
+        env={**os.environ, "LACECAL_DSN": postgres_dsn},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "['roof'] ['worker-1']\n"

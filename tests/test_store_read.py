@@ -1,15 +1,17 @@
-"""Reading a store back: rows and records in plant and time order, in batches, filtered."""
+"""Reading a store back: rows and records in plant and time order, in batches, filtered.
+
+Every test runs on each store (`store_kind`).
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import attrs
 import pytest
+from store_kinds import StoreKind
 
 from lacecal_async import fingerprint
 from lacecal_async.endpoints import Endpoint
-from lacecal_async.sync import SQLiteStore, Store, SyncState
+from lacecal_async.sync import Store, SyncState
 from lacecal_async.tables import INVERTER_LIST, INVERTERS, METER, PERIODS
 from lacecal_async.testing import make_plants
 
@@ -18,9 +20,9 @@ ALIASES = ("b-plant", "a-plant", "c-plant")
 N = 25
 
 
-async def filled(path: Path) -> SQLiteStore:
+async def filled(kind: StoreKind) -> Store:
     """A store holding N periods of meter and inverter records of each plant."""
-    store = SQLiteStore(path)
+    store = kind.make()
     await store.open()
     for plant, alias in zip(PLANTS, ALIASES, strict=True):
         key = await store.add_plant(fingerprint(plant.itr), alias)
@@ -48,9 +50,9 @@ def expected(endpoint: Endpoint, start: int = 0, end: int = 2**40) -> list[tuple
 @pytest.mark.parametrize("batch", [1, 7, 10_000])
 @pytest.mark.parametrize("endpoint", [Endpoint.METER, Endpoint.INVERTER])
 async def test_records_come_back_as_committed(
-    tmp_path: Path, endpoint: Endpoint, batch: int
+    store_kind: StoreKind, endpoint: Endpoint, batch: int
 ) -> None:
-    store: Store = await filled(tmp_path / "s.db")
+    store = await filled(store_kind)
     try:
         batches = [b async for b in store.read_records(endpoint, batch=batch)]
     finally:
@@ -60,8 +62,8 @@ async def test_records_come_back_as_committed(
     assert len({plant for plant, _ in batches}) == len(PLANTS)
 
 
-async def test_filters_by_plant_and_time(tmp_path: Path) -> None:
-    store = await filled(tmp_path / "s.db")
+async def test_filters_by_plant_and_time(store_kind: StoreKind) -> None:
+    store = await filled(store_kind)
     plant = PLANTS[0]
     start, end = plant.first + 3 * plant.interval, plant.first + 9 * plant.interval
     try:
@@ -91,8 +93,8 @@ async def test_filters_by_plant_and_time(tmp_path: Path) -> None:
         await store.close()
 
 
-async def test_bad_reads_are_refused(tmp_path: Path) -> None:
-    async with SQLiteStore(tmp_path / "s.db") as store:
+async def test_bad_reads_are_refused(store_kind: StoreKind) -> None:
+    async with store_kind.make() as store:
         with pytest.raises(ValueError, match="no table 'elsewhere'"):
             [b async for b in store.read_rows(attrs.evolve(METER, name="elsewhere"))]
         with pytest.raises(ValueError, match="no time"):

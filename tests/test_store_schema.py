@@ -1,4 +1,7 @@
-"""The SQLite file itself: schema versions, upgrades and refusals, mode 0600, no identifier."""
+"""The SQLite file itself: schema versions, upgrades and refusals, mode 0600.
+
+That no identifier reaches the database is tested on every store in test_store_contract.py.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +15,9 @@ from typing import ClassVar
 import pytest
 from store_support import KEY, meter_pages, page_state, rows
 
-from lacecal_async import fingerprint
 from lacecal_async.endpoints import Endpoint
-from lacecal_async.sync import SchemaVersionError, SQLiteStore, StoreError, SyncState
+from lacecal_async.sync import SchemaVersionError, SQLiteStore, StoreError
 from lacecal_async.sync.sqlite_schema import MIGRATIONS, SCHEMA_VERSION
-from lacecal_async.testing import make_plants
 
 _ADD_NOTE = ("ALTER TABLE meter ADD COLUMN note TEXT",)
 
@@ -114,38 +115,3 @@ async def test_the_files_are_readable_by_their_owner_only(tmp_path: Path) -> Non
     finally:
         os.umask(old_umask)
     assert mode(db) == 0o600
-
-
-async def test_no_run_of_an_identifier_reaches_the_files(tmp_path: Path) -> None:
-    db = tmp_path / "secret.db"
-    plants = make_plants(4, seed=21, days=1)
-    found: list[bytes] = []
-    async with SQLiteStore(db) as store:
-        for plant in plants:
-            key = await store.add_plant(fingerprint(plant.itr))
-            meters = plant.meter_records(plant.first, plant.first + 40 * plant.interval)
-            inverters = plant.inverter_records(plant.first, plant.first + 40 * plant.interval)
-            state = SyncState(latest=meters[-1].unix_time, interval=plant.interval)
-            await store.commit_page(key, Endpoint.METER, meters, state, now=1.0)
-            await store.commit_page(key, Endpoint.INVERTER, inverters, state, now=1.0)
-            await store.commit_inventory(key, plant.inverters, now=1.0)
-            # A careless caller's messages quote the identifier; the store cuts them.
-            await store.record_error(key, Endpoint.METER, f"id={plant.itr} 503", 9.0, now=2.0)
-            await store.commit_page(
-                key,
-                Endpoint.INVERTER,
-                [],
-                SyncState(last_error=f"{plant.itr}: timeout", failures=1),
-                now=3.0,
-            )
-        files = [db, Path(f"{db}-wal"), Path(f"{db}-shm")]
-        found.extend(p.read_bytes() for p in files if p.exists())  # while open: the WAL too
-    found.append(db.read_bytes())
-    assert len(found) == 4
-    for plant in plants:
-        runs = {plant.itr[i : i + 8].encode("ascii") for i in range(len(plant.itr) - 7)}
-        for content in found:
-            hits = [run for run in runs if run in content]
-            assert hits == [], f"identifier runs stored: {hits}"
-    # The search works: the plant keys are there.
-    assert all(fingerprint(p.itr).encode() in found[-1] for p in plants)

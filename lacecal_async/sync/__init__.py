@@ -1,9 +1,10 @@
 """Keeping plants' records in a local database: stores, their rows, holes and repairs.
 
 `sync` brings plants up to date in a store and `follow` keeps them so (the engine, which
-uses the client). `SQLiteStore` is the default store; the `Store` protocol is what the
-engine uses, so other databases can implement it. The stores never import the client:
-they receive records and write them.
+uses the client). `SQLiteStore` is the default store; `PostgresStore` is the store of a
+fleet of workers sharing one database, which split its plants by leases (`LeaseStore`).
+The `Store` protocol is what the engine uses, so other databases can implement it. The
+stores never import the client: they receive records and write them.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from lacecal_async.sync.engine import (
     sync_plants,
 )
 from lacecal_async.sync.holes import REPAIR_AFTER, Hole
+from lacecal_async.sync.leases import LeaseBalance, LeaseStore, fair_share
+from lacecal_async.sync.postgres import PostgresStore
 from lacecal_async.sync.sqlite import SQLiteStore
 from lacecal_async.sync.store import (
     PlantEntry,
@@ -33,8 +36,11 @@ __all__ = [
     "Cycle",
     "EndpointReport",
     "Hole",
+    "LeaseBalance",
+    "LeaseStore",
     "PlantEntry",
     "PlantReport",
+    "PostgresStore",
     "SQLiteStore",
     "SchemaVersionError",
     "StatusRow",
@@ -42,6 +48,7 @@ __all__ = [
     "StoreError",
     "SyncPlant",
     "SyncState",
+    "fair_share",
     "follow",
     "sync",
     "sync_plants",

@@ -1,0 +1,151 @@
+"""Rows/s upserted into PostgreSQL by one worker, and the database's size per plant-year.
+
+A throwaway server (`TemporaryPostgres`: fsync off, so the figures are the CPU's and the
+protocol's, not a disk's). Pages of 144 meter records (a day of 600 s periods):
+- each way `upsert_rows` can send a page (one ``unnest`` statement, ``COPY`` into a staging
+  table then one INSERT, ``executemany``), new rows then the same rows again (conflicts),
+  a transaction per page; ``executemany`` is the baseline;
+- `PostgresStore.commit_page` as the engine calls it (holes and sync state included), the
+  target being 50,000 rows/s;
+- the tables' size on disk after a month of one plant's meter and inverter records, times 12.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import asyncpg
+
+from benchmarks._common import Row, row
+from lacecal_async import fingerprint
+from lacecal_async.endpoints import Endpoint
+from lacecal_async.records import MeterRecord
+from lacecal_async.sync import PostgresStore, SyncState
+from lacecal_async.sync.postgres import STORE_UPSERT, UPSERT_METHODS, upsert_rows
+from lacecal_async.tables import METER
+from lacecal_async.testing import make_plants
+from lacecal_async.testing.postgres import TemporaryPostgres
+
+SECTION = "postgres"
+PAGE = 144
+TARGET = 50_000
+_TABLES = ("meter", "inverter", "inverter_periods", "holes", "sync_state")
+
+
+def _pages(days: int) -> tuple[str, list[list[MeterRecord]]]:
+    plant = make_plants(1, seed=3, days=days, gaps=False)[0]
+    records = plant.meter_records(plant.first, (plant.latest or 0) + 1)
+    return "bench-plant", [records[i : i + PAGE] for i in range(0, len(records), PAGE)]
+
+
+async def _prepare(dsn: str) -> None:
+    """The schema, and the plants the sections write to."""
+    async with PostgresStore(dsn) as store:
+        for n, alias in enumerate(("bench-plant", "bench-store", "bench-size")):
+            await store.add_plant(fingerprint(f"BenchPlant{n:06d}"), alias)
+
+
+async def _methods(dsn: str, key: str, pages: list[list[MeterRecord]]) -> dict[str, float]:
+    rates: dict[str, float] = {}
+    rows = [METER.rows(key, page) for page in pages]
+    total = sum(len(r) for r in rows)
+    conn = await asyncpg.connect(dsn)
+    try:
+        for method in UPSERT_METHODS:
+            await conn.execute("TRUNCATE meter")
+            started = time.perf_counter()
+            for _ in range(2):  # new rows, then every one a conflict
+                for page in rows:
+                    async with conn.transaction():
+                        await upsert_rows(conn, METER, page, method)
+            rates[method] = 2 * total / (time.perf_counter() - started)
+    finally:
+        await conn.close()
+    return rates
+
+
+async def _store(dsn: str, pages: list[list[MeterRecord]]) -> float:
+    async with PostgresStore(dsn) as store:
+        total = sum(len(page) for page in pages)
+        started = time.perf_counter()
+        for page in pages:
+            state = SyncState(latest=page[-1].unix_time, interval=page[-1].interval)
+            await store.commit_page("bench-store", Endpoint.METER, page, state, now=1.0)
+        return total / (time.perf_counter() - started)
+
+
+async def _size_per_year(dsn: str, days: int) -> tuple[float, int]:
+    plant = make_plants(1, seed=4, days=days, gaps=False)[0]
+    async with PostgresStore(dsn) as store:
+        span = (plant.first, (plant.latest or 0) + 1)
+        for endpoint, records in (
+            (Endpoint.METER, plant.meter_records(*span)),
+            (Endpoint.INVERTER, plant.inverter_records(*span)),
+        ):
+            for i in range(0, len(records), PAGE):
+                page: Any = records[i : i + PAGE]
+                await store.commit_page("bench-size", endpoint, page, SyncState(), now=1.0)
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("DELETE FROM meter WHERE plant <> 'bench-size'")
+        await conn.execute("VACUUM FULL")
+        size = sum([await conn.fetchval("SELECT pg_total_relation_size($1)", t) for t in _TABLES])
+    finally:
+        await conn.close()
+    return size * 365 / days, len(plant.inverters)
+
+
+async def _run(smoke: bool) -> list[Row]:
+    days = 3 if smoke else 120
+    key, pages = _pages(days)
+    with TemporaryPostgres() as server:
+        await _prepare(server.dsn)
+        rates = await _methods(server.dsn, key, pages)
+        store_rate = await _store(server.dsn, pages)
+        size, inverters = await _size_per_year(server.dsn, 3 if smoke else 30)
+    base = rates["executemany"]
+    out = [
+        row(
+            SECTION,
+            f"upsert_rows {method}: meter rows/s, pages of {PAGE}",
+            round(rate),
+            "rows/s",
+            baseline=round(base),
+            baseline_name="executemany",
+            extra={"store_uses": method == STORE_UPSERT},
+        )
+        for method, rate in rates.items()
+    ]
+    out.append(
+        row(
+            SECTION,
+            f"PostgresStore.commit_page ({STORE_UPSERT}, holes and state): meter rows/s",
+            round(store_rate),
+            "rows/s",
+            baseline=round(base),
+            baseline_name="executemany",
+            target=f">= {TARGET} rows/s",
+            met=store_rate >= TARGET,
+        )
+    )
+    out.append(
+        row(
+            SECTION,
+            f"database size per plant-year (meter + {inverters} inverters, 600 s periods)",
+            round(size / 2**20, 1),
+            "MiB",
+        )
+    )
+    return out
+
+
+def run(smoke: bool = False) -> list[Row]:
+    """Measure upserted rows/s (each method, then the store) and the size per plant-year."""
+    return asyncio.run(_run(smoke))
+
+
+if __name__ == "__main__":
+    for result in run():
+        print(result["name"], result["value"], result["unit"], result.get("ratio"))

@@ -1,0 +1,108 @@
+"""Leases: how workers sharing one database split its plants, one worker per plant at a time.
+
+A lease is a row per plant naming the worker that holds it and until when (the database's
+clock: every worker of a fleet shares it). Workers take free or expired leases with
+``SELECT ... FOR UPDATE SKIP LOCKED`` (so two workers never wait on, or take, the same
+row), renew theirs while alive, and release them when they leave; a dead worker's leases
+expire and the others take them over. Since a plant is fetched only by the worker holding
+its lease, each worker's own per-ITR rate limiter is exact fleet-wide.
+
+The engine's loop, every ``ttl / 3`` or so::
+
+    sent = time.monotonic()
+    balance = await store.balance_leases(worker, ttl=ttl)
+    # held: work on these until sent + ttl (unless renewed before); stop any other plant.
+    # surplus > 0: stop that many plants, then release_leases(worker, those plants).
+
+If a call fails or returns after ``sent + ttl``, the worker must stop every plant: its
+leases may have expired and been taken. On the way out: stop, then ``release_leases(worker)``.
+This module holds the pure arithmetic and the protocol; `PostgresStore` implements it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Protocol
+
+import attrs
+
+__all__ = ["DEFAULT_SLACK", "LeaseBalance", "LeaseStore", "fair_share", "surplus"]
+
+#: A worker gives plants back only when it holds more than its share by this fraction.
+DEFAULT_SLACK = 0.1
+
+
+def fair_share(plants: int, workers: int) -> int:
+    """Return the plants each of `workers` live workers should hold: a ceiling division."""
+    if plants < 0 or workers < 0:
+        raise ValueError("plants and workers are counts: not negative")
+    return math.ceil(plants / max(workers, 1))
+
+
+def surplus(held: int, share: int, slack: float = DEFAULT_SLACK) -> int:
+    """Return how many plants to give back: down to `share`, once over it by `slack`.
+
+    The hysteresis keeps workers from trading plants back and forth over a rounding; a
+    worker that gives back goes down to its share so that a newcomer gets a full one.
+    """
+    if slack < 0:
+        raise ValueError(f"slack is a fraction of the share, not negative: {slack}")
+    return held - share if held > share + int(share * slack) else 0
+
+
+@attrs.frozen
+class LeaseBalance:
+    """What one round of `LeaseStore.balance_leases` left a worker with.
+
+    held: the plants leased to the worker now (renewed, plus those just taken), sorted.
+    taken: those of `held` it did not hold before this round.
+    share: its fair share; workers: the live workers it was computed with (itself included).
+    surplus: how many of `held` to stop and release (0 unless over the share plus slack).
+    """
+
+    held: tuple[str, ...]
+    taken: tuple[str, ...]
+    share: int
+    workers: int
+    surplus: int
+
+
+class LeaseStore(Protocol):
+    """The lease operations of a store that several workers share; times are seconds.
+
+    `worker` is an id unique to one running worker (e.g. host, pid and a random part); it
+    must not contain an identifier. `ttl` is how long a lease and the worker's heartbeat
+    last without renewal, by the database's clock.
+    """
+
+    async def lease_plants(
+        self, worker: str, *, want: int, ttl: float, among: Sequence[str] | None = None
+    ) -> list[str]:
+        """Take up to `want` free or expired leases (of `among` only, if given); return them."""
+
+    async def renew_leases(self, worker: str, *, ttl: float) -> list[str]:
+        """Extend the worker's unexpired leases and heartbeat; return the plants still held.
+
+        A lease that expired is not renewed even if no one took it: the worker lost it.
+        """
+
+    async def release_leases(self, worker: str, plants: Sequence[str] | None = None) -> list[str]:
+        """Free the worker's leases (`plants` only, if given); return those freed.
+
+        Without `plants` the worker is leaving: its heartbeat goes too, so the others count
+        one worker fewer at once instead of after the ttl.
+        """
+
+    async def live_workers(self) -> list[str]:
+        """Return the workers whose heartbeat has not expired, sorted."""
+
+    async def balance_leases(
+        self,
+        worker: str,
+        *,
+        ttl: float,
+        slack: float = DEFAULT_SLACK,
+        among: Sequence[str] | None = None,
+    ) -> LeaseBalance:
+        """Renew, then take leases up to the fair share; say how many to give back."""

@@ -1,0 +1,65 @@
+"""The stores the contract tests run on: SQLite and PostgreSQL, behind one handle.
+
+A test that asks for `store_kind` runs once per store. It sees the store through the
+`Store` protocol (and what its database holds through `dump`), so the same assertions hold
+for both; what only one store has is tested in its own module.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import attrs
+import pytest
+
+from lacecal_async.sync import PostgresStore, SQLiteStore, Store
+from lacecal_async.testing.postgres import find_postgres_bin
+
+
+@attrs.frozen
+class StoreKind:
+    """A database for one test. make: a new (unopened) store on it; dump: all it holds."""
+
+    name: str
+    make: Callable[[], Store]
+    integrity_error: type[Exception]
+    dump: Callable[[], bytes]
+
+
+def _sqlite(path: Path) -> StoreKind:
+    import sqlite3  # noqa: PLC0415
+
+    def dump() -> bytes:
+        files = [path, Path(f"{path}-wal"), Path(f"{path}-shm")]
+        return b"".join(p.read_bytes() for p in files if p.exists())
+
+    return StoreKind("sqlite", lambda: SQLiteStore(path), sqlite3.IntegrityError, dump)
+
+
+def _postgres(dsn: str) -> StoreKind:
+    import asyncpg  # noqa: PLC0415
+
+    def dump() -> bytes:
+        return subprocess.run(  # noqa: S603 - the server's own pg_dump, our arguments
+            [str(find_postgres_bin() / "pg_dump"), "--dbname", dsn],
+            capture_output=True,
+            check=True,
+            timeout=60,
+        ).stdout
+
+    return StoreKind(
+        "postgres",
+        lambda: PostgresStore(dsn),
+        asyncpg.IntegrityConstraintViolationError,
+        dump,
+    )
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_kind(request: pytest.FixtureRequest, tmp_path: Path) -> StoreKind:
+    """A fresh database of each store in turn (PostgreSQL: a new database on the server)."""
+    if request.param == "sqlite":
+        return _sqlite(tmp_path / "sync.db")
+    return _postgres(request.getfixturevalue("postgres_dsn"))

@@ -39,6 +39,11 @@ SECTIONS: dict[str, tuple[str, str]] = {
         "benchmarks.bench_postgres",
         "rows/s upserted into PostgreSQL, size per plant-year",
     ),
+    "follow": (
+        "benchmarks.bench_follow",
+        "500 plants followed on a scaled clock: poll spread, 429s, delay to store",
+    ),
+    "sync": ("benchmarks.bench_sync", "records/s of a lacecal sync backfill beside fetch to CSV"),
 }
 DEFAULT_OUTPUT = ROOT / "benchmarks" / "results" / "latest.json"
 _PACKAGES = ("aiohttp", "attrs", "cattrs", "orjson", "msgspec", "pydantic", "lacecal_async")

@@ -8,10 +8,12 @@ import io
 import json
 import signal
 import threading
+import time
 
 import aiohttp
 import pytest
 
+from lacecal_async import LacecalClient, ScaledClock
 from lacecal_async.testing import DEFAULT_START, FakeServerProcess
 from lacecal_async.testing.__main__ import build, main, parse_args, serve
 from lacecal_async.testing.wire import encode
@@ -118,3 +120,25 @@ def test_main_exits_cleanly_on_ctrl_c() -> None:
     assert main(["--plants", "1", "--port", "0"], out=out) == 0
     assert out.getvalue().startswith("http://127.0.0.1:")
     assert isinstance(parse_args([]), argparse.Namespace)
+
+
+async def test_a_scaled_clock_given_an_epoch_is_shared_with_another_process() -> None:
+    speed, period = 50.0, 2
+    epoch = time.time() - 3.0  # the server's clock has run 3 s (150 clock seconds) already
+    async with FakeServerProcess(
+        plants=1,
+        rate_limit=None,
+        interval=period,
+        follow=True,
+        start=int(epoch) - 3600,
+        days=1,
+        extra_args=("--speed", repr(speed), "--epoch", repr(epoch)),
+    ) as server:
+        ours = ScaledClock(epoch + (time.time() - epoch) * speed, speed)
+        async with LacecalClient(base_url=server.base_url, rate_limit=(100, 1.0)) as client:
+            record = await client.latest_meter_record(server.plants[0].itr)
+            now = ours.now()
+    assert record is not None
+    # The server's latest record is the last period closed by a clock that reads ours.
+    assert now - 3 * period <= record.unix_time + period <= now + period
+    assert now > time.time() + 100

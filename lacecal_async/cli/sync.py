@@ -35,7 +35,8 @@ def parse_duration(text: str) -> float:
     pos, total = 0, 0.0
     while pos < len(value):
         match = _DURATION.match(value, pos)
-        if match is None or (not match[2] and match.end() != len(value)):
+        # A bare number is seconds only on its own: "1h30" is ambiguous, not 1h + 30s.
+        if match is None or (not match[2] and (pos or match.end() != len(value))):
             raise UsageError(f"invalid duration {text!r}: use e.g. 90s, 15m, 2h, 1d or 1h30m")
         total += float(match[1]) * _UNITS[match[2] or "s"]
         pos = match.end()

@@ -300,7 +300,10 @@ class SQLiteStore:
         return job(self._db)
 
     def _open_sync(self) -> None:
-        create_private_file(self.path)
+        try:
+            create_private_file(self.path)
+        except OSError as exc:  # a directory, no such folder, no permission
+            raise StoreError(f"cannot open {self.path}: {exc.strerror}") from None
         db = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
         try:
             self._configure(db)

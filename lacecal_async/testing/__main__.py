@@ -55,6 +55,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--interval", type=int, default=None, help="every plant's period [s] (default: varied)"
     )
+    parser.add_argument(
+        "--epoch",
+        type=float,
+        default=None,
+        help="with --speed, the UNIX time at which the clock read real time (default: at "
+        "start); another process given the same shares the clock",
+    )
     return parser.parse_args(argv)
 
 

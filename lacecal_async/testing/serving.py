@@ -28,7 +28,10 @@ class ServeOptions:
     `plants` from `seed`, `days` of records from `start` (None: the default start, or DAYS
     before now with `follow`), a per-ITR `rate` (None: unlimited), on `host`:`port`;
     `follow` makes the data grow with a clock running `speed` times as fast; `interval`
-    gives every plant that period [s] (None: drawn from the service's usual ones).
+    gives every plant that period [s] (None: drawn from the service's usual ones). That
+    clock read the real time at the UNIX time `epoch` (None: when the server starts): a
+    process that builds ``ScaledClock(epoch + (time.time() - epoch) * speed, speed)``
+    shares it, to the millisecond.
     """
 
     plants: int = 20
@@ -41,6 +44,7 @@ class ServeOptions:
     follow: bool = False
     speed: float = 1.0
     interval: int | None = None
+    epoch: float | None = None
 
 
 def build(options: ServeOptions) -> tuple[list[Plant], Clock]:
@@ -58,7 +62,10 @@ def build(options: ServeOptions) -> tuple[list[Plant], Clock]:
         interval=options.interval,
         follow_clock=options.follow,
     )
-    clock: Clock = ScaledClock(now, options.speed) if options.speed != 1.0 else SystemClock()
+    clock: Clock = SystemClock()
+    if options.speed != 1.0:
+        epoch = now if options.epoch is None else options.epoch
+        clock = ScaledClock(epoch + (now - epoch) * options.speed, options.speed)
     return plants, clock
 
 

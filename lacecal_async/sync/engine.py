@@ -464,6 +464,7 @@ async def follow(
     worker: str | None = None,
     lease_ttl: float = DEFAULT_LEASE_TTL,
     on_fleet: Callable[[FleetEvent], object] | None = None,
+    handover_wait: float | None = None,
 ) -> None:
     """Do what `sync` does, then keep every plant up to date until cancelled.
 
@@ -476,7 +477,10 @@ async def follow(
     the plants of the store it holds leases on (about its fair share), whichever worker
     added them. `worker` is its id (default `worker_id()`), `lease_ttl` [s] how long its
     leases last unrenewed (a dead worker's plants move after that), `on_fleet` is called
-    with each `FleetEvent`. Its leases are released when it stops.
+    with each `FleetEvent`. Its leases are released when it stops. A plant it takes is
+    first asked for `handover_wait` [s] later (default: the client's rate-limit period and
+    1/60 of it), so that the previous holder's requests have left the API's window: the
+    per-ITR limit then holds across the hand-over too.
     """
     ctx = _context(client, store, since, clock, lookback, on_cycle)
     chosen, endpoints = sync_plants(plants), _endpoints(endpoints)
@@ -486,7 +490,10 @@ async def follow(
         for plant in chosen:
             await store.add_plant(fingerprint(plant.itr), plant.alias)
         ctx.fleet, ctx.worker = cast("FleetStore", store), worker or worker_id()
-        fleet = _Fleet(ctx, ctx.fleet, ctx.worker, endpoints, lease_ttl, on_fleet)
+        if handover_wait is None:
+            period = client.rate_limit[1]
+            handover_wait = period + period / 60
+        fleet = _Fleet(ctx, ctx.fleet, ctx.worker, endpoints, lease_ttl, on_fleet, handover_wait)
         fleet.know(chosen)
         await fleet.run()
         return
@@ -506,6 +513,7 @@ class _Fleet:
     endpoints: tuple[Endpoint, ...]
     ttl: float
     on_fleet: Callable[[FleetEvent], object] | None
+    handover_wait: float
     #: The identifiers this worker was given, by fingerprint.
     known: dict[str, str] = attrs.field(factory=dict)
     entries: dict[str, PlantEntry] = attrs.field(factory=dict)
@@ -630,6 +638,8 @@ class _Fleet:
         """Follow one leased plant until stopped, or until a fenced write finds it lost."""
         workers = [_Worker(self.ctx, plant, endpoint) for endpoint in self.endpoints]
         try:
+            # The previous holder may have asked for it within the rate window: let it pass.
+            await asyncio.sleep(self.handover_wait)
             for one in workers:
                 await one.load()
                 one.cursor()

@@ -320,13 +320,18 @@ class PostgresStore:
             raise StoreError(
                 "PostgresStore needs asyncpg: pip install 'lacecal_async[postgres]'"
             ) from None
-        pool = await asyncpg.create_pool(
-            self.dsn,
-            min_size=1,
-            max_size=self.pool_size,
-            timeout=self.timeout,
-            command_timeout=self.timeout,
-        )
+        try:
+            pool = await asyncpg.create_pool(
+                self.dsn,
+                min_size=1,
+                max_size=self.pool_size,
+                timeout=self.timeout,
+                command_timeout=self.timeout,
+            )
+        except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+            raise StoreError(
+                f"cannot connect to {dsn_shown(self.dsn)}: {type(exc).__name__}: {exc}"
+            ) from None
         try:
             async with pool.acquire() as conn:
                 await self._migrate(conn)

@@ -9,7 +9,7 @@ per-ITR log says who fetched what, and when.
 from __future__ import annotations
 
 import asyncio
-import os
+import itertools
 import re
 import signal
 import subprocess
@@ -85,7 +85,7 @@ async def test_three_workers_one_killed_lose_nothing_and_never_overlap(
     ) as server:
         itr_file = tmp_path / "plants.txt"
         itr_file.write_text("".join(f"{p.itr}\n" for p in server.plants))
-        os.chmod(itr_file, 0o600)
+        itr_file.chmod(0o600)
         command = _command(postgres_dsn, itr_file, server.base_url, start)
         errs = [(tmp_path / f"worker{i}.err").open("w+") for i in range(3)]
         workers = [
@@ -141,6 +141,6 @@ async def test_three_workers_one_killed_lose_nothing_and_never_overlap(
     # the killed worker's plants are taken (-> A): at most 4 runs, and runs never overlap.
     for itr_runs in by_itr.values():
         assert len(itr_runs) <= 4, itr_runs
-        assert all(a[2] < b[1] for a, b in zip(itr_runs, itr_runs[1:], strict=False))
+        assert all(a[2] < b[1] for a, b in itertools.pairwise(itr_runs))
     # stderr names plants by fingerprint, never by identifier.
     assert all(p.itr[-8:] not in "".join(outputs) for p in server.plants)

@@ -473,7 +473,8 @@ async def follow(
     commit in flight completes (the store finishes it), nothing else is started.
 
     With a `LeaseStore` (`PostgresStore`) this worker joins the fleet following the store:
-    `plants` are added to the store and are the identifiers this worker knows; it works on
+    `plants` are added to the store (one given without an alias keeps the key it is stored
+    under) and are the identifiers this worker knows; it works on
     the plants of the store it holds leases on (about its fair share), whichever worker
     added them. `worker` is its id (default `worker_id()`), `lease_ttl` [s] how long its
     leases last unrenewed (a dead worker's plants move after that), `on_fleet` is called
@@ -487,8 +488,10 @@ async def follow(
     if isinstance(store, LeaseStore):
         if not lease_ttl > 0:
             raise ValueError(f"lease_ttl is a positive number of seconds, not {lease_ttl}")
-        for plant in chosen:
-            await store.add_plant(fingerprint(plant.itr), plant.alias)
+        stored = {entry.fingerprint for entry in await cast("FleetStore", store).plants()}
+        for plant in chosen:  # one given without alias keeps the alias another worker gave
+            if plant.alias is not None or fingerprint(plant.itr) not in stored:
+                await store.add_plant(fingerprint(plant.itr), plant.alias)
         ctx.fleet, ctx.worker = cast("FleetStore", store), worker or worker_id()
         if handover_wait is None:
             period = client.rate_limit[1]
@@ -588,12 +591,21 @@ class _Fleet:
         self.entries = {entry.plant: entry for entry in await self.store.plants()}
 
     def _reap(self) -> None:
-        """Forget plants whose task ended (a lost lease); raise what else ended one."""
+        """Forget plants whose task ended; raise what ended one unless the database did.
+
+        A lost lease ends a plant quietly (already reported); a failing database (a
+        `StoreError`, a connection's `OSError`) is reported, and the plant starts again at
+        the next round if its lease is still held. Anything else is a bug: raised.
+        """
         for key, task in list(self.running.items()):
             if task.done():
                 del self.running[key]
                 error = task.exception()
-                if error is not None:
+                if isinstance(error, BaseExceptionGroup):
+                    error = error.exceptions[0]
+                if isinstance(error, (StoreError, OSError)):
+                    self._emit("stopped", [key], detail=f"the store failed: {error}")
+                elif error is not None:
                     raise error
 
     async def _stop(self, keys: Iterable[str]) -> None:

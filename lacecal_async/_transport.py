@@ -180,8 +180,11 @@ class Transport:
         timeout: float,
         retries: int,
         max_rate: tuple[int, float] | None = None,
+        user_agent: str = "lacecal_async",
     ) -> None:
         self._shared = _Shared(session, owns_session=session is None)
+        #: Sent with every request (a passed-in session's own default is overridden).
+        self.headers = {"User-Agent": user_agent}
         self.base_url = base_url
         self.wire_format = wire_format
         self.rate_limit = rate_limit
@@ -272,7 +275,6 @@ class Transport:
             session = self._shared.session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self.pool_size),
                 timeout=aiohttp.ClientTimeout(total=None),
-                headers={"User-Agent": "lacecal_async"},
             )
             # aiohttp silently re-sends an idempotent request once when a kept-alive
             # connection drops; that second copy would escape the limiter and `retries`.
@@ -398,6 +400,7 @@ class Transport:
                 session.get(
                     self.base_url / endpoint.path,
                     params=params,
+                    headers=self.headers,
                     allow_redirects=False,
                     raise_for_status=False,
                 ) as response,

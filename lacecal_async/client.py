@@ -8,6 +8,8 @@ and picks the layer.
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
+import re
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable, Mapping
 from datetime import datetime
 from types import TracebackType
@@ -50,6 +52,39 @@ def _check_rate(name: str, rate: tuple[int, float]) -> tuple[int, float]:
     return count, float(period)
 
 
+def _version() -> str:
+    try:
+        return importlib.metadata.version("lacecal_async")
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - not installed
+        return "0+unknown"
+
+
+#: Printable ASCII, no leading or trailing space: what a User-Agent header may carry.
+_USER_AGENT_RE = re.compile(r"[!-~](?:[ -~]*[!-~])?", re.ASCII)
+_USER_AGENT_MAX = 200
+
+
+def _user_agent_header(extra: str | None) -> str:
+    """Return the User-Agent sent: ``lacecal_async/VERSION``, then `extra` if given.
+
+    `extra` (e.g. ``worker/host-123``) is printable ASCII of at most 200 characters, so a
+    server's log can tell workers apart; ValueError otherwise.
+    """
+    base = f"lacecal_async/{_version()}"
+    if extra is None:
+        return base
+    if (
+        not isinstance(extra, str)
+        or not _USER_AGENT_RE.fullmatch(extra)
+        or (len(extra) > _USER_AGENT_MAX)
+    ):
+        raise ValueError(
+            f"user_agent is printable ASCII without surrounding spaces, at most "
+            f"{_USER_AGENT_MAX} characters"
+        )
+    return f"{base} {extra}"
+
+
 def _check_options(retries: int, timeout: float) -> None:
     if not timeout > 0:
         raise ValueError("timeout must be positive")
@@ -70,7 +105,8 @@ class LacecalClient:
     `max_rate` (N, T), optional, caps requests across all ITRs with a leaky bucket
     (`aiolimiter.AsyncLimiter`): a burst of N, then N per T, so at most 2N start in any
     window of T. `on_event` is called with each `RequestDone`, `RetryScheduled` and
-    `RateLimited` (see `add_listener`).
+    `RateLimited` (see `add_listener`). `user_agent` is added to the ``User-Agent`` sent
+    (``lacecal_async/VERSION user_agent``), e.g. to name the worker of a fleet.
     """
 
     _is_view = False
@@ -86,8 +122,10 @@ class LacecalClient:
         retries: int = 3,
         max_rate: tuple[int, float] | None = None,
         on_event: Listener | None = None,
+        user_agent: str | None = None,
     ) -> None:
         limit = _check_rate("rate_limit", rate_limit)
+        agent = _user_agent_header(user_agent)
         cap = None if max_rate is None else _check_rate("max_rate", max_rate)
         _check_options(retries, timeout)
         self._transport = Transport(
@@ -98,6 +136,7 @@ class LacecalClient:
             timeout=float(timeout),
             retries=retries,
             max_rate=cap,
+            user_agent=agent,
         )
         if on_event is not None:
             self.add_listener(on_event)

@@ -77,6 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(args, "func"):
         parser.print_help(sys.stderr)
         return 2
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # `sync --workers` re-runs it
     try:
         status: int = args.func(args)
     except UsageError as exc:

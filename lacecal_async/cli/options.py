@@ -85,9 +85,10 @@ def add_client_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def make_client(args: argparse.Namespace) -> LacecalClient:
+def make_client(args: argparse.Namespace, *, user_agent: str | None = None) -> LacecalClient:
     """Build the client the parsed options describe (call inside the event loop)."""
     return LacecalClient(
+        user_agent=user_agent,
         base_url=args.base_url,
         wire_format=args.wire_format,
         rate_limit=args.rate,

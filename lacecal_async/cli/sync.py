@@ -1,27 +1,34 @@
-"""``lacecal sync``: keep plants' records in a local SQLite database, once or as a daemon.
+"""``lacecal sync``: keep plants' records in a SQLite or PostgreSQL database, once or as a daemon.
 
-Each page is committed with the plant's sync state in one transaction, so a crash (even a
-SIGKILL) loses at most the page in flight and a rerun resumes after the last committed
-record. With ``--follow`` it keeps polling each plant once per its integration period;
-SIGTERM or Ctrl-C stops it after the commit in flight (exit 0).
+With a PostgreSQL DSN and ``--follow`` the process is one worker of a fleet: it shares the
+plants listed in the database with every other such process through leases, and
+``--workers N`` starts N of them. Each page is committed with the plant's sync state in
+one transaction, so a crash (even a SIGKILL) loses at most the page in flight and a rerun
+resumes after the last committed record. With ``--follow`` it keeps polling each plant
+once per its integration period; SIGTERM or Ctrl-C stops it after the commit in flight
+(exit 0).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from lacecal_async.cli.fetch import add_plant_options, add_progress_options
+from lacecal_async.cli.fleet import default_workers, printer, run_workers
 from lacecal_async.cli.interrupt import Interrupted, run_interruptible
 from lacecal_async.cli.itrs import Redactor, collect_plants
 from lacecal_async.cli.options import UsageError, add_client_options, make_client
 from lacecal_async.cli.progress import choose_mode
+from lacecal_async.cli.stores import is_dsn, make_store, shown
 from lacecal_async.cli.sync_progress import SyncProgress
 from lacecal_async.cli.when import WHEN_HELP, parse_when
 from lacecal_async.errors import LacecalError
-from lacecal_async.sync import PlantReport, SQLiteStore, SyncPlant, follow, sync
+from lacecal_async.itr import fingerprint
+from lacecal_async.sync import PlantReport, SyncPlant, follow, sync, worker_id
 
 __all__ = ["add_parser", "parse_duration", "run"]
 
@@ -58,6 +65,34 @@ def _failures(reports: Mapping[str, PlantReport], names: Mapping[str, str]) -> l
     return out
 
 
+async def _fleet_size(db: str, plants: Sequence[SyncPlant]) -> int:
+    """Add `plants` to the database and return how many it lists."""
+    async with make_store(db) as store:
+        for plant in plants:
+            await store.add_plant(fingerprint(plant.itr), plant.alias)
+        return len(await store.plants())
+
+
+def _workers(args: argparse.Namespace, plants: Sequence[SyncPlant]) -> int:
+    """Return how many worker processes to run (checking ``--workers``)."""
+    workers: int | None = args.workers
+    if workers is not None and workers < 1:
+        raise UsageError("--workers is at least 1")
+    if workers is not None and workers > 1:
+        if not is_dsn(args.db):
+            raise UsageError(
+                "--workers above 1 needs a PostgreSQL database (postgresql://...): SQLite has "
+                "no leases, so run one process per SQLite file"
+            )
+        if not args.follow:
+            raise UsageError("--workers needs --follow (workers share plants by leases)")
+    if workers is None:
+        if not (is_dsn(args.db) and args.follow):
+            return 1
+        workers = default_workers(asyncio.run(_fleet_size(args.db, plants)))
+    return workers
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``lacecal sync``; return the exit status."""
     stderr = sys.stderr
@@ -65,19 +100,42 @@ def run(args: argparse.Namespace) -> int:
     since = parse_when(args.since)
     endpoints = ("meter", "inverter") if args.endpoint == "all" else (args.endpoint,)
     lookback = parse_duration(args.lookback) if args.lookback is not None else None
+    lease_ttl = parse_duration(args.lease_ttl)
+    if not lease_ttl > 0:
+        raise UsageError("--lease-ttl is a positive duration")
     try:
         plants = [SyncPlant(ref.itr, ref.alias) for ref in refs]
         names = {plant.key: plant.name for plant in plants}
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     redact = Redactor(tuple(ref.itr for ref in refs))
+    where = shown(args.db)
+    try:
+        workers = _workers(args, plants)
+    except (LacecalError, ValueError, OSError) as exc:
+        print(redact(f"lacecal: error: {where}: {exc}"), file=stderr)
+        return 1
+    if workers > 1:
+        return run_workers(args.argv, workers)
     progress = SyncProgress(stderr, choose_mode(args.progress, stderr), names, redact)
+    worker = worker_id()
+    fleet = is_dsn(args.db) and args.follow
 
     async def work() -> dict[str, PlantReport]:
-        async with make_client(args) as client, SQLiteStore(args.db) as store:
+        agent = f"worker/{worker}" if fleet else None
+        async with make_client(args, user_agent=agent) as client, make_store(args.db) as store:
             if args.follow:
                 await follow(
-                    client, store, plants, endpoints, since, lookback=lookback, on_cycle=progress
+                    client,
+                    store,
+                    plants,
+                    endpoints,
+                    since,
+                    lookback=lookback,
+                    on_cycle=progress,
+                    worker=worker,
+                    lease_ttl=lease_ttl,
+                    on_fleet=printer(stderr, redact),
                 )
             return await sync(
                 client, store, plants, endpoints, since, lookback=lookback, on_cycle=progress
@@ -85,8 +143,8 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         outcome = run_interruptible(work)
-    except (LacecalError, ValueError) as exc:
-        print(redact(f"lacecal: error: {args.db}: {exc}"), file=stderr)
+    except (LacecalError, ValueError, OSError) as exc:
+        print(redact(f"lacecal: error: {where}: {exc}"), file=stderr)
         return 1
     if isinstance(outcome, Interrupted):
         if args.follow:
@@ -124,6 +182,17 @@ those pages: run it again and it resumes exactly after the last committed record
 Holes (periods missing between stored records) are asked for again 6, 36, 144 and 1008
 periods after they were found; --lookback DURATION (e.g. 2h) also re-reads that window
 before the latest record on every cycle. See: lacecal status DB.
+
+DB may be a PostgreSQL DSN (postgresql://user@host/db; needs lacecal_async[postgres]).
+With --follow each such process is one worker of a fleet: the workers share the plants
+listed in the database through leases (one worker per plant at a time), each taking about
+its fair share; plants given here are added to it. Each worker reads identifiers from its
+own arguments, --itr-file or LACECAL_ITR (the database holds aliases and fingerprints);
+a plant it has no identifier for is reported and left to another worker. A worker that
+dies loses its leases after --lease-ttl and the others take its plants over.
+--workers N runs N such workers on this host (default: one per usable core when the
+database lists more plants than one process keeps up with, 1500; else 1). SQLite takes
+one worker only. Without --follow the plants given are synced once, without leases.
 """
 
 
@@ -131,12 +200,16 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     """Add ``sync`` to the command."""
     parser = subparsers.add_parser(
         "sync",
-        help="keep plants' records in a SQLite database (once, or --follow as a daemon)",
+        help="keep plants' records in a SQLite or PostgreSQL database (--follow: a daemon)",
         description="Bring the plants' records in DB up to date; with --follow, keep them so.",
         epilog=SYNC_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("db", metavar="DB", help="the SQLite database (created if missing)")
+    parser.add_argument(
+        "db",
+        metavar="DB",
+        help="the SQLite file (created if missing), or a PostgreSQL DSN postgresql://...",
+    )
     add_plant_options(parser)
     parser.add_argument(
         "--since",
@@ -156,6 +229,21 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         metavar="DURATION",
         default=None,
         help="re-read this window before each plant's latest record every cycle (e.g. 2h)",
+    )
+    fleet = parser.add_argument_group("fleet (PostgreSQL with --follow)")
+    fleet.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="worker processes on this host (default: cores if the fleet needs them, else 1)",
+    )
+    fleet.add_argument(
+        "--lease-ttl",
+        default="30s",
+        metavar="DURATION",
+        help="how long a worker's leases last unrenewed: a dead worker's plants move after "
+        "it (default 30s)",
     )
     add_client_options(parser)
     add_progress_options(parser)

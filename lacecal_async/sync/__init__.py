@@ -12,14 +12,22 @@ from __future__ import annotations
 from lacecal_async.sync.engine import (
     Cycle,
     EndpointReport,
+    FleetEvent,
     PlantReport,
     SyncPlant,
     follow,
     sync,
     sync_plants,
+    worker_id,
 )
 from lacecal_async.sync.holes import REPAIR_AFTER, Hole
-from lacecal_async.sync.leases import LeaseBalance, LeaseStore, fair_share
+from lacecal_async.sync.leases import (
+    FleetStore,
+    LeaseBalance,
+    LeaseLostError,
+    LeaseStore,
+    fair_share,
+)
 from lacecal_async.sync.postgres import PostgresStore
 from lacecal_async.sync.sqlite import SQLiteStore
 from lacecal_async.sync.store import (
@@ -35,8 +43,11 @@ __all__ = [
     "REPAIR_AFTER",
     "Cycle",
     "EndpointReport",
+    "FleetEvent",
+    "FleetStore",
     "Hole",
     "LeaseBalance",
+    "LeaseLostError",
     "LeaseStore",
     "PlantEntry",
     "PlantReport",
@@ -52,4 +63,5 @@ __all__ = [
     "follow",
     "sync",
     "sync_plants",
+    "worker_id",
 ]

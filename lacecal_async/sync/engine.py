@@ -9,16 +9,28 @@ written to the store (`record_error`) and backs off, counted in the plant's peri
 never stops the other plants, and a plant that keeps failing is retried, never dropped.
 
 Plants are stored under their alias, else `fingerprint(itr)`: never their identifier.
+
+Fleets: when the store is a `LeaseStore` (`PostgresStore`), `follow` shares the plants
+listed in the database with every other worker following it, one worker per plant at a
+time (`lacecal_async.sync.leases`). Every ``ttl / 3`` a worker balances its leases; it works
+only on the plants it holds, stops a plant before releasing it, stops every plant when a
+round fails or returns after its start plus the ttl, and releases all on the way out. Its
+writes are fenced with its worker id, so a worker that lost a lease cannot write after the
+new holder took over. A leased plant whose identifier this worker was not given is
+reported (`FleetEvent`), released, and not taken again for a while.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import random
+import secrets
+import socket
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, cast
 
 import attrs
 
@@ -29,24 +41,38 @@ from lacecal_async.errors import LacecalClosedError, LacecalError
 from lacecal_async.follow import Cursor
 from lacecal_async.itr import fingerprint, redact, validate_itr
 from lacecal_async.polling import backoff, next_poll, phase_of
-from lacecal_async.sync.store import TIMED, Store, StoreError, SyncState
+from lacecal_async.sync.leases import FleetStore, LeaseBalance, LeaseLostError, LeaseStore
+from lacecal_async.sync.store import TIMED, PlantEntry, Store, StoreError, SyncState
 
 __all__ = [
     "DEFAULT_INTERVAL",
+    "DEFAULT_LEASE_TTL",
     "INVENTORY_EVERY",
     "Cycle",
     "EndpointReport",
+    "FleetEvent",
     "PlantReport",
     "SyncPlant",
     "follow",
     "sync",
     "sync_plants",
+    "worker_id",
 ]
 
 #: The period assumed for a plant none of whose records told its own [s].
 DEFAULT_INTERVAL = 600
 #: Follow mode refreshes a plant's inverter inventory once per this many periods.
 INVENTORY_EVERY = 144
+#: How long a fleet worker's leases last without renewal [s]; it renews every third of it.
+DEFAULT_LEASE_TTL = 30.0
+#: A plant released for want of its identifier is not taken again for this many ttls.
+_REFUSED_TTLS = 10
+
+
+def worker_id() -> str:
+    """Return a new worker id: host, process id and a random part (no identifier in it)."""
+    host = "".join(c if c.isalnum() or c in "-." else "_" for c in socket.gethostname())[:64]
+    return f"{host or 'host'}-{os.getpid()}-{secrets.token_hex(3)}"
 
 
 @attrs.frozen
@@ -148,6 +174,29 @@ class PlantReport:
         return sum(e.records for e in self.endpoints)
 
 
+_Kind = Literal["took", "released", "no_identifier", "stopped"]
+
+
+@attrs.frozen
+class FleetEvent:
+    """What a fleet worker did with its leases (`follow` with a `LeaseStore`).
+
+    kind: "took" (plants leased and started), "released" (stopped and given back to balance
+    the fleet), "no_identifier" (leased, but this worker was not given their identifiers:
+    released, not taken again for a while), "stopped" (every plant stopped: a round failed
+    or came back late, so the leases may be gone; `detail` says why).
+    plants: plant keys (aliases or fingerprints, never identifiers); share and workers: the
+    fair share and live workers of the round (0 when unknown).
+    """
+
+    kind: _Kind
+    worker: str
+    plants: tuple[str, ...]
+    share: int = 0
+    workers: int = 0
+    detail: str = ""
+
+
 @attrs.define
 class _Context:
     client: LacecalClient
@@ -157,6 +206,43 @@ class _Context:
     lookback: float | None
     on_cycle: Callable[[Cycle], object] | None
     rng: random.Random = attrs.field(factory=random.Random)
+    #: In a fleet: the store again, with fenced writes, and this worker's id.
+    fleet: FleetStore | None = None
+    worker: str | None = None
+
+    async def commit_page(
+        self, plant: str, endpoint: Endpoint, records: Sequence[Any], state: SyncState
+    ) -> None:
+        now = self.clock.now()
+        if self.fleet is None:
+            await self.store.commit_page(plant, endpoint, records, state, now=now)
+        else:
+            await self.fleet.commit_page(
+                plant, endpoint, records, state, now=now, worker=self.worker
+            )
+
+    async def commit_inventory(self, plant: str, inverters: Sequence[Any], now: float) -> None:
+        if self.fleet is None:
+            await self.store.commit_inventory(plant, inverters, now=now)
+        else:
+            await self.fleet.commit_inventory(plant, inverters, now=now, worker=self.worker)
+
+    async def repair_attempted(self, plant: str, endpoint: Endpoint, start: int, end: int) -> None:
+        now = self.clock.now()
+        if self.fleet is None:
+            await self.store.repair_attempted(plant, endpoint, start, end, now=now)
+        else:
+            await self.fleet.repair_attempted(
+                plant, endpoint, start, end, now=now, worker=self.worker
+            )
+
+    async def record_error(
+        self, plant: str, endpoint: Endpoint, error: str, when: float, now: float
+    ) -> None:
+        if self.fleet is None:
+            await self.store.record_error(plant, endpoint, error, when, now=now)
+        else:
+            await self.fleet.record_error(plant, endpoint, error, when, now=now, worker=self.worker)
 
 
 @attrs.define
@@ -188,9 +274,7 @@ class _Worker:
             self.state = state
 
     async def _commit(self, records: Sequence[Any]) -> None:
-        await self.ctx.store.commit_page(
-            self.key, self.endpoint, records, self.state, now=self.ctx.clock.now()
-        )
+        await self.ctx.commit_page(self.key, self.endpoint, records, self.state)
 
     async def _range(self, start: int, end: int) -> tuple[Any, ...]:
         client, itr = self.ctx.client, self.plant.itr
@@ -219,9 +303,7 @@ class _Worker:
             if found:
                 await self._commit(found)
                 landed += len(found)
-            await store.repair_attempted(
-                self.key, self.endpoint, hole.start, hole.end, now=clock.now()
-            )
+            await self.ctx.repair_attempted(self.key, self.endpoint, hole.start, hole.end)
         return landed
 
     async def _look_back(self) -> int:
@@ -246,7 +328,7 @@ class _Worker:
         except LacecalError as exc:
             self.inventory_error = str(exc)
             return
-        await self.ctx.store.commit_inventory(self.key, inverters, now=now)
+        await self.ctx.commit_inventory(self.key, inverters, now)
         self.inverters, self.inventory_error = len(inverters), None
         self.inventory_due = now + INVENTORY_EVERY * interval
 
@@ -273,7 +355,7 @@ class _Worker:
             await self._commit(())
         else:
             when = now + backoff(self.state.failures + 1, interval, rng=ctx.rng)
-            await ctx.store.record_error(self.key, self.endpoint, error, when, now=now)
+            await ctx.record_error(self.key, self.endpoint, error, when, now)
             await self.load()
         cycle = Cycle(
             self.key,
@@ -379,15 +461,202 @@ async def follow(
     clock: Clock | None = None,
     lookback: float | None = None,
     on_cycle: Callable[[Cycle], object] | None = None,
+    worker: str | None = None,
+    lease_ttl: float = DEFAULT_LEASE_TTL,
+    on_fleet: Callable[[FleetEvent], object] | None = None,
+    handover_wait: float | None = None,
 ) -> None:
     """Do what `sync` does, then keep every plant up to date until cancelled.
 
     After downtime each plant first backfills what it missed (as fast as the rate limit
     lets), then is polled once per its integration period. Cancel the task to stop: the
     commit in flight completes (the store finishes it), nothing else is started.
+
+    With a `LeaseStore` (`PostgresStore`) this worker joins the fleet following the store:
+    `plants` are added to the store (one given without an alias keeps the key it is stored
+    under) and are the identifiers this worker knows; it works on
+    the plants of the store it holds leases on (about its fair share), whichever worker
+    added them. `worker` is its id (default `worker_id()`), `lease_ttl` [s] how long its
+    leases last unrenewed (a dead worker's plants move after that), `on_fleet` is called
+    with each `FleetEvent`. Its leases are released when it stops. A plant it takes is
+    first asked for `handover_wait` [s] later (default: the client's rate-limit period and
+    1/60 of it), so that the previous holder's requests have left the API's window: the
+    per-ITR limit then holds across the hand-over too.
     """
     ctx = _context(client, store, since, clock, lookback, on_cycle)
-    workers = await _workers(ctx, sync_plants(plants), _endpoints(endpoints))
+    chosen, endpoints = sync_plants(plants), _endpoints(endpoints)
+    if isinstance(store, LeaseStore):
+        if not lease_ttl > 0:
+            raise ValueError(f"lease_ttl is a positive number of seconds, not {lease_ttl}")
+        stored = {entry.fingerprint for entry in await cast("FleetStore", store).plants()}
+        for plant in chosen:  # one given without alias keeps the alias another worker gave
+            if plant.alias is not None or fingerprint(plant.itr) not in stored:
+                await store.add_plant(fingerprint(plant.itr), plant.alias)
+        ctx.fleet, ctx.worker = cast("FleetStore", store), worker or worker_id()
+        if handover_wait is None:
+            period = client.rate_limit[1]
+            handover_wait = period + period / 60
+        fleet = _Fleet(ctx, ctx.fleet, ctx.worker, endpoints, lease_ttl, on_fleet, handover_wait)
+        fleet.know(chosen)
+        await fleet.run()
+        return
+    workers = await _workers(ctx, chosen, endpoints)
     async with asyncio.TaskGroup() as group:
-        for worker in workers:
-            group.create_task(worker.forever())
+        for one in workers:
+            group.create_task(one.forever())
+
+
+@attrs.define
+class _Fleet:
+    """One worker of a fleet: the lease loop, and a task per plant it holds."""
+
+    ctx: _Context
+    store: FleetStore
+    worker: str
+    endpoints: tuple[Endpoint, ...]
+    ttl: float
+    on_fleet: Callable[[FleetEvent], object] | None
+    handover_wait: float
+    #: The identifiers this worker was given, by fingerprint.
+    known: dict[str, str] = attrs.field(factory=dict)
+    entries: dict[str, PlantEntry] = attrs.field(factory=dict)
+    running: dict[str, asyncio.Task[None]] = attrs.field(factory=dict)
+    #: Plants released for want of an identifier: not taken again before this loop time.
+    refused: dict[str, float] = attrs.field(factory=dict)
+
+    def know(self, plants: Iterable[SyncPlant]) -> None:
+        self.known.update((fingerprint(plant.itr), plant.itr) for plant in plants)
+
+    def _emit(
+        self,
+        kind: _Kind,
+        plants: Iterable[str],
+        balance: LeaseBalance | None = None,
+        detail: str = "",
+    ) -> None:
+        chosen = tuple(sorted(plants))
+        if self.on_fleet is None or not (chosen or kind == "stopped"):
+            return
+        share, workers = (balance.share, balance.workers) if balance is not None else (0, 0)
+        self.on_fleet(FleetEvent(kind, self.worker, chosen, share, workers, detail))
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = 0.0
+        try:
+            while True:
+                self._reap()
+                sent = loop.time()
+                try:
+                    async with asyncio.timeout_at(deadline if self.running else sent + self.ttl):
+                        balance = await self.store.balance_leases(
+                            self.worker, ttl=self.ttl, among=await self._among(sent)
+                        )
+                    late = loop.time() >= sent + self.ttl
+                except Exception as exc:  # noqa: BLE001 - a timeout or any failure: stop all
+                    balance, late = None, True
+                    reason = str(exc) or type(exc).__name__
+                if late or balance is None:
+                    if self.running:
+                        stopped = list(self.running)
+                        await self._stop(stopped)
+                        self._emit(
+                            "stopped",
+                            stopped,
+                            detail=(
+                                f"lease round failed: {reason}"
+                                if balance is None
+                                else "lease round came back too late"
+                            ),
+                        )
+                    deadline = 0.0
+                else:
+                    deadline = sent + self.ttl
+                    await self._apply(balance, loop.time())
+                await asyncio.sleep(max(sent + self.ttl / 3 - loop.time(), 0.0))
+        finally:
+            await self._stop(list(self.running))
+            with contextlib.suppress(Exception):
+                await self.store.release_leases(self.worker)
+
+    async def _among(self, now: float) -> list[str] | None:
+        """Return the plants this worker may take: all but those it lately had no identifier for."""
+        self.refused = {key: until for key, until in self.refused.items() if until > now}
+        if not self.refused:
+            return None
+        await self._refresh()
+        return [key for key in self.entries if key not in self.refused]
+
+    async def _refresh(self) -> None:
+        self.entries = {entry.plant: entry for entry in await self.store.plants()}
+
+    def _reap(self) -> None:
+        """Forget plants whose task ended; raise what ended one unless the database did.
+
+        A lost lease ends a plant quietly (already reported); a failing database (a
+        `StoreError`, a connection's `OSError`) is reported, and the plant starts again at
+        the next round if its lease is still held. Anything else is a bug: raised.
+        """
+        for key, task in list(self.running.items()):
+            if task.done():
+                del self.running[key]
+                error = task.exception()
+                if isinstance(error, BaseExceptionGroup):
+                    error = error.exceptions[0]
+                if isinstance(error, (StoreError, OSError)):
+                    self._emit("stopped", [key], detail=f"the store failed: {error}")
+                elif error is not None:
+                    raise error
+
+    async def _stop(self, keys: Iterable[str]) -> None:
+        tasks = [self.running.pop(key) for key in keys if key in self.running]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _apply(self, balance: LeaseBalance, now: float) -> None:
+        held = set(balance.held)
+        await self._stop([key for key in self.running if key not in held])
+        # Give back first what is not running yet, then the last in key order.
+        order = sorted(held, key=lambda key: (key in self.running, key))
+        give = order[: balance.surplus]
+        if any(key not in self.entries for key in held):
+            await self._refresh()
+        missing = sorted(
+            key
+            for key in held.difference(give)
+            if key not in self.entries or self.entries[key].fingerprint not in self.known
+        )
+        await self._stop([*give, *missing])
+        if give or missing:
+            await self.store.release_leases(self.worker, [*give, *missing])
+        for key in missing:
+            self.refused[key] = now + _REFUSED_TTLS * self.ttl
+        self._emit("released", give, balance)
+        self._emit(
+            "no_identifier",
+            missing,
+            balance,
+            "not in this worker's identifiers (--itr-file / LACECAL_ITR)",
+        )
+        start = sorted(held.difference(give, missing, self.running))
+        for key in start:
+            entry = self.entries[key]
+            plant = SyncPlant(self.known[entry.fingerprint], entry.alias)
+            self.running[key] = asyncio.create_task(self._plant(plant))
+        self._emit("took", start, balance)
+
+    async def _plant(self, plant: SyncPlant) -> None:
+        """Follow one leased plant until stopped, or until a fenced write finds it lost."""
+        workers = [_Worker(self.ctx, plant, endpoint) for endpoint in self.endpoints]
+        try:
+            # The previous holder may have asked for it within the rate window: let it pass.
+            await asyncio.sleep(self.handover_wait)
+            for one in workers:
+                await one.load()
+                one.cursor()
+            async with asyncio.TaskGroup() as group:
+                for one in workers:
+                    group.create_task(one.forever())
+        except* LeaseLostError as lost:
+            self._emit("stopped", [plant.key], detail=str(lost.exceptions[0]))

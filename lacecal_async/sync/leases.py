@@ -16,18 +16,36 @@ The engine's loop, every ``ttl / 3`` or so::
 
 If a call fails or returns after ``sent + ttl``, the worker must stop every plant: its
 leases may have expired and been taken. On the way out: stop, then ``release_leases(worker)``.
-This module holds the pure arithmetic and the protocol; `PostgresStore` implements it.
+
+Fencing: the writes for a plant (`FleetStore.commit_page` and the others) take an optional
+``worker=``; with it, the store checks in the same transaction that the worker still holds
+an unexpired lease on the plant, and raises `LeaseLostError` if not. So a worker that was
+stalled past its lease (a long GC pause, a frozen VM) cannot write old state over the new
+holder's. This module holds the pure arithmetic and the protocols; `PostgresStore`
+implements them.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import attrs
 
-__all__ = ["DEFAULT_SLACK", "LeaseBalance", "LeaseStore", "fair_share", "surplus"]
+from lacecal_async.endpoints import Endpoint
+from lacecal_async.records import Inverter, InverterRecord, MeterRecord
+from lacecal_async.sync.store import Store, StoreError, SyncState
+
+__all__ = [
+    "DEFAULT_SLACK",
+    "FleetStore",
+    "LeaseBalance",
+    "LeaseLostError",
+    "LeaseStore",
+    "fair_share",
+    "surplus",
+]
 
 #: A worker gives plants back only when it holds more than its share by this fraction.
 DEFAULT_SLACK = 0.1
@@ -68,6 +86,11 @@ class LeaseBalance:
     surplus: int
 
 
+class LeaseLostError(StoreError):
+    """A fenced write came from a worker that no longer holds the plant's lease."""
+
+
+@runtime_checkable
 class LeaseStore(Protocol):
     """The lease operations of a store that several workers share; times are seconds.
 
@@ -106,3 +129,53 @@ class LeaseStore(Protocol):
         among: Sequence[str] | None = None,
     ) -> LeaseBalance:
         """Renew, then take leases up to the fair share; say how many to give back."""
+
+
+class FleetStore(Store, LeaseStore, Protocol):
+    """A `Store` with leases whose writes for a plant are fenced by ``worker=``.
+
+    With `worker` given, each write runs only if that worker holds an unexpired lease on
+    the plant, checked in the write's own transaction; else `LeaseLostError` and nothing
+    is written. Without it, the write is not fenced (a single process, or a tool).
+    """
+
+    async def commit_page(
+        self,
+        plant: str,
+        endpoint: Endpoint,
+        records: Sequence[MeterRecord] | Sequence[InverterRecord],
+        state: SyncState,
+        *,
+        now: float,
+        worker: str | None = None,
+    ) -> None:
+        """`Store.commit_page`, fenced by `worker`'s lease on `plant`."""
+
+    async def commit_inventory(
+        self, plant: str, inverters: Sequence[Inverter], *, now: float, worker: str | None = None
+    ) -> None:
+        """`Store.commit_inventory`, fenced by `worker`'s lease on `plant`."""
+
+    async def repair_attempted(
+        self,
+        plant: str,
+        endpoint: Endpoint,
+        start: int,
+        end: int,
+        *,
+        now: float,
+        worker: str | None = None,
+    ) -> None:
+        """`Store.repair_attempted`, fenced by `worker`'s lease on `plant`."""
+
+    async def record_error(
+        self,
+        plant: str,
+        endpoint: Endpoint,
+        message: str,
+        next_attempt: float | None,
+        *,
+        now: float,
+        worker: str | None = None,
+    ) -> None:
+        """`Store.record_error`, fenced by `worker`'s lease on `plant`."""

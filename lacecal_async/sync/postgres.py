@@ -28,7 +28,13 @@ import attrs
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.records import Inverter, InverterRecord, MeterRecord
 from lacecal_async.sync.holes import Hole, attempted, find_gaps, reconcile
-from lacecal_async.sync.leases import DEFAULT_SLACK, LeaseBalance, fair_share, surplus
+from lacecal_async.sync.leases import (
+    DEFAULT_SLACK,
+    LeaseBalance,
+    LeaseLostError,
+    fair_share,
+    surplus,
+)
 from lacecal_async.sync.postgres_schema import MIGRATIONS, TABLE_NAMES, column_type
 from lacecal_async.sync.sqlite import PERIOD_TABLES, READ_BATCH, _by_plant, _page_rows, _timed
 from lacecal_async.sync.store import (
@@ -58,7 +64,7 @@ if TYPE_CHECKING:
     #: A connection, or one lent by a pool.
     Conn: TypeAlias = asyncpg.Connection[Any] | PoolConnectionProxy[Any]
 
-__all__ = ["UPSERT_METHODS", "PostgresStore", "UpsertMethod", "upsert_rows"]
+__all__ = ["UPSERT_METHODS", "PostgresStore", "UpsertMethod", "dsn_shown", "upsert_rows"]
 
 T = TypeVar("T")
 Job = Callable[["Conn"], Awaitable[T]]
@@ -209,7 +215,7 @@ def _hole(row: Sequence[Any]) -> Hole:
     return Hole(*row)
 
 
-def _where_shown(dsn: str) -> str:
+def dsn_shown(dsn: str) -> str:
     """Return the DSN fit for messages and reprs: host, port, database; never a password."""
     try:
         parts = urllib.parse.urlsplit(dsn)
@@ -295,7 +301,7 @@ class PostgresStore:
     Use it as ``async with PostgresStore(dsn) as store: ...`` or `open` / `close`.
     """
 
-    dsn: str = attrs.field(repr=_where_shown)
+    dsn: str = attrs.field(repr=dsn_shown)
     pool_size: int = 4
     timeout: float = 30.0
     #: The schema, as migrations (a subclass may append one to test an upgrade).
@@ -314,13 +320,18 @@ class PostgresStore:
             raise StoreError(
                 "PostgresStore needs asyncpg: pip install 'lacecal_async[postgres]'"
             ) from None
-        pool = await asyncpg.create_pool(
-            self.dsn,
-            min_size=1,
-            max_size=self.pool_size,
-            timeout=self.timeout,
-            command_timeout=self.timeout,
-        )
+        try:
+            pool = await asyncpg.create_pool(
+                self.dsn,
+                min_size=1,
+                max_size=self.pool_size,
+                timeout=self.timeout,
+                command_timeout=self.timeout,
+            )
+        except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+            raise StoreError(
+                f"cannot connect to {dsn_shown(self.dsn)}: {type(exc).__name__}: {exc}"
+            ) from None
         try:
             async with pool.acquire() as conn:
                 await self._migrate(conn)
@@ -357,7 +368,7 @@ class PostgresStore:
     async def _call(self, job: Job[T]) -> T:
         pool = self._pool
         if pool is None:
-            raise StoreError(f"the store {_where_shown(self.dsn)} is not open")
+            raise StoreError(f"the store {dsn_shown(self.dsn)} is not open")
 
         async def run() -> T:
             async with pool.acquire() as conn:
@@ -372,7 +383,7 @@ class PostgresStore:
         return await asyncio.shield(task)
 
     async def _migrate(self, conn: Conn) -> None:
-        target, where = len(self.migrations), _where_shown(self.dsn)
+        target, where = len(self.migrations), dsn_shown(self.dsn)
         async with conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", _LOCK_SPACE, _LOCK_MIGRATE)
             if await conn.fetchval("SELECT to_regclass('schema_version') IS NOT NULL"):
@@ -459,6 +470,27 @@ class PostgresStore:
         if found is None and known:
             raise StoreError(f"unknown plant {plant!r}: add_plant() it first")
 
+    @staticmethod
+    async def _fence(conn: Conn, plant: str, worker: str | None) -> None:
+        """Refuse the write unless `worker` (if given) holds an unexpired lease on `plant`.
+
+        The lease row stays key-share locked until the transaction ends: a worker taking it
+        (``FOR UPDATE SKIP LOCKED``) skips it meanwhile, while renewing and releasing (which
+        change no key) do not wait. Called after `_lock_plant`, so locks come in one order.
+        """
+        if worker is None:
+            return
+        held = await conn.fetchval(
+            "SELECT 1 FROM leases WHERE plant = $1 AND worker = $2 "
+            "AND expires_at > clock_timestamp() FOR KEY SHARE",
+            plant,
+            worker,
+        )
+        if held is None:
+            raise LeaseLostError(
+                f"worker {worker!r} no longer holds the lease on plant {plant!r}: not written"
+            )
+
     # -- records and state ----------------------------------------------------------------
     async def state(self, plant: str, endpoint: Endpoint) -> SyncState | None:
         """Return the plant's sync state for a timed endpoint, None before its first write."""
@@ -483,14 +515,19 @@ class PostgresStore:
         state: SyncState,
         *,
         now: float,
+        worker: str | None = None,
     ) -> None:
-        """Upsert a page, update the holes around it and write `state`, in one transaction."""
+        """Upsert a page, update the holes around it and write `state`, in one transaction.
+
+        With `worker`, only while it holds the plant's lease (else `LeaseLostError`).
+        """
         value = _timed(endpoint)
         tables = _page_rows(value, plant, records)
 
         async def job(conn: Conn) -> None:
             async with conn.transaction():
                 await self._lock_plant(conn, plant, known=True)
+                await self._fence(conn, plant, worker)
                 if records:
                     if value is Endpoint.INVERTER:  # a corrected period replaces all its rows
                         await conn.execute(
@@ -665,13 +702,17 @@ class PostgresStore:
 
     # -- inventory ------------------------------------------------------------------------
     async def commit_inventory(
-        self, plant: str, inverters: Sequence[Inverter], *, now: float
+        self, plant: str, inverters: Sequence[Inverter], *, now: float, worker: str | None = None
     ) -> None:
-        """Replace the plant's inverter inventory with `inverters` in one transaction."""
+        """Replace the plant's inverter inventory with `inverters` in one transaction.
+
+        With `worker`, only while it holds the plant's lease (else `LeaseLostError`).
+        """
 
         async def job(conn: Conn) -> None:
             async with conn.transaction():
                 await self._lock_plant(conn, plant, known=True)
+                await self._fence(conn, plant, worker)
                 await conn.execute(
                     "DELETE FROM inverters WHERE plant = $1 AND NOT inverter_id = ANY($2)",
                     plant,
@@ -724,14 +765,25 @@ class PostgresStore:
         return await self._call(job)
 
     async def repair_attempted(
-        self, plant: str, endpoint: Endpoint, start: int, end: int, *, now: float
+        self,
+        plant: str,
+        endpoint: Endpoint,
+        start: int,
+        end: int,
+        *,
+        now: float,
+        worker: str | None = None,
     ) -> None:
-        """Count a repair of ``[start, end)`` that ended at `now` (its pages committed first)."""
+        """Count a repair of ``[start, end)`` that ended at `now` (its pages committed first).
+
+        With `worker`, only while it holds the plant's lease (else `LeaseLostError`).
+        """
         value = _timed(endpoint)
 
         async def job(conn: Conn) -> None:
             async with conn.transaction():
                 await self._lock_plant(conn, plant, known=False)
+                await self._fence(conn, plant, worker)
                 holes = [
                     _hole(row)
                     for row in await conn.fetch(
@@ -762,13 +814,18 @@ class PostgresStore:
         next_attempt: float | None,
         *,
         now: float,
+        worker: str | None = None,
     ) -> None:
-        """Count a failure of the plant's endpoint and when to try again; rows stay as they are."""
+        """Count a failure of the plant's endpoint and when to try again; rows stay as they are.
+
+        With `worker`, only while it holds the plant's lease (else `LeaseLostError`).
+        """
         value = _timed(endpoint)
 
         async def job(conn: Conn) -> None:
             async with conn.transaction():
                 await self._lock_plant(conn, plant, known=True)
+                await self._fence(conn, plant, worker)
                 await conn.execute(
                     _RECORD_ERROR, plant, value.value, next_attempt, clean_error(message), now
                 )

@@ -216,7 +216,8 @@ class FakeLacecalServer:
         if response is None:
             response = await self._reply(request, state, endpoint)
         status = 0 if response is None else response.status
-        state.log.append(RequestLog(arrival, endpoint.value, dict(query), status))
+        agent = request.headers.get("User-Agent", "")
+        state.log.append(RequestLog(arrival, endpoint.value, dict(query), status, agent))
         if response is None:
             # Closing the socket before returning: aiohttp then sends nothing, quietly.
             transport = request.transport

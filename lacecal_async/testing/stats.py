@@ -15,12 +15,14 @@ class RequestLog:
 
     time: ``time.monotonic()`` when it arrived.  endpoint: e.g. ``"meter"``.
     params: its query parameters.  status: the HTTP status sent (0: connection dropped).
+    user_agent: its User-Agent header ("" if none), which tells a fleet's workers apart.
     """
 
     time: float
     endpoint: str
     params: dict[str, str]
     status: int
+    user_agent: str = ""
 
     def to_json(self, origin: float) -> dict[str, Any]:
         """Return the entry as `/_fake/stats` shows it, `time` relative to `origin`."""
@@ -29,6 +31,7 @@ class RequestLog:
             "endpoint": self.endpoint,
             "params": self.params,
             "status": self.status,
+            "user_agent": self.user_agent,
         }
 
 

@@ -1,0 +1,105 @@
+"""``lacecal sync`` in a fleet: its lease events on stderr, and ``--workers N`` processes.
+
+``--workers N`` re-runs the same command line N times as child processes (each one worker
+with its own id and leases) and waits for them; SIGTERM or Ctrl-C is passed on to each. A
+child that dies is not restarted: the others take over its plants once its leases expire
+(restarting is the service manager's job).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from types import FrameType
+from typing import TextIO
+
+from lacecal_async.cli.itrs import Redactor
+from lacecal_async.sync import FleetEvent
+
+__all__ = [
+    "PLANTS_PER_PROCESS",
+    "default_workers",
+    "fleet_line",
+    "printer",
+    "run_workers",
+    "usable_cores",
+]
+
+#: Plants one process keeps up with backfilling at the full rate limit, both endpoints
+#: (README "Sizing": CPU-bound in the client). A fleet this large or smaller needs one.
+PLANTS_PER_PROCESS = 1500
+
+
+def usable_cores() -> int:
+    """Return the cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def default_workers(plants: int, cores: int | None = None) -> int:
+    """Return how many workers ``--workers`` defaults to for a fleet of `plants`.
+
+    One while one process keeps up (`PLANTS_PER_PROCESS`); else one per usable core.
+    """
+    if plants <= PLANTS_PER_PROCESS:
+        return 1
+    return max(cores if cores is not None else usable_cores(), 1)
+
+
+def fleet_line(event: FleetEvent) -> str:
+    """Return one line of stderr for a lease event (plant keys only, never identifiers)."""
+    plants = ", ".join(event.plants[:5]) + (
+        f" and {len(event.plants) - 5} more" if len(event.plants) > 5 else ""
+    )
+    share = f" (share {event.share}, {event.workers} workers)" if event.workers else ""
+    head = f"worker {event.worker}:"
+    if event.kind == "took":
+        return f"{head} took {len(event.plants)} plants{share}: {plants}"
+    if event.kind == "released":
+        return f"{head} gave back {len(event.plants)} plants{share}: {plants}"
+    if event.kind == "no_identifier":
+        return (
+            f"{head} no identifier for {len(event.plants)} leased plants ({plants}) in this "
+            "worker's --itr-file / LACECAL_ITR: released their leases for another worker"
+        )
+    what = f" {plants}" if plants else ""
+    return f"{head} stopped{what}: {event.detail}"
+
+
+def printer(stream: TextIO, redact: Redactor) -> Callable[[FleetEvent], None]:
+    """Return the `on_fleet` callback that writes `fleet_line`s to `stream`."""
+
+    def show(event: FleetEvent) -> None:
+        stream.write(redact(f"lacecal: {fleet_line(event)}") + "\n")
+        stream.flush()
+
+    return show
+
+
+def run_workers(argv: Sequence[str], workers: int) -> int:
+    """Run ``lacecal ARGV --workers 1`` as `workers` processes; return the worst status."""
+    command = [sys.executable, "-m", "lacecal_async", *argv, "--workers", "1"]
+    children = [
+        subprocess.Popen(command, stdin=subprocess.DEVNULL)  # noqa: S603 - our own command
+        for _ in range(workers)
+    ]
+
+    def forward(_signum: int, _frame: FrameType | None) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+
+    previous = {
+        signum: signal.signal(signum, forward) for signum in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        codes = [child.wait() for child in children]
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    return next((code if code > 0 else 1 for code in codes if code != 0), 0)

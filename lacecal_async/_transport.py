@@ -17,7 +17,7 @@ import copy
 import ipaddress
 import logging
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol, cast
 
@@ -111,13 +111,15 @@ class Admission(Protocol):
 class _Shared:
     """What a transport and its views share beyond the objects they both hold.
 
-    The session (created on first use), whether it is closed, and the listeners.
+    The session (created on first use), whether it is closed, the listeners, and what
+    `close()` must stop besides the pending calls (a fan-out's tasks waiting on its queue).
     """
 
     session: aiohttp.ClientSession | None
     owns_session: bool
     closed: bool = False
     listeners: list[Listener] = attrs.Factory(list)
+    on_close: set[Callable[[], None]] = attrs.Factory(set)
 
 
 @attrs.frozen
@@ -245,6 +247,11 @@ class Transport:
                 # shows the identifier redacted only.
                 _logger.exception("a listener of lacecal_async events raised on %r", event)
 
+    @property
+    def on_close(self) -> set[Callable[[], None]]:
+        """Callbacks `close()` calls once, synchronously (a fan-out cancels its tasks)."""
+        return self._shared.on_close
+
     def guard(self) -> _CloseGuard:
         """Wrap a wait of the calling task (a request, a fan-out's queue) so close() ends it."""
         return _CloseGuard(self)
@@ -259,6 +266,9 @@ class Transport:
             if task is not current and not task.done():
                 self.cancelled_by_close.add(task)
                 task.cancel()
+        for stop in tuple(self._shared.on_close):
+            stop()
+        self._shared.on_close.clear()
         self.limiters.close()
         session, self._shared.session = self._shared.session, None
         if session is not None and self._shared.owns_session:

@@ -9,7 +9,9 @@ nothing to deliver, so a failing plant never holds a healthy one back. Credits n
 Events pass through a bounded queue: a slow consumer stalls the producers.
 
 Leaving the iterator (``aclose()``), a cancellation from outside, or the client's close
-cancels every task of the fan-out and waits for them before the iterator ends.
+cancels every task of the fan-out and waits for them before the iterator ends. The client's
+close cancels them at once, even while the consumer is suspended between two events: the
+input is never read after it, and the iterator's next step raises `LacecalClosedError`.
 """
 
 from __future__ import annotations
@@ -168,6 +170,12 @@ class _Fanout:
         self.tasks.add(task)
         task.add_done_callback(self._ended)
 
+    def halt(self) -> None:
+        """Cancel every task of ours at once (the client is closing): none reads on."""
+        self.stopping = True
+        for task in tuple(self.tasks):
+            task.cancel()
+
     def _ended(self, task: asyncio.Task[None]) -> None:
         self.tasks.discard(task)
         if task.cancelled() and not self.stopping:
@@ -322,6 +330,7 @@ async def _consume(
         pass
     feeder = asyncio.create_task(fanout.feed(itrs))
     fanout.watch(feeder)
+    fanout.transport.on_close.add(fanout.halt)
     try:
         while True:
             if fanout.interrupted:
@@ -340,6 +349,7 @@ async def _consume(
                 fanout.credits.release()  # taken: its ITR may fetch another page
             yield event
     finally:
+        fanout.transport.on_close.discard(fanout.halt)
         await fanout.stop(feeder)
 
 

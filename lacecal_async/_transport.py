@@ -99,12 +99,16 @@ class Admission(Protocol):
     """What a caller may add around each attempt, once the ITR's slot is granted.
 
     `enter` may wait (the fan-out's credits); `leave` says whether the attempt brought
-    records back (the caller keeps what it took with the page) or failed (give it back now).
+    records back (the caller keeps what it took with the page) or failed (give it back now);
+    `backoff` waits out the pause before a retry, holding what it chooses.
     """
 
     async def enter(self) -> None: ...
 
     def leave(self, *, ok: bool) -> None: ...
+
+    async def backoff(self, delay: float) -> None:
+        """Wait `delay` seconds before a retry (the fan-out lends the ITR's place meanwhile)."""
 
 
 @attrs.define
@@ -342,7 +346,7 @@ class Transport:
                         self.retries + 1,
                         error,
                     )
-                    await asyncio.sleep(delay)
+                    await (asyncio.sleep(delay) if admission is None else admission.backoff(delay))
 
     async def _attempt(
         self,

@@ -67,6 +67,19 @@ def _umask() -> Iterator[None]:
         pytest.param(["inverters", "--wire-format", ITR], id="invalid-option-choice"),
         pytest.param(["fetch", "meter", ITR, "--end", "now"], id="missing-required-option"),
         pytest.param(["fetch", "meter", ITR + "x"], id="longer-word"),
+        pytest.param(
+            ["fetch", "meter", OTHER, "--start", "2024", "-o", f"/nonexistent/{ITR}.csv"],
+            id="output-in-a-missing-directory",
+        ),
+        pytest.param(
+            ["fetch", "meter", OTHER, "--start", "2024", "-o", f"{ITR}.txt"],
+            id="output-with-an-unknown-extension",
+        ),
+        pytest.param(
+            ["fetch", "meter", "--start", "2024", "--itr-file", f"/nonexistent/{ITR}"],
+            id="missing-itr-file",
+        ),
+        pytest.param(["inverters", OTHER, "-o", f"/nonexistent/{ITR}"], id="inverters-output"),
     ],
 )
 def test_a_usage_error_never_shows_an_identifier(
@@ -226,6 +239,17 @@ def test_demo_writes_private_csv_files(tmp_path: Path, capsys: pytest.CaptureFix
     assert main([*args, "--progress", "none"]) == 0
     assert _mode(out / "meter.csv") == _mode(out / "inverter.csv") == 0o600
     capsys.readouterr()
+
+
+def test_demo_never_shows_an_identifier_shaped_output_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / ITR
+    args = ["demo", "--plants", "1", "--days", "1", "--rate", "60/0.1", "--out", str(out)]
+    assert main([*args, "--progress", "none"]) == 0
+    captured = capsys.readouterr()
+    assert "Wrote " in captured.out
+    assert fragment_of(captured.out + captured.err, ITR) is None
 
 
 def test_create_private_file_never_truncates_or_widens(tmp_path: Path) -> None:

@@ -3,9 +3,12 @@ sends terminal escapes or non-numbers, and files other users could read."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import stat
+import subprocess
+import sys
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
@@ -264,3 +267,61 @@ def test_create_private_file_never_truncates_or_widens(tmp_path: Path) -> None:
     assert (_mode(path), path.read_bytes()) == (0o644, b"data")
     with pytest.raises(FileNotFoundError):
         create_private_file(tmp_path / "missing" / "x")
+
+
+def _on_a_terminal(args: list[str]) -> bytes:
+    """Run the command with stdout on a pseudo-terminal; return what the terminal got."""
+    master, slave = os.openpty()
+    try:
+        done = subprocess.run(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", "lacecal_async", *args],
+            stdout=slave,
+            stderr=subprocess.PIPE,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(slave)
+    out = b""
+    with contextlib.suppress(OSError):  # EIO once the other side is closed and drained
+        while chunk := os.read(master, 65536):
+            out += chunk
+    os.close(master)
+    assert done.returncode == 1, done.stderr  # OTHER fails
+    return out
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param(["inverters", ITR, OTHER, "-o", "-", "--format", "csv"], id="inverters-csv"),
+        pytest.param(
+            ["inverters", ITR, OTHER, "-o", "-", "--format", "jsonl"], id="inverters-jsonl"
+        ),
+        pytest.param(
+            [
+                "fetch",
+                "inverter",
+                ITR,
+                OTHER,
+                "--start",
+                "2024-01-01",
+                "--end",
+                "2024-01-02",
+                "-o",
+                "-",
+                "--format",
+                "csv",
+            ],
+            id="fetch-csv",
+        ),
+    ],
+)
+def test_data_on_stdout_that_is_a_terminal_is_escaped(hostile_url: str, args: list[str]) -> None:
+    # (the data names a plant without an alias by its identifier: that is the data)
+    shown = _on_a_terminal([*args, "--base-url", hostile_url, "--retries", "0"]).decode()
+    shown = shown.replace("\r\n", "\n")  # the terminal's own line ends
+    for control in CONTROLS:
+        assert control not in shown, f"{control!r} reaches the terminal: {shown!r}"
+    if args[0] == "inverters" and "csv" in args:
+        assert "\\x1b]0;pwned\\x07" in shown  # shown, harmless

@@ -1,4 +1,6 @@
-"""The command's messages (stderr, and demo's stdout) with identifier-shaped words redacted.
+"""What the command prints: messages redacted, and data made safe for a terminal.
+
+Messages (stderr, and demo's stdout) have identifier-shaped words redacted.
 
 Every message the command prints passes here, in one place: usage errors quote paths and
 values the user typed (``-o /nonexistent/SECRET….csv``), and any of them may hold an
@@ -14,8 +16,9 @@ from collections.abc import Iterator
 from typing import Any, Literal, TextIO, cast
 
 from lacecal_async.cli.itrs import hide_identifier_shaped
+from lacecal_async.redaction import printable
 
-__all__ = ["HidingStream", "hidden_messages"]
+__all__ = ["HidingStream", "TerminalStream", "for_terminal", "hidden_messages"]
 
 
 class HidingStream:
@@ -58,3 +61,27 @@ def hidden_messages(*names: Literal["stderr", "stdout"]) -> Iterator[None]:
         for name, stream in streams.items():
             stream.flush()
             setattr(sys, name, saved[name])
+
+
+class TerminalStream:
+    """A text stream onto a terminal: each line's control characters escaped (`printable`).
+
+    Data written to stdout reaches a terminal as it is in a file, save that a terminal acts
+    on ESC, CSI and friends a server put in a name; line ends stay line ends.
+    """
+
+    def __init__(self, target: TextIO) -> None:
+        self.target = target
+
+    def write(self, text: str) -> int:
+        """Write `text` with everything but its line ends made printable."""
+        self.target.write("\n".join(map(printable, text.split("\n"))))
+        return len(text)
+
+    def __getattr__(self, name: str) -> Any:  # noqa: ANN401 - flush, fileno, encoding, ...
+        return getattr(self.target, name)
+
+
+def for_terminal(stream: TextIO) -> TextIO:
+    """Return `stream`, or a `TerminalStream` over it if it is a terminal (files keep data)."""
+    return cast("TextIO", TerminalStream(stream)) if stream.isatty() else stream

@@ -67,10 +67,13 @@ _logger = logging.getLogger("lacecal_async")
 def check_base_url(base_url: str) -> URL:
     """Return the API's base URL, or raise ValueError for one no retry could make work.
 
-    It must be http(s) with a host, and carry no credentials and no query (the library
+    It must be http(s) with a host, and carry no whitespace or control characters (a pasted
+    newline would end up in the request line), no credentials and no query (the library
     sends its own). Plain http to a host other than loopback logs one WARNING: every
     request carries an ITR identifier, a secret, and it would travel in clear.
     """
+    if any(char.isspace() or not char.isprintable() for char in base_url):
+        raise ValueError("base_url must not hold whitespace or control characters")
     url = URL(base_url if base_url.endswith("/") else base_url + "/")
     if url.scheme not in ("http", "https") or not url.host:
         raise ValueError("base_url must be an http:// or https:// URL with a host")
@@ -87,12 +90,15 @@ def check_base_url(base_url: str) -> URL:
 
 
 def _is_loopback(host: str) -> bool:
-    if host == "localhost":
+    if host.lower().rstrip(".") == "localhost":  # "localhost." is the same name, qualified
         return True
     try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
+        address = ipaddress.ip_address(host.strip("[]"))
     except ValueError:
         return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # ::ffff:127.0.0.1 is IPv4's loopback
+    return address.is_loopback
 
 
 class Admission(Protocol):

@@ -255,6 +255,26 @@ def test_demo_never_shows_an_identifier_shaped_output_path(
     assert fragment_of(captured.out + captured.err, ITR) is None
 
 
+def test_create_private_file_does_not_follow_a_planted_symlink(tmp_path: Path) -> None:
+    from lacecal_async.private_file import create_private_file  # noqa: PLC0415 - new in 0.1.1
+
+    victim = tmp_path / "victim"  # a file someone else may read, or one not to be touched
+    victim.write_bytes(b"theirs")
+    link = tmp_path / "out.csv"
+    link.symlink_to(victim)
+    with pytest.raises(OSError, match="symbolic link"):
+        create_private_file(link)
+    dangling = tmp_path / "db.sqlite"
+    dangling.symlink_to(tmp_path / "elsewhere")  # would create a file where the link points
+    with pytest.raises(OSError, match="symbolic link"):
+        create_private_file(dangling)
+    assert not (tmp_path / "elsewhere").exists()
+    assert victim.read_bytes() == b"theirs"
+    stream = tmp_path / "stdout"
+    stream.symlink_to("/dev/null")  # like /dev/stdout: a link to a stream creates nothing
+    assert create_private_file(stream) == stream
+
+
 def test_create_private_file_never_truncates_or_widens(tmp_path: Path) -> None:
     from lacecal_async.private_file import create_private_file  # noqa: PLC0415 - new in 0.1.1
 

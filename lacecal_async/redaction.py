@@ -33,11 +33,15 @@ MIN_RUN: Final = 8
 #: Characters of a text examined (and shown at most); a longer text is cut here first.
 SCAN_CHARS: Final = 1 << 16
 _SHOWN = 4
+#: One character escaped: JSON/Python, XML/HTML references (also escaped once more,
+#: ``&amp;#83;``), percent (also of a percent, ``%2553``). Group `dec` is decimal; a named
+#: reference (``&shy;``, ``&nbsp;``) counts as a separator, whatever it names.
 _ESCAPE = re.compile(
-    r"\\u([0-9a-fA-F]{4})|\\x([0-9a-fA-F]{2})|&#[xX]([0-9a-fA-F]{1,8});?|&#([0-9]{1,10});?"
-    r"|%([0-9a-fA-F]{2})"
+    r"\\u(?P<u>[0-9a-fA-F]{4})|\\x(?P<x>[0-9a-fA-F]{2})"
+    r"|&(?:amp;)?#[xX](?P<hex>[0-9a-fA-F]{1,8});?|&(?:amp;)?#(?P<dec>[0-9]{1,10});?"
+    r"|%(?:25)?(?P<pct>[0-9a-fA-F]{2})|(?P<named>&[A-Za-z][A-Za-z0-9]{1,31};)"
 )
-#: Characters as a server may spell them: an escape (groups 1-5), or letters and digits.
+#: Characters as a server may spell them: an escape (a named group), or letters and digits.
 _UNIT = re.compile(_ESCAPE.pattern + r"|[^\W_]+")
 #: Anything between an identifier's characters that does not break a run.
 _SEPARATORS = re.compile(r"[\W_]+")
@@ -54,8 +58,10 @@ _BOMS: Final = (
 
 def _unescape_one(match: re.Match[str]) -> str:
     """Return the character an escape stands for; the escape itself if none."""
-    digits = next(group for group in match.groups() if group is not None)
-    code = int(digits, 10 if match.group(4) is not None else 16)
+    name = str(match.lastgroup)  # an escape always has one
+    if name == "named":
+        return " "
+    code = int(match[name], 10 if name == "dec" else 16)
     if code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
         return match.group(0)
     return chr(code)
@@ -73,7 +79,7 @@ def _units(text: str) -> tuple[str, list[int], list[int]]:
     ends: list[int] = []
     for match in _UNIT.finditer(text):
         start, end = match.span()
-        if match.lastindex is None:  # a run of letters and digits
+        if match.lastgroup is None:  # a run of letters and digits
             folded = match.group(0).casefold()
             if len(folded) != end - start:  # "ß" folds to "ss": one at a time
                 folded = "".join(c if len(c) == 1 else "\x00" for c in map(str.casefold, match[0]))

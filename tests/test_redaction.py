@@ -23,6 +23,9 @@ ITR = "SECRETabcd1234XY"
         "&#0083;&#x45;&#X43;RETabcd1234XY",
         "%53%45%43%52ETabcd1234XY",
         "\\x53ECRETabcd1234XY",
+        "".join(f"&amp;#{ord(c)};" for c in ITR),  # escaped twice: XML in HTML
+        "".join(f"%25{ord(c):02x}" for c in ITR),  # percent-encoded twice
+        "SECR&#8203;ETa&shy;bcd&nbsp;12",  # separators as references, numeric and named
         "SECRETab" + "SECRETab",  # two runs of 8, back to back
         "ABCD1234xy" + ITR,
     ],

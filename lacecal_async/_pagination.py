@@ -17,8 +17,9 @@ comes back short, or empty, although later data exists). `Pager` loses nothing e
 
 Cost, for P periods in the range: a bounded range the pages complete (it ends before the
 latest record, or its last page's window reaches its end) costs ceil(P/144) requests and
-no lookup. The latest record is looked up only when `end` is open (first), or when a short
-page leaves it unknown whether data goes on; a looked-up record inside the range is handed
+no lookup, for any period of at least `MIN_INTERVAL` (the first page is sized in those).
+The latest record is looked up only when `end` is open (first), or when a short page
+leaves it unknown whether data goes on; a looked-up record inside the range is handed
 out, not fetched again. Gaps cost at most two more requests (one when `n` counts records).
 """
 
@@ -33,9 +34,13 @@ import attrs
 from lacecal_async.endpoints import MAX_PAGE, expected_pages
 from lacecal_async.errors import LacecalParseError
 
-__all__ = ["DEFAULT_INTERVAL", "MAX_PAGE", "PageRequest", "Pager", "TimedRecord"]
+__all__ = ["DEFAULT_INTERVAL", "MAX_PAGE", "MIN_INTERVAL", "PageRequest", "Pager", "TimedRecord"]
 #: Integration period assumed until a reply tells the real one [s].
 DEFAULT_INTERVAL = 600
+#: Shortest integration period plants use [s] (300, 600, 900, 3600 are seen). The first page,
+#: asked before any reply tells the period, counts the range in these: a longer period
+#: brings records past the range's end (bandwidth) instead of a second request.
+MIN_INTERVAL = 300
 
 
 class TimedRecord(Protocol):
@@ -145,7 +150,7 @@ class Pager:
         return self.end
 
     def _periods_before(self, limit: int) -> int:
-        return math.ceil((limit - self._next_period) / (self.interval or DEFAULT_INTERVAL))
+        return math.ceil((limit - self._next_period) / (self.interval or MIN_INTERVAL))
 
     def _settle(self, kept: list[TimedRecord]) -> list[TimedRecord]:
         """Finish once nothing is left before the limit; then hand out the looked-up tail."""

@@ -11,14 +11,17 @@ This is a sliding-window log of N slots, not a leaky bucket: ``aiolimiter.AsyncL
 lets 11 requests start in the first minute, and ``AsyncLimiter(1, 10)`` forbids any burst.
 
 `SlotSchedule` is the pure bookkeeping (tested on a fake clock); `ItrLimiter` puts asyncio
-waiting around it; `LimiterRegistry` holds one limiter per ITR and drops idle ones.
+waiting around it; `LimiterRegistry` holds one limiter per ITR in use, and for an ITR done
+with only its recent slots' free times (a small array, no timer) until they pass.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import math
+from array import array
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -122,6 +125,21 @@ class SlotSchedule:
         """Tell whether the schedule is indistinguishable from a fresh one at `now`."""
         return self._busy == 0 and self.fresh_at() <= now
 
+    def rest(self, now: float) -> array[float]:
+        """Return the compact state of an idle schedule: pause, then future free times.
+
+        Slots free by `now` count as never used; what is left is what the limit remembers.
+        """
+        if self._busy:
+            raise RuntimeError("a busy schedule cannot rest")
+        return array("d", [self._paused_until, *(at for at in self._free_at if at > now)])
+
+    def resume(self, state: array[float]) -> None:
+        """Take up the state `rest` returned (on a fresh schedule)."""
+        self._paused_until = state[0]
+        self._free_at = sorted(state[1:])
+        self._unused = self.max_requests - len(self._free_at)
+
 
 @attrs.define(repr=False)
 class ItrLimiter:
@@ -208,51 +226,91 @@ class ItrLimiter:
         ready = self.schedule.next_start()
         if self._waiters and ready is not None:
             self._timer = loop.call_at(ready, self._wake)
-        elif not self._waiters and self.schedule.busy == 0 and ready is not None:
-            # Everything ended: once the last slot is free the limiter is as good as new.
-            if self.schedule.is_idle(now):
-                if self.on_idle is not None:
-                    self.on_idle()
-            else:
-                self._timer = loop.call_at(self.schedule.fresh_at(), self._wake)
+        elif not self._waiters and self.schedule.busy == 0 and self.on_idle is not None:
+            self.on_idle()  # everything ended: the registry keeps what the limit remembers
+
+
+def _fresh_at(state: array[float]) -> float:
+    return max(state)
 
 
 @attrs.define(repr=False)
 class LimiterRegistry:
-    """One `ItrLimiter` per ITR, created on first use and dropped once idle (flat memory)."""
+    """One `ItrLimiter` per ITR while it is busy or waited on; a resting state after that.
+
+    An ITR whose requests have all ended keeps only what the limit must remember: when its
+    recent slots free again (and a 429's pause), in a small array, until the last of those
+    times passes. Expired states are dropped whenever the registry is used (no timers): its
+    memory follows the ITRs used within the last period, not the throughput or the input.
+    """
 
     max_requests: int
     period: float
     _limiters: dict[str, ItrLimiter] = attrs.field(init=False, factory=dict)
+    _resting: dict[str, array[float]] = attrs.field(init=False, factory=dict)
+    #: (when a resting state expires, its ITR): a stale entry (the ITR came back) is skipped.
+    _expiry: list[tuple[float, str]] = attrs.field(init=False, factory=list)
 
     def __repr__(self) -> str:
-        return f"<LimiterRegistry {self.max_requests}/{self.period}s itrs={len(self._limiters)}>"
+        return f"<LimiterRegistry {self.max_requests}/{self.period}s itrs={len(self)}>"
 
     def __len__(self) -> int:
-        return len(self._limiters)
+        """ITRs tracked: busy or waited on, or used within the last period."""
+        with contextlib.suppress(RuntimeError):  # no running loop: count what is kept
+            self._expire(asyncio.get_running_loop().time())
+        return len(self._limiters) + len(self._resting)
 
     def get(self, itr: str) -> ItrLimiter:
         """Return the limiter of `itr` (a validated identifier), created if needed."""
         limiter = self._limiters.get(itr)
         if limiter is None:
-            limiter = ItrLimiter(SlotSchedule(self.max_requests, self.period))
-            limiter.on_idle = lambda: self._drop(itr, limiter)
+            limiter = self._revive(itr)
+            limiter.on_idle = lambda: self._rest(itr, limiter)
             self._limiters[itr] = limiter
         return limiter
 
     def peek(self, itr: str) -> ItrLimiter | None:
-        """Return the limiter of `itr` if it has one now, never creating one."""
-        return self._limiters.get(itr)
+        """Return the limiter of `itr` if it has state now (a copy if resting), creating none."""
+        limiter = self._limiters.get(itr)
+        if limiter is not None:
+            return limiter
+        return self._revive(itr, keep=True) if itr in self._resting else None
 
     def close(self) -> None:
         """Forget every limiter and disarm their timers (the client is closing)."""
         for limiter in self._limiters.values():
             limiter.close()
         self._limiters.clear()
+        self._resting.clear()
+        self._expiry.clear()
 
-    def _drop(self, itr: str, limiter: ItrLimiter) -> None:
-        if self._limiters.get(itr) is limiter:
-            del self._limiters[itr]
+    def _revive(self, itr: str, *, keep: bool = False) -> ItrLimiter:
+        self._expire(asyncio.get_running_loop().time())
+        schedule = SlotSchedule(self.max_requests, self.period)
+        state = self._resting.get(itr) if keep else self._resting.pop(itr, None)
+        if state is not None:
+            schedule.resume(state)
+        return ItrLimiter(schedule)
+
+    def _rest(self, itr: str, limiter: ItrLimiter) -> None:
+        if self._limiters.get(itr) is not limiter:
+            return  # a stale callback must not touch another limiter of the ITR
+        del self._limiters[itr]
+        now = asyncio.get_running_loop().time()
+        self._expire(now)
+        if limiter.schedule.is_idle(now):
+            return  # as good as new: nothing to remember
+        state = limiter.schedule.rest(now)
+        self._resting[itr] = state
+        heapq.heappush(self._expiry, (_fresh_at(state), itr))
+
+    def _expire(self, now: float) -> None:
+        expiry, resting = self._expiry, self._resting
+        while expiry and expiry[0][0] <= now:
+            _, itr = heapq.heappop(expiry)
+            state = resting.get(itr)
+            if state is not None and _fresh_at(state) <= now:
+                del resting[itr]
 
 
 def snapshot(

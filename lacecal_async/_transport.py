@@ -17,7 +17,7 @@ import copy
 import ipaddress
 import logging
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol, cast
 
@@ -67,10 +67,13 @@ _logger = logging.getLogger("lacecal_async")
 def check_base_url(base_url: str) -> URL:
     """Return the API's base URL, or raise ValueError for one no retry could make work.
 
-    It must be http(s) with a host, and carry no credentials and no query (the library
+    It must be http(s) with a host, and carry no whitespace or control characters (a pasted
+    newline would end up in the request line), no credentials and no query (the library
     sends its own). Plain http to a host other than loopback logs one WARNING: every
     request carries an ITR identifier, a secret, and it would travel in clear.
     """
+    if any(char.isspace() or not char.isprintable() for char in base_url):
+        raise ValueError("base_url must not hold whitespace or control characters")
     url = URL(base_url if base_url.endswith("/") else base_url + "/")
     if url.scheme not in ("http", "https") or not url.host:
         raise ValueError("base_url must be an http:// or https:// URL with a host")
@@ -87,37 +90,46 @@ def check_base_url(base_url: str) -> URL:
 
 
 def _is_loopback(host: str) -> bool:
-    if host == "localhost":
+    if host.lower().rstrip(".") == "localhost":  # "localhost." is the same name, qualified
         return True
     try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
+        address = ipaddress.ip_address(host.strip("[]"))
     except ValueError:
         return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # ::ffff:127.0.0.1 is IPv4's loopback
+    return address.is_loopback
 
 
 class Admission(Protocol):
     """What a caller may add around each attempt, once the ITR's slot is granted.
 
     `enter` may wait (the fan-out's credits); `leave` says whether the attempt brought
-    records back (the caller keeps what it took with the page) or failed (give it back now).
+    records back (the caller keeps what it took with the page) or failed (give it back now);
+    `backoff` waits out the pause before a retry, holding what it chooses.
     """
 
     async def enter(self) -> None: ...
 
     def leave(self, *, ok: bool) -> None: ...
 
+    async def backoff(self, delay: float) -> None:
+        """Wait `delay` seconds before a retry (the fan-out lends the ITR's place meanwhile)."""
+
 
 @attrs.define
 class _Shared:
     """What a transport and its views share beyond the objects they both hold.
 
-    The session (created on first use), whether it is closed, and the listeners.
+    The session (created on first use), whether it is closed, the listeners, and what
+    `close()` must stop besides the pending calls (a fan-out's tasks waiting on its queue).
     """
 
     session: aiohttp.ClientSession | None
     owns_session: bool
     closed: bool = False
     listeners: list[Listener] = attrs.Factory(list)
+    on_close: set[Callable[[], None]] = attrs.Factory(set)
 
 
 @attrs.frozen
@@ -248,6 +260,11 @@ class Transport:
                 # shows the identifier redacted only.
                 _logger.exception("a listener of lacecal_async events raised on %r", event)
 
+    @property
+    def on_close(self) -> set[Callable[[], None]]:
+        """Callbacks `close()` calls once, synchronously (a fan-out cancels its tasks)."""
+        return self._shared.on_close
+
     def guard(self) -> _CloseGuard:
         """Wrap a wait of the calling task (a request, a fan-out's queue) so close() ends it."""
         return _CloseGuard(self)
@@ -262,6 +279,9 @@ class Transport:
             if task is not current and not task.done():
                 self.cancelled_by_close.add(task)
                 task.cancel()
+        for stop in tuple(self._shared.on_close):
+            stop()
+        self._shared.on_close.clear()
         self.limiters.close()
         session, self._shared.session = self._shared.session, None
         if session is not None and self._shared.owns_session:
@@ -334,7 +354,7 @@ class Transport:
                         self.retries + 1,
                         error,
                     )
-                    await asyncio.sleep(delay)
+                    await (asyncio.sleep(delay) if admission is None else admission.backoff(delay))
 
     async def _attempt(
         self,

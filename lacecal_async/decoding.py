@@ -15,8 +15,9 @@ escapes. An energy must be a finite number in ASCII digits (see `lacecal_async._
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any, Final, Literal, overload
+import functools
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Final, Literal, ParamSpec, TypeVar, overload
 from xml.etree.ElementTree import ParseError
 
 from cattrs.errors import BaseValidationError
@@ -37,6 +38,28 @@ _PAGES: Final[Mapping[Endpoint, Any]] = {
 #: What malformed or wrong-shaped data makes the parsers and hooks raise (UnicodeDecodeError
 #: and JSONDecodeError are ValueErrors; OverflowError an ArithmeticError).
 _DATA_ERRORS: Final = (ValueError, TypeError, LookupError, ArithmeticError, RecursionError)
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _unchained(function: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Given identifiers to hide, raise `LacecalParseError` with no cause or context.
+
+    The parsers' own errors quote the offending value whole, and a traceback prints them.
+    """
+
+    @functools.wraps(function)
+    def call(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return function(*args, **kwargs)
+        except LacecalParseError as exc:
+            if not kwargs.get("hide"):
+                raise
+            error = exc
+        error.__cause__ = error.__context__ = None
+        raise error  # outside the handler: nothing is chained again
+
+    return call
 
 
 @overload
@@ -71,6 +94,7 @@ def decode(
     *,
     hide: Iterable[str] = ...,
 ) -> tuple[Any, ...]: ...
+@_unchained
 def decode(
     endpoint: Endpoint | str,
     body: bytes,

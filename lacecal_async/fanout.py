@@ -1,15 +1,18 @@
 """Fetching from many ITRs at once: events as pages arrive (`stream`), or all results (`collect`).
 
 At most `max_active` ITRs are in progress, each in a task of its own paced only by its own
-limiter; the input is read only as ITRs finish, so tasks and memory follow that bound, not
-the input's length. A credit admits one exchange and travels with its page until the
-consumer takes it: never held during a backoff, a wait for the ITR's turn, or a reply with
-nothing to deliver, so a failing plant never holds a healthy one back. Credits number
+limiter; an ITR backing off to retry lends its place to the next one (up to `max_active`
+back off at once, `_Place`); the input is read only as places free, so tasks (at most
+twice `max_active`) and memory follow that bound, not the input's length. A credit admits
+one exchange and travels with its page until the consumer takes it: never held during a
+backoff, a wait for the ITR's turn, or a reply with nothing to deliver. Credits number
 `buffer` plus the places in flight, which bounds the pages fetched and not yet consumed.
 Events pass through a bounded queue: a slow consumer stalls the producers.
 
 Leaving the iterator (``aclose()``), a cancellation from outside, or the client's close
-cancels every task of the fan-out and waits for them before the iterator ends.
+cancels every task of the fan-out and waits for them before the iterator ends. The client's
+close cancels them at once, even while the consumer is suspended between two events: the
+input is never read after it, and the iterator's next step raises `LacecalClosedError`.
 """
 
 from __future__ import annotations
@@ -108,6 +111,40 @@ class _Crash:
 
 
 @attrs.define
+class _Place:
+    """An ITR's working place (one of `max_active`), lent out while it backs off to retry.
+
+    A backoff moves the ITR to one of `max_active` waiting places, so the next ITR of the
+    input can start meanwhile; after it the ITR takes a working place again before giving
+    up its waiting one. With every waiting place taken it backs off where it is: tasks stay
+    within twice `max_active`, and a full waiting set cannot deadlock (no working place is
+    held while waiting for a waiting one).
+    """
+
+    active: asyncio.Semaphore
+    waiting: asyncio.Semaphore
+    held: bool = True
+
+    async def backoff(self, delay: float) -> None:
+        if self.waiting.locked():
+            await asyncio.sleep(delay)
+            return
+        await self.waiting.acquire()  # free: no wait
+        self.give_back()
+        try:
+            await asyncio.sleep(delay)
+            await self.active.acquire()
+            self.held = True
+        finally:
+            self.waiting.release()
+
+    def give_back(self) -> None:
+        if self.held:
+            self.held = False
+            self.active.release()
+
+
+@attrs.define
 class _Credit:
     """One ITR's admission to the exchange it is about to make (the transport's `Admission`).
 
@@ -117,6 +154,7 @@ class _Credit:
 
     credits: asyncio.Semaphore
     in_flight: asyncio.Semaphore | None
+    place: _Place
     held: bool = False
 
     async def enter(self) -> None:
@@ -130,6 +168,9 @@ class _Credit:
             self.in_flight.release()
         if not ok:
             self.give_back()  # a backoff or an error follows: hold nothing through it
+
+    async def backoff(self, delay: float) -> None:
+        await self.place.backoff(delay)
 
     def hand_over(self) -> None:
         """Let the credit travel with a page: the consumer gives it back on taking it."""
@@ -152,6 +193,8 @@ class _Fanout:
     in_flight: asyncio.Semaphore | None
     credits: asyncio.Semaphore
     active: asyncio.Semaphore
+    #: Places for ITRs backing off to retry, beside the `active` ones (as many).
+    waiting: asyncio.Semaphore
     tasks: set[asyncio.Task[None]] = attrs.field(factory=set)
     running: int = 0
     feeding: bool = True
@@ -167,6 +210,12 @@ class _Fanout:
         """Track a task of ours; a cancellation it did not get from `stop` stops everything."""
         self.tasks.add(task)
         task.add_done_callback(self._ended)
+
+    def halt(self) -> None:
+        """Cancel every task of ours at once (the client is closing): none reads on."""
+        self.stopping = True
+        for task in tuple(self.tasks):
+            task.cancel()
 
     def _ended(self, task: asyncio.Task[None]) -> None:
         self.tasks.discard(task)
@@ -221,24 +270,25 @@ class _Fanout:
 
     async def _run(self, itr: object) -> None:
         """Fetch one ITR; the last task to end tells the consumer there is no more."""
+        place = _Place(self.active, self.waiting)
         try:
-            await self._one(itr)
+            await self._one(itr, place)
         except LacecalClosedError:
             pass  # the client closed: the consumer's own wait fails with it
         except Exception as exc:  # noqa: BLE001 - a bug, not a LacecalError: surface it
             await self.queue.put(_Crash(exc))
         finally:
             self.running -= 1
-            self.active.release()
+            place.give_back()
         if self.running == 0 and not self.feeding:
             await self.queue.put(None)
 
-    async def _one(self, itr: object) -> None:
+    async def _one(self, itr: object, place: _Place) -> None:
         job, transport = self.job, self.transport
         key = cast("str", itr)  # as given, possibly not a valid identifier at all
         progress = Progress()
         emit = self.queue.put
-        credit = _Credit(self.credits, self.in_flight)
+        credit = _Credit(self.credits, self.in_flight, place)
         try:
             valid = validate_itr(itr)
             if job.start is None:  # the inverter list, or the latest record only
@@ -311,6 +361,7 @@ def stream(
         # Enough credits to keep every place in flight busy while `buffer` pages wait.
         credits=asyncio.Semaphore(job.buffer + in_flight),
         active=asyncio.Semaphore(job.max_active),
+        waiting=asyncio.Semaphore(job.max_active),
     )
     return _consume(fanout, itrs)
 
@@ -322,6 +373,7 @@ async def _consume(
         pass
     feeder = asyncio.create_task(fanout.feed(itrs))
     fanout.watch(feeder)
+    fanout.transport.on_close.add(fanout.halt)
     try:
         while True:
             if fanout.interrupted:
@@ -340,6 +392,7 @@ async def _consume(
                 fanout.credits.release()  # taken: its ITR may fetch another page
             yield event
     finally:
+        fanout.transport.on_close.discard(fanout.halt)
         await fanout.stop(feeder)
 
 

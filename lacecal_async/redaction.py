@@ -3,7 +3,11 @@ r"""Hiding identifiers in text a server may have echoed, in whatever form it cho
 A server can send the identifier back raw, in another case, or encoded: JSON ``\u0053``,
 XML ``&#83;`` / ``&#x53;``, percent ``%53``, one character at a time or all at once. The
 rule: no run of 8 consecutive characters of an identifier survives, whatever mix of those
-forms spells it. A run is replaced by the redacted form (``...WXYZ``).
+forms spells it, and whatever separators stand between its characters: NUL (UTF-16 code
+units read as text), other controls, whitespace, zero-width characters, punctuation, or
+escapes of any of them (``S\\u0000E\\u0000C...``, a quoted ``b'S\\x00E\\x00C...'``). A
+run, separators inside it included, is replaced by the redacted form (``...WXYZ``). Letters
+and digits not in the run break it, so prose is left alone.
 
 Bodies are turned into text first, by the rules of their format (a UTF-16 body is read as
 UTF-16, not shown as bytes); text is hidden first and cut after (an identifier straddling
@@ -29,11 +33,18 @@ MIN_RUN: Final = 8
 #: Characters of a text examined (and shown at most); a longer text is cut here first.
 SCAN_CHARS: Final = 1 << 16
 _SHOWN = 4
+#: One character escaped: JSON/Python, XML/HTML references (also escaped once more,
+#: ``&amp;#83;``), percent (also of a percent, ``%2553``). Group `dec` is decimal; a named
+#: reference (``&shy;``, ``&nbsp;``) counts as a separator, whatever it names.
 _ESCAPE = re.compile(
-    r"\\u([0-9a-fA-F]{4})|\\x([0-9a-fA-F]{2})|&#[xX]([0-9a-fA-F]{1,8});?|&#([0-9]{1,10});?"
-    r"|%([0-9a-fA-F]{2})"
+    r"\\u(?P<u>[0-9a-fA-F]{4})|\\x(?P<x>[0-9a-fA-F]{2})"
+    r"|&(?:amp;)?#[xX](?P<hex>[0-9a-fA-F]{1,8});?|&(?:amp;)?#(?P<dec>[0-9]{1,10});?"
+    r"|%(?:25)?(?P<pct>[0-9a-fA-F]{2})|(?P<named>&[A-Za-z][A-Za-z0-9]{1,31};)"
 )
-_RUN = re.compile(rf"\w{{{MIN_RUN},}}")
+#: Characters as a server may spell them: an escape (a named group), or letters and digits.
+_UNIT = re.compile(_ESCAPE.pattern + r"|[^\W_]+")
+#: Anything between an identifier's characters that does not break a run.
+_SEPARATORS = re.compile(r"[\W_]+")
 _CHARSET = re.compile(r"""charset\s*=\s*["']?([A-Za-z0-9._:-]+)""", re.IGNORECASE)
 _XML_ENCODING = re.compile(rb"""^<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
 _BOMS: Final = (
@@ -47,90 +58,140 @@ _BOMS: Final = (
 
 def _unescape_one(match: re.Match[str]) -> str:
     """Return the character an escape stands for; the escape itself if none."""
-    digits = next(group for group in match.groups() if group is not None)
-    code = int(digits, 10 if match.group(4) is not None else 16)
+    name = str(match.lastgroup)  # an escape always has one
+    if name == "named":
+        return " "
+    code = int(match[name], 10 if name == "dec" else 16)
     if code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
         return match.group(0)
     return chr(code)
 
 
-def _unit(char: str) -> str:
-    """Return a pattern for one character of an identifier, in any case and escape form."""
-    forms = [re.escape(char)]
-    for variant in {char.lower(), char.upper()}:
-        code = ord(variant)
-        forms += [
-            rf"\\u00{code:02x}",
-            rf"\\x{code:02x}",
-            rf"&#0*{code};?",
-            rf"&#x0*{code:x};?",
-            rf"%{code:02x}",
-        ]
-    return "(?:" + "|".join(forms) + ")"
+def _units(text: str) -> tuple[str, list[int], list[int]]:
+    r"""Return the letters and digits `text` spells (escapes undone, casefolded), and where.
 
-
-@functools.lru_cache(maxsize=1024)
-def _pattern(itr: str) -> re.Pattern[str]:
-    """Match runs of `MIN_RUN` or more consecutive characters of `itr`, each in any form.
-
-    For each start, the run extends as far along the identifier as the text follows it.
+    Everything else is a separator and dropped: NUL and other controls, whitespace,
+    zero-width characters, punctuation, and escapes of any of them (``\u0000``).
+    Each kept character comes with the start and end of its spelling in `text`.
     """
-    units = [_unit(char) for char in itr]
-    alternatives = []
-    for start in range(len(itr) - MIN_RUN + 1):
-        tail = ""
-        for unit in reversed(units[start + MIN_RUN :]):
-            tail = f"(?:{unit}{tail})?"
-        alternatives.append("".join(units[start : start + MIN_RUN]) + tail)
-    return re.compile("|".join(alternatives), re.IGNORECASE)
+    chars: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    for match in _UNIT.finditer(text):
+        start, end = match.span()
+        if match.lastgroup is None:  # a run of letters and digits
+            folded = match.group(0).casefold()
+            if len(folded) != end - start:  # "ß" folds to "ss": one at a time
+                folded = "".join(c if len(c) == 1 else "\x00" for c in map(str.casefold, match[0]))
+            chars.append(folded)
+            starts.extend(range(start, end))
+            ends.extend(range(start + 1, end + 1))
+            continue
+        char = _unescape_one(match)
+        if len(char) == 1 and char.isalnum():  # else an escape of a separator, or of nothing
+            folded = char.casefold()
+            chars.append(folded if len(folded) == 1 else "\x00")
+            starts.append(start)
+            ends.append(end)
+    return "".join(chars), starts, ends
 
 
-def _windows(itr: str) -> frozenset[str]:
-    folded = itr.casefold()
+def _windows(folded: str) -> frozenset[str]:
     return frozenset(folded[i : i + MIN_RUN] for i in range(len(folded) - MIN_RUN + 1))
+
+
+def _squeezed(itr: str) -> str:
+    """Return an identifier's letters and digits, casefolded: what `_units` compares."""
+    return _SEPARATORS.sub("", itr.casefold())
+
+
+class _Target:
+    """One identifier's 8-character windows, and where each starts in it."""
+
+    __slots__ = ("first", "folded", "offsets", "shown")
+
+    def __init__(self, itr: str) -> None:
+        self.folded = _squeezed(itr)
+        self.shown = "..." + itr[-_SHOWN:]
+        self.offsets: dict[str, list[int]] = {}
+        for i in range(len(self.folded) - MIN_RUN + 1):
+            self.offsets.setdefault(self.folded[i : i + MIN_RUN], []).append(i)
+        #: Finds the next window anywhere (leftmost first).
+        self.first = re.compile("|".join(map(re.escape, self.offsets)))
+
+    def runs(self, chars: str) -> list[tuple[int, int]]:
+        """Return the runs (first, last + 1) of 8+ consecutive characters of the identifier.
+
+        From each start the run extends as far along the identifier as `chars` follows it.
+        """
+        found: list[tuple[int, int]] = []
+        folded, size = self.folded, len(chars)
+        match = self.first.search(chars)
+        while match is not None:
+            i = match.start()
+            longest = 0
+            for j in self.offsets[match.group(0)]:
+                k = MIN_RUN
+                while i + k < size and j + k < len(folded) and chars[i + k] == folded[j + k]:
+                    k += 1
+                longest = max(longest, k)
+            found.append((i, i + longest))
+            match = self.first.search(chars, i + longest)
+        return found
+
+    def hide(self, text: str) -> str:
+        """Return `text` with every run replaced, separators inside it included."""
+        while True:  # a replacement can complete a new run with what follows; each pass shrinks
+            chars, starts, ends = _units(text)
+            runs = self.runs(chars)
+            if not runs:
+                return text
+            pieces, last = [], 0
+            for first, stop in runs:
+                pieces += [text[last : starts[first]], self.shown]
+                last = ends[stop - 1]
+            pieces.append(text[last:])
+            text = "".join(pieces)
 
 
 class Hider:
     """Hides runs of any of a set of identifiers; cheap when a text holds none.
 
-    An index of every identifier's 8-character windows finds which identifiers a text may
-    hold (after undoing escapes and case), so a fleet of thousands costs one pass per text.
+    A run is 8 or more consecutive letters and digits of an identifier, whatever separators
+    stand between them (a NUL between UTF-16 code units is no break). An index of every
+    identifier's 8-character windows finds which identifiers a text may hold (after undoing
+    escapes and case and dropping separators), so a fleet of thousands costs one pass per
+    text.
     """
 
     def __init__(self, itrs: Iterable[str]) -> None:
         self._by_window: dict[str, list[str]] = {}
         for itr in dict.fromkeys(itrs):
-            if len(itr) >= MIN_RUN:
-                for window in _windows(itr):
-                    self._by_window.setdefault(window, []).append(itr)
+            for window in _windows(_squeezed(itr)):
+                self._by_window.setdefault(window, []).append(itr)
 
     def suspects(self, text: str) -> list[str]:
         """Return the identifiers whose windows occur in `text` (escapes undone, any case)."""
         if not self._by_window:
             return []
-        plain = _ESCAPE.sub(_unescape_one, text).casefold()
+        plain = _SEPARATORS.sub("", _ESCAPE.sub(_unescape_one, text).casefold())
         found: dict[str, None] = {}
-        for run in _RUN.findall(plain):
-            for i in range(len(run) - MIN_RUN + 1):
-                for itr in self._by_window.get(run[i : i + MIN_RUN], ()):
-                    found[itr] = None
+        by_window = self._by_window
+        for i in range(len(plain) - MIN_RUN + 1):
+            for itr in by_window.get(plain[i : i + MIN_RUN], ()):
+                found[itr] = None
         return list(found)
 
     def __call__(self, text: str) -> str:
         """Return `text` with every run of 8+ characters of an identifier redacted."""
         for itr in self.suspects(text):
-            text = _hide_one(text, itr)
+            text = _target(itr).hide(text)
         return text
 
 
-def _hide_one(text: str, itr: str) -> str:
-    pattern = _pattern(itr)
-    shown = "..." + itr[-_SHOWN:]
-    while True:  # a replacement can complete a new run with what follows; each pass shrinks
-        hidden = pattern.sub(shown, text)
-        if hidden == text:
-            return text
-        text = hidden
+@functools.lru_cache(maxsize=1024)
+def _target(itr: str) -> _Target:
+    return _Target(itr)
 
 
 def hide(text: str, itrs: Iterable[str]) -> str:

@@ -142,12 +142,16 @@ def assert_secret_absent(exc: BaseException, itr: str) -> None:
 
 def _readings(text: str) -> list[str]:
     """`text`, and `text` with every escape a server might use undone (independently of the
-    library's own code): XML/HTML character references, percent, JSON \\u and \\x."""
+    library's own code): XML/HTML character references, percent, JSON \\u and \\x; then
+    that with everything but letters and digits dropped."""
     plain = html.unescape(text)
     plain = urllib.parse.unquote(plain, errors="replace")
     plain = re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m[1], 16)), plain)
     plain = re.sub(r"\\x([0-9a-fA-F]{2})", lambda m: chr(int(m[1], 16)), plain)
-    return [text.casefold(), plain.casefold()]
+    # and with every separator a server might put between the characters dropped (NUL and
+    # other controls, spaces, zero-width characters, punctuation, leftover backslashes)
+    squeezed = re.sub(r"[\W_]", "", plain)
+    return [text.casefold(), plain.casefold(), squeezed.casefold()]
 
 
 def fragment_of(text: str, itr: str, run: int = 8) -> str | None:

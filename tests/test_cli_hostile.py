@@ -3,9 +3,12 @@ sends terminal escapes or non-numbers, and files other users could read."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import stat
+import subprocess
+import sys
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
@@ -67,6 +70,19 @@ def _umask() -> Iterator[None]:
         pytest.param(["inverters", "--wire-format", ITR], id="invalid-option-choice"),
         pytest.param(["fetch", "meter", ITR, "--end", "now"], id="missing-required-option"),
         pytest.param(["fetch", "meter", ITR + "x"], id="longer-word"),
+        pytest.param(
+            ["fetch", "meter", OTHER, "--start", "2024", "-o", f"/nonexistent/{ITR}.csv"],
+            id="output-in-a-missing-directory",
+        ),
+        pytest.param(
+            ["fetch", "meter", OTHER, "--start", "2024", "-o", f"{ITR}.txt"],
+            id="output-with-an-unknown-extension",
+        ),
+        pytest.param(
+            ["fetch", "meter", "--start", "2024", "--itr-file", f"/nonexistent/{ITR}"],
+            id="missing-itr-file",
+        ),
+        pytest.param(["inverters", OTHER, "-o", f"/nonexistent/{ITR}"], id="inverters-output"),
     ],
 )
 def test_a_usage_error_never_shows_an_identifier(
@@ -228,6 +244,37 @@ def test_demo_writes_private_csv_files(tmp_path: Path, capsys: pytest.CaptureFix
     capsys.readouterr()
 
 
+def test_demo_never_shows_an_identifier_shaped_output_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / ITR
+    args = ["demo", "--plants", "1", "--days", "1", "--rate", "60/0.1", "--out", str(out)]
+    assert main([*args, "--progress", "none"]) == 0
+    captured = capsys.readouterr()
+    assert "Wrote " in captured.out
+    assert fragment_of(captured.out + captured.err, ITR) is None
+
+
+def test_create_private_file_does_not_follow_a_planted_symlink(tmp_path: Path) -> None:
+    from lacecal_async.private_file import create_private_file  # noqa: PLC0415 - new in 0.1.1
+
+    victim = tmp_path / "victim"  # a file someone else may read, or one not to be touched
+    victim.write_bytes(b"theirs")
+    link = tmp_path / "out.csv"
+    link.symlink_to(victim)
+    with pytest.raises(OSError, match="symbolic link"):
+        create_private_file(link)
+    dangling = tmp_path / "db.sqlite"
+    dangling.symlink_to(tmp_path / "elsewhere")  # would create a file where the link points
+    with pytest.raises(OSError, match="symbolic link"):
+        create_private_file(dangling)
+    assert not (tmp_path / "elsewhere").exists()
+    assert victim.read_bytes() == b"theirs"
+    stream = tmp_path / "stdout"
+    stream.symlink_to("/dev/null")  # like /dev/stdout: a link to a stream creates nothing
+    assert create_private_file(stream) == stream
+
+
 def test_create_private_file_never_truncates_or_widens(tmp_path: Path) -> None:
     from lacecal_async.private_file import create_private_file  # noqa: PLC0415 - new in 0.1.1
 
@@ -240,3 +287,61 @@ def test_create_private_file_never_truncates_or_widens(tmp_path: Path) -> None:
     assert (_mode(path), path.read_bytes()) == (0o644, b"data")
     with pytest.raises(FileNotFoundError):
         create_private_file(tmp_path / "missing" / "x")
+
+
+def _on_a_terminal(args: list[str]) -> bytes:
+    """Run the command with stdout on a pseudo-terminal; return what the terminal got."""
+    master, slave = os.openpty()
+    try:
+        done = subprocess.run(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", "lacecal_async", *args],
+            stdout=slave,
+            stderr=subprocess.PIPE,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(slave)
+    out = b""
+    with contextlib.suppress(OSError):  # EIO once the other side is closed and drained
+        while chunk := os.read(master, 65536):
+            out += chunk
+    os.close(master)
+    assert done.returncode == 1, done.stderr  # OTHER fails
+    return out
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param(["inverters", ITR, OTHER, "-o", "-", "--format", "csv"], id="inverters-csv"),
+        pytest.param(
+            ["inverters", ITR, OTHER, "-o", "-", "--format", "jsonl"], id="inverters-jsonl"
+        ),
+        pytest.param(
+            [
+                "fetch",
+                "inverter",
+                ITR,
+                OTHER,
+                "--start",
+                "2024-01-01",
+                "--end",
+                "2024-01-02",
+                "-o",
+                "-",
+                "--format",
+                "csv",
+            ],
+            id="fetch-csv",
+        ),
+    ],
+)
+def test_data_on_stdout_that_is_a_terminal_is_escaped(hostile_url: str, args: list[str]) -> None:
+    # (the data names a plant without an alias by its identifier: that is the data)
+    shown = _on_a_terminal([*args, "--base-url", hostile_url, "--retries", "0"]).decode()
+    shown = shown.replace("\r\n", "\n")  # the terminal's own line ends
+    for control in CONTROLS:
+        assert control not in shown, f"{control!r} reaches the terminal: {shown!r}"
+    if args[0] == "inverters" and "csv" in args:
+        assert "\\x1b]0;pwned\\x07" in shown  # shown, harmless

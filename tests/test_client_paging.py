@@ -97,7 +97,7 @@ async def test_inverter_records_take_aware_datetimes_start_inclusive_end_exclusi
     assert records[0].unix_time == s  # start is inclusive
     assert records[-1].unix_time == e - 600  # end is exclusive
     assert server.stats(plant.itr).requests == 1
-    assert timed_params(server, plant.itr)[0]["n"] == "48"
+    assert timed_params(server, plant.itr)[0]["n"] == "96"  # 8 h in 300 s periods
 
 
 async def test_sub_second_datetimes_round_up_to_the_next_second(
@@ -116,8 +116,8 @@ async def test_sub_second_datetimes_round_up_to_the_next_second(
 async def test_n_is_the_periods_left_and_records_at_or_after_end_are_dropped(
     make_server: ServerFactory, make_client: ClientFactory, plant: Plant
 ) -> None:
-    # Records mode: a page asked for 10 periods across a 3-period gap brings 3 records from
-    # beyond `end`, which must not be returned.
+    # Records mode: the first page, asked for the range's 10 periods counted in the shortest
+    # period (300 s: n=20), brings 13 records from beyond `end`, which must not be returned.
     start = plant.first + DAY
     gappy = variant(plant, "drop-after-end", gaps=((start + 3000, start + 4800),))
     server = await make_server([gappy])
@@ -130,7 +130,7 @@ async def test_n_is_the_periods_left_and_records_at_or_after_end_are_dropped(
     assert len(records) == 7
     assert all(r.unix_time < end for r in records)
     assert timed_params(server, gappy.itr) == [
-        {"out": "json", "id": gappy.itr, "t": str(start), "n": "10"}
+        {"out": "json", "id": gappy.itr, "t": str(start), "n": "20"}
     ]
 
 
@@ -144,7 +144,8 @@ async def test_unaligned_end_counts_the_partial_period(
 
     assert len(records) == 51
     assert records[-1].unix_time == start + 50 * 600
-    assert [p["n"] for p in timed_params(server, plant.itr)] == ["51"]
+    # the first page counts the range in 300 s periods: 101 (the extra ones cost bandwidth)
+    assert [p["n"] for p in timed_params(server, plant.itr)] == ["101"]
 
 
 @pytest.mark.parametrize("n_counts", ["records", "periods"])
@@ -222,8 +223,8 @@ async def test_300_second_periods_learn_the_interval(
     server.reset_stats()
     two_hours = await client.inverter_records(fine.itr, start, start + 7200)
     assert two_hours == tuple(fine.inverter_records(start, start + 7200))
-    # Until a reply tells the interval, 600 s is assumed: 12 periods, then 12 more at 300 s.
-    assert [p["n"] for p in timed_params(server, fine.itr)] == ["12", "12"]
+    # Until a reply tells the interval, the shortest (300 s) is assumed: one page of 24.
+    assert [p["n"] for p in timed_params(server, fine.itr)] == ["24"]
 
 
 async def test_autumn_dst_day_has_25_hours_of_records(

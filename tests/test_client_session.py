@@ -245,9 +245,9 @@ async def test_cancelling_an_in_flight_request_abandons_it(
 
     assert server.stats(plant.itr).log == []  # the reply was never waited for
     assert other_tasks() == before
-    limiter = client._transport.limiters._limiters[plant.itr]
-    assert limiter.schedule.busy == 0  # the slot is given back
-    assert limiter.waiting == 0
+    state = client.limit_state(plant.itr)
+    assert state.busy == 0  # the slot is given back
+    assert state.waiting == 0
     server.set_faults(plant.itr, Faults())
     assert await client.inverters(plant.itr) == plant.inverters  # the client carries on
 
@@ -261,16 +261,15 @@ async def test_cancelling_a_paged_fetch_waiting_for_its_turn(
     start = plant.first + DAY
 
     task = asyncio.create_task(client.meter_records(plant.itr, start, start + 10 * DAY))
-    limiter_of = client._transport.limiters._limiters
-    await wait_until(lambda: plant.itr in limiter_of and limiter_of[plant.itr].waiting == 1)
+    await wait_until(lambda: client.limit_state(plant.itr).waiting == 1)
     assert server.stats(plant.itr).requests == 6  # the burst, then the 7th page waits
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
 
     assert other_tasks() == before
-    assert limiter_of[plant.itr].waiting == 0
-    assert limiter_of[plant.itr].schedule.busy == 0
+    assert client.limit_state(plant.itr).waiting == 0
+    assert client.limit_state(plant.itr).busy == 0
     assert server.stats(plant.itr).requests == 6
 
 
@@ -289,7 +288,7 @@ async def test_cancelling_during_the_backoff_before_a_retry(
         await task
     assert other_tasks() == before
     assert server.stats(plant.itr).requests == 1
-    assert client._transport.limiters._limiters[plant.itr].schedule.busy == 0
+    assert client.limit_state(plant.itr).busy == 0
 
 
 async def test_leaving_an_iterator_early_stops_fetching(

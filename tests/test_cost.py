@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import time
 
+import pytest
 from conftest import ServerFactory
 
 from lacecal_async import LacecalClient
@@ -79,3 +80,20 @@ async def test_an_open_end_at_the_latest_record_costs_the_lookup_only(
     assert [r.unix_time for r in records] == [latest]
     assert later == ()
     assert server.stats(plant.itr).requests == 2
+
+
+@pytest.mark.parametrize("interval", [300, 600, 900, 3600])
+@pytest.mark.parametrize("hours", [1, 6, 11, 12, 13, 23, 24, 25, 49])
+async def test_a_range_before_the_latest_costs_ceil_periods_over_144_at_any_interval(
+    make_server: ServerFactory, interval: int, hours: int
+) -> None:
+    # The review's finding: 13 h of 300 s periods cost 2 requests, 1 h cost 2 as well.
+    start = NOW // 86_400 * 86_400 - 20 * 86_400
+    plant = make_plants(1, seed=3, start=start - 86_400, days=10, interval=interval, gaps=False)[0]
+    server = await make_server([plant], rate_limit=None)
+    end = start + hours * 3600
+    async with LacecalClient(base_url=server.base_url) as client:
+        records = await client.meter_records(plant.itr, start, end)
+    periods = math.ceil(hours * 3600 / interval)
+    assert [r.unix_time for r in records] == list(range(start, end, interval))
+    assert server.stats(plant.itr).requests == math.ceil(periods / 144)

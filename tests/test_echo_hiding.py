@@ -3,8 +3,10 @@
 Pure tests of the reply classification (bytes in, typed error out): the same code the
 client runs on every reply. Echoes are raw, in another case, or spelled with JSON ``\\u``,
 XML decimal and hex character references and percent escapes, one character at a time
-(mixed); bodies are UTF-8, UTF-16 or UTF-32; the echo sits before, across and after every
-length cap (the 200-character excerpt, the 300-character reason).
+(mixed), with or without separators between the characters (NUL and other controls,
+whitespace, zero-width characters, ``\\u0000``/``\\x00`` escapes as text: UTF-16 code units
+echoed one level down); bodies are UTF-8, UTF-16 or UTF-32; the echo sits before, across
+and after every length cap (the 200-character excerpt, the 300-character reason).
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ CASES: dict[str, Callable[[str], str]] = {
     "lower": str.lower,
     "swap": str.swapcase,
 }
+#: What a server may put between the characters: nothing, or UTF-16's zero bytes in some form.
+SEPARATORS = ("", "\x00", "\x01", "\x1f", "\x85", "\t", " ", "\u200b", "\\u0000", "\\x00", "-")
 RECORD_HEAD = '{"unix_time":1496660400,"date":"2017-06-05 13:00:00 +0200","interval":600,'
 XML_HEAD = (
     "<InvertersRecords><InvertersRecord><unix_time>1496660400</unix_time>"
@@ -44,14 +48,26 @@ XML_HEAD = (
 
 
 @st.composite
-def echoes(draw: st.DrawFn, *, forms: tuple[str, ...] = tuple(FORMS)) -> tuple[str, str]:
-    """An identifier and an echo of 8 to 16 of its characters, each in a drawn form."""
+def echoes(
+    draw: st.DrawFn,
+    *,
+    forms: tuple[str, ...] = tuple(FORMS),
+    separators: tuple[str, ...] = SEPARATORS,
+) -> tuple[str, str]:
+    """An identifier and an echo of 8 to 16 of its characters, each in a drawn form.
+
+    Between the characters: one drawn separator throughout (UTF-16 code units), or a drawn
+    one at each place.
+    """
     itr = draw(st.sampled_from(ITRS))
     length = draw(st.integers(8, 16))
     start = draw(st.integers(0, 16 - length))
     part = CASES[draw(st.sampled_from(list(CASES)))](itr[start : start + length])
-    spelled = "".join(FORMS[draw(st.sampled_from(forms))](char) for char in part)
-    return itr, spelled
+    spelled = [FORMS[draw(st.sampled_from(forms))](char) for char in part]
+    if draw(st.booleans()):
+        return itr, draw(st.sampled_from(separators)).join(spelled)
+    gaps = [draw(st.sampled_from(separators)) for _ in spelled]
+    return itr, "".join(gap + char for gap, char in zip(gaps, spelled, strict=True))
 
 
 def padding(draw: st.DrawFn) -> str:
@@ -68,8 +84,10 @@ def hostile_replies(draw: st.DrawFn) -> tuple[str, Endpoint, WireFormat, int, st
             ["json-number", "json-garbage", "xml-number", "xml-name", "http-error", "reason"]
         )
     )
-    forms = ("raw",) if place == "xml-name" else tuple(FORMS)
-    itr, echo = draw(echoes(forms=forms))
+    if place == "xml-name":  # a name holds letters and digits only
+        itr, echo = draw(echoes(forms=("raw",), separators=("",)))
+    else:
+        itr, echo = draw(echoes())
     if place == "xml-name":
         echo = echo.upper() if echo[0].isdigit() else echo  # a name starts with a letter
     text = padding(draw) + echo + padding(draw)

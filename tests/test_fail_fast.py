@@ -30,6 +30,10 @@ ITR = "Ab3dEf6hIj9kLm2n"
         "https://s3cretpw@itr.lacecal.es/APIv1/",
         "https://itr.lacecal.es/APIv1/?key=s3cretpw",
         "https:///APIv1/",  # no host
+        " https://itr.lacecal.es/APIv1/",  # whitespace: a pasted value, or a header injection
+        "https://itr.lacecal.es/APIv1/\n",
+        "https://itr.lacecal.es/API v1/",
+        "https://itr.lacecal.es/APIv1/\r\nX-Evil: 1",
     ],
 )
 async def test_a_base_url_retrying_cannot_fix_is_refused_at_construction(url: str) -> None:
@@ -46,6 +50,10 @@ async def test_a_base_url_retrying_cannot_fix_is_refused_at_construction(url: st
         ("http://127.0.0.1:8080/APIv1/", False),
         ("http://localhost/APIv1/", False),
         ("http://[::1]:8080/APIv1/", False),
+        ("http://[::ffff:127.0.0.1]:8080/APIv1/", False),  # IPv4 loopback, mapped
+        ("http://localhost./APIv1/", False),  # the fully qualified name
+        ("http://LOCALHOST/APIv1/", False),
+        ("http://[::ffff:10.0.0.7]/APIv1/", True),
         ("https://itr.example.invalid/APIv1/", False),
     ],
 )

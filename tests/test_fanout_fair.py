@@ -67,13 +67,14 @@ async def test_active_itrs_tasks_and_input_reads_follow_max_active(
         )  # fmt: skip
         async for event in stream:
             most_tasks = max(most_tasks, len(client_tasks() - before))
-            # Identifiers read: those finished, those in progress, and one waiting for a place.
-            assert pulled <= finished + buffer + max_active + 1
+            # Identifiers read: those finished, in progress or backing off, and one waiting.
+            assert pulled <= finished + buffer + 2 * max_active + 1
             if isinstance(event, ItrDone | ItrFailed):
                 finished += 1
         assert client_tasks() == before
     assert finished == 30
-    assert 1 <= most_tasks <= max_active + 1  # the ITRs in progress and the reader of the input
+    # The ITRs in progress, those backing off to retry, and the reader of the input.
+    assert 1 <= most_tasks <= 2 * max_active + 1
 
 
 async def test_max_active_is_checked_and_documented() -> None:
@@ -99,3 +100,50 @@ async def test_fetch_many_with_max_active_gets_everything(make_server: ServerFac
     assert sum(r.ok for r in results.values()) == 11
     assert all(len(r.records) > 0 for r in results.values() if r.ok)
     _ = PageEvent  # the event types stay importable from the package
+
+
+async def _order_of_events(
+    make_server: ServerFactory, failing_count: int, max_active: int
+) -> tuple[list[tuple[str, str]], int]:
+    """Failing plants first, then a healthy one: the (who, event) order, and the most tasks."""
+    plants = make_plants(failing_count + 1, seed=13, interval=600, gaps=False)
+    failing, healthy = plants[:failing_count], plants[failing_count]
+    server = await make_server(plants, rate_limit=None)
+    for plant in failing:
+        server.set_faults(plant.itr, Faults(always_fail=True))
+    start = healthy.first + DAY
+    order: list[tuple[str, str]] = []
+    most_tasks = 0
+    async with LacecalClient(base_url=server.base_url, rate_limit=RATE, retries=3) as client:
+        before = client_tasks()
+        stream = client.stream_many(
+            [p.itr for p in plants], "meter", start, start + DAY,
+            max_in_flight=1, max_active=max_active,
+        )  # fmt: skip
+        async for event in stream:
+            most_tasks = max(most_tasks, len(client_tasks() - before))
+            kind = type(event).__name__
+            order.append(("healthy" if event.itr_id == healthy.itr else "failing", kind))
+    assert order.count(("failing", "ItrFailed")) == failing_count
+    assert all(server.stats(p.itr).requests == 4 for p in failing)  # retries still happen
+    return order, most_tasks
+
+
+async def test_failing_plants_backing_off_lend_their_places_to_a_healthy_one(
+    make_server: ServerFactory,
+) -> None:
+    # As many failing plants as places and one more: each lends its place while it backs off.
+    order, most_tasks = await _order_of_events(make_server, failing_count=3, max_active=2)
+    assert order.index(("healthy", "PageEvent")) < order.index(("failing", "ItrFailed"))
+    assert most_tasks <= 2 * 2 + 1  # working and waiting places, and the reader of the input
+
+
+async def test_more_failing_plants_than_places_hold_a_healthy_one_back_only_so_long(
+    make_server: ServerFactory,
+) -> None:
+    # The review's probe: 5 failing plants ahead of a healthy one, 2 places (and 2 to back off
+    # in): the healthy plant starts before the failing ones have all given up.
+    order, most_tasks = await _order_of_events(make_server, failing_count=5, max_active=2)
+    last_failure = len(order) - 1 - order[::-1].index(("failing", "ItrFailed"))
+    assert order.index(("healthy", "PageEvent")) < last_failure
+    assert most_tasks <= 2 * 2 + 1

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lacecal_async._pagination import DEFAULT_INTERVAL, MAX_PAGE, Pager, PageRequest
+from lacecal_async._pagination import MAX_PAGE, Pager, PageRequest
 from lacecal_async.errors import LacecalParseError
 
 
@@ -91,8 +91,6 @@ def test_request_count_bound(case: tuple[Model, int, int | None]) -> None:
     # A bounded range with no data at or after its end may cost a lookup of the latest
     # record: only that can tell the end of the data from a gap. An open end always costs it.
     trailing = 0 if end is None or any(x >= end for x in model.times) else 1
-    # The first page assumes 600 s periods: a shorter one can cost one request more.
-    trailing += 1 if model.interval < DEFAULT_INTERVAL else 0
     if model.counts_periods:
         stop = end if end is not None else (last + 1 if last is not None else start)
         first = math.ceil(start / model.interval) * model.interval
@@ -110,20 +108,24 @@ def test_gapless_backfill_makes_exactly_the_minimum_requests() -> None:
     assert requests == 10
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=400, deadline=None)
 @given(
-    st.sampled_from([600, 900, 3600]),
+    st.sampled_from([300, 600, 900, 3600]),
     st.integers(1, 700),
     st.integers(0, 5),
     st.booleans(),
+    st.tuples(st.floats(0, 1, exclude_max=True), st.floats(0, 1, exclude_max=True)),
 )
 def test_a_gapless_range_before_the_latest_costs_its_pages_exactly(
-    interval: int, periods: int, beyond: int, counts_periods: bool
+    interval: int, periods: int, beyond: int, counts_periods: bool, offsets: tuple[float, float]
 ) -> None:
-    end = BASE + periods * interval
+    # start anywhere in the period before the first record, end anywhere in the last one
+    early, late = offsets
+    start = BASE - int(early * interval)
+    end = BASE + (periods - 1) * interval + 1 + int(late * (interval - 1))
     model = Model([BASE + i * interval for i in range(periods + beyond + 1)], interval)
     model.counts_periods = counts_periods
-    got, requests = run(model, BASE, end)
+    got, requests = run(model, start, end)
     assert len(got) == periods
     assert requests == math.ceil(periods / MAX_PAGE)
 
@@ -158,9 +160,9 @@ def test_expected_pages_once_the_period_is_known() -> None:
     assert Pager(BASE, None, "meter").expected_pages() is None
 
 
-def test_first_page_asks_for_the_periods_left_in_range() -> None:
+def test_first_page_asks_for_the_range_in_the_shortest_periods() -> None:
     pager = Pager(BASE, BASE + 3 * 600, "meter")
-    assert pager.next_request() == PageRequest(t=BASE, n=3)
+    assert pager.next_request() == PageRequest(t=BASE, n=6)  # the interval is not known yet
 
 
 def test_a_bounded_range_starts_with_a_page_not_a_lookup() -> None:

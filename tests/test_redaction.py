@@ -23,6 +23,9 @@ ITR = "SECRETabcd1234XY"
         "&#0083;&#x45;&#X43;RETabcd1234XY",
         "%53%45%43%52ETabcd1234XY",
         "\\x53ECRETabcd1234XY",
+        "".join(f"&amp;#{ord(c)};" for c in ITR),  # escaped twice: XML in HTML
+        "".join(f"%25{ord(c):02x}" for c in ITR),  # percent-encoded twice
+        "SECR&#8203;ETa&shy;bcd&nbsp;12",  # separators as references, numeric and named
         "SECRETab" + "SECRETab",  # two runs of 8, back to back
         "ABCD1234xy" + ITR,
     ],
@@ -89,3 +92,41 @@ def test_printable_escapes_what_a_terminal_acts_on() -> None:
     assert (
         printable("\x1b]0;t\x07\x9b2J\u202e\n\t\x7f") == "\\x1b]0;t\\x07\\x9b2J\\u202e\\n\\t\\x7f"
     )
+
+
+@pytest.mark.parametrize(
+    "echo",
+    [
+        "\x00".join(ITR),  # UTF-16 code units read as text
+        "\x01".join(ITR),
+        "\t".join(ITR),
+        " ".join(ITR),
+        "\u200b".join(ITR),  # zero-width spaces
+        "\x85".join(ITR),  # a C1 control
+        "\\u0000".join(ITR),  # JSON of UCS-2 (PHP's json_encode)
+        "\\x00".join(ITR),  # bytes quoted by repr(): b'S\x00E\x00...'
+        "\\\\x00".join(ITR),  # ... and quoted again
+        "&#0;".join(ITR),
+        "%00".join(ITR),
+        "\\u0053\x00\\u0045\x00&#67;\x00R\x00E\x00T\x00a\x00b",  # escapes and separators mixed
+        "s e c r e t a b",  # 8 of them, another case
+        "S.E.C-R_E/T:a;b",
+    ],
+)
+def test_a_run_of_eight_with_separators_between_its_characters_is_hidden(echo: str) -> None:
+    shown = hide(f"id={echo};", [ITR])
+    assert fragment_of(shown, ITR) is None
+    assert fragment_of(printable(shown), ITR) is None
+    assert shown.startswith("id=")
+    assert shown.endswith(";")
+
+
+def test_prose_around_and_between_the_identifiers_characters_is_left_alone() -> None:
+    prose = [
+        "the plant SECRET is at abcd road, 1234 XY",  # words and separators, no 8-run
+        "S\x00E\x00C\x00R\x00E\x00T\x00a",  # 7 characters with NULs between them
+        "ITR ...34XY: HTTP 500 Internal Server Error",
+        "error: the identifier is not known to this server (code 1234)",
+    ]
+    for text in prose:
+        assert hide(text, [ITR]) == text

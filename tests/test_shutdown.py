@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterator
 
 import aiohttp
 import pytest
@@ -174,3 +174,39 @@ async def test_close_while_a_stream_consumer_is_busy_fails_its_next_step(
         await anext(events)
     assert client_tasks() == before
     assert library_timers() == []
+
+
+@pytest.mark.parametrize("buffer", [1, 64])
+async def test_close_ends_a_suspended_streams_tasks_and_stops_reading_its_input(
+    make_server: ServerFactory, buffer: int
+) -> None:
+    plants = make_plants(5, days=5, seed=4)
+    server = await make_server(plants, rate_limit=None)
+    client = LacecalClient(base_url=server.base_url, rate_limit=(100, 0.2))
+    before = client_tasks()
+    read = 0
+
+    def itrs() -> Iterator[str]:  # the plants, then a long lazy tail of unknown identifiers
+        nonlocal read
+        for plant in plants:
+            read += 1
+            yield plant.itr
+        for number in range(100_000):
+            read += 1
+            yield f"unknownITR{number:06d}"
+
+    start = plants[0].first
+    events = client.stream_many(
+        itrs(), "meter", start, start + 5 * DAY, max_active=3, buffer=buffer
+    )
+    await anext(events)  # then the consumer pauses: the producers fill the queue and block
+    await asyncio.sleep(0.2)
+    read_at_close = read
+    await client.close()
+    await asyncio.sleep(CLOSE_BOUND)
+    assert client_tasks() == before, "the fan-out's tasks outlived close()"
+    assert library_timers() == []
+    assert read == read_at_close, "the input was read after close()"
+    with pytest.raises(LacecalClosedError):
+        await anext(events)
+    assert read == read_at_close

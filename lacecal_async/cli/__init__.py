@@ -7,29 +7,17 @@ library's own dependencies; Parquet output needs pyarrow (the ``parquet`` extra)
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
 
 from lacecal_async import __version__
 from lacecal_async.cli import demo, fetch, inverters, serve, status, store_export
 from lacecal_async.cli import sync as sync_command
-from lacecal_async.cli.itrs import hide_identifier_shaped
+from lacecal_async.cli.messages import hidden_messages
 from lacecal_async.cli.options import UsageError
 
 __all__ = ["build_parser", "main"]
-
-
-class _Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose usage errors never echo an identifier (subcommands too).
-
-    argparse quotes what it could not use ("invalid choice: '...'", "unrecognized
-    arguments: ..."), which may be an identifier typed in the wrong place.
-    """
-
-    def error(self, message: str) -> NoReturn:
-        """Print the usage and the message, identifier-shaped words redacted; exit 2."""
-        super().error(hide_identifier_shaped(message))
 
 
 EPILOG = """\
@@ -44,7 +32,7 @@ Start with: lacecal demo
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the command's argument parser."""
-    parser: argparse.ArgumentParser = _Parser(
+    parser = argparse.ArgumentParser(
         prog="lacecal",
         description="Fetch records of LACECAL ITR 2.0 plants: rate-limited, paginated, "
         "many plants at once.",
@@ -52,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.set_defaults(messages_only=False)  # stdout carries data (demo says otherwise)
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
     fetch.add_parser(subparsers)
     store_export.add_parser(subparsers)
@@ -64,7 +53,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command with `argv` (default: ``sys.argv[1:]``); return the exit status."""
+    """Run the command with `argv` (default: ``sys.argv[1:]``); return the exit status.
+
+    Every message goes through `hidden_messages`: argparse quotes what it could not use
+    ("invalid choice: '...'"), a usage error the paths given, any of which may hold an
+    identifier typed in the wrong place. A command without data on stdout (``lacecal demo``)
+    has its stdout filtered too.
+    """
+    with hidden_messages("stderr"):
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     try:
         args, extra = parser.parse_known_args(argv)
@@ -79,11 +79,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     args.argv = list(sys.argv[1:] if argv is None else argv)  # `sync --workers` re-runs it
     try:
-        status: int = args.func(args)
+        with hidden_messages("stdout") if args.messages_only else contextlib.nullcontext():
+            code: int = args.func(args)
     except UsageError as exc:
         print(f"lacecal: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # a second Ctrl-C, or a platform without signal handlers
         print("lacecal: interrupted", file=sys.stderr)
         return 130
-    return status
+    return code

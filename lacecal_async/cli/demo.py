@@ -231,4 +231,4 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help=argparse.SUPPRESS,
     )
     parser.add_argument("--progress-every", type=float, default=5.0, help=argparse.SUPPRESS)
-    parser.set_defaults(func=run, wire_format="json", timeout=30.0, retries=3)
+    parser.set_defaults(func=run, wire_format="json", timeout=30.0, retries=3, messages_only=True)

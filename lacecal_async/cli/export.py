@@ -28,6 +28,7 @@ from typing import IO, Any, Literal, Protocol, TextIO
 
 import attrs
 
+from lacecal_async.cli.messages import for_terminal
 from lacecal_async.cli.options import UsageError
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.private_file import create_private_file
@@ -336,9 +337,9 @@ def _open_text(path: Path, mode: Literal["w", "a"]) -> TextIO:
 
 def _stream_writer(fmt: Format, table: Table, objects: Objects, stdout: TextIO) -> TableWriter:
     if fmt == "jsonl":
-        return JsonLinesWriter(stdout, "stdout", objects, owned=False)
+        return JsonLinesWriter(for_terminal(stdout), "stdout", objects, owned=False)
     if fmt == "csv":
-        return CsvWriter(stdout, "stdout", table, owned=False)
+        return CsvWriter(for_terminal(stdout), "stdout", table, owned=False)
     return ParquetWriter(stdout.buffer, "stdout", table)
 
 

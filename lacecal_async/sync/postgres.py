@@ -27,6 +27,7 @@ import attrs
 
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.records import Inverter, InverterRecord, MeterRecord
+from lacecal_async.sync import pages
 from lacecal_async.sync.holes import Hole, attempted, find_gaps, reconcile
 from lacecal_async.sync.leases import (
     DEFAULT_SLACK,
@@ -36,7 +37,6 @@ from lacecal_async.sync.leases import (
     surplus,
 )
 from lacecal_async.sync.postgres_schema import MIGRATIONS, TABLE_NAMES, column_type
-from lacecal_async.sync.sqlite import PERIOD_TABLES, READ_BATCH, _by_plant, _page_rows, _timed
 from lacecal_async.sync.store import (
     PlantEntry,
     SchemaVersionError,
@@ -72,7 +72,6 @@ Job = Callable[["Conn"], Awaitable[T]]
 _LOCK_SPACE = 0x1ACECA1
 _LOCK_MIGRATE = 1
 _LOCK_PLANTS = 2
-_HOLE_COLUMNS = "start_time, end_time, interval_s, first_seen, attempts, next_attempt"
 
 UpsertMethod = Literal["unnest", "copy", "executemany"]
 #: How `upsert_rows` may send a page's rows (the benchmark compares them).
@@ -103,7 +102,7 @@ def _upsert_sql(table: Table) -> dict[UpsertMethod, str]:
 _UPSERT = {table: _upsert_sql(table) for table in (METER, PERIODS, INVERTERS)}
 
 
-def _last_per_key(table: Table, rows: Sequence[Row]) -> list[Row]:
+def _last_perkey(table: Table, rows: Sequence[Row]) -> list[Row]:
     """Keep the last row of each key: one statement may not update a row twice."""
     at = [table.names.index(name) for name in table.key]
     by_key = {tuple(row[i] for i in at): row for row in rows}
@@ -121,7 +120,7 @@ async def upsert_rows(
     ``unnest``: one statement with a column array per column; ``copy``: COPY into a
     temporary staging table, then one INSERT from it; ``executemany``: a statement per row.
     """
-    rows = _last_per_key(table, rows)
+    rows = _last_perkey(table, rows)
     if not rows:
         return
     sql = _UPSERT[table][method]
@@ -211,10 +210,6 @@ def _retrieve(done: asyncio.Future[Any]) -> None:
         done.exception()
 
 
-def _hole(row: Sequence[Any]) -> Hole:
-    return Hole(*row)
-
-
 def dsn_shown(dsn: str) -> str:
     """Return the DSN fit for messages and reprs: host, port, database; never a password."""
     try:
@@ -284,11 +279,6 @@ async def _select(
         return [tuple(row) for row in found]
     at = names.index("start")
     return [(*row[:at], _at_offset(row[at], row[at + 1]), *row[at + 1 :]) for row in found]
-
-
-def _key(table: Table, row: Row) -> tuple[str, Row]:
-    """Return the key columns of `table` and their values in `row`, to read on after it."""
-    return ", ".join(table.key), tuple(row[table.names.index(name)] for name in table.key)
 
 
 @attrs.define
@@ -494,7 +484,7 @@ class PostgresStore:
     # -- records and state ----------------------------------------------------------------
     async def state(self, plant: str, endpoint: Endpoint) -> SyncState | None:
         """Return the plant's sync state for a timed endpoint, None before its first write."""
-        value = _timed(endpoint)
+        value = pages.timed(endpoint)
 
         async def job(conn: Conn) -> SyncState | None:
             row = await conn.fetchrow(
@@ -521,8 +511,8 @@ class PostgresStore:
 
         With `worker`, only while it holds the plant's lease (else `LeaseLostError`).
         """
-        value = _timed(endpoint)
-        tables = _page_rows(value, plant, records)
+        value = pages.timed(endpoint)
+        tables = pages.page_rows(value, plant, records)
 
         async def job(conn: Conn) -> None:
             async with conn.transaction():
@@ -563,7 +553,7 @@ class PostgresStore:
         now: float,
     ) -> None:
         """Recompute the holes between the stored neighbours of the page's records."""
-        table = TABLE_NAMES[PERIOD_TABLES[endpoint]]
+        table = TABLE_NAMES[pages.PERIOD_TABLES[endpoint]]
         # The page's periods and their stored neighbours, in one round trip.
         periods = await conn.fetch(
             f"SELECT unix_time, interval_s FROM {table} WHERE plant = $1 AND unix_time "  # noqa: S608
@@ -578,9 +568,9 @@ class PostgresStore:
         lo, hi = periods[0][0], periods[-1][0]
         found = find_gaps((row[0], row[1]) for row in periods)
         known = [
-            _hole(row)
+            pages.hole(row)
             for row in await conn.fetch(
-                f"SELECT {_HOLE_COLUMNS} FROM holes WHERE plant = $1 AND endpoint = $2 "  # noqa: S608
+                f"SELECT {pages.HOLE_COLUMNS} FROM holes WHERE plant = $1 AND endpoint = $2 "  # noqa: S608
                 "AND start_time < $3 AND end_time > $4",
                 plant,
                 endpoint.value,
@@ -598,7 +588,7 @@ class PostgresStore:
             [hole.start for hole in known],
         )
         await conn.executemany(
-            f"INSERT INTO holes (plant, endpoint, {_HOLE_COLUMNS}) "  # noqa: S608
+            f"INSERT INTO holes (plant, endpoint, {pages.HOLE_COLUMNS}) "  # noqa: S608
             "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             [(plant, endpoint.value, *attrs.astuple(hole)) for hole in holes],
         )
@@ -611,7 +601,7 @@ class PostgresStore:
         plants: Sequence[str] | None = None,
         start: int | None = None,
         end: int | None = None,
-        batch: int = READ_BATCH,
+        batch: int = pages.READ_BATCH,
     ) -> AsyncIterator[list[Row]]:
         """Yield `table`'s rows (a `lacecal_async.tables` table) in batches, ordered by key.
 
@@ -638,7 +628,7 @@ class PostgresStore:
             yield rows
             if len(rows) < batch:
                 return
-            after = _key(table, rows[-1])
+            after = pages.key(table, rows[-1])
 
     async def read_records(
         self,
@@ -647,21 +637,21 @@ class PostgresStore:
         plants: Sequence[str] | None = None,
         start: int | None = None,
         end: int | None = None,
-        batch: int = READ_BATCH,
+        batch: int = pages.READ_BATCH,
     ) -> AsyncIterator[tuple[str, list[MeterRecord] | list[InverterRecord]]]:
         """Yield ``(plant, records)`` batches of a timed endpoint, ordered by plant and time.
 
         As `SQLiteStore.read_records`: the records committed, at most `batch` periods of one
         plant in a batch.
         """
-        value = _timed(endpoint)
+        value = pages.timed(endpoint)
         if batch < 1:
             raise ValueError(f"batch must be at least 1, not {batch}")
         if value is Endpoint.METER:
             async for rows in self.read_rows(
                 METER, plants=plants, start=start, end=end, batch=batch
             ):
-                for plant, runs in _by_plant(rows):
+                for plant, runs in pages.by_plant(rows):
                     yield plant, [meter_record(row) for row in runs]
             return
         rows_filter = _Filter(plants, start, end)
@@ -676,7 +666,7 @@ class PostgresStore:
                     periods = await _select(conn, PERIODS, where, params, batch)
                     if not periods:
                         return []
-                    first, last = _key(PERIODS, periods[0]), _key(PERIODS, periods[-1])
+                    first, last = pages.key(PERIODS, periods[0]), pages.key(PERIODS, periods[-1])
                     span, span_params = rows_filter.where()
                     n = len(span_params)
                     span += " AND " if span else " WHERE "
@@ -689,7 +679,7 @@ class PostgresStore:
                     by_period.setdefault((row[0], row[1]), []).append(row)
                 return [
                     (plant, [inverter_record(p, by_period.get((p[0], p[1]), [])) for p in runs])
-                    for plant, runs in _by_plant(periods)
+                    for plant, runs in pages.by_plant(periods)
                 ]
 
             batches = await self._call(job)
@@ -750,17 +740,17 @@ class PostgresStore:
         self, plant: str, endpoint: Endpoint, *, due_by: float | None = None
     ) -> list[Hole]:
         """Return the plant's holes in time order; with `due_by`, only repairs due by then."""
-        value = _timed(endpoint)
+        value = pages.timed(endpoint)
 
         async def job(conn: Conn) -> list[Hole]:
             rows = await conn.fetch(
-                f"SELECT {_HOLE_COLUMNS} FROM holes WHERE plant = $1 AND endpoint = $2 "  # noqa: S608
+                f"SELECT {pages.HOLE_COLUMNS} FROM holes WHERE plant = $1 AND endpoint = $2 "  # noqa: S608
                 "AND ($3::double precision IS NULL OR next_attempt <= $3) ORDER BY start_time",
                 plant,
                 value.value,
                 due_by,
             )
-            return [_hole(row) for row in rows]
+            return [pages.hole(row) for row in rows]
 
         return await self._call(job)
 
@@ -778,16 +768,16 @@ class PostgresStore:
 
         With `worker`, only while it holds the plant's lease (else `LeaseLostError`).
         """
-        value = _timed(endpoint)
+        value = pages.timed(endpoint)
 
         async def job(conn: Conn) -> None:
             async with conn.transaction():
                 await self._lock_plant(conn, plant, known=False)
                 await self._fence(conn, plant, worker)
                 holes = [
-                    _hole(row)
+                    pages.hole(row)
                     for row in await conn.fetch(
-                        f"SELECT {_HOLE_COLUMNS} FROM holes WHERE plant = $1 "  # noqa: S608
+                        f"SELECT {pages.HOLE_COLUMNS} FROM holes WHERE plant = $1 "  # noqa: S608
                         "AND endpoint = $2 AND start_time < $3 AND end_time > $4",
                         plant,
                         value.value,
@@ -820,7 +810,7 @@ class PostgresStore:
 
         With `worker`, only while it holds the plant's lease (else `LeaseLostError`).
         """
-        value = _timed(endpoint)
+        value = pages.timed(endpoint)
 
         async def job(conn: Conn) -> None:
             async with conn.transaction():

@@ -31,10 +31,10 @@ import attrs
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.private_file import create_private_file
 from lacecal_async.records import Inverter, InverterRecord, MeterRecord
+from lacecal_async.sync import pages
 from lacecal_async.sync.holes import Hole, attempted, find_gaps, reconcile
 from lacecal_async.sync.sqlite_schema import MIGRATIONS, TABLE_NAMES
 from lacecal_async.sync.store import (
-    TIMED,
     PlantEntry,
     SchemaVersionError,
     StatusRow,
@@ -57,9 +57,6 @@ from lacecal_async.tables import (
 __all__ = ["SQLiteStore"]
 
 T = TypeVar("T")
-_HOLE_COLUMNS = "start_time, end_time, interval_s, first_seen, attempts, next_attempt"
-#: Rows (periods, for inverter records) that `read_rows` and `read_records` read at once.
-READ_BATCH = 5000
 
 
 def _upsert(table: Table) -> str:
@@ -72,8 +69,6 @@ def _upsert(table: Table) -> str:
     )
 
 
-#: The table whose rows are an endpoint's periods: its sync state and holes follow it.
-PERIOD_TABLES = {Endpoint.METER: METER, Endpoint.INVERTER: PERIODS}
 _UPSERT = {table: _upsert(table) for table in (METER, PERIODS, INVERTERS)}
 _UPSERT_STATE = (
     "INSERT INTO sync_state (plant, endpoint, latest, interval_s, next_poll, failures, "
@@ -138,33 +133,6 @@ def _retrieve(done: asyncio.Future[Any]) -> None:
         done.exception()
 
 
-def _timed(endpoint: Endpoint | str) -> Endpoint:
-    value = Endpoint(endpoint)
-    if value not in TIMED:
-        raise ValueError(f"{value} has no records per period; its data goes to commit_inventory")
-    return value
-
-
-def _hole(row: Sequence[Any]) -> Hole:
-    return Hole(*row)
-
-
-def _page_rows(
-    endpoint: Endpoint, plant: str, records: Sequence[MeterRecord] | Sequence[InverterRecord]
-) -> list[tuple[Table, list[Row]]]:
-    """Return each table's rows of a page; TypeError for a record of another endpoint.
-
-    The check keeps a page of one endpoint from landing in the other's tables. Periods come
-    before their inverters, which refer to them.
-    """
-    kind = MeterRecord if endpoint is Endpoint.METER else InverterRecord
-    if not all(isinstance(record, kind) for record in records):
-        raise TypeError(f"a page of {endpoint} records holds another kind of record")
-    if endpoint is Endpoint.METER:
-        return [(METER, METER.rows(plant, records))]
-    return [(PERIODS, PERIODS.rows(plant, records)), (INVERTERS, INVERTERS.rows(plant, records))]
-
-
 @attrs.frozen
 class _Filter:
     """The rows a read keeps: some plants only, periods in ``[start, end)``."""
@@ -211,19 +179,6 @@ def _select(
         return [tuple(row) for row in found]
     at = names.index("start")
     return [(*row[:at], datetime.fromisoformat(row[at]), *row[at + 1 :]) for row in found]
-
-
-def _key(table: Table, row: Row) -> tuple[str, Row]:
-    """Return the key columns of `table` and their values in `row`, to read on after it."""
-    return ", ".join(table.key), tuple(row[table.names.index(name)] for name in table.key)
-
-
-def _by_plant(rows: Sequence[Row]) -> Iterator[tuple[str, list[Row]]]:
-    """Split rows ordered by plant into each plant's run."""
-    runs: dict[str, list[Row]] = {}
-    for row in rows:
-        runs.setdefault(str(row[0]), []).append(row)
-    yield from runs.items()
 
 
 def _sql_row(row: Row) -> Row:
@@ -394,7 +349,7 @@ class SQLiteStore:
     # -- records and state ----------------------------------------------------------------
     async def state(self, plant: str, endpoint: Endpoint) -> SyncState | None:
         """Return the plant's sync state for a timed endpoint, None before its first write."""
-        value = _timed(endpoint)
+        value = pages.timed(endpoint)
 
         def job(db: sqlite3.Connection) -> SyncState | None:
             row = db.execute(
@@ -416,10 +371,10 @@ class SQLiteStore:
         now: float,
     ) -> None:
         """Upsert a page, update the holes around it and write `state`, in one transaction."""
-        value = _timed(endpoint)
+        value = pages.timed(endpoint)
 
         def job(db: sqlite3.Connection) -> None:
-            tables = _page_rows(value, plant, records)
+            tables = pages.page_rows(value, plant, records)
             with _transaction(db):
                 self._require_plant(db, plant)
                 if records:
@@ -453,7 +408,7 @@ class SQLiteStore:
         db: sqlite3.Connection, plant: str, endpoint: Endpoint, times: list[int], now: float
     ) -> None:
         """Recompute the holes between the stored neighbours of the page's records."""
-        table = TABLE_NAMES[PERIOD_TABLES[endpoint]]
+        table = TABLE_NAMES[pages.PERIOD_TABLES[endpoint]]
         lo, hi = min(times), max(times)
         (before,) = db.execute(
             f"SELECT max(unix_time) FROM {table} WHERE plant = ? AND unix_time < ?",  # noqa: S608
@@ -472,9 +427,9 @@ class SQLiteStore:
         )
         found = find_gaps(periods)
         known = [
-            _hole(row)
+            pages.hole(row)
             for row in db.execute(
-                f"SELECT {_HOLE_COLUMNS} FROM holes WHERE plant = ? AND endpoint = ? "  # noqa: S608
+                f"SELECT {pages.HOLE_COLUMNS} FROM holes WHERE plant = ? AND endpoint = ? "  # noqa: S608
                 "AND start_time < ? AND end_time > ?",
                 (plant, endpoint.value, hi, lo),
             )
@@ -487,7 +442,7 @@ class SQLiteStore:
             [(plant, endpoint.value, hole.start) for hole in known],
         )
         db.executemany(
-            f"INSERT INTO holes (plant, endpoint, {_HOLE_COLUMNS}) "  # noqa: S608
+            f"INSERT INTO holes (plant, endpoint, {pages.HOLE_COLUMNS}) "  # noqa: S608
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [(plant, endpoint.value, *attrs.astuple(hole)) for hole in holes],
         )
@@ -500,7 +455,7 @@ class SQLiteStore:
         plants: Sequence[str] | None = None,
         start: int | None = None,
         end: int | None = None,
-        batch: int = READ_BATCH,
+        batch: int = pages.READ_BATCH,
     ) -> AsyncIterator[list[Row]]:
         """Yield `table`'s rows (a `lacecal_async.tables` table) in batches, ordered by key.
 
@@ -530,7 +485,7 @@ class SQLiteStore:
             yield rows
             if len(rows) < batch:
                 return
-            after = _key(table, rows[-1])
+            after = pages.key(table, rows[-1])
 
     async def read_records(
         self,
@@ -539,21 +494,21 @@ class SQLiteStore:
         plants: Sequence[str] | None = None,
         start: int | None = None,
         end: int | None = None,
-        batch: int = READ_BATCH,
+        batch: int = pages.READ_BATCH,
     ) -> AsyncIterator[tuple[str, list[MeterRecord] | list[InverterRecord]]]:
         """Yield ``(plant, records)`` batches of a timed endpoint, ordered by plant and time.
 
         The records are those committed (an inverter record's inverters by id); filters as
         in `read_rows`. A batch holds at most `batch` periods of one plant.
         """
-        value = _timed(endpoint)
+        value = pages.timed(endpoint)
         if batch < 1:
             raise ValueError(f"batch must be at least 1, not {batch}")
         if value is Endpoint.METER:
             async for rows in self.read_rows(
                 METER, plants=plants, start=start, end=end, batch=batch
             ):
-                for plant, runs in _by_plant(rows):
+                for plant, runs in pages.by_plant(rows):
                     yield plant, [meter_record(row) for row in runs]
             return
         rows_filter = _Filter(plants, start, end)
@@ -568,7 +523,7 @@ class SQLiteStore:
                     periods = _select(db, PERIODS, where, params, batch)
                     if not periods:
                         return []
-                    first, last = _key(PERIODS, periods[0]), _key(PERIODS, periods[-1])
+                    first, last = pages.key(PERIODS, periods[0]), pages.key(PERIODS, periods[-1])
                     span, span_params = rows_filter.where()
                     span += " AND " if span else " WHERE "
                     span += f"({first[0]}) BETWEEN (?, ?) AND (?, ?)"
@@ -578,7 +533,7 @@ class SQLiteStore:
                     by_period.setdefault((row[0], row[1]), []).append(row)
                 return [
                     (plant, [inverter_record(p, by_period.get((p[0], p[1]), [])) for p in runs])
-                    for plant, runs in _by_plant(periods)
+                    for plant, runs in pages.by_plant(periods)
                 ]
 
             batches = await self._call(job)
@@ -635,15 +590,15 @@ class SQLiteStore:
         self, plant: str, endpoint: Endpoint, *, due_by: float | None = None
     ) -> list[Hole]:
         """Return the plant's holes in time order; with `due_by`, only repairs due by then."""
-        value = _timed(endpoint)
+        value = pages.timed(endpoint)
 
         def job(db: sqlite3.Connection) -> list[Hole]:
             rows = db.execute(
-                f"SELECT {_HOLE_COLUMNS} FROM holes WHERE plant = ? AND endpoint = ? "  # noqa: S608
+                f"SELECT {pages.HOLE_COLUMNS} FROM holes WHERE plant = ? AND endpoint = ? "  # noqa: S608
                 "AND (? IS NULL OR next_attempt <= ?) ORDER BY start_time",
                 (plant, value.value, due_by, due_by),
             )
-            return [_hole(row) for row in rows]
+            return [pages.hole(row) for row in rows]
 
         return await self._call(job)
 
@@ -651,14 +606,14 @@ class SQLiteStore:
         self, plant: str, endpoint: Endpoint, start: int, end: int, *, now: float
     ) -> None:
         """Count a repair of ``[start, end)`` that ended at `now` (its pages committed first)."""
-        value = _timed(endpoint)
+        value = pages.timed(endpoint)
 
         def job(db: sqlite3.Connection) -> None:
             with _transaction(db):
                 holes = [
-                    _hole(row)
+                    pages.hole(row)
                     for row in db.execute(
-                        f"SELECT {_HOLE_COLUMNS} FROM holes WHERE plant = ? "  # noqa: S608
+                        f"SELECT {pages.HOLE_COLUMNS} FROM holes WHERE plant = ? "  # noqa: S608
                         "AND endpoint = ? AND start_time < ? AND end_time > ?",
                         (plant, value.value, end, start),
                     )
@@ -684,7 +639,7 @@ class SQLiteStore:
         now: float,
     ) -> None:
         """Count a failure of the plant's endpoint and when to try again; rows stay as they are."""
-        value = _timed(endpoint)
+        value = pages.timed(endpoint)
 
         def job(db: sqlite3.Connection) -> None:
             with _transaction(db):

@@ -1,0 +1,77 @@
+"""What both stores do the same way with a page's records, whatever their SQL dialect.
+
+A page of one endpoint becomes rows of its tables (periods before the inverters that refer
+to them), holes come back as `Hole` values, and reads go on after the last key seen, plant
+by plant. SQLite and PostgreSQL differ in how they say it, not in what they do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any, Final
+
+from lacecal_async.endpoints import Endpoint
+from lacecal_async.records import InverterRecord, MeterRecord
+from lacecal_async.sync.holes import Hole
+from lacecal_async.sync.store import TIMED
+from lacecal_async.tables import INVERTERS, METER, PERIODS, Row, Table
+
+__all__ = [
+    "HOLE_COLUMNS",
+    "PERIOD_TABLES",
+    "READ_BATCH",
+    "by_plant",
+    "hole",
+    "key",
+    "page_rows",
+    "timed",
+]
+
+#: Rows (periods, for inverter records) that `read_rows` and `read_records` read at once.
+READ_BATCH: Final = 5000
+#: The table whose rows are an endpoint's periods: its sync state and holes follow it.
+PERIOD_TABLES: Final = {Endpoint.METER: METER, Endpoint.INVERTER: PERIODS}
+#: The columns of a hole, in `Hole`'s order.
+HOLE_COLUMNS: Final = "start_time, end_time, interval_s, first_seen, attempts, next_attempt"
+
+
+def timed(endpoint: Endpoint | str) -> Endpoint:
+    """Return the endpoint if it has records per period; ValueError for the inventory."""
+    value = Endpoint(endpoint)
+    if value not in TIMED:
+        raise ValueError(f"{value} has no records per period; its data goes to commit_inventory")
+    return value
+
+
+def hole(row: Sequence[Any]) -> Hole:
+    """Return a `holes` row (`HOLE_COLUMNS`) as a `Hole`."""
+    return Hole(*row)
+
+
+def page_rows(
+    endpoint: Endpoint, plant: str, records: Sequence[MeterRecord] | Sequence[InverterRecord]
+) -> list[tuple[Table, list[Row]]]:
+    """Return each table's rows of a page; TypeError for a record of another endpoint.
+
+    The check keeps a page of one endpoint from landing in the other's tables. Periods come
+    before their inverters, which refer to them.
+    """
+    kind = MeterRecord if endpoint is Endpoint.METER else InverterRecord
+    if not all(isinstance(record, kind) for record in records):
+        raise TypeError(f"a page of {endpoint} records holds another kind of record")
+    if endpoint is Endpoint.METER:
+        return [(METER, METER.rows(plant, records))]
+    return [(PERIODS, PERIODS.rows(plant, records)), (INVERTERS, INVERTERS.rows(plant, records))]
+
+
+def key(table: Table, row: Row) -> tuple[str, Row]:
+    """Return the key columns of `table` and their values in `row`, to read on after it."""
+    return ", ".join(table.key), tuple(row[table.names.index(name)] for name in table.key)
+
+
+def by_plant(rows: Sequence[Row]) -> Iterator[tuple[str, list[Row]]]:
+    """Split rows ordered by plant into each plant's run."""
+    runs: dict[str, list[Row]] = {}
+    for row in rows:
+        runs.setdefault(str(row[0]), []).append(row)
+    yield from runs.items()

@@ -379,3 +379,35 @@ def test_serve_refuses_bad_speeds_and_intervals(
 ) -> None:
     assert main(["serve", "--follow", option, value]) == 2
     assert f"{value!r}" in capsys.readouterr().err
+
+
+def test_follow_since_now_polls_a_new_plant_at_its_own_period(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A plant new to the database has no stored record to tell its period: the engine
+    # learns it from the latest record, so its first poll is not the 600 s default.
+    period = 2
+    start = int(time.time()) // period * period - 10 * period
+    plants = make_plants(1, seed=23, start=start, interval=period, follow_clock=True)
+    with threaded_server(plants) as fake:
+        db = tmp_path / "now.db"
+        args = sync_args(fake, db, f"n={plants[0].itr}")
+        args[args.index("--since") + 1] = "now"
+        began = time.time()
+        timer = threading.Timer(2.8 * period, os.kill, (os.getpid(), signal.SIGINT))
+        timer.start()
+        try:
+            code = main([*args, "--endpoint", "meter", "--follow", "--progress", "plain"])
+        finally:
+            timer.cancel()
+        err = capsys.readouterr().err.splitlines()
+        assert code == 0
+        first = err[0]
+        assert first.startswith("lacecal: n meter: +0 records, latest -, next poll in "), err
+        assert first.endswith(("next poll in 1s", "next poll in 2s", "next poll in 0s")), first
+        rows = status_json(db, capsys)
+        row = rows["n", "meter"]
+        # The next period's record is stored within about one period of starting.
+        assert row["first_record"] is not None, err
+        assert began - period <= row["first_record"] <= began + period
+        assert row["latest_record"] >= row["first_record"]

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from test_cli_support import BROKEN, FAST, PLANTS, START, assert_no_secret, threaded_server
 
@@ -29,7 +30,7 @@ from lacecal_async.cli.itrs import ENV_VAR
 from lacecal_async.cli.options import UsageError
 from lacecal_async.cli.sync import parse_duration
 from lacecal_async.records import MeterRecord
-from lacecal_async.testing import FakeLacecalServer, Plant, make_plants
+from lacecal_async.testing import FakeLacecalServer, Faults, Plant, make_plants
 
 #: p0: 600 s, no gap, stored under its alias; PLANTS[1]: 900 s with two gaps, under its
 #: fingerprint and shown redacted.
@@ -411,3 +412,21 @@ def test_follow_since_now_polls_a_new_plant_at_its_own_period(
         assert row["first_record"] is not None, err
         assert began - period <= row["first_record"] <= began + period
         assert row["latest_record"] >= row["first_record"]
+
+
+def test_progress_counts_each_plants_retries_and_429s(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    retried, limited, calm = make_plants(3, seed=24, days=1)
+    retried = attrs.evolve(retried, faults=Faults(fail_first=2, fail_status=500))
+    limited = attrs.evolve(limited, faults=Faults(fail_first=1, fail_status=429, retry_after=0.1))
+    with threaded_server([retried, limited, calm]) as fake:
+        args = sync_args(fake, tmp_path / "r.db", f"r={retried.itr}", f"l={limited.itr}")
+        args[args.index("--retries") + 1] = "3"
+        args += [f"c={calm.itr}", "--since", str(retried.first), "--endpoint", "meter"]
+        assert main([*args, "--progress", "plain"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    line = {text.split()[1]: text for text in err if text.startswith("lacecal: ")}
+    assert line["r"].endswith("; so far 2 retries, 0 x 429"), err
+    assert line["l"].endswith("; so far 1 retry, 1 x 429"), err
+    assert "so far" not in line["c"]

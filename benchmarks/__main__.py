@@ -44,6 +44,10 @@ SECTIONS: dict[str, tuple[str, str]] = {
         "500 plants followed on a scaled clock: poll spread, 429s, delay to store",
     ),
     "sync": ("benchmarks.bench_sync", "records/s of a lacecal sync backfill beside fetch to CSV"),
+    "fleet": (
+        "benchmarks.bench_fleet",
+        "records/s and plants per host of a PostgreSQL fleet backfill, --workers 2 vs 1",
+    ),
 }
 DEFAULT_OUTPUT = ROOT / "benchmarks" / "results" / "latest.json"
 _PACKAGES = ("aiohttp", "attrs", "cattrs", "orjson", "msgspec", "pydantic", "lacecal_async")

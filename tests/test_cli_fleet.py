@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -183,3 +184,53 @@ async def test_user_agent_names_the_worker() -> None:
     for bad in ("", " x", "x\r\nX-Evil: 1", "é", "x" * 201):
         with pytest.raises(ValueError, match="user_agent"):
             LacecalClient(user_agent=bad)
+
+
+def test_status_of_a_postgresql_database_matches_sqlite(
+    postgres_dsn: str,
+    fake_server: tuple[str, list[str], int],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    url, itrs, start = fake_server
+    sqlite = str(tmp_path / "same.db")
+    for db in (postgres_dsn, sqlite):
+        argv = [
+            *("sync", db, f"roof={itrs[0]}", itrs[1], "--since", str(start), "-q"),
+            *("--base-url", url, "--rate", "1000/1", "--endpoint", "meter"),
+        ]
+        assert main(argv) == 0
+    capsys.readouterr()
+
+    def rows(db: str) -> list[dict[str, object]]:
+        assert main(["status", db, "--json"]) == 0
+        out = json.loads(capsys.readouterr().out)
+        for row in out:  # depend on when each ran: the data keeps coming
+            for key in ("latest_record", "latest", "lag_s", "next_poll"):
+                row.pop(key)
+        return sorted(out, key=lambda row: str(row["plant"]))
+
+    pg = rows(postgres_dsn)
+    assert pg == rows(sqlite)
+    assert [row["plant"] for row in pg] == sorted(["roof", fingerprint(itrs[1])])
+    assert all(row["first_record"] == start and row["holes"] == 0 for row in pg)
+    assert main(["status", postgres_dsn]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split()[:3] == ["plant", "endpoint", "first"]
+    assert [line.split()[:2] for line in table[1:]] == [
+        [fingerprint(itrs[1]), "meter"],
+        ["roof", "meter"],
+    ]
+    for itr in itrs:
+        assert itr[:8] not in "\n".join(table)
+
+
+def test_status_of_an_unreachable_postgresql_database_is_one_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    dsn = "postgresql://lacecal:s3cretpass@127.0.0.1:9/fleet"
+    assert main(["status", dsn]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("lacecal: error: postgresql://127.0.0.1:9/fleet: cannot connect to")
+    assert err.count("\n") == 1
+    assert "s3cretpass" not in err

@@ -256,3 +256,50 @@ async def test_every_upsert_method_writes_the_same_rows(
         await upsert_rows(conn, METER, [], method)  # nothing to send
         stored = [row async for batch in store.read_rows(METER) for row in batch]
     assert stored == METER.rows(KEY, [*pages[0], *pages[1]])
+
+
+class StatementPerStepStore(PostgresStore):
+    """The store writing a page a statement per step, as before `postgres_page`."""
+
+    one_statement_pages: ClassVar[bool] = False
+
+
+async def test_one_statement_pages_store_what_a_statement_per_step_stores(
+    postgres_dsn: str,
+) -> None:
+    """Shuffled, replayed and late pages of both endpoints: the same rows, holes and state."""
+    import random  # noqa: PLC0415
+
+    span = (PLANT.first, (PLANT.latest or 0) + 1)
+    pages: list[tuple[Endpoint, list[Any]]] = []
+    for endpoint, records in (
+        (Endpoint.METER, PLANT.meter_records(*span)),
+        (Endpoint.INVERTER, PLANT.inverter_records(*span)),
+    ):
+        pages += [(endpoint, records[i : i + 9]) for i in range(0, len(records), 9)]
+    rng = random.Random(5)
+    # Later pages first (holes seen, then filled by earlier pages), and some twice.
+    order = pages[len(pages) // 2 :] + pages[: len(pages) // 2] + rng.sample(pages, 8)
+    one, per_step = PostgresStore(postgres_dsn), StatementPerStepStore(postgres_dsn)
+    async with one, per_step:
+        for store, key in ((one, "one"), (per_step, "steps")):
+            await store.add_plant("itr-000000000001" if key == "one" else "itr-000000000002", key)
+            for n, (endpoint, page) in enumerate(order):
+                state = SyncState(page[-1].unix_time, page[-1].interval, next_poll=n, failures=0)
+                await store.commit_page(key, endpoint, page, state, now=float(n))
+
+        async def seen(key: str) -> list[Any]:
+            out: list[Any] = []
+            for endpoint in (Endpoint.METER, Endpoint.INVERTER):
+                out.append(await one.holes(key, endpoint))
+                out.append(await one.state(key, endpoint))
+                out.append(
+                    [r async for _, b in one.read_records(endpoint, plants=[key]) for r in b]
+                )
+            return out
+
+        got, expected = await seen("one"), await seen("steps")
+    assert got == expected
+    assert got[0]  # the meter's holes: some seen, with their schedule
+    assert got[2] == PLANT.meter_records(*span)
+    assert got[5] == PLANT.inverter_records(*span)

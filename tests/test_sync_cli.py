@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from test_cli_support import BROKEN, FAST, PLANTS, START, assert_no_secret, threaded_server
 
@@ -29,7 +30,7 @@ from lacecal_async.cli.itrs import ENV_VAR
 from lacecal_async.cli.options import UsageError
 from lacecal_async.cli.sync import parse_duration
 from lacecal_async.records import MeterRecord
-from lacecal_async.testing import FakeLacecalServer, Plant, make_plants
+from lacecal_async.testing import FakeLacecalServer, Faults, Plant, make_plants
 
 #: p0: 600 s, no gap, stored under its alias; PLANTS[1]: 900 s with two gaps, under its
 #: fingerprint and shown redacted.
@@ -379,3 +380,53 @@ def test_serve_refuses_bad_speeds_and_intervals(
 ) -> None:
     assert main(["serve", "--follow", option, value]) == 2
     assert f"{value!r}" in capsys.readouterr().err
+
+
+def test_follow_since_now_polls_a_new_plant_at_its_own_period(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A plant new to the database has no stored record to tell its period: the engine
+    # learns it from the latest record, so its first poll is not the 600 s default.
+    period = 2
+    start = int(time.time()) // period * period - 10 * period
+    plants = make_plants(1, seed=23, start=start, interval=period, follow_clock=True)
+    with threaded_server(plants) as fake:
+        db = tmp_path / "now.db"
+        args = sync_args(fake, db, f"n={plants[0].itr}")
+        args[args.index("--since") + 1] = "now"
+        began = time.time()
+        timer = threading.Timer(2.8 * period, os.kill, (os.getpid(), signal.SIGINT))
+        timer.start()
+        try:
+            code = main([*args, "--endpoint", "meter", "--follow", "--progress", "plain"])
+        finally:
+            timer.cancel()
+        err = capsys.readouterr().err.splitlines()
+        assert code == 0
+        first = err[0]
+        assert first.startswith("lacecal: n meter: +0 records, latest -, next poll in "), err
+        assert first.endswith(("next poll in 1s", "next poll in 2s", "next poll in 0s")), first
+        rows = status_json(db, capsys)
+        row = rows["n", "meter"]
+        # The next period's record is stored within about one period of starting.
+        assert row["first_record"] is not None, err
+        assert began - period <= row["first_record"] <= began + period
+        assert row["latest_record"] >= row["first_record"]
+
+
+def test_progress_counts_each_plants_retries_and_429s(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    retried, limited, calm = make_plants(3, seed=24, days=1)
+    retried = attrs.evolve(retried, faults=Faults(fail_first=2, fail_status=500))
+    limited = attrs.evolve(limited, faults=Faults(fail_first=1, fail_status=429, retry_after=0.1))
+    with threaded_server([retried, limited, calm]) as fake:
+        args = sync_args(fake, tmp_path / "r.db", f"r={retried.itr}", f"l={limited.itr}")
+        args[args.index("--retries") + 1] = "3"
+        args += [f"c={calm.itr}", "--since", str(retried.first), "--endpoint", "meter"]
+        assert main([*args, "--progress", "plain"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    line = {text.split()[1]: text for text in err if text.startswith("lacecal: ")}
+    assert line["r"].endswith("; so far 2 retries, 0 x 429"), err
+    assert line["l"].endswith("; so far 1 retry, 1 x 429"), err
+    assert "so far" not in line["c"]

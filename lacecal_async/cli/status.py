@@ -10,10 +10,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from lacecal_async.cli.stores import is_dsn, make_store, shown
 from lacecal_async.cli.sync_progress import when
 from lacecal_async.errors import LacecalError
 from lacecal_async.redaction import printable
-from lacecal_async.sync import SQLiteStore, StatusRow
+from lacecal_async.sync import StatusRow
 
 __all__ = ["add_parser", "run", "status_objects"]
 
@@ -79,19 +80,20 @@ def _table(objects: list[dict[str, Any]]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Print the status table (or JSON); 1 if the database is missing or unreadable."""
-    path = Path(args.db)
-    if not path.is_file():
-        print(f"lacecal: error: no database at {printable(str(path))}", file=sys.stderr)
+    db: str = args.db
+    if not is_dsn(db) and not Path(db).is_file():
+        print(f"lacecal: error: no database at {printable(db)}", file=sys.stderr)
         return 1
 
     async def read() -> list[StatusRow]:
-        async with SQLiteStore(path) as store:
+        async with make_store(db) as store:
             return await store.status()
 
     try:
         rows = asyncio.run(read())
-    except LacecalError as exc:
-        print(f"lacecal: error: {printable(str(exc))}", file=sys.stderr)
+    except (LacecalError, OSError) as exc:
+        where = f"{shown(db)}: " if is_dsn(db) else ""
+        print(f"lacecal: error: {printable(where + str(exc))}", file=sys.stderr)
         return 1
     objects = status_objects(rows, time.time())
     if args.json:
@@ -109,6 +111,10 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         description="Per plant and endpoint: first and latest stored record (UTC), lag "
         "behind now, holes, consecutive failures and the last error, next poll.",
     )
-    parser.add_argument("db", metavar="DB", help="the database lacecal sync writes")
+    parser.add_argument(
+        "db",
+        metavar="DB",
+        help="the database lacecal sync writes: a SQLite file or a PostgreSQL DSN postgresql://...",
+    )
     parser.add_argument("--json", action="store_true", help="the same as JSON, for monitoring")
     parser.set_defaults(func=run)

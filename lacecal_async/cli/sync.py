@@ -117,13 +117,15 @@ def run(args: argparse.Namespace) -> int:
         return 1
     if workers > 1:
         return run_workers(args.argv, workers)
-    progress = SyncProgress(stderr, choose_mode(args.progress, stderr), names, redact)
+    keys = {fingerprint(plant.itr): plant.key for plant in plants}
+    progress = SyncProgress(stderr, choose_mode(args.progress, stderr), names, redact, keys)
     worker = worker_id()
     fleet = is_dsn(args.db) and args.follow
 
     async def work() -> dict[str, PlantReport]:
         agent = f"worker/{worker}" if fleet else None
         async with make_client(args, user_agent=agent) as client, make_store(args.db) as store:
+            client.add_listener(progress.on_event)
             if args.follow:
                 await follow(
                     client,

@@ -1,7 +1,8 @@
 """What ``lacecal sync`` shows on stderr: a live table on a terminal, else a line per cycle.
 
 A plant is named by its alias or its redacted identifier; every message passes through the
-`Redactor` (no identifier, no control character from a server's text).
+`Redactor` (no identifier, no control character from a server's text). The client's
+request events (`on_event`) add each plant's retries and 429s so far to its line.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import attrs
 from lacecal_async.cli.itrs import Redactor
 from lacecal_async.cli.progress import Mode, format_duration
 from lacecal_async.sync import Cycle
+from lacecal_async.telemetry import ClientEvent, RateLimited, RetryScheduled
 
 __all__ = ["SyncProgress", "when"]
 
@@ -35,8 +37,26 @@ class SyncProgress:
     mode: Mode
     names: Mapping[str, str]
     redact: Redactor
+    #: Plant keys by fingerprint: request events name a plant by its fingerprint.
+    keys: Mapping[str, str] = attrs.field(factory=dict)
     rows: dict[tuple[str, str], str] = attrs.field(factory=dict)
     drawn: int = 0
+    retries: dict[tuple[str, str], int] = attrs.field(factory=dict)
+    limited: dict[tuple[str, str], int] = attrs.field(factory=dict)
+
+    def on_event(self, event: ClientEvent) -> None:
+        """Count a plant's retries and 429s (a client listener: `LacecalClient(on_event=)`)."""
+        if isinstance(event, (RetryScheduled, RateLimited)):
+            key = (self.keys.get(event.plant, event.plant), event.endpoint.value)
+            counts = self.retries if isinstance(event, RetryScheduled) else self.limited
+            counts[key] = counts.get(key, 0) + 1
+
+    def _trouble(self, cycle: Cycle) -> str:
+        key = (cycle.plant, cycle.endpoint.value)
+        retries, limited = self.retries.get(key, 0), self.limited.get(key, 0)
+        if not (retries or limited):
+            return ""
+        return f"; so far {retries} {'retry' if retries == 1 else 'retries'}, {limited} x 429"
 
     def line(self, cycle: Cycle) -> str:
         """One plant's endpoint after a cycle, as plain text."""
@@ -47,12 +67,12 @@ class SyncProgress:
             reason = " ".join(cycle.error.split())
             return (
                 f"{head} failed ({cycle.failures} in a row): {reason}; "
-                f"again in {wait} ({cycle.records} records stored first)"
+                f"again in {wait} ({cycle.records} records stored first){self._trouble(cycle)}"
             )
         repaired = f" ({cycle.repaired} filled holes)" if cycle.repaired else ""
         return (
             f"{head} +{cycle.records} records{repaired}, latest {when(cycle.latest)}, "
-            f"next poll in {wait}"
+            f"next poll in {wait}{self._trouble(cycle)}"
         )
 
     def __call__(self, cycle: Cycle) -> None:

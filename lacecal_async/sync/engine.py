@@ -256,6 +256,9 @@ class _Worker:
     inventory_due: float | None = None
     inverters: int | None = None
     inventory_error: str | None = None
+    #: The latest record's start, when asked for its period (the poll grid before any is stored).
+    grid: int | None = None
+    asked_period: bool = False
 
     @property
     def key(self) -> str:
@@ -315,6 +318,24 @@ class _Worker:
             await self._commit(found)
         return len(found)
 
+    async def _learn_period(self) -> None:
+        """Ask once for the latest record of a plant none of whose records is stored yet.
+
+        A plant started ``--since now`` stores nothing in its first cycle, so no record has
+        told its period and it would wait `DEFAULT_INTERVAL`; one request (through the
+        client's rate limiter, like any other) tells it, and its next poll follows it.
+        """
+        self.asked_period = True
+        client, itr = self.ctx.client, self.plant.itr
+        latest: Any = await (
+            client.latest_meter_record(itr)
+            if self.endpoint is Endpoint.METER
+            else client.latest_inverter_record(itr)
+        )
+        if latest is not None:
+            self.state = attrs.evolve(self.state, interval=latest.interval)
+            self.grid = latest.unix_time
+
     async def _inventory(self, interval: int) -> None:
         now = self.ctx.clock.now()
         if self.endpoint is not Endpoint.INVERTER or (
@@ -339,6 +360,8 @@ class _Worker:
         error: str | None = None
         try:
             records, pages = await self._catch_up()
+            if self.state.interval is None and not self.asked_period:
+                await self._learn_period()
             repaired = await self._repair()
             records += repaired + await self._look_back()
             await self._inventory(self.state.interval or DEFAULT_INTERVAL)
@@ -349,7 +372,7 @@ class _Worker:
         interval = self.state.interval or DEFAULT_INTERVAL
         now = ctx.clock.now()
         if error is None:
-            grid = self.state.latest if self.state.latest is not None else 0
+            grid = self.state.latest if self.state.latest is not None else self.grid or 0
             when = next_poll(now, interval, grid=grid, phase=phase_of(self.key), rng=ctx.rng)
             self.state = attrs.evolve(self.state, next_poll=when, failures=0)
             await self._commit(())

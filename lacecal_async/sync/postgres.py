@@ -36,6 +36,7 @@ from lacecal_async.sync.leases import (
     fair_share,
     surplus,
 )
+from lacecal_async.sync.postgres_page import page_statement, unnest_arguments
 from lacecal_async.sync.postgres_schema import MIGRATIONS, TABLE_NAMES, column_type
 from lacecal_async.sync.store import (
     PlantEntry,
@@ -102,7 +103,7 @@ def _upsert_sql(table: Table) -> dict[UpsertMethod, str]:
 _UPSERT = {table: _upsert_sql(table) for table in (METER, PERIODS, INVERTERS)}
 
 
-def _last_perkey(table: Table, rows: Sequence[Row]) -> list[Row]:
+def _last_per_key(table: Table, rows: Sequence[Row]) -> list[Row]:
     """Keep the last row of each key: one statement may not update a row twice."""
     at = [table.names.index(name) for name in table.key]
     by_key = {tuple(row[i] for i in at): row for row in rows}
@@ -120,7 +121,7 @@ async def upsert_rows(
     ``unnest``: one statement with a column array per column; ``copy``: COPY into a
     temporary staging table, then one INSERT from it; ``executemany``: a statement per row.
     """
-    rows = _last_perkey(table, rows)
+    rows = _last_per_key(table, rows)
     if not rows:
         return
     sql = _UPSERT[table][method]
@@ -202,6 +203,32 @@ _RENEW = (
     "WHERE worker = $1 AND expires_at > clock_timestamp() RETURNING plant"
 )
 _LIVE = "SELECT worker FROM workers WHERE expires_at > clock_timestamp() ORDER BY worker"
+
+
+#: Per endpoint: the one statement writing a page (its tables in `pages.page_rows`' order).
+_PAGE_SQL = {
+    endpoint: page_statement(
+        [table for table, _ in pages.page_rows(endpoint, "", [])], pages.PERIOD_TABLES[endpoint]
+    )
+    for endpoint in (Endpoint.METER, Endpoint.INVERTER)
+}
+
+
+async def _write_holes(
+    conn: Conn, plant: str, endpoint: Endpoint, known: Sequence[Hole], holes: Sequence[Hole]
+) -> None:
+    """Replace the `known` holes of a span by `holes`."""
+    await conn.execute(
+        "DELETE FROM holes WHERE plant = $1 AND endpoint = $2 AND start_time = ANY($3)",
+        plant,
+        endpoint.value,
+        [hole.start for hole in known],
+    )
+    await conn.executemany(
+        f"INSERT INTO holes (plant, endpoint, {pages.HOLE_COLUMNS}) "  # noqa: S608
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        [(plant, endpoint.value, *attrs.astuple(hole)) for hole in holes],
+    )
 
 
 def _retrieve(done: asyncio.Future[Any]) -> None:
@@ -296,6 +323,10 @@ class PostgresStore:
     timeout: float = 30.0
     #: The schema, as migrations (a subclass may append one to test an upgrade).
     migrations: ClassVar[tuple[tuple[str, ...], ...]] = MIGRATIONS
+    #: Write a page's rows and state and read around it in one statement
+    #: (`lacecal_async.sync.postgres_page`); False: a statement per step, as before (the
+    #: benchmark measures both).
+    one_statement_pages: ClassVar[bool] = True
     _pool: asyncpg.Pool[Any] | None = attrs.field(init=False, default=None, repr=False)
     _tasks: set[asyncio.Task[Any]] = attrs.field(init=False, factory=set, repr=False)
 
@@ -518,13 +549,16 @@ class PostgresStore:
             async with conn.transaction():
                 await self._lock_plant(conn, plant, known=True)
                 await self._fence(conn, plant, worker)
+                if records and value is Endpoint.INVERTER:  # a corrected period: all new rows
+                    await conn.execute(
+                        "DELETE FROM inverter WHERE plant = $1 AND unix_time = ANY($2)",
+                        plant,
+                        [r.unix_time for r in records],
+                    )
+                if records and self.one_statement_pages:
+                    await self._page_in_one(conn, plant, value, records, tables, state, now)
+                    return
                 if records:
-                    if value is Endpoint.INVERTER:  # a corrected period replaces all its rows
-                        await conn.execute(
-                            "DELETE FROM inverter WHERE plant = $1 AND unix_time = ANY($2)",
-                            plant,
-                            [r.unix_time for r in records],
-                        )
                     for table, rows in tables:
                         await upsert_rows(conn, table, rows)
                     times = [r.unix_time for r in records]
@@ -543,6 +577,43 @@ class PostgresStore:
                 )
 
         await self._call(job)
+
+    @staticmethod
+    async def _page_in_one(  # noqa: PLR0917 - private, the page's parts
+        conn: Conn,
+        plant: str,
+        endpoint: Endpoint,
+        records: Sequence[MeterRecord] | Sequence[InverterRecord],
+        tables: list[tuple[Table, list[Row]]],
+        state: SyncState,
+        now: float,
+    ) -> None:
+        """Write the page, its state and read around it in one statement; then the holes."""
+        times = [r.unix_time for r in records]
+        arrays = [
+            column
+            for table, rows in tables
+            for column in unnest_arguments(_last_per_key(table, rows), len(table.columns))
+        ]
+        error = None if state.last_error is None else clean_error(state.last_error)
+        found = await conn.fetch(
+            _PAGE_SQL[endpoint],
+            plant,
+            endpoint.value,
+            min(times),
+            max(times),
+            *(state.latest, state.interval, state.next_poll, state.failures),
+            *(error, state.last_error_at, now),
+            *arrays,
+        )
+        # The statement read the periods as they were before it: add the page's own.
+        stored = {row[1]: row[3] for row in found if row[0] == 0}
+        stored.update((r.unix_time, r.interval) for r in records)
+        periods = sorted(stored.items())
+        known = [pages.hole(row[1:]) for row in found if row[0] == 1]
+        holes = reconcile(find_gaps(periods), known, now)
+        if holes != known:
+            await _write_holes(conn, plant, endpoint, known, holes)
 
     @staticmethod
     async def _update_holes(
@@ -581,17 +652,7 @@ class PostgresStore:
         holes = reconcile(found, known, now)
         if holes == known:
             return
-        await conn.execute(
-            "DELETE FROM holes WHERE plant = $1 AND endpoint = $2 AND start_time = ANY($3)",
-            plant,
-            endpoint.value,
-            [hole.start for hole in known],
-        )
-        await conn.executemany(
-            f"INSERT INTO holes (plant, endpoint, {pages.HOLE_COLUMNS}) "  # noqa: S608
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            [(plant, endpoint.value, *attrs.astuple(hole)) for hole in holes],
-        )
+        await _write_holes(conn, plant, endpoint, known, holes)
 
     # -- reading back ---------------------------------------------------------------------
     async def read_rows(

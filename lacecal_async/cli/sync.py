@@ -14,6 +14,7 @@ import sys
 from collections.abc import Mapping
 
 from lacecal_async.cli.fetch import add_plant_options, add_progress_options
+from lacecal_async.cli.gc_tuning import bulk_gc
 from lacecal_async.cli.interrupt import Interrupted, run_interruptible
 from lacecal_async.cli.itrs import Redactor, collect_plants
 from lacecal_async.cli.options import UsageError, add_client_options, make_client
@@ -83,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
             )
 
     try:
-        outcome = run_interruptible(work)
+        with bulk_gc():
+            outcome = run_interruptible(work)
     except (LacecalError, ValueError) as exc:
         print(redact(f"lacecal: error: {args.db}: {exc}"), file=stderr)
         return 1

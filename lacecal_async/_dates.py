@@ -73,12 +73,11 @@ def aware(text: object) -> datetime:
     return moment
 
 
-def check(moment: datetime, unix_time: int, text: object) -> None:
+def check(moment: datetime, unix_time: int, text: str) -> None:
     """Raise DateMismatchError unless `moment`, `aware`'s reading of `text`, is `unix_time`."""
-    if type(text) is str:
-        day, time = DAYS.get(text[:11]), TIMES.get(text[11:])
-        if day is not None and time is not None and day[0] + time[0] == unix_time:
-            return
+    day, time = DAYS.get(text[:11]), TIMES.get(text[11:])
+    if day is not None and time is not None and day[0] + time[0] == unix_time:
+        return
     try:
         same = moment == datetime.fromtimestamp(unix_time, moment.tzinfo)
     except (OverflowError, OSError, ValueError):
@@ -90,15 +89,10 @@ def check(moment: datetime, unix_time: int, text: object) -> None:
 def start(text: object, unix_time: int) -> datetime:
     """Return the record's start: `text` read by `aware`, checked against `unix_time`.
 
-    The cheap path inline, for callers that cannot inline it themselves (XML's converter);
-    `lacecal_async._json_records` repeats its three lines in its loops.
+    `lacecal_async._json_records` inlines the cheap path and calls this when it misses.
     """
-    if type(text) is str:
-        day, time = DAYS.get(text[:11]), TIMES.get(text[11:])
-        if day is not None and time is not None and day[0] + time[0] == unix_time:
-            return time[1] + day[1]
     moment = aware(text)
-    check(moment, unix_time, text)
+    check(moment, unix_time, str(text))  # aware takes a str only
     return moment
 
 

@@ -57,8 +57,8 @@ async def _run(smoke: bool) -> list[Row]:
         best = {True: float("inf"), False: float("inf")}
         started = time.perf_counter()
         for _ in range(rounds):
-            for tuned in (False, True):
-                best[tuned] = min(best[tuned], await _fetch(server, ids, days, tuned=tuned))
+            for on in (False, True):
+                best[on] = min(best[on], await _fetch(server, ids, days, tuned=on))
         wall = time.perf_counter() - started
     tuned, plain = best[True] / records * 1e6, best[False] / records * 1e6
     label = f"lacecal fetch meter JSON, {itrs} ITRs x {days} days"

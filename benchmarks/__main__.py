@@ -32,6 +32,7 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "decode": ("benchmarks.bench_decode", "records/s of decode, beside parsers and typed decoders"),
     "schedule": ("benchmarks.bench_schedule", "wall time, requests and 429s vs the rate limit"),
     "overhead": ("benchmarks.bench_overhead", "stream_many unlimited vs bare aiohttp + orjson"),
+    "gc": ("benchmarks.bench_gc", "lacecal fetch CPU per million records, GC tuned or not"),
     "scale": ("benchmarks.bench_scale", "peak RSS of fetch_many and stream_many at scale"),
     "latency": ("benchmarks.bench_latency", "time to records of a short fetch on a fresh ITR"),
     "server": ("benchmarks.bench_server", "pages/s the fake server serves (not a bottleneck?)"),

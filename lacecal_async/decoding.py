@@ -113,8 +113,9 @@ def decode(
     if not body or body.isspace():
         return ()
     hide = tuple(hide)
+    finite = False
     if wire_format is WireFormat.JSON:
-        plain = _load_json(endpoint, body, hide)
+        plain, finite = _load_json(endpoint, body, hide)
     else:
         plain = _load_xml(endpoint, body, hide)
     page = _PAGES[endpoint]
@@ -122,7 +123,7 @@ def decode(
         if wire_format is WireFormat.XML:
             return _converter.FAST_XML.structure(plain, page)
         if type(plain) is list:
-            return _json_records.PAGES[endpoint](plain)
+            return (_json_records.FINITE if finite else _json_records.PAGES)[endpoint](plain)
     except (*_DATA_ERRORS, AttributeError):
         pass  # DETAILED below fails too and names the field, or takes a liberal shape
     try:
@@ -148,9 +149,9 @@ def _error(
     )
 
 
-def _load_json(endpoint: Endpoint, body: bytes, hide: tuple[str, ...]) -> object:
+def _load_json(endpoint: Endpoint, body: bytes, hide: tuple[str, ...]) -> tuple[object, bool]:
     try:
-        return _json.loads(body)
+        return _json.loads_finite(body)
     except _DATA_ERRORS as exc:
         raise _error(f"not valid JSON: {exc}", endpoint, body, WireFormat.JSON, hide) from exc
 

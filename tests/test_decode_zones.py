@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import json
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -75,3 +76,89 @@ def test_other_iso_shapes_with_an_offset_are_read_as_before() -> None:
         (record,) = decode("inverter", ("[" + _inverter(1496660400, date) + "]").encode())
         assert record.start.timestamp() == 1496660400
         assert record.start.strftime("%z") == ("+0200" if "13:" in date else "+0000")
+
+
+def _page(dates: list[tuple[int, str]]) -> bytes:
+    return ("[" + ",".join(_inverter(unix_time, date) for unix_time, date in dates) + "]").encode()
+
+
+def test_every_minute_offset_decodes_to_its_instant_in_both_formats() -> None:
+    # More distinct offsets than the shared-zone table keeps: the rest get zones of their own.
+    dates = []
+    for minutes in range(-23 * 60 - 59, 24 * 60, 1):
+        moment = datetime(2017, 6, 5, 13, tzinfo=timezone(timedelta(minutes=minutes)))
+        dates.append((int(moment.timestamp()), moment.strftime("%Y-%m-%d %H:%M:%S %z")))
+    body = _page(dates)
+    xml = wire.encode("inverter", decode("inverter", body), "xml")
+    for wire_format, page in (("json", body), ("xml", xml)):
+        records = decode("inverter", page, wire_format)
+        assert [r.unix_time for r in records] == [u for u, _ in dates]
+        assert [r.start.timestamp() for r in records] == [u for u, _ in dates]
+        assert [r.start.strftime("%Y-%m-%d %H:%M:%S %z") for r in records] == [d for _, d in dates]
+
+
+def test_a_backfill_of_many_years_of_days_decodes_every_start() -> None:
+    # More distinct days than the date caches keep (they start over): each start still right.
+    first = datetime(1931, 1, 1, 12, tzinfo=timezone(timedelta(hours=1)))
+    dates = []
+    for day in range(20_000):
+        moment = first + timedelta(days=day)
+        dates.append((int(moment.timestamp()), moment.strftime("%Y-%m-%d %H:%M:%S %z")))
+    for _ in range(2):  # the second time, what the caches kept reads the same
+        records = decode("inverter", _page(dates))
+        assert [r.start for r in records] == [first + timedelta(days=d) for d in range(20_000)]
+        assert records[-1].start.isoformat() == "1985-10-03T12:00:00+01:00"
+
+
+@pytest.mark.parametrize(
+    "date",
+    [
+        "2017-06-05 13:00:00.000+02:00",
+        "2017-06-05T13:00:00.000000+02:00",
+        "2017-06-05 11:00:00+00:00:00",
+    ],
+)
+def test_shapes_the_service_does_not_send_are_read_every_time(date: str) -> None:
+    for _ in range(2):
+        (record,) = decode("inverter", _page([(1496660400, date)]))
+        assert record.start.timestamp() == 1496660400
+    with pytest.raises(LacecalParseError, match=r"\$\[0\]\.date"):
+        decode("inverter", _page([(1496660401, date)]))
+
+
+def test_a_date_of_the_wrong_day_is_refused_once_both_halves_are_known() -> None:
+    decode("inverter", _page([(1496660400, "2017-06-05 13:00:00 +0200")]))
+    decode("inverter", _page([(1496746800, "2017-06-06 13:00:00 +0200")]))
+    with pytest.raises(LacecalParseError, match=r"\$\[0\]\.date"):
+        decode("inverter", _page([(1496660400, "2017-06-06 13:00:00 +0200")]))
+    xml = (
+        "<InvertersRecords><InvertersRecord><unix_time>1496660400</unix_time>"
+        "<date>2017-06-06 13:00:00 +0200</date><interval>600</interval><Esum>1.5</Esum>"
+        "<Inverters/></InvertersRecord></InvertersRecords>"
+    )
+    with pytest.raises(LacecalParseError, match=r"\$\[0\]\.date"):
+        decode("inverter", xml.encode(), "xml")
+
+
+def test_a_day_of_five_second_periods_decodes_every_start() -> None:
+    # More distinct times of day than the time cache keeps (it starts over).
+    first = datetime(2017, 6, 5, tzinfo=timezone(timedelta(hours=2)))
+    moments = [first + timedelta(seconds=5 * k) for k in range(17_000)]
+    body = _page([(int(m.timestamp()), m.strftime("%Y-%m-%d %H:%M:%S %z")) for m in moments])
+    assert [r.start for r in decode("inverter", body)] == moments
+
+
+@pytest.mark.parametrize(
+    ("unix_time", "date"),
+    [
+        (1496660400, 1496660400),  # a number where the date belongs
+        (1496660400, "2017-06-05 13:00:00"),  # no UTC offset
+        (10**15, "2017-06-05 13:00:00 +0200"),  # no datetime is that unix_time
+    ],
+)
+def test_a_date_that_is_no_instant_of_unix_time_names_the_date(
+    unix_time: int, date: object
+) -> None:
+    body = _page([(unix_time, "X")]).replace(b'"X"', json.dumps(date).encode())
+    with pytest.raises(LacecalParseError, match=r"\$\[0\]\.date"):
+        decode("inverter", body)

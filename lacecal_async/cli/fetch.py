@@ -29,6 +29,7 @@ from lacecal_async.cli.export import (
     open_export,
     output_files,
 )
+from lacecal_async.cli.gc_tuning import bulk_gc
 from lacecal_async.cli.interrupt import Interrupted, run_interruptible
 from lacecal_async.cli.itrs import PlantRef, Redactor, collect_plants
 from lacecal_async.cli.options import UsageError, add_client_options, make_client
@@ -228,7 +229,7 @@ def run(args: argparse.Namespace) -> int:
     destination = args.output if args.output not in (None, "-") else "stdout"
     try:
         try:
-            with log_to(display, verbose=args.verbose):
+            with log_to(display, verbose=args.verbose), bulk_gc():
                 outcome = run_interruptible(work)
         finally:
             written = _written(fetch, export)

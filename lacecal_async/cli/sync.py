@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 
 from lacecal_async.cli.fetch import add_plant_options, add_progress_options
 from lacecal_async.cli.fleet import default_workers, printer, run_workers
+from lacecal_async.cli.gc_tuning import bulk_gc
 from lacecal_async.cli.interrupt import Interrupted, run_interruptible
 from lacecal_async.cli.itrs import Redactor, collect_plants
 from lacecal_async.cli.options import UsageError, add_client_options, make_client
@@ -144,7 +145,8 @@ def run(args: argparse.Namespace) -> int:
             )
 
     try:
-        outcome = run_interruptible(work)
+        with bulk_gc():
+            outcome = run_interruptible(work)
     except (LacecalError, ValueError, OSError) as exc:
         print(redact(f"lacecal: error: {where}: {exc}"), file=stderr)
         return 1

@@ -5,7 +5,8 @@ the round's start plus the ttl (the lease cannot have expired before), or until 
 them. It logs each such window as ``(plant, worker, start, end)`` on `time.monotonic()`
 (one clock for every process on a Linux host), so a test can check that no two workers'
 windows for a plant ever overlap. Run as a script (``python tests/lease_worker.py DSN
-WORKER TTL SECONDS``), it prints its windows as JSON lines until killed or done.
+WORKER TTL UNTIL``, UNTIL a `time.monotonic()` instant), it prints its windows and each
+round's number of plants held as JSON lines until killed or done.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ async def hold_leases(
     seconds: float,
     log: Callable[[Window], None],
     release_at_exit: bool = True,
+    on_round: Callable[[float, int], None] | None = None,
 ) -> list[str]:
     """Balance leases every ttl/4 for `seconds`, logging windows; return the plants held last.
 
@@ -54,6 +56,8 @@ async def hold_leases(
             for plant in give:
                 log((plant, worker, stopped, RELEASED))
             await store.release_leases(worker, give)
+        if on_round is not None:
+            on_round(sent, len(held))
         await asyncio.sleep(ttl / 4)
     if release_at_exit:
         stopped = time.monotonic()
@@ -87,14 +91,20 @@ def overlaps(windows: list[Window]) -> list[tuple[Window, Window]]:
     return found
 
 
-async def _main(dsn: str, worker: str, ttl: float, seconds: float) -> None:
+async def _main(dsn: str, worker: str, ttl: float, until: float) -> None:
+    """Hold leases until the monotonic instant `until` (shared by every worker of a test)."""
+
     def log(window: Window) -> None:
         sys.stdout.write(json.dumps(window) + "\n")
         sys.stdout.flush()
 
+    def on_round(sent: float, held: int) -> None:
+        sys.stdout.write(json.dumps(["round", worker, sent, held]) + "\n")
+        sys.stdout.flush()
+
     async with PostgresStore(dsn) as store:
-        held = await hold_leases(store, worker, ttl=ttl, seconds=seconds, log=log)
-    sys.stdout.write(json.dumps(["done", worker, len(held)]) + "\n")
+        seconds = until - time.monotonic()
+        await hold_leases(store, worker, ttl=ttl, seconds=seconds, log=log, on_round=on_round)
 
 
 if __name__ == "__main__":

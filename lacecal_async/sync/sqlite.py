@@ -275,7 +275,19 @@ class SQLiteStore:
 
     def _configure(self, db: sqlite3.Connection) -> None:
         db.execute("PRAGMA foreign_keys = ON")
-        (mode,) = db.execute("PRAGMA journal_mode = WAL").fetchone()
+        # Turning a new file to WAL takes a lock for which SQLite does not always call the
+        # busy handler: a process converting at the same moment as another gets SQLITE_BUSY
+        # at once. Wait for it as `timeout` says, as for any other lock.
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                (mode,) = db.execute("PRAGMA journal_mode = WAL").fetchone()
+                break
+            except sqlite3.OperationalError as exc:
+                busy = exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY  # extended codes too
+                if not busy or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.005)
         if mode != "wal":  # pragma: no cover - only where the file system has no shm
             raise StoreError(f"{self.path}: SQLite refused WAL mode (journal_mode={mode})")
         db.execute("PRAGMA synchronous = NORMAL")

@@ -35,6 +35,7 @@ from lacecal_async.cli.itrs import PlantRef, Redactor, collect_plants
 from lacecal_async.cli.options import UsageError, add_client_options, make_client
 from lacecal_async.cli.progress import Display, choose_mode
 from lacecal_async.cli.resume import check_overwrite, next_starts, resume_command
+from lacecal_async.cli.resume_trim import drop_rows_past
 from lacecal_async.cli.streams import merge
 from lacecal_async.cli.when import WHEN_HELP, parse_when
 from lacecal_async.client import LacecalClient
@@ -159,7 +160,14 @@ def _resume_at(
 ) -> dict[str, int]:
     """Each plant's start after the last period its file holds; report what is left."""
     start, end = span
-    after = next_starts(files, choose_format(args.output, args.format), Endpoint(args.endpoint))
+    fmt = choose_format(args.output, args.format)
+    after = next_starts(files, fmt, Endpoint(args.endpoint))
+    for file, dropped in drop_rows_past(files, fmt, after):
+        print(
+            f"lacecal: resuming {args.output}: dropped {dropped:,} rows of {file} past the "
+            "last period its periods file holds (a write cut short); they are fetched again",
+            file=stderr,
+        )
     starts = {p.itr: max(start, after[p.label]) for p in plants if p.label in after}
     complete = sum(at >= end for at in starts.values())
     print(

@@ -131,16 +131,19 @@ def next_starts(
     """Return where each plant in an existing output continues: after its last period.
 
     Every file of the output is checked to hold this endpoint's columns; the plants' last
-    periods come from the table with one row per period. {} when there is no output yet.
+    periods come from the table with one row per period. {} when there is no output yet
+    (or no row in it). The rows of the other tables past these are `drop_rows_past`'s.
     """
     missing = [str(file) for file, _ in files if not file.exists()]
     found: dict[str, int] = {}
+    rows = False
     for file, table in files:
         if file.exists():
             starts = _next(file, table, fmt, endpoint)
+            rows = rows or bool(starts)
             if table.per_period or fmt == "jsonl":
                 found = starts
-    if missing and len(missing) < len(files):
+    if missing and rows:  # without rows: killed before its files were all made
         raise UsageError(f"cannot resume {files[0][0]}: {missing[0]} is missing")
     return found
 

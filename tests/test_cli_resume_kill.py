@@ -8,12 +8,15 @@ there exactly once.
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_cli_exports import DST_END, DST_START, FULL
-from test_cli_process import run
+from test_cli_exports import DST_END, DST_START, FULL, SLOW, SLOW_END, SLOW_START
+from test_cli_process import TIMEOUT, lacecal, run
 from test_cli_support import FAST, by_plant, expected_rows, read_csv, read_parquet, threaded_server
 
 from lacecal_async.endpoints import Endpoint
@@ -32,6 +35,12 @@ LABELS = {f"p{i}": plant for i, plant in enumerate(FULL)}
 @pytest.fixture(scope="module")
 def server() -> Iterator[FakeLacecalServer]:
     with threaded_server(FULL) as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def slow_server() -> Iterator[FakeLacecalServer]:
+    with threaded_server(SLOW) as fake:
         yield fake
 
 
@@ -114,3 +123,52 @@ def test_parquet_resume_after_a_kill_between_the_two_files_has_no_duplicates(
     pq.write_table(pa.concat_tables([pq.read_table(out), ahead.filter(pa.array(mask))]), out)
     fetch(server, out, DST_END, "--resume")
     assert_complete(out, "parquet")
+
+
+def test_a_killed_first_parquet_fetch_is_resumable(
+    slow_server: FakeLacecalServer, tmp_path: Path
+) -> None:
+    out = tmp_path / "x.parquet"
+    plants = [f"p{i}={plant.itr}" for i, plant in enumerate(SLOW)]
+    args = [
+        "fetch", "meter", *plants, "--start", str(SLOW_START), "--end", str(SLOW_END),
+        "--base-url", slow_server.base_url, "-q", "-o", str(out),
+    ]  # fmt: skip
+    process = subprocess.Popen(lacecal(*args, "--rate", "1/0.4"))  # noqa: S603 - our own module
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while not (out.exists() or tmp_path.joinpath(".x.parquet.partial").exists()):
+            assert time.monotonic() < deadline
+            assert process.poll() is None
+            time.sleep(0.02)
+        time.sleep(1.0)  # some pages fetched and kept, none with a footer yet
+        assert process.poll() is None
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=TIMEOUT)
+    finally:
+        process.kill()
+    assert not out.exists()  # nothing half-written in its place
+    resumed = run(*args, "--rate", FAST, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    rows = read_parquet(out)
+    for i, plant in enumerate(SLOW):
+        want = expected_rows("meter", f"p{i}", plant, SLOW_START, SLOW_END)
+        assert by_plant(rows)[f"p{i}"] == want
+    assert not list(tmp_path.glob(".*partial"))
+
+
+def test_resume_of_a_parquet_file_without_a_footer_says_what_it_is(
+    server: FakeLacecalServer, tmp_path: Path
+) -> None:
+    out = tmp_path / "m.parquet"
+    out.write_bytes(b"PAR1")  # what a killed first fetch of an older version left
+    done = run(
+        "fetch", "meter", f"p0={FULL[0].itr}", "--start", str(DST_START), "--end", str(HALF),
+        "--base-url", server.base_url, "-q", "-o", str(out), "--resume",
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"lacecal: error: cannot resume {out}: it is not a whole Parquet file (no footer: "
+        "its write was interrupted, by a kill or a crash), so its rows cannot be read; "
+        "--force fetches everything again\n"
+    )

@@ -9,9 +9,10 @@ records are, with ``plant`` and ``utc_offset_s`` added.
 
 Every writer flushes after each batch (a page), so an interrupted fetch leaves every
 record written so far; the Parquet writer keeps rows until a row group is full and writes
-them, with the footer, on `close` (called in a ``finally``). Appending (``--resume``) adds
-to CSV and JSON Lines files, and rewrites a Parquet file: its rows are copied into a new
-file that replaces the old one on `close`, so the old one stands until then.
+them, with the footer, on `close` (called in a ``finally``), into a hidden file beside the
+output that replaces it then: a hard kill leaves no half-written Parquet file. Appending
+(``--resume``) adds to CSV and JSON Lines files, and rewrites a Parquet file: its rows are
+copied into the new file, so the old one stands until `close`.
 """
 
 from __future__ import annotations
@@ -237,14 +238,17 @@ def arrow_schema(table: Table) -> Any:  # noqa: ANN401 - pyarrow has no type hin
 class ParquetWriter:
     """Typed flat columns (nullable); a row group per `ROW_GROUP_ROWS` rows.
 
-    `sink` is a path or a binary stream. With `keep`, the rows of that existing file come
-    first: the new file is written beside it and replaces it on `close`.
+    `sink` is a path or a binary stream. A path (`atomic`, or with `keep`) is written to a
+    hidden file beside it that replaces it on `close`: a hard kill, which leaves a Parquet
+    file without its footer (unreadable), leaves the old file (or none) in place. With
+    `keep`, the rows of that existing file come first.
     """
 
     sink: Path | IO[bytes]
     destination: str
     table: Table
     keep: Path | None = None
+    atomic: bool = False
     row_group_rows: int = ROW_GROUP_ROWS
     rows: int = attrs.field(init=False, default=0)
     _pending: list[Row] = attrs.field(init=False, factory=list)
@@ -257,8 +261,9 @@ class ParquetWriter:
         import pyarrow.parquet as pq  # noqa: PLC0415 - optional, checked just above
 
         target = self.sink
-        if self.keep is not None:
-            self._partial = self.keep.with_name(f".{self.keep.name}.partial")
+        if isinstance(self.sink, Path) and (self.atomic or self.keep is not None):
+            self._partial = self.sink.with_name(f".{self.sink.name}.partial")
+            self._partial.unlink(missing_ok=True)  # a killed run's: never reused
             target = self._partial
         if isinstance(target, Path):  # it holds identifiers: created 0600
             target = create_private_file(target)
@@ -295,8 +300,8 @@ class ParquetWriter:
             finally:
                 self._writer.close()
                 self._writer = None
-                if self._partial is not None and self.keep is not None:
-                    self._partial.replace(self.keep)
+                if self._partial is not None and isinstance(self.sink, Path):
+                    self._partial.replace(self.sink)
 
 
 TableWriter = JsonLinesWriter | CsvWriter | ParquetWriter
@@ -364,9 +369,11 @@ def open_export(
     writers: list[TableWriter] = []
     try:
         for file, table in files:
-            keep = append and file.exists() and not is_stream(str(file))
+            regular = not is_stream(str(file))
+            keep = append and file.exists() and regular
             if fmt == "parquet":
-                writers.append(ParquetWriter(file, str(file), table, keep=file if keep else None))
+                kept = file if keep else None
+                writers.append(ParquetWriter(file, str(file), table, keep=kept, atomic=regular))
                 continue
             stream = _open_text(file, "a" if keep else "w")
             if fmt == "csv":

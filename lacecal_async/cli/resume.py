@@ -108,9 +108,24 @@ def _parquet_next(path: Path, table: Table) -> dict[str, int]:
     return {row["plant"]: row["next_max"] for row in grouped}
 
 
+def _whole_parquet(path: Path) -> None:
+    """Refuse a file that lacks Parquet's closing magic: its footer was never written."""
+    with path.open("rb") as stream:
+        size = stream.seek(0, 2)
+        stream.seek(max(0, size - 4))
+        if size >= 12 and stream.read(4) == b"PAR1":  # head magic, footer length, tail magic
+            return
+    raise UsageError(
+        f"cannot resume {path}: it is not a whole Parquet file (no footer: its write was "
+        "interrupted, by a kill or a crash), so its rows cannot be read; --force fetches "
+        "everything again"
+    )
+
+
 def _next(path: Path, table: Table, fmt: Format, endpoint: Endpoint) -> dict[str, int]:
     try:
         if fmt == "parquet":
+            _whole_parquet(path)
             return _parquet_next(path, table)
         repair_tail(path)
         if fmt == "csv":

@@ -21,6 +21,7 @@ import csv
 import json
 import os
 import re
+import shutil
 import stat
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -267,6 +268,8 @@ class ParquetWriter:
             target = self._partial
         if isinstance(target, Path):  # it holds identifiers: created 0600
             target = create_private_file(target)
+        if self._partial is not None and isinstance(self.sink, Path) and self.sink.exists():
+            shutil.copymode(self.sink, self._partial)  # the file it replaces keeps its mode
         self._writer = pq.ParquetWriter(target, self._schema)
         if self.keep is not None:
             for batch in pq.ParquetFile(self.keep).iter_batches():

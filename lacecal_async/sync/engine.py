@@ -640,8 +640,9 @@ class _Fleet:
     async def _apply(self, balance: LeaseBalance, now: float) -> None:
         held = set(balance.held)
         await self._stop([key for key in self.running if key not in held])
-        # Give back first what is not running yet, then the last in key order.
-        order = sorted(held, key=lambda key: (key in self.running, key))
+        # Give back first what is not running yet, then the last in key order; never a plant
+        # adopted from a worker that lacked its identifier (no one else may have it).
+        order = sorted(held.difference(balance.adopted), key=lambda key: (key in self.running, key))
         give = order[: balance.surplus]
         if any(key not in self.entries for key in held):
             await self._refresh()
@@ -651,8 +652,10 @@ class _Fleet:
             if key not in self.entries or self.entries[key].fingerprint not in self.known
         )
         await self._stop([*give, *missing])
-        if give or missing:
-            await self.store.release_leases(self.worker, [*give, *missing])
+        if give:
+            await self.store.release_leases(self.worker, give)
+        if missing:
+            await self.store.release_leases(self.worker, missing, refused=True)
         for key in missing:
             self.refused[key] = now + _REFUSED_TTLS * self.ttl
         self._emit("released", give, balance)

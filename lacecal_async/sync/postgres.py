@@ -194,13 +194,28 @@ WITH free AS (
     FOR UPDATE SKIP LOCKED
 )
 UPDATE leases l SET worker = $1, acquired_at = clock_timestamp(),
-    expires_at = clock_timestamp() + make_interval(secs => $2)
+    expires_at = clock_timestamp() + make_interval(secs => $2), refused_by = NULL, adopted = false
+FROM free WHERE l.plant = free.plant
+RETURNING l.plant
+"""
+# Free plants another worker gave back for want of their identifier: taken beyond the share.
+_ADOPT = """
+WITH free AS (
+    SELECT plant FROM leases
+    WHERE (worker IS NULL OR expires_at <= clock_timestamp())
+        AND refused_by IS NOT NULL AND refused_by <> $1
+        AND ($3::text[] IS NULL OR plant = ANY($3::text[]))
+    ORDER BY plant
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE leases l SET worker = $1, acquired_at = clock_timestamp(),
+    expires_at = clock_timestamp() + make_interval(secs => $2), refused_by = NULL, adopted = true
 FROM free WHERE l.plant = free.plant
 RETURNING l.plant
 """
 _RENEW = (
     "UPDATE leases SET expires_at = clock_timestamp() + make_interval(secs => $2) "
-    "WHERE worker = $1 AND expires_at > clock_timestamp() RETURNING plant"
+    "WHERE worker = $1 AND expires_at > clock_timestamp() RETURNING plant, adopted"
 )
 _LIVE = "SELECT worker FROM workers WHERE expires_at > clock_timestamp() ORDER BY worker"
 
@@ -932,30 +947,36 @@ class PostgresStore:
 
         async def job(conn: Conn) -> list[str]:
             async with conn.transaction():
-                return await self._renew(conn, worker, ttl)
+                return sorted(await self._renew(conn, worker, ttl))
 
         return await self._call(job)
 
     @staticmethod
-    async def _renew(conn: Conn, worker: str, ttl: float) -> list[str]:
+    async def _renew(conn: Conn, worker: str, ttl: float) -> dict[str, bool]:
+        """Renew; return the plants still held, each with whether it was adopted."""
         await conn.execute(_HEARTBEAT, worker, ttl)
         await conn.execute(_FORGET_WORKERS)
-        return sorted(row[0] for row in await conn.fetch(_RENEW, worker, ttl))
+        return {row[0]: row[1] for row in await conn.fetch(_RENEW, worker, ttl)}
 
-    async def release_leases(self, worker: str, plants: Sequence[str] | None = None) -> list[str]:
+    async def release_leases(
+        self, worker: str, plants: Sequence[str] | None = None, *, refused: bool = False
+    ) -> list[str]:
         """Free the worker's leases (`plants` only, if given); return those freed.
 
-        Without `plants` the worker is leaving: its heartbeat goes too.
+        Without `plants` the worker is leaving: its heartbeat goes too. `refused`: the worker
+        lacks their identifiers, so another worker takes them even beyond its fair share.
         """
 
         async def job(conn: Conn) -> list[str]:
             async with conn.transaction():
                 rows = await conn.fetch(
-                    "UPDATE leases SET worker = NULL, acquired_at = NULL, expires_at = NULL "
+                    "UPDATE leases SET worker = NULL, acquired_at = NULL, expires_at = NULL, "
+                    "adopted = false, refused_by = CASE WHEN $3 THEN worker END "
                     "WHERE worker = $1 AND ($2::text[] IS NULL OR plant = ANY($2::text[])) "
                     "RETURNING plant",
                     worker,
                     None if plants is None else list(plants),
+                    refused,
                 )
                 if plants is None:
                     await conn.execute("DELETE FROM workers WHERE worker = $1", worker)
@@ -995,20 +1016,31 @@ class PostgresStore:
 
         The share is the plants divided by the live workers (this one included), rounded
         up; `surplus` is how many to stop and release once held exceeds it by `slack`.
+        Plants another worker released as `refused` are taken too, beyond the share (and not
+        counted in it, nor given back to balance): a worker that lacks some identifiers does
+        not starve them while the others hold their share.
         """
         _check_lease_args(worker, ttl)
         surplus(0, 0, slack)  # checks slack before anything is written
 
         async def job(conn: Conn) -> LeaseBalance:
             async with conn.transaction():
-                held = await self._renew(conn, worker, ttl)
+                renewed = await self._renew(conn, worker, ttl)
                 plants = await conn.fetchval("SELECT count(*) FROM plants")
                 workers = len(await conn.fetch(_LIVE))
                 share = fair_share(plants, workers)
-                taken = await self._take(conn, worker, share - len(held), ttl, among)
-            held = sorted([*held, *taken])
+                own = [plant for plant, adopted in renewed.items() if not adopted]
+                taken = await self._take(conn, worker, share - len(own), ttl, among)
+                wanted = None if among is None else list(among)
+                adopted = [row[0] for row in await conn.fetch(_ADOPT, worker, ttl, wanted)]
+            kept = sorted(plant for plant, was in renewed.items() if was)
             return LeaseBalance(
-                tuple(held), tuple(taken), share, workers, surplus(len(held), share, slack)
+                tuple(sorted([*renewed, *taken, *adopted])),
+                tuple(sorted([*taken, *adopted])),
+                share,
+                workers,
+                surplus(len(own) + len(taken), share, slack),
+                tuple(sorted([*kept, *adopted])),
             )
 
         return await self._call(job)

@@ -269,7 +269,10 @@ class _Worker:
             return Cursor(self.endpoint, self.state.latest, self.state.interval)
         if self.ctx.since is None:
             raise ValueError(f"plant {self.plant.name} has no sync state: give `since`")
-        return Cursor.since(self.endpoint, self.ctx.since)
+        cursor = Cursor.since(self.endpoint, self.ctx.since)
+        if self.state.since is None:  # kept by the store: late periods after it are a hole
+            self.state = attrs.evolve(self.state, since=cursor.after + 1)
+        return cursor
 
     async def load(self) -> None:
         state = await self.ctx.store.state(self.key, self.endpoint)

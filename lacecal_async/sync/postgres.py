@@ -28,7 +28,7 @@ import attrs
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.records import Inverter, InverterRecord, MeterRecord
 from lacecal_async.sync import pages
-from lacecal_async.sync.holes import Hole, attempted, find_gaps, reconcile
+from lacecal_async.sync.holes import Hole, attempted, find_gaps, head_gap, reconcile
 from lacecal_async.sync.leases import (
     DEFAULT_SLACK,
     LeaseBalance,
@@ -141,8 +141,10 @@ async def upsert_rows(
 
 _UPSERT_STATE = (
     "INSERT INTO sync_state (plant, endpoint, latest, interval_s, next_poll, failures, "
-    "last_error, last_error_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
+    "last_error, last_error_at, updated_at, since) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
     "ON CONFLICT (plant, endpoint) DO UPDATE SET latest = excluded.latest, "
+    "since = coalesce(sync_state.since, excluded.since), "
     "interval_s = excluded.interval_s, next_poll = excluded.next_poll, "
     "failures = excluded.failures, last_error = excluded.last_error, "
     "last_error_at = excluded.last_error_at, updated_at = excluded.updated_at"
@@ -534,8 +536,8 @@ class PostgresStore:
 
         async def job(conn: Conn) -> SyncState | None:
             row = await conn.fetchrow(
-                "SELECT latest, interval_s, next_poll, failures, last_error, last_error_at "
-                "FROM sync_state WHERE plant = $1 AND endpoint = $2",
+                "SELECT latest, interval_s, next_poll, failures, last_error, last_error_at, "
+                "since FROM sync_state WHERE plant = $1 AND endpoint = $2",
                 plant,
                 value.value,
             )
@@ -572,6 +574,7 @@ class PostgresStore:
                     )
                 if records and self.one_statement_pages:
                     await self._page_in_one(conn, plant, value, records, tables, state, now)
+                    await self._update_head(conn, plant, value, now)
                     return
                 if records:
                     for table, rows in tables:
@@ -589,7 +592,10 @@ class PostgresStore:
                     None if state.last_error is None else clean_error(state.last_error),
                     state.last_error_at,
                     now,
+                    state.since,
                 )
+                if records:
+                    await self._update_head(conn, plant, value, now)
 
         await self._call(job)
 
@@ -618,14 +624,19 @@ class PostgresStore:
             min(times),
             max(times),
             *(state.latest, state.interval, state.next_poll, state.failures),
-            *(error, state.last_error_at, now),
+            *(error, state.last_error_at, now, state.since),
             *arrays,
         )
         # The statement read the periods as they were before it: add the page's own.
         stored = {row[1]: row[3] for row in found if row[0] == 0}
         stored.update((r.unix_time, r.interval) for r in records)
         periods = sorted(stored.items())
-        known = [pages.hole(row[1:]) for row in found if row[0] == 1]
+        # A hole before the span's first period is the head's (`_update_head`'s).
+        known = [
+            hole
+            for hole in (pages.hole(row[1:]) for row in found if row[0] == 1)
+            if hole.start >= periods[0][0]
+        ]
         holes = reconcile(find_gaps(periods), known, now)
         if holes != known:
             await _write_holes(conn, plant, endpoint, known, holes)
@@ -657,7 +668,7 @@ class PostgresStore:
             pages.hole(row)
             for row in await conn.fetch(
                 f"SELECT {pages.HOLE_COLUMNS} FROM holes WHERE plant = $1 AND endpoint = $2 "  # noqa: S608
-                "AND start_time < $3 AND end_time > $4",
+                "AND start_time < $3 AND end_time > $4 AND start_time >= $4",
                 plant,
                 endpoint.value,
                 hi,
@@ -668,6 +679,39 @@ class PostgresStore:
         if holes == known:
             return
         await _write_holes(conn, plant, endpoint, known, holes)
+
+    @staticmethod
+    async def _update_head(conn: Conn, plant: str, endpoint: Endpoint, now: float) -> None:
+        """Recompute the hole between where the sync began and the first stored record.
+
+        Run after the page and the state are written (the state holds `since`).
+        """
+        table = TABLE_NAMES[pages.PERIOD_TABLES[endpoint]]
+        row = await conn.fetchrow(
+            f"SELECT s.since, t.unix_time, t.interval_s FROM sync_state s, LATERAL "  # noqa: S608
+            f"(SELECT unix_time, interval_s FROM {table} WHERE plant = s.plant "
+            "ORDER BY unix_time LIMIT 1) t "
+            "WHERE s.plant = $1 AND s.endpoint = $2 AND s.since IS NOT NULL",
+            plant,
+            endpoint.value,
+        )
+        if row is None:
+            return
+        since, first, interval = row
+        gap = head_gap(since, first, interval)
+        known = [
+            pages.hole(hole)
+            for hole in await conn.fetch(
+                f"SELECT {pages.HOLE_COLUMNS} FROM holes WHERE plant = $1 AND endpoint = $2 "  # noqa: S608
+                "AND start_time < $3",
+                plant,
+                endpoint.value,
+                first,
+            )
+        ]
+        holes = reconcile([] if gap is None else [gap], known, now)
+        if holes != known:
+            await _write_holes(conn, plant, endpoint, known, holes)
 
     # -- reading back ---------------------------------------------------------------------
     async def read_rows(

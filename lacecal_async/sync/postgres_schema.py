@@ -85,6 +85,7 @@ _V1: tuple[str, ...] = (
     failures integer NOT NULL CHECK (failures >= 0),
     last_error text,
     last_error_at double precision,
+    since bigint,
     updated_at double precision NOT NULL,
     PRIMARY KEY (plant, endpoint)
 )""",

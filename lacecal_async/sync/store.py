@@ -68,6 +68,8 @@ class SyncState:
     next_poll: when the engine means to ask again [UNIX s].
     failures: consecutive failed attempts since the last committed page.
     last_error / last_error_at: the latest failure's message (redacted) and time.
+    since: where the plant's sync began [UNIX s]; the store keeps the first one it is given,
+    and the periods between it and the first stored record are a hole like any other.
     """
 
     latest: int | None = None
@@ -76,6 +78,7 @@ class SyncState:
     failures: int = 0
     last_error: str | None = None
     last_error_at: float | None = None
+    since: int | None = None
 
 
 @attrs.frozen

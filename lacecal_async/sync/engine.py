@@ -42,7 +42,14 @@ from lacecal_async.follow import Cursor
 from lacecal_async.itr import fingerprint, redact, validate_itr
 from lacecal_async.polling import backoff, next_poll, phase_of
 from lacecal_async.sync.leases import FleetStore, LeaseBalance, LeaseLostError, LeaseStore
-from lacecal_async.sync.store import TIMED, PlantEntry, Store, StoreError, SyncState
+from lacecal_async.sync.store import (
+    TIMED,
+    PlantEntry,
+    Store,
+    StoreError,
+    SyncState,
+    check_alias,
+)
 
 __all__ = [
     "DEFAULT_INTERVAL",
@@ -79,11 +86,14 @@ def worker_id() -> str:
 class SyncPlant:
     """A plant to sync: its identifier (a secret, shown redacted) and an optional alias.
 
-    `key` names it in the store: the alias, else `fingerprint(itr)`.
+    `key` names it in the store: the alias, else `fingerprint(itr)`. The alias is checked
+    as the store checks it (`ValueError`): one holding an identifier is refused up front.
     """
 
     itr: str = attrs.field(repr=redact, validator=lambda _i, _a, v: validate_itr(v))
-    alias: str | None = None
+    alias: str | None = attrs.field(
+        default=None, validator=lambda _i, _a, v: v is None or check_alias(v)
+    )
 
     @property
     def key(self) -> str:

@@ -69,12 +69,14 @@ def _table(objects: list[dict[str, Any]]) -> str:
         )
         for o in objects
     ]
-    widths = [max(len(c), *(len(line[i]) for line in lines)) for i, c in enumerate(_COLUMNS)]
+    widths = [max([len(c), *(len(line[i]) for line in lines)]) for i, c in enumerate(_COLUMNS)]
     out = ["  ".join(c.ljust(w) for c, w in zip(_COLUMNS, widths, strict=True)).rstrip()]
     for line, o in zip(lines, objects, strict=True):
         out.append("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())
         if o["last_error"]:
             out.append(f"    last error at {when(o['last_error_at'])}: {o['last_error']}")
+    if not objects:
+        out.append("(no plants yet: `lacecal sync` adds them)")
     return "\n".join(printable(line) for line in out) + "\n"
 
 

@@ -20,6 +20,19 @@ T0 = 1727827200  # 2024-10-02 00:00Z
 DAY = 86400
 
 
+@attrs.frozen
+class _Stepped:
+    """The engine's clock on a `FakeClock`: a one-shot sync never needs to sleep."""
+
+    fake: FakeClock
+
+    def now(self) -> float:
+        return self.fake.now()
+
+    async def sleep(self, seconds: float) -> None:
+        self.fake.advance(seconds)
+
+
 async def test_late_periods_right_after_since_land_once_they_fill_in(
     store_kind: StoreKind,
 ) -> None:
@@ -34,11 +47,14 @@ async def test_late_periods_right_after_since_land_once_they_fill_in(
         FakeLacecalServer([head, other], rate_limit=None, clock=clock) as server,
         LacecalClient(base_url=server.base_url, rate_limit=(1000, 1)) as client,
     ):
+        stepped = _Stepped(clock)
         for advance in (0, DAY + 3600, DAY, 7 * DAY):
             clock.advance(advance)
             async with store_kind.make() as store:
-                await sync(client, store, plants[:1], "meter", since=T0, clock=clock)
-                await sync(client, store, plants[1:], "meter", since=T0 + 100, clock=clock)
+                await sync(client, store, plants[:1], "meter", since=T0, clock=stepped)
+                await sync(
+                    client, store, plants[1:], "meter", since=T0 + 100, clock=_Stepped(clock)
+                )
         async with store_kind.make() as store:
             rows = {row.plant: row for row in await store.status()}
             head_state = await store.state("head", Endpoint.METER)

@@ -218,3 +218,43 @@ async def test_lease_ttl_must_be_positive(postgres_dsn: str) -> None:
     async with PostgresStore(postgres_dsn) as store, LacecalClient() as client:
         with pytest.raises(ValueError, match="lease_ttl"):
             await follow(client, store, [], "meter", 0, lease_ttl=0)
+
+
+async def test_plants_a_worker_cannot_fetch_are_taken_beyond_the_share_of_one_that_can(
+    postgres_dsn: str,
+) -> None:
+    """Finding 09 of review 2: "full" stopped at its fair share (12 / 2) and 3 plants starved."""
+    start = int(time.time()) // PERIOD * PERIOD - 10 * PERIOD
+    plants = make_plants(12, seed=5, start=start, days=1, interval=PERIOD, follow_clock=True)
+    events: list[FleetEvent] = []
+    async with (
+        FakeLacecalServer(plants, rate_limit=(50, 1.0)) as server,
+        LacecalClient(base_url=server.base_url, rate_limit=(50, 1.0)) as client,
+        PostgresStore(postgres_dsn) as store,
+        PostgresStore(postgres_dsn) as other,
+    ):
+        named = [(p.itr, f"roof-{i:02}") for i, p in enumerate(plants)]
+        for itr, alias in named:
+            await store.add_plant(fingerprint(itr), alias)
+        common = functools.partial(follow, lease_ttl=0.6, handover_wait=0.0, on_fleet=events.append)
+        partial = asyncio.create_task(
+            common(client, store, named[:3], "meter", start, worker="partial")
+        )
+        await asyncio.sleep(0.5)  # alone: it leases all twelve and cannot fetch nine
+        full = asyncio.create_task(common(client, other, named, "meter", start, worker="full"))
+
+        async def stored() -> int:
+            return sum(1 for row in await other.status() if row.latest_record is not None)
+
+        async def all_stored() -> bool:
+            return await stored() == 12
+
+        await _until(all_stored, 15.0)
+        held = await other.leases()
+        for task in (partial, full):
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        assert await stored() == 12
+    assert sorted(held) == [alias for _, alias in named]
+    assert {k for k, w in held.items() if w == "partial"} <= {"roof-00", "roof-01", "roof-02"}

@@ -3,7 +3,8 @@
 ``--workers N`` re-runs the same command line N times as child processes (each one worker
 with its own id and leases) and waits for them; SIGTERM or Ctrl-C is passed on to each. A
 child that dies is not restarted: the others take over its plants once its leases expire
-(restarting is the service manager's job).
+(restarting is the service manager's job). A child stops cleanly (its leases released) when
+its parent dies, even by SIGKILL: it is given the parent's pid and watches `os.getppid`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import TextIO
@@ -26,7 +29,33 @@ __all__ = [
     "printer",
     "run_workers",
     "usable_cores",
+    "watch_parent",
 ]
+
+#: Set by `run_workers` in each child's environment: the parent's pid, watched by the child.
+PARENT_ENV = "LACECAL_FLEET_PARENT"
+
+
+def watch_parent(every: float) -> bool:
+    """In a ``--workers`` child, SIGTERM this process once its parent is gone; True if watching.
+
+    A SIGKILLed parent forwards nothing; its orphans would keep holding leases beside the
+    workers a restart starts. The check runs every `every` seconds in a daemon thread, and
+    the SIGTERM takes the usual clean way out (plants stopped, leases released).
+    """
+    try:
+        parent = int(os.environ[PARENT_ENV])
+    except (KeyError, ValueError):
+        return False
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="lacecal-parent-watch", daemon=True).start()
+    return True
+
 
 #: Plants one process keeps up with backfilling at the full rate limit, both endpoints
 #: (README "Sizing": CPU-bound in the client). A fleet this large or smaller needs one.
@@ -84,8 +113,9 @@ def printer(stream: TextIO, redact: Redactor) -> Callable[[FleetEvent], None]:
 def run_workers(argv: Sequence[str], workers: int) -> int:
     """Run ``lacecal ARGV --workers 1`` as `workers` processes; return the worst status."""
     command = [sys.executable, "-m", "lacecal_async", *argv, "--workers", "1"]
+    env = {**os.environ, PARENT_ENV: str(os.getpid())}
     children = [
-        subprocess.Popen(command, stdin=subprocess.DEVNULL)  # noqa: S603 - our own command
+        subprocess.Popen(command, stdin=subprocess.DEVNULL, env=env)  # noqa: S603 - our own
         for _ in range(workers)
     ]
 

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lacecal_async.cli.stores import is_dsn, make_store, shown
+from lacecal_async.cli.stores import is_dsn, make_store, store_error
 from lacecal_async.cli.sync_progress import when
 from lacecal_async.errors import LacecalError
 from lacecal_async.redaction import printable
@@ -69,12 +69,14 @@ def _table(objects: list[dict[str, Any]]) -> str:
         )
         for o in objects
     ]
-    widths = [max(len(c), *(len(line[i]) for line in lines)) for i, c in enumerate(_COLUMNS)]
+    widths = [max([len(c), *(len(line[i]) for line in lines)]) for i, c in enumerate(_COLUMNS)]
     out = ["  ".join(c.ljust(w) for c, w in zip(_COLUMNS, widths, strict=True)).rstrip()]
     for line, o in zip(lines, objects, strict=True):
         out.append("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())
         if o["last_error"]:
             out.append(f"    last error at {when(o['last_error_at'])}: {o['last_error']}")
+    if not objects:
+        out.append("(no plants yet: `lacecal sync` adds them)")
     return "\n".join(printable(line) for line in out) + "\n"
 
 
@@ -91,9 +93,9 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         rows = asyncio.run(read())
-    except (LacecalError, OSError) as exc:
-        where = f"{shown(db)}: " if is_dsn(db) else ""
-        print(f"lacecal: error: {printable(where + str(exc))}", file=sys.stderr)
+    except (LacecalError, OSError, ValueError) as exc:  # asyncpg: ValueError for a bad DSN
+        message = store_error(db, exc) if is_dsn(db) else printable(str(exc))
+        print(f"lacecal: error: {message}", file=sys.stderr)
         return 1
     objects = status_objects(rows, time.time())
     if args.json:

@@ -1,6 +1,7 @@
 """``lacecal export``: write any range of a sync store in the formats and layout of ``fetch``.
 
-The store gives back the records it committed (`SQLiteStore.read_records`, in batches, so
+The store (a SQLite file or a PostgreSQL DSN) gives back the records it committed
+(`SQLiteStore.read_records` / `PostgresStore.read_records`, in batches, so
 a fleet never sits in memory) and the writers of ``lacecal fetch`` write them: the same
 files, columns and types, an inverter export's periods beside it. The ``plant`` column
 holds the store's key, the alias, else the fingerprint (a store never holds an identifier).
@@ -18,9 +19,11 @@ from lacecal_async.cli.export import Export, choose_format, open_export, output_
 from lacecal_async.cli.fetch import add_output_options
 from lacecal_async.cli.interrupt import Interrupted, run_interruptible
 from lacecal_async.cli.options import UsageError
+from lacecal_async.cli.stores import is_dsn, make_store, shown, store_error
 from lacecal_async.cli.when import WHEN_HELP, parse_when
 from lacecal_async.endpoints import Endpoint
-from lacecal_async.sync import SchemaVersionError, SQLiteStore, StoreError
+from lacecal_async.errors import LacecalError
+from lacecal_async.sync import PostgresStore, SchemaVersionError, SQLiteStore
 
 __all__ = ["add_parser", "run"]
 
@@ -34,12 +37,15 @@ stdout without -o): inverter data into X.csv is X.csv and X.periods.csv. Rows co
 plant and time order. The plant column holds the store's key: the alias, else the
 identifier's fingerprint. An existing output is never overwritten without --force.
 
+DB is the SQLite file or the PostgreSQL DSN (postgresql://...) `lacecal sync` writes; a
+DSN's password is never shown.
+
 Exit status: 0 written; 1 the store could not be read; 2 usage error (no such store,
 an unknown --plant); 130 interrupted by Ctrl-C.
 """
 
 
-async def _plants(store: SQLiteStore, wanted: Sequence[str]) -> list[str] | None:
+async def _plants(store: SQLiteStore | PostgresStore, wanted: Sequence[str]) -> list[str] | None:
     """Return the plants asked for (None: all), or raise naming one the store lacks."""
     if not wanted:
         return None
@@ -54,9 +60,9 @@ async def _plants(store: SQLiteStore, wanted: Sequence[str]) -> list[str] | None
 def run(args: argparse.Namespace) -> int:
     """Run ``lacecal export``; return the exit status."""
     stderr = sys.stderr
-    db = Path(args.db)
-    if not db.is_file():
-        raise UsageError(f"{db}: no such store")
+    db: str = args.db
+    if not is_dsn(db) and not Path(db).is_file():
+        raise UsageError(f"{shown(db)}: no such store")
     start = None if args.start is None else parse_when(args.start)
     end = None if args.end is None else parse_when(args.end)
     if start is not None and end is not None and end < start:
@@ -78,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
 
     async def work() -> None:
         nonlocal export, periods
-        async with SQLiteStore(db) as store:
+        async with make_store(db) as store:
             plants = await _plants(store, args.plant)
             export = open_export(args.output, fmt, endpoint, sys.stdout)
             batches = store.read_records(endpoint, plants=plants, start=start, end=end)
@@ -93,23 +99,28 @@ def run(args: argparse.Namespace) -> int:
             written = "" if export is None else _written(periods, export)
             if export is not None:
                 export.close()
-    except SchemaVersionError as exc:
-        print(f"lacecal: error: {exc}", file=stderr)
-        return 2
-    except (StoreError, sqlite3.Error) as exc:
-        print(f"lacecal: error: cannot read {db}: {exc}", file=stderr)
-        return 1
     except BrokenPipeError:
         return 1
-    except OSError as exc:
-        print(f"lacecal: error: {exc.strerror or exc}", file=stderr)
-        return 1
+    except (LacecalError, sqlite3.Error, ValueError, OSError) as exc:
+        return _failed(db, exc, opened=export is not None)
     if isinstance(outcome, Interrupted):
         print(f"lacecal: interrupted; {written}", file=stderr)
         return outcome.exit_status
     if not args.quiet:
         print(f"lacecal: {written}", file=stderr)
     return 0
+
+
+def _failed(db: str, exc: Exception, *, opened: bool) -> int:
+    """Say why the export failed (a DSN's password never shown); return the exit status."""
+    if isinstance(exc, SchemaVersionError):
+        print(f"lacecal: error: {store_error(db, exc)}", file=sys.stderr)
+        return 2
+    if isinstance(exc, OSError) and opened:  # an output file, not the store
+        print(f"lacecal: error: {exc.strerror or exc}", file=sys.stderr)
+    else:
+        print(f"lacecal: error: cannot read {store_error(db, exc)}", file=sys.stderr)
+    return 1
 
 
 def _written(periods: int, export: Export) -> str:
@@ -127,7 +138,11 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         epilog=EXPORT_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("db", metavar="DB", help="the store: an SQLite file of SQLiteStore")
+    parser.add_argument(
+        "db",
+        metavar="DB",
+        help="the store lacecal sync writes: a SQLite file or a PostgreSQL DSN postgresql://...",
+    )
     parser.add_argument(
         "--endpoint",
         choices=("meter", "inverter"),

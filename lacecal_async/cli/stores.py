@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import urllib.parse
+
+from lacecal_async.redaction import printable
 from lacecal_async.sync import PostgresStore, SQLiteStore
 from lacecal_async.sync.postgres import dsn_shown
 
-__all__ = ["DSN_PREFIXES", "is_dsn", "make_store", "shown"]
+__all__ = ["DSN_PREFIXES", "is_dsn", "make_store", "shown", "store_error"]
 
 #: A DB argument starting with one of these is a PostgreSQL DSN (the `postgres` extra).
 DSN_PREFIXES = ("postgresql://", "postgres://")
@@ -24,3 +27,21 @@ def make_store(db: str) -> PostgresStore | SQLiteStore:
 def shown(db: str) -> str:
     """Return `db` fit for a message: a DSN without its password."""
     return dsn_shown(db) if is_dsn(db) else db
+
+
+def store_error(db: str, error: BaseException) -> str:
+    """Return a one-line message for a store that failed: `db` shown, never a DSN password.
+
+    Opening a malformed DSN fails with asyncpg's own ValueError text; any password in the
+    DSN is masked in it too, in case a message quotes the DSN.
+    """
+    text = str(error) or type(error).__name__
+    if is_dsn(db):
+        try:
+            password = urllib.parse.urlsplit(db).password
+        except ValueError:
+            password = None
+        for secret in (password, None if password is None else urllib.parse.unquote(password)):
+            if secret:
+                text = text.replace(secret, "***")
+    return printable(f"{shown(db)}: {text}")

@@ -18,7 +18,7 @@ import sys
 from collections.abc import Mapping, Sequence
 
 from lacecal_async.cli.fetch import add_plant_options, add_progress_options
-from lacecal_async.cli.fleet import default_workers, printer, run_workers
+from lacecal_async.cli.fleet import default_workers, printer, run_workers, watch_parent
 from lacecal_async.cli.gc_tuning import bulk_gc
 from lacecal_async.cli.interrupt import Interrupted, run_interruptible
 from lacecal_async.cli.itrs import Redactor, collect_plants
@@ -118,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     if workers > 1:
         return run_workers(args.argv, workers)
+    watch_parent(min(max(lease_ttl / 3, 0.1), 1.0))  # a --workers child: leave with the parent
     keys = {fingerprint(plant.itr): plant.key for plant in plants}
     progress = SyncProgress(stderr, choose_mode(args.progress, stderr), names, redact, keys)
     worker = worker_id()
@@ -172,7 +173,8 @@ SYNC_EPILOG = f"""\
 {WHEN_HELP}
 
 Each plant is stored under its alias (alias=IDENTIFIER), else its fingerprint
-("itr-" + 12 hex digits of SHA-256): the database never holds an identifier. Its file is
+("itr-" + 12 hex digits of SHA-256): the database never holds an identifier (an alias with
+16 or more ASCII letters and digits in a row is refused: exit 2). Its file is
 created readable by its owner only (0600).
 
 --since is where a plant NEW to the database starts; a plant with sync state resumes

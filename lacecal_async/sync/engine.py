@@ -42,7 +42,14 @@ from lacecal_async.follow import Cursor
 from lacecal_async.itr import fingerprint, redact, validate_itr
 from lacecal_async.polling import backoff, next_poll, phase_of
 from lacecal_async.sync.leases import FleetStore, LeaseBalance, LeaseLostError, LeaseStore
-from lacecal_async.sync.store import TIMED, PlantEntry, Store, StoreError, SyncState
+from lacecal_async.sync.store import (
+    TIMED,
+    PlantEntry,
+    Store,
+    StoreError,
+    SyncState,
+    check_alias,
+)
 
 __all__ = [
     "DEFAULT_INTERVAL",
@@ -79,11 +86,14 @@ def worker_id() -> str:
 class SyncPlant:
     """A plant to sync: its identifier (a secret, shown redacted) and an optional alias.
 
-    `key` names it in the store: the alias, else `fingerprint(itr)`.
+    `key` names it in the store: the alias, else `fingerprint(itr)`. The alias is checked
+    as the store checks it (`ValueError`): one holding an identifier is refused up front.
     """
 
     itr: str = attrs.field(repr=redact, validator=lambda _i, _a, v: validate_itr(v))
-    alias: str | None = None
+    alias: str | None = attrs.field(
+        default=None, validator=lambda _i, _a, v: v is None or check_alias(v)
+    )
 
     @property
     def key(self) -> str:
@@ -269,7 +279,10 @@ class _Worker:
             return Cursor(self.endpoint, self.state.latest, self.state.interval)
         if self.ctx.since is None:
             raise ValueError(f"plant {self.plant.name} has no sync state: give `since`")
-        return Cursor.since(self.endpoint, self.ctx.since)
+        cursor = Cursor.since(self.endpoint, self.ctx.since)
+        if self.state.since is None:  # kept by the store: late periods after it are a hole
+            self.state = attrs.evolve(self.state, since=cursor.after + 1)
+        return cursor
 
     async def load(self) -> None:
         state = await self.ctx.store.state(self.key, self.endpoint)
@@ -640,8 +653,9 @@ class _Fleet:
     async def _apply(self, balance: LeaseBalance, now: float) -> None:
         held = set(balance.held)
         await self._stop([key for key in self.running if key not in held])
-        # Give back first what is not running yet, then the last in key order.
-        order = sorted(held, key=lambda key: (key in self.running, key))
+        # Give back first what is not running yet, then the last in key order; never a plant
+        # adopted from a worker that lacked its identifier (no one else may have it).
+        order = sorted(held.difference(balance.adopted), key=lambda key: (key in self.running, key))
         give = order[: balance.surplus]
         if any(key not in self.entries for key in held):
             await self._refresh()
@@ -651,8 +665,10 @@ class _Fleet:
             if key not in self.entries or self.entries[key].fingerprint not in self.known
         )
         await self._stop([*give, *missing])
-        if give or missing:
-            await self.store.release_leases(self.worker, [*give, *missing])
+        if give:
+            await self.store.release_leases(self.worker, give)
+        if missing:
+            await self.store.release_leases(self.worker, missing, refused=True)
         for key in missing:
             self.refused[key] = now + _REFUSED_TTLS * self.ttl
         self._emit("released", give, balance)

@@ -1,9 +1,10 @@
 """Holes in a plant's stored records, and when to ask for them again (pure: no I/O).
 
 A hole is a run of periods with no record between a plant's first and latest stored
-records. Loggers upload backlogs after an outage, so a hole may fill in later; a store asks
-for it again on a decaying schedule counted in integration periods since the hole was first
-seen (so a test with short periods runs fast), then gives up but keeps the hole listed.
+records, or between where its sync began (`head_gap`) and its first stored record.
+Loggers upload backlogs after an outage, so a hole may fill in later; a store asks for
+it again on a decaying schedule counted in integration periods since the hole was first seen
+(so a test with short periods runs fast), then gives up but keeps the hole listed.
 """
 
 from __future__ import annotations
@@ -12,7 +13,16 @@ from collections.abc import Iterable, Sequence
 
 import attrs
 
-__all__ = ["REPAIR_AFTER", "Gap", "Hole", "attempted", "find_gaps", "next_attempt", "reconcile"]
+__all__ = [
+    "REPAIR_AFTER",
+    "Gap",
+    "Hole",
+    "attempted",
+    "find_gaps",
+    "head_gap",
+    "next_attempt",
+    "reconcile",
+]
 
 #: Ask for a hole again this many integration periods after it was first seen; then give up.
 REPAIR_AFTER: tuple[int, ...] = (6, 36, 144, 1008)
@@ -68,6 +78,18 @@ def find_gaps(periods: Iterable[tuple[int, int]]) -> list[Gap]:
                 gaps.append(Gap(end_of_previous, start, previous[1]))
         previous = (start, interval)
     return gaps
+
+
+def head_gap(since: int | None, first: int, interval: int) -> Gap | None:
+    """Return the whole periods missing between `since` and the `first` stored record.
+
+    The periods are counted back from `first` (a `since` inside a period does not want it);
+    None when the sync's start is unknown or no whole period is missing.
+    """
+    if since is None:
+        return None
+    missing = (first - since) // interval
+    return Gap(first - missing * interval, first, interval) if missing > 0 else None
 
 
 def next_attempt(

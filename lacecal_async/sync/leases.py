@@ -77,6 +77,8 @@ class LeaseBalance:
     taken: those of `held` it did not hold before this round.
     share: its fair share; workers: the live workers it was computed with (itself included).
     surplus: how many of `held` to stop and release (0 unless over the share plus slack).
+    adopted: those of `held` taken beyond the share because another worker lacked their
+    identifiers: never given back to balance (and not counted in `surplus`).
     """
 
     held: tuple[str, ...]
@@ -84,6 +86,7 @@ class LeaseBalance:
     share: int
     workers: int
     surplus: int
+    adopted: tuple[str, ...] = ()
 
 
 class LeaseLostError(StoreError):
@@ -110,11 +113,14 @@ class LeaseStore(Protocol):
         A lease that expired is not renewed even if no one took it: the worker lost it.
         """
 
-    async def release_leases(self, worker: str, plants: Sequence[str] | None = None) -> list[str]:
+    async def release_leases(
+        self, worker: str, plants: Sequence[str] | None = None, *, refused: bool = False
+    ) -> list[str]:
         """Free the worker's leases (`plants` only, if given); return those freed.
 
         Without `plants` the worker is leaving: its heartbeat goes too, so the others count
-        one worker fewer at once instead of after the ttl.
+        one worker fewer at once instead of after the ttl. `refused`: the worker was not
+        given their identifiers; another worker takes them beyond its fair share.
         """
 
     async def live_workers(self) -> list[str]:
@@ -128,7 +134,7 @@ class LeaseStore(Protocol):
         slack: float = DEFAULT_SLACK,
         among: Sequence[str] | None = None,
     ) -> LeaseBalance:
-        """Renew, then take leases up to the fair share; say how many to give back."""
+        """Renew, take leases up to the fair share and refused ones; say how many to give back."""
 
 
 class FleetStore(Store, LeaseStore, Protocol):

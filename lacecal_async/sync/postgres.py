@@ -28,7 +28,7 @@ import attrs
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.records import Inverter, InverterRecord, MeterRecord
 from lacecal_async.sync import pages
-from lacecal_async.sync.holes import Hole, attempted, find_gaps, reconcile
+from lacecal_async.sync.holes import Hole, attempted, find_gaps, head_gap, reconcile
 from lacecal_async.sync.leases import (
     DEFAULT_SLACK,
     LeaseBalance,
@@ -141,8 +141,10 @@ async def upsert_rows(
 
 _UPSERT_STATE = (
     "INSERT INTO sync_state (plant, endpoint, latest, interval_s, next_poll, failures, "
-    "last_error, last_error_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
+    "last_error, last_error_at, updated_at, since) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
     "ON CONFLICT (plant, endpoint) DO UPDATE SET latest = excluded.latest, "
+    "since = coalesce(sync_state.since, excluded.since), "
     "interval_s = excluded.interval_s, next_poll = excluded.next_poll, "
     "failures = excluded.failures, last_error = excluded.last_error, "
     "last_error_at = excluded.last_error_at, updated_at = excluded.updated_at"
@@ -194,13 +196,28 @@ WITH free AS (
     FOR UPDATE SKIP LOCKED
 )
 UPDATE leases l SET worker = $1, acquired_at = clock_timestamp(),
-    expires_at = clock_timestamp() + make_interval(secs => $2)
+    expires_at = clock_timestamp() + make_interval(secs => $2), refused_by = NULL, adopted = false
+FROM free WHERE l.plant = free.plant
+RETURNING l.plant
+"""
+# Free plants another worker gave back for want of their identifier: taken beyond the share.
+_ADOPT = """
+WITH free AS (
+    SELECT plant FROM leases
+    WHERE (worker IS NULL OR expires_at <= clock_timestamp())
+        AND refused_by IS NOT NULL AND refused_by <> $1
+        AND ($3::text[] IS NULL OR plant = ANY($3::text[]))
+    ORDER BY plant
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE leases l SET worker = $1, acquired_at = clock_timestamp(),
+    expires_at = clock_timestamp() + make_interval(secs => $2), refused_by = NULL, adopted = true
 FROM free WHERE l.plant = free.plant
 RETURNING l.plant
 """
 _RENEW = (
     "UPDATE leases SET expires_at = clock_timestamp() + make_interval(secs => $2) "
-    "WHERE worker = $1 AND expires_at > clock_timestamp() RETURNING plant"
+    "WHERE worker = $1 AND expires_at > clock_timestamp() RETURNING plant, adopted"
 )
 _LIVE = "SELECT worker FROM workers WHERE expires_at > clock_timestamp() ORDER BY worker"
 
@@ -519,8 +536,8 @@ class PostgresStore:
 
         async def job(conn: Conn) -> SyncState | None:
             row = await conn.fetchrow(
-                "SELECT latest, interval_s, next_poll, failures, last_error, last_error_at "
-                "FROM sync_state WHERE plant = $1 AND endpoint = $2",
+                "SELECT latest, interval_s, next_poll, failures, last_error, last_error_at, "
+                "since FROM sync_state WHERE plant = $1 AND endpoint = $2",
                 plant,
                 value.value,
             )
@@ -557,6 +574,7 @@ class PostgresStore:
                     )
                 if records and self.one_statement_pages:
                     await self._page_in_one(conn, plant, value, records, tables, state, now)
+                    await self._update_head(conn, plant, value, now)
                     return
                 if records:
                     for table, rows in tables:
@@ -574,7 +592,10 @@ class PostgresStore:
                     None if state.last_error is None else clean_error(state.last_error),
                     state.last_error_at,
                     now,
+                    state.since,
                 )
+                if records:
+                    await self._update_head(conn, plant, value, now)
 
         await self._call(job)
 
@@ -603,14 +624,19 @@ class PostgresStore:
             min(times),
             max(times),
             *(state.latest, state.interval, state.next_poll, state.failures),
-            *(error, state.last_error_at, now),
+            *(error, state.last_error_at, now, state.since),
             *arrays,
         )
         # The statement read the periods as they were before it: add the page's own.
         stored = {row[1]: row[3] for row in found if row[0] == 0}
         stored.update((r.unix_time, r.interval) for r in records)
         periods = sorted(stored.items())
-        known = [pages.hole(row[1:]) for row in found if row[0] == 1]
+        # A hole before the span's first period is the head's (`_update_head`'s).
+        known = [
+            hole
+            for hole in (pages.hole(row[1:]) for row in found if row[0] == 1)
+            if hole.start >= periods[0][0]
+        ]
         holes = reconcile(find_gaps(periods), known, now)
         if holes != known:
             await _write_holes(conn, plant, endpoint, known, holes)
@@ -642,7 +668,7 @@ class PostgresStore:
             pages.hole(row)
             for row in await conn.fetch(
                 f"SELECT {pages.HOLE_COLUMNS} FROM holes WHERE plant = $1 AND endpoint = $2 "  # noqa: S608
-                "AND start_time < $3 AND end_time > $4",
+                "AND start_time < $3 AND end_time > $4 AND start_time >= $4",
                 plant,
                 endpoint.value,
                 hi,
@@ -653,6 +679,39 @@ class PostgresStore:
         if holes == known:
             return
         await _write_holes(conn, plant, endpoint, known, holes)
+
+    @staticmethod
+    async def _update_head(conn: Conn, plant: str, endpoint: Endpoint, now: float) -> None:
+        """Recompute the hole between where the sync began and the first stored record.
+
+        Run after the page and the state are written (the state holds `since`).
+        """
+        table = TABLE_NAMES[pages.PERIOD_TABLES[endpoint]]
+        row = await conn.fetchrow(
+            f"SELECT s.since, t.unix_time, t.interval_s FROM sync_state s, LATERAL "  # noqa: S608
+            f"(SELECT unix_time, interval_s FROM {table} WHERE plant = s.plant "
+            "ORDER BY unix_time LIMIT 1) t "
+            "WHERE s.plant = $1 AND s.endpoint = $2 AND s.since IS NOT NULL",
+            plant,
+            endpoint.value,
+        )
+        if row is None:
+            return
+        since, first, interval = row
+        gap = head_gap(since, first, interval)
+        known = [
+            pages.hole(hole)
+            for hole in await conn.fetch(
+                f"SELECT {pages.HOLE_COLUMNS} FROM holes WHERE plant = $1 AND endpoint = $2 "  # noqa: S608
+                "AND start_time < $3",
+                plant,
+                endpoint.value,
+                first,
+            )
+        ]
+        holes = reconcile([] if gap is None else [gap], known, now)
+        if holes != known:
+            await _write_holes(conn, plant, endpoint, known, holes)
 
     # -- reading back ---------------------------------------------------------------------
     async def read_rows(
@@ -932,30 +991,36 @@ class PostgresStore:
 
         async def job(conn: Conn) -> list[str]:
             async with conn.transaction():
-                return await self._renew(conn, worker, ttl)
+                return sorted(await self._renew(conn, worker, ttl))
 
         return await self._call(job)
 
     @staticmethod
-    async def _renew(conn: Conn, worker: str, ttl: float) -> list[str]:
+    async def _renew(conn: Conn, worker: str, ttl: float) -> dict[str, bool]:
+        """Renew; return the plants still held, each with whether it was adopted."""
         await conn.execute(_HEARTBEAT, worker, ttl)
         await conn.execute(_FORGET_WORKERS)
-        return sorted(row[0] for row in await conn.fetch(_RENEW, worker, ttl))
+        return {row[0]: row[1] for row in await conn.fetch(_RENEW, worker, ttl)}
 
-    async def release_leases(self, worker: str, plants: Sequence[str] | None = None) -> list[str]:
+    async def release_leases(
+        self, worker: str, plants: Sequence[str] | None = None, *, refused: bool = False
+    ) -> list[str]:
         """Free the worker's leases (`plants` only, if given); return those freed.
 
-        Without `plants` the worker is leaving: its heartbeat goes too.
+        Without `plants` the worker is leaving: its heartbeat goes too. `refused`: the worker
+        lacks their identifiers, so another worker takes them even beyond its fair share.
         """
 
         async def job(conn: Conn) -> list[str]:
             async with conn.transaction():
                 rows = await conn.fetch(
-                    "UPDATE leases SET worker = NULL, acquired_at = NULL, expires_at = NULL "
+                    "UPDATE leases SET worker = NULL, acquired_at = NULL, expires_at = NULL, "
+                    "adopted = false, refused_by = CASE WHEN $3 THEN worker END "
                     "WHERE worker = $1 AND ($2::text[] IS NULL OR plant = ANY($2::text[])) "
                     "RETURNING plant",
                     worker,
                     None if plants is None else list(plants),
+                    refused,
                 )
                 if plants is None:
                     await conn.execute("DELETE FROM workers WHERE worker = $1", worker)
@@ -995,20 +1060,31 @@ class PostgresStore:
 
         The share is the plants divided by the live workers (this one included), rounded
         up; `surplus` is how many to stop and release once held exceeds it by `slack`.
+        Plants another worker released as `refused` are taken too, beyond the share (and not
+        counted in it, nor given back to balance): a worker that lacks some identifiers does
+        not starve them while the others hold their share.
         """
         _check_lease_args(worker, ttl)
         surplus(0, 0, slack)  # checks slack before anything is written
 
         async def job(conn: Conn) -> LeaseBalance:
             async with conn.transaction():
-                held = await self._renew(conn, worker, ttl)
+                renewed = await self._renew(conn, worker, ttl)
                 plants = await conn.fetchval("SELECT count(*) FROM plants")
                 workers = len(await conn.fetch(_LIVE))
                 share = fair_share(plants, workers)
-                taken = await self._take(conn, worker, share - len(held), ttl, among)
-            held = sorted([*held, *taken])
+                own = [plant for plant, adopted in renewed.items() if not adopted]
+                taken = await self._take(conn, worker, share - len(own), ttl, among)
+                wanted = None if among is None else list(among)
+                adopted = [row[0] for row in await conn.fetch(_ADOPT, worker, ttl, wanted)]
+            kept = sorted(plant for plant, was in renewed.items() if was)
             return LeaseBalance(
-                tuple(held), tuple(taken), share, workers, surplus(len(held), share, slack)
+                tuple(sorted([*renewed, *taken, *adopted])),
+                tuple(sorted([*taken, *adopted])),
+                share,
+                workers,
+                surplus(len(own) + len(taken), share, slack),
+                tuple(sorted([*kept, *adopted])),
             )
 
         return await self._call(job)

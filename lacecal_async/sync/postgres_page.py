@@ -22,9 +22,16 @@ __all__ = ["STATE_VALUES", "page_statement", "unnest_arguments"]
 #: The sync state's values, in the statement's order after plant, endpoint, first, last.
 STATE_VALUES = (
     "latest", "interval_s", "next_poll", "failures", "last_error", "last_error_at", "updated_at",
+    "since",
 )  # fmt: skip
 _FIRST_ARRAY = 5 + len(STATE_VALUES)
-_STATE_UPDATE = ", ".join(f"{name} = excluded.{name}" for name in STATE_VALUES)
+# `since` is where the sync began: the first one given stays.
+_STATE_UPDATE = ", ".join(
+    f"{name} = coalesce(sync_state.since, excluded.since)"
+    if name == "since"
+    else f"{name} = excluded.{name}"
+    for name in STATE_VALUES
+)
 
 
 def _upsert_cte(table: Table, first: int) -> str:

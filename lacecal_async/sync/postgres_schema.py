@@ -85,6 +85,7 @@ _V1: tuple[str, ...] = (
     failures integer NOT NULL CHECK (failures >= 0),
     last_error text,
     last_error_at double precision,
+    since bigint,
     updated_at double precision NOT NULL,
     PRIMARY KEY (plant, endpoint)
 )""",
@@ -102,12 +103,15 @@ _V1: tuple[str, ...] = (
 )""",
     "CREATE INDEX holes_due ON holes (next_attempt) WHERE next_attempt IS NOT NULL",
     # A row per plant (added with it): the worker holding its lease, until when. A free
-    # plant has no worker; an expired lease is free to take.
+    # plant has no worker; an expired lease is free to take. refused_by: the last worker that
+    # gave it back for want of its identifier (another takes it beyond its share: adopted).
     f"""CREATE TABLE leases (
     plant {_TEXT} PRIMARY KEY REFERENCES plants (plant),
     worker {_TEXT},
     acquired_at timestamptz,
     expires_at timestamptz,
+    refused_by {_TEXT},
+    adopted boolean NOT NULL DEFAULT false,
     CHECK ((worker IS NULL) = (expires_at IS NULL))
 )""",
     "CREATE INDEX leases_worker ON leases (worker) WHERE worker IS NOT NULL",

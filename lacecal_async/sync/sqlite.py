@@ -32,7 +32,7 @@ from lacecal_async.endpoints import Endpoint
 from lacecal_async.private_file import create_private_file
 from lacecal_async.records import Inverter, InverterRecord, MeterRecord
 from lacecal_async.sync import pages
-from lacecal_async.sync.holes import Hole, attempted, find_gaps, reconcile
+from lacecal_async.sync.holes import Hole, attempted, find_gaps, head_gap, reconcile
 from lacecal_async.sync.sqlite_schema import MIGRATIONS, TABLE_NAMES
 from lacecal_async.sync.store import (
     PlantEntry,
@@ -72,8 +72,9 @@ def _upsert(table: Table) -> str:
 _UPSERT = {table: _upsert(table) for table in (METER, PERIODS, INVERTERS)}
 _UPSERT_STATE = (
     "INSERT INTO sync_state (plant, endpoint, latest, interval_s, next_poll, failures, "
-    "last_error, last_error_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "last_error, last_error_at, updated_at, since) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (plant, endpoint) DO UPDATE SET latest = excluded.latest, "
+    "since = coalesce(sync_state.since, excluded.since), "
     "interval_s = excluded.interval_s, next_poll = excluded.next_poll, "
     "failures = excluded.failures, last_error = excluded.last_error, "
     "last_error_at = excluded.last_error_at, updated_at = excluded.updated_at"
@@ -365,8 +366,8 @@ class SQLiteStore:
 
         def job(db: sqlite3.Connection) -> SyncState | None:
             row = db.execute(
-                "SELECT latest, interval_s, next_poll, failures, last_error, last_error_at "
-                "FROM sync_state WHERE plant = ? AND endpoint = ?",
+                "SELECT latest, interval_s, next_poll, failures, last_error, last_error_at, "
+                "since FROM sync_state WHERE plant = ? AND endpoint = ?",
                 (plant, value.value),
             ).fetchone()
             return None if row is None else SyncState(*row)
@@ -398,6 +399,7 @@ class SQLiteStore:
                     for table, rows in tables:
                         db.executemany(_UPSERT[table], [_sql_row(row) for row in rows])
                     self._update_holes(db, plant, value, [r.unix_time for r in records], now)
+                    self._update_head(db, plant, value, state.since, now)
                 db.execute(
                     _UPSERT_STATE,
                     (
@@ -410,10 +412,51 @@ class SQLiteStore:
                         None if state.last_error is None else clean_error(state.last_error),
                         state.last_error_at,
                         now,
+                        state.since,
                     ),
                 )
 
         await self._call(job)
+
+    @staticmethod
+    def _update_head(
+        db: sqlite3.Connection, plant: str, endpoint: Endpoint, since: int | None, now: float
+    ) -> None:
+        """Recompute the hole between where the sync began and the first stored record."""
+        row = db.execute(
+            "SELECT since FROM sync_state WHERE plant = ? AND endpoint = ?",
+            (plant, endpoint.value),
+        ).fetchone()
+        since = since if row is None or row[0] is None else row[0]
+        if since is None:
+            return
+        table = TABLE_NAMES[pages.PERIOD_TABLES[endpoint]]
+        first, interval = db.execute(
+            f"SELECT unix_time, interval_s FROM {table} WHERE plant = ? "  # noqa: S608
+            "ORDER BY unix_time LIMIT 1",
+            (plant,),
+        ).fetchone()
+        gap = head_gap(since, first, interval)
+        known = [
+            pages.hole(row)
+            for row in db.execute(
+                f"SELECT {pages.HOLE_COLUMNS} FROM holes WHERE plant = ? AND endpoint = ? "  # noqa: S608
+                "AND start_time < ?",
+                (plant, endpoint.value, first),
+            )
+        ]
+        holes = reconcile([] if gap is None else [gap], known, now)
+        if holes == known:
+            return
+        db.executemany(
+            "DELETE FROM holes WHERE plant = ? AND endpoint = ? AND start_time = ?",
+            [(plant, endpoint.value, hole.start) for hole in known],
+        )
+        db.executemany(
+            f"INSERT INTO holes (plant, endpoint, {pages.HOLE_COLUMNS}) "  # noqa: S608
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [(plant, endpoint.value, *attrs.astuple(hole)) for hole in holes],
+        )
 
     @staticmethod
     def _update_holes(
@@ -442,8 +485,8 @@ class SQLiteStore:
             pages.hole(row)
             for row in db.execute(
                 f"SELECT {pages.HOLE_COLUMNS} FROM holes WHERE plant = ? AND endpoint = ? "  # noqa: S608
-                "AND start_time < ? AND end_time > ?",
-                (plant, endpoint.value, hi, lo),
+                "AND start_time < ? AND end_time > ? AND start_time >= ?",
+                (plant, endpoint.value, hi, lo, lo),
             )
         ]
         holes = reconcile(found, known, now)

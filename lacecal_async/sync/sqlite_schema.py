@@ -81,6 +81,7 @@ _V1: tuple[str, ...] = (
     failures INTEGER NOT NULL CHECK (failures >= 0),
     last_error TEXT,
     last_error_at REAL,
+    since INTEGER,
     updated_at REAL NOT NULL,
     PRIMARY KEY (plant, endpoint)
 ) STRICT""",

@@ -46,7 +46,6 @@ TIMED = (Endpoint.METER, Endpoint.INVERTER)
 #: How much of an error message the sync state keeps.
 ERROR_MAX_CHARS = 500
 _FINGERPRINT_RE = re.compile(re.escape(FINGERPRINT_PREFIX) + r"[0-9a-f]{12}", re.ASCII)
-_ITR_LIKE = re.compile(rf"[A-Za-z0-9]{{{ITR_LENGTH}}}", re.ASCII)
 _ITR_RUN = re.compile(rf"[A-Za-z0-9]{{{ITR_LENGTH},}}", re.ASCII)
 _ALIAS_MAX_CHARS = 200
 
@@ -68,6 +67,8 @@ class SyncState:
     next_poll: when the engine means to ask again [UNIX s].
     failures: consecutive failed attempts since the last committed page.
     last_error / last_error_at: the latest failure's message (redacted) and time.
+    since: where the plant's sync began [UNIX s]; the store keeps the first one it is given,
+    and the periods between it and the first stored record are a hole like any other.
     """
 
     latest: int | None = None
@@ -76,6 +77,7 @@ class SyncState:
     failures: int = 0
     last_error: str | None = None
     last_error_at: float | None = None
+    since: int | None = None
 
 
 @attrs.frozen
@@ -246,15 +248,17 @@ def check_alias(alias: str) -> str:
     """Return `alias` if it is a usable plant key, else raise `ValueError`.
 
     Refused: empty or over 200 characters, a fingerprint's prefix (so keys never collide),
-    and 16 ASCII letters and digits (it could be an identifier, which must not be stored).
+    and any run of 16 or more ASCII letters and digits (it could hold an identifier, which
+    must not be stored: ``site-<identifier>`` is refused). The message never quotes it.
     """
     if not isinstance(alias, str) or not alias.strip() or len(alias) > _ALIAS_MAX_CHARS:
         raise ValueError(f"an alias is a non-blank str of at most {_ALIAS_MAX_CHARS} characters")
     if alias.startswith(FINGERPRINT_PREFIX):
         raise ValueError(f"an alias must not start with {FINGERPRINT_PREFIX!r} (fingerprints do)")
-    if _ITR_LIKE.fullmatch(alias):
+    if _ITR_RUN.search(alias):
         raise ValueError(
-            "an alias of 16 ASCII letters and digits could be an identifier; choose another"
+            "an alias must not hold 16 or more ASCII letters and digits in a row (it could "
+            "hold an identifier, which is never stored); choose another"
         )
     return alias
 

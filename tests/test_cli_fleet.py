@@ -7,14 +7,12 @@ import asyncio
 import json
 import os
 import signal
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from test_cli_support import following_fake_server
 
 from lacecal_async import LacecalClient, __version__, fingerprint
 from lacecal_async.cli import main
@@ -24,30 +22,12 @@ from lacecal_async.cli.sync import _workers
 from lacecal_async.sync import FleetEvent, PostgresStore, SQLiteStore, SyncPlant
 from lacecal_async.testing import FakeLacecalServer, make_plants
 
-PERIOD = 2
-
 
 @pytest.fixture
 def fake_server() -> Iterator[tuple[str, list[str], int]]:
-    """A fake server in a child process: its URL, two identifiers, a `--since` for them."""
-    start = int(time.time()) // PERIOD * PERIOD - 10 * PERIOD
-    process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-        [
-            *(sys.executable, "-m", "lacecal_async.testing", "--plants", "2", "--seed", "9"),
-            *("--rate", "none", "--interval", str(PERIOD), "--follow", "--days", "1"),
-            *("--start", str(start)),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None
-    url = process.stdout.readline().strip()
-    plants = make_plants(2, 9, start=start, days=1, interval=PERIOD, follow_clock=True)
-    try:
-        yield url, [p.itr for p in plants], start
-    finally:
-        process.terminate()
-        process.communicate(timeout=10)
+    """A fake server in a child process: its URL, the identifiers, a `--since` for them."""
+    with following_fake_server(2) as server:
+        yield server
 
 
 def test_a_fleet_worker_in_process_until_sigterm(

@@ -10,7 +10,10 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
@@ -235,3 +238,33 @@ def truth(endpoint: str, plant: Plant, start: int, end: int) -> Sequence[Any]:
     if endpoint == "meter":
         return plant.meter_records(start, end)
     return plant.inverter_records(start, end)
+
+
+#: Integration period of the following fake servers [s].
+FOLLOW_PERIOD = 2
+
+
+@contextmanager
+def following_fake_server(plants: int) -> Iterator[tuple[str, list[str], int]]:
+    """A fake server in a child process whose plants follow its clock (2 s periods).
+
+    Yields its URL, the plants' identifiers and a ``--since`` ten periods back.
+    """
+    start = int(time.time()) // FOLLOW_PERIOD * FOLLOW_PERIOD - 10 * FOLLOW_PERIOD
+    process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        [
+            *(sys.executable, "-m", "lacecal_async.testing", "--plants", str(plants)),
+            *("--seed", "9", "--rate", "none", "--interval", str(FOLLOW_PERIOD), "--follow"),
+            *("--days", "1", "--start", str(start)),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    url = process.stdout.readline().strip()
+    made = make_plants(plants, 9, start=start, days=1, interval=FOLLOW_PERIOD, follow_clock=True)
+    try:
+        yield url, [p.itr for p in made], start
+    finally:
+        process.terminate()
+        process.communicate(timeout=10)

@@ -16,34 +16,18 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from test_cli_support import following_fake_server
 
 from lacecal_async.sync import PostgresStore
-from lacecal_async.testing import make_plants
 
-PERIOD = 2
 TTL = 1.0
 
 
 @pytest.fixture
 def fake_server() -> Iterator[tuple[str, list[str], int]]:
-    start = int(time.time()) // PERIOD * PERIOD - 10 * PERIOD
-    process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-        [
-            *(sys.executable, "-m", "lacecal_async.testing", "--plants", "4", "--seed", "9"),
-            *("--rate", "none", "--interval", str(PERIOD), "--follow", "--days", "1"),
-            *("--start", str(start)),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None
-    url = process.stdout.readline().strip()
-    plants = make_plants(4, 9, start=start, days=1, interval=PERIOD, follow_clock=True)
-    try:
-        yield url, [p.itr for p in plants], start
-    finally:
-        process.terminate()
-        process.communicate(timeout=10)
+    """A fake server in a child process: its URL, the identifiers, a `--since` for them."""
+    with following_fake_server(4) as server:
+        yield server
 
 
 async def _workers(dsn: str) -> tuple[list[str], dict[str, str]]:

@@ -91,7 +91,10 @@ def test_the_command_tunes_gc_during_a_fetch_and_restores_it(
     monkeypatch.delenv("LACECAL_GC_TUNING")
     tuned = _gen0_collections_during_fetch(server, tmp_path / "b.jsonl")
     assert (gc.get_threshold(), gc.get_freeze_count()) == settings
-    assert (tmp_path / "a.jsonl").read_bytes() == (tmp_path / "b.jsonl").read_bytes()
+    # The same records either way (the two plants' pages interleave as they arrive).
+    lines = [sorted((tmp_path / f"{n}.jsonl").read_text().splitlines()) for n in "ab"]
+    assert lines[0] == lines[1]
+    assert len(lines[0]) > 144  # both plants, two days
     # CPython's default threshold is 700 allocations up to 3.12 and 2,000 from 3.13: a fetch
     # of two plants' two days makes a few to dozens of young collections untuned.
     assert untuned >= 3, untuned

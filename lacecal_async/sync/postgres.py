@@ -16,6 +16,7 @@ connections committing pages of one plant take turns instead of losing an update
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -499,6 +500,19 @@ class PostgresStore:
 
         return await self._call(job)
 
+    @contextlib.asynccontextmanager
+    async def _plant_write(
+        self, conn: Conn, plant: str, worker: str | None, *, known: bool
+    ) -> AsyncIterator[None]:
+        """Open a transaction writing for `plant`: its row locked, then `worker`'s lease checked.
+
+        One place for the order of the two locks, so two writers never take them crosswise.
+        """
+        async with conn.transaction():
+            await self._lock_plant(conn, plant, known=known)
+            await self._fence(conn, plant, worker)
+            yield
+
     @staticmethod
     async def _lock_plant(conn: Conn, plant: str, *, known: bool) -> None:
         """Lock the plant's row until the transaction ends (`known`: refuse an unknown one)."""
@@ -563,9 +577,7 @@ class PostgresStore:
         tables = pages.page_rows(value, plant, records)
 
         async def job(conn: Conn) -> None:
-            async with conn.transaction():
-                await self._lock_plant(conn, plant, known=True)
-                await self._fence(conn, plant, worker)
+            async with self._plant_write(conn, plant, worker, known=True):
                 if records and value is Endpoint.INVERTER:  # a corrected period: all new rows
                     await conn.execute(
                         "DELETE FROM inverter WHERE plant = $1 AND unix_time = ANY($2)",
@@ -820,9 +832,7 @@ class PostgresStore:
         """
 
         async def job(conn: Conn) -> None:
-            async with conn.transaction():
-                await self._lock_plant(conn, plant, known=True)
-                await self._fence(conn, plant, worker)
+            async with self._plant_write(conn, plant, worker, known=True):
                 await conn.execute(
                     "DELETE FROM inverters WHERE plant = $1 AND NOT inverter_id = ANY($2)",
                     plant,
@@ -891,9 +901,7 @@ class PostgresStore:
         value = pages.timed(endpoint)
 
         async def job(conn: Conn) -> None:
-            async with conn.transaction():
-                await self._lock_plant(conn, plant, known=False)
-                await self._fence(conn, plant, worker)
+            async with self._plant_write(conn, plant, worker, known=False):
                 holes = [
                     pages.hole(row)
                     for row in await conn.fetch(
@@ -933,9 +941,7 @@ class PostgresStore:
         value = pages.timed(endpoint)
 
         async def job(conn: Conn) -> None:
-            async with conn.transaction():
-                await self._lock_plant(conn, plant, known=True)
-                await self._fence(conn, plant, worker)
+            async with self._plant_write(conn, plant, worker, known=True):
                 await conn.execute(
                     _RECORD_ERROR, plant, value.value, next_attempt, clean_error(message), now
                 )

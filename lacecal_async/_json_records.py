@@ -154,8 +154,8 @@ def _pages(*, finite: bool) -> Mapping[Endpoint, Page]:  # noqa: PLR0915 - unrol
             energies = []
             for item in r["Inverters"]:
                 ident, e = item["id"], item["E"]
-                if type(ident) is not int or not low <= ident < high:
-                    raise ValueError("id")
+                if type(ident) is not int or ident >= high or (unchecked and ident < low):
+                    raise ValueError("id")  # orjson reads below -2**63 as a float
                 if type(e) is not float or (unchecked and e - e):
                     e = number(e)
                 energies.append(InverterEnergy(ident, e))

@@ -12,7 +12,6 @@ and character references slipped in) and compare the two, records and offsets in
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -20,11 +19,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lacecal_async import (
-    EnergyMeter,
-    GridMeter,
-    GridPhase,
-    GridTotals,
-    InverterEnergy,
     InverterRecord,
     LacecalParseError,
     MeterRecord,
@@ -36,31 +30,15 @@ from lacecal_async import _json as json_module
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.testing import wire
 from tests.test_decode_properties import RECORDS, stdlib_json
+from tests.test_decode_samples import INVERTER_RECORDS, METER_RECORDS
 
 MANY = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 PAGE_TYPES: dict[str, Any] = {
     "inverter": tuple[InverterRecord, ...],
     "meter": tuple[MeterRecord, ...],
 }
-_START = datetime(2017, 6, 5, 13, tzinfo=timezone(timedelta(hours=2)))
-SAMPLE: dict[str, Any] = {
-    "inverter": InverterRecord(
-        1496660400, _START, 600, 4.5, tuple(InverterEnergy(i, 1.5) for i in (6, 7, 8))
-    ),
-    "meter": MeterRecord(
-        1496660400,
-        _START,
-        600,
-        GridMeter(
-            GridTotals(1.25, 0.5, 0.25, 0.0, 0.75, 1.0),
-            GridPhase(0.5, 0.25),
-            GridPhase(0.5, 0.25),
-            GridPhase(0.25, 0.0),
-        ),
-        EnergyMeter(8.5, 2.5, 3.0, 3.0),
-        EnergyMeter(6.25, 2.0, 2.25, 2.0),
-    ),
-}
+#: The spec's example records: a three-phase plant with every meter, and two inverters.
+SAMPLE: dict[str, Any] = {"inverter": INVERTER_RECORDS, "meter": METER_RECORDS}
 # Leaf texts around the edges of what float() and int() take.
 XML_TEXTS = (
     [
@@ -106,8 +84,8 @@ def decoded(endpoint: str, body: bytes, wire_format: str) -> str | None:
 
 
 def _one_page(endpoint: str, wire_format: str) -> bytes:
-    """A fixed page of 2 records: a three-phase plant with every meter, or 3 inverters."""
-    return wire.encode(endpoint, [SAMPLE[endpoint], SAMPLE[endpoint]], wire_format)
+    """The spec's example page of `endpoint`."""
+    return wire.encode(endpoint, SAMPLE[endpoint], wire_format)
 
 
 @pytest.mark.parametrize("text", XML_TEXTS)

@@ -115,10 +115,10 @@ def decode(
         return ()
     hide = tuple(hide)
     if wire_format is WireFormat.JSON:
-        plain, finite = _load_json(endpoint, body, hide)
+        plain = _load_json(endpoint, body, hide)
         try:
             if type(plain) is list:
-                return (_json_records.FINITE if finite else _json_records.PAGES)[endpoint](plain)
+                return _json_records.PAGES[endpoint](plain)
         except (*_DATA_ERRORS, AttributeError):
             pass  # DETAILED below fails too and names the field, or takes a liberal shape
     else:
@@ -154,9 +154,9 @@ def _error(
     )
 
 
-def _load_json(endpoint: Endpoint, body: bytes, hide: tuple[str, ...]) -> tuple[object, bool]:
+def _load_json(endpoint: Endpoint, body: bytes, hide: tuple[str, ...]) -> object:
     try:
-        return _json.loads_finite(body)
+        return _json.loads(body)
     except _DATA_ERRORS as exc:
         raise _error(f"not valid JSON: {exc}", endpoint, body, WireFormat.JSON, hide) from exc
 

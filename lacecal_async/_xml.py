@@ -1,7 +1,9 @@
 """Defused XML into an element tree, and the walk from it to the plain shape JSON gives.
 
-The reference path: XML's valid path is `lacecal_async._xml_plain` (no tree), and this one
-runs when that path refuses a body, to refuse it too (naming the element) or to read it.
+The reference path: XML's valid path is `lacecal_async._xml_plain` (no tree) and
+`lacecal_async._xml_records`; this one runs on a body they refuse, to refuse it too (naming
+the element) or to read it. (An inverter list's dicts from `_xml_plain` go straight to the
+detailed converter.)
 Safety: expat runs inside defusedxml's parser, which refuses a DTD, entity declarations
 and external references, so nothing is ever expanded. The bytes are decoded as the XML
 declaration says (UTF-8 without one), by expat.
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
-from typing import Final
+from typing import Any, Final
 
 from defusedxml.ElementTree import fromstring
 
@@ -48,42 +50,35 @@ def parse(body: bytes) -> ET.Element:
     return root
 
 
-def _items(element: ET.Element, item: str) -> list[object]:
-    out = []
-    for child in element:
-        if child.tag != item:
-            raise XmlShapeError(f"expected <{item}>, got <{child.tag}>", child)
-        out.append(_value(child) if len(child) else child.text)
-    return out
-
-
-def _value(element: ET.Element) -> object:
-    """Turn an element with children into a list (a list container) or a dict by tag.
-
-    Leaves are handled inline, and with a loop, not a comprehension (a frame of its own on
-    3.11): this walk is a third of XML decoding.
-    """
-    item = _LIST_ITEMS.get(element.tag)
-    if item is not None:
-        return _items(element, item)
-    mapping = {}
-    for child in element:
-        mapping[child.tag] = _value(child) if len(child) else child.text
-    if len(mapping) != len(element):
-        seen: set[str] = set()
-        for child in element:  # pragma: no branch - a duplicate exists, so the loop raises
-            if child.tag in seen:
-                raise XmlShapeError(f"<{child.tag}> appears more than once", child)
-            seen.add(child.tag)
-    return mapping
-
-
 def to_plain(root: ET.Element, endpoint: Endpoint) -> list[object]:
-    """Return the records of `endpoint`'s document as plain dicts; XmlShapeError if not one."""
+    """Return the records of `endpoint`'s document as plain dicts; XmlShapeError if not one.
+
+    A walk with its own stack, not recursion: elements nested in one the records ignore are
+    read at any depth, as `lacecal_async._xml_plain` reads them.
+    """
     root_tag, item = XML_TAGS[endpoint]
     if root.tag != root_tag:
         raise XmlShapeError(f"expected root <{root_tag}>, got <{root.tag}>", root)
-    return _items(root, item)
+    records: list[object] = []
+    # (element, the list or dict its children go into, their item tag if it is a list)
+    work: list[tuple[ET.Element, Any, str | None]] = [(root, records, item)]
+    while work:
+        element, container, item_tag = work.pop()
+        for child in element:
+            value: object = child.text
+            if len(child):
+                inner = _LIST_ITEMS.get(child.tag)
+                value = [] if inner is not None else {}
+                work.append((child, value, inner))
+            if item_tag is None:
+                if child.tag in container:
+                    raise XmlShapeError(f"<{child.tag}> appears more than once", child)
+                container[child.tag] = value
+            elif child.tag == item_tag:
+                container.append(value)
+            else:
+                raise XmlShapeError(f"expected <{item_tag}>, got <{child.tag}>", child)
+    return records
 
 
 def element_path(root: ET.Element, element: ET.Element) -> str:

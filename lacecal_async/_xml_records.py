@@ -40,7 +40,7 @@ Page = Callable[[list[Any]], tuple[Any, ...]]
 
 
 class _NotDecimalError(ValueError):
-    """A leaf that is not plain decimal text: the detailed path explains."""
+    """Not plain decimal text, or an interval out of range: the reference explains."""
 
 
 def _number(text: Any) -> float:  # noqa: ANN401 - a parsed leaf
@@ -127,7 +127,8 @@ def inverter_page(rows: list[Any]) -> tuple[InverterRecord, ...]:
     return tuple(out)
 
 
-#: Endpoint -> the constructor of its records (inverter lists take the detailed converter).
+#: Endpoint -> the constructor of its records. Inverter lists (one short page per plant)
+#: take `_converter.DETAILED` over `lacecal_async._xml_plain`'s dicts.
 PAGES: Final[Mapping[Endpoint, Page]] = {
     Endpoint.METER: meter_page,
     Endpoint.INVERTER: inverter_page,

@@ -184,8 +184,6 @@ def _load_xml(endpoint: Endpoint, body: bytes, hide: tuple[str, ...]) -> list[ob
     except _xml.XmlShapeError as exc:
         path = _xml.element_path(root, exc.element)
         raise _error(str(exc), endpoint, body, xml, hide, path=path) from exc
-    except RecursionError as exc:
-        raise _error("XML nested too deeply", endpoint, body, xml, hide) from exc
 
 
 def _leaf(exc: BaseException) -> BaseException:

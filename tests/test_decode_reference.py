@@ -201,3 +201,15 @@ def test_misplaced_xml_elements_are_read_as_the_reference_does(edit: tuple[bytes
         body = _one_page(endpoint, "xml").replace(old_start, new_start, 1)
         body = body.replace(old_end, new_end, 1) if old_end else body
         assert decoded(endpoint, body, "xml") == reference(endpoint, body, "xml")
+
+
+@pytest.mark.parametrize("endpoint", sorted(PAGE_TYPES))
+def test_elements_nested_deep_inside_an_ignored_one_are_read_by_both(endpoint: str) -> None:
+    """Deeper than the recursion limit: the reference once refused what the valid path read."""
+    deep = b"<x>" * 1200 + b"</x>" * 1200
+    item = b"<MetersRecord>" if endpoint == "meter" else b"<Inverter>"
+    body = _one_page(endpoint, "xml").replace(item, item + deep, 1)
+    got = decoded(endpoint, body, "xml")
+    assert got is not None
+    assert got == reference(endpoint, body, "xml")
+    assert got == repr(SAMPLE[endpoint])

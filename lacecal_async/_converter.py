@@ -10,9 +10,10 @@ a bool, NaN or an overflow to infinity), or decimal text in ASCII digits in XML 
 
 `DETAILED` (cattrs' detailed validation) is built per wire format: its error tree names the
 failing field, which `wire_path` spells as the wire does (``[3].GRID_meter.RST.Eimp``).
-`FAST_XML` is the same code without detailed validation, XML's valid path; JSON's is
-`lacecal_async._json_records`, which uses this module's number and text hooks. Dates are
-read in one shared zone per offset (`lacecal_async._dates`).
+It is the reference, and the path for inverter lists and for anything the valid paths
+(`lacecal_async._json_records`, `lacecal_async._xml_records`: hand-written constructors
+that accept the same values) refuse. Dates are read in one shared zone per offset
+(`lacecal_async._dates`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from itertools import repeat
 from typing import Any, Final, get_args
 
 from cattrs import Converter
@@ -48,7 +48,6 @@ from lacecal_async.records import (
 
 __all__ = [
     "DETAILED",
-    "FAST_XML",
     "INT_LIMIT",
     "WIRE_NAMES",
     "DateMismatchError",
@@ -137,19 +136,6 @@ def _xml_number(value: object, _: object = None) -> float:
     raise ValueError(f"expected a finite decimal number, got {_show(value)}")
 
 
-def _xml_number_fast(value: object, _: object = None) -> float:
-    """Take what `_xml_number` takes, cheaper: for `FAST`, on every XML number.
-
-    What float() takes beyond decimal text is non-ASCII, holds ``_`` or is not finite
-    (nan, inf, 1e999); whatever this lets through to `_xml_number` is checked in full.
-    """
-    if type(value) is str and value.isascii() and "_" not in value:
-        number = float(value)
-        if number - number == 0.0:
-            return number
-    return _xml_number(value)
-
-
 def text(value: object, _: object) -> str:
     """Take text as it is; an empty XML element (None) is empty text, a number is refused."""
     if type(value) is str:
@@ -195,14 +181,10 @@ def as_list(value: object) -> list[Any]:
     raise ValueError(f"expected a list, got {_show(value)}")
 
 
-def _tuple_of(hook: Hook, item: type, *, detailed: bool) -> Hook:
-    """``tuple[X, ...]`` from `as_list`; the detailed variant notes the failing index."""
+def _tuple_of(hook: Hook, item: type) -> Hook:
+    """``tuple[X, ...]`` from `as_list`, noting the index of a failing item."""
 
-    def structure_fast(value: object, _: object) -> tuple[Any, ...]:
-        items = as_list(value)
-        return tuple(map(hook, items, repeat(item, len(items))))
-
-    def structure_detailed(value: object, kind: type) -> tuple[Any, ...]:
+    def structure(value: object, kind: type) -> tuple[Any, ...]:
         out = []
         for index, element in enumerate(as_list(value)):
             try:
@@ -218,7 +200,7 @@ def _tuple_of(hook: Hook, item: type, *, detailed: bool) -> Hook:
                 raise IterableValidationError("While structuring a list", [exc], kind) from None
         return tuple(out)
 
-    return structure_detailed if detailed else structure_fast
+    return structure
 
 
 def _timed_record(hook: Hook) -> Hook:
@@ -236,16 +218,13 @@ def _timed_record(hook: Hook) -> Hook:
     return structure_record
 
 
-def _build(*, detailed: bool, xml: bool) -> Converter:
+def _build(*, xml: bool) -> Converter:
     """Register the hooks leaves first, so each generated function finds its fields' hooks."""
-    conv = Converter(detailed_validation=detailed)
+    conv = Converter(detailed_validation=True)
     conv.register_structure_hook(int, _int if xml else _json_int)
     conv.register_structure_hook(str, text)
     conv.register_structure_hook(datetime, lambda value, _: _dates.aware(value))
-    # A hook per number costs FAST about 5% over cattrs' inline float() call (measured).
-    number: Hook = json_number
-    if xml:
-        number = _xml_number if detailed else _xml_number_fast
+    number: Hook = _xml_number if xml else json_number
     conv.register_structure_hook(float, number)
 
     def optional_factory(kind: object) -> Hook:
@@ -259,7 +238,7 @@ def _build(*, detailed: bool, xml: bool) -> Converter:
 
     def tuple_factory(kind: object) -> Hook:
         item = get_args(kind)[0]
-        return _tuple_of(conv.get_structure_hook(item), item, detailed=detailed)
+        return _tuple_of(conv.get_structure_hook(item), item)
 
     conv.register_structure_hook_factory(
         lambda kind: getattr(kind, "__origin__", None) is tuple and get_args(kind)[1:] == (...,),
@@ -284,9 +263,8 @@ def _build(*, detailed: bool, xml: bool) -> Converter:
     return conv
 
 
-#: XML's fast path (JSON's is `lacecal_async._json_records`); converters by wire format.
-FAST_XML: Final = _build(detailed=False, xml=True)
-DETAILED: Final = {"json": _build(detailed=True, xml=False), "xml": _build(detailed=True, xml=True)}
+#: The converters by wire format.
+DETAILED: Final = {"json": _build(xml=False), "xml": _build(xml=True)}
 
 
 def wire_path(exc: BaseException) -> str:

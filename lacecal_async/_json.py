@@ -15,7 +15,7 @@ import json
 from collections.abc import Callable
 from typing import Final, NoReturn
 
-__all__ = ["fast_loads", "loads", "loads_finite", "loads_stdlib"]
+__all__ = ["fast_loads", "loads", "loads_stdlib"]
 
 
 def _reject_constant(name: str) -> NoReturn:
@@ -43,18 +43,9 @@ else:
 
 def loads(body: bytes) -> object:
     """Parse a JSON body into plain data (lists, dicts, str/int/float/bool/None)."""
-    return loads_finite(body)[0]
-
-
-def loads_finite(body: bytes) -> tuple[object, bool]:
-    """Parse as `loads` does; also say whether every float in the result is finite.
-
-    orjson refuses a number that overflows to infinity, so its floats are all finite and a
-    caller may skip that check; the stdlib reads ``1e400`` as inf.
-    """
     if fast_loads is not None and json.detect_encoding(body) == "utf-8":
         try:
-            return fast_loads(body), True
+            return fast_loads(body)
         except ValueError:  # orjson.JSONDecodeError: the stdlib decides (and explains)
             pass
-    return loads_stdlib(body), False
+    return loads_stdlib(body)

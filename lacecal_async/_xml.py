@@ -1,10 +1,11 @@
-"""Defused XML parsing, and the walk from the element tree to the plain shape JSON gives.
+"""Defused XML into an element tree, and the walk from it to the plain shape JSON gives.
 
-Safety: expat runs inside defusedxml's `DefusedXMLParser`, which refuses a DTD, entity
-declarations and external references through its own expat handlers, so nothing is ever
-expanded. Speed: the element handlers then point expat straight at the C `TreeBuilder`,
-skipping the pure-Python trampolines of the parser defusedxml subclasses (about twice as
-fast; the guards are separate handlers and stay installed). The bytes are decoded as the XML
+The reference path: XML's valid path is `lacecal_async._xml_plain` (no tree) and
+`lacecal_async._xml_records`; this one runs on a body they refuse, to refuse it too (naming
+the element) or to read it. (An inverter list's dicts from `_xml_plain` go straight to the
+detailed converter.)
+Safety: expat runs inside defusedxml's parser, which refuses a DTD, entity declarations
+and external references, so nothing is ever expanded. The bytes are decoded as the XML
 declaration says (UTF-8 without one), by expat.
 
 The walk knows which elements hold lists (the root, and ``Inverters`` in a record), so a
@@ -17,9 +18,9 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
-from typing import Final
+from typing import Any, Final
 
-from defusedxml.ElementTree import DefusedXMLParser
+from defusedxml.ElementTree import fromstring
 
 from lacecal_async.endpoints import Endpoint
 
@@ -45,55 +46,39 @@ class XmlShapeError(ValueError):
 
 def parse(body: bytes) -> ET.Element:
     """Parse `body`; raises ET.ParseError or one of defusedxml's DefusedXmlException."""
-    builder = ET.TreeBuilder()
-    parser = DefusedXMLParser(
-        target=builder, forbid_dtd=True, forbid_entities=True, forbid_external=True
-    )
-    expat = parser.parser
-    expat.ordered_attributes = False
-    expat.StartElementHandler = builder.start
-    expat.EndElementHandler = builder.end
-    parser.feed(body)
-    root: ET.Element = parser.close()
+    root: ET.Element = fromstring(body, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     return root
 
 
-def _items(element: ET.Element, item: str) -> list[object]:
-    out = []
-    for child in element:
-        if child.tag != item:
-            raise XmlShapeError(f"expected <{item}>, got <{child.tag}>", child)
-        out.append(_value(child) if len(child) else child.text)
-    return out
-
-
-def _value(element: ET.Element) -> object:
-    """Turn an element with children into a list (a list container) or a dict by tag.
-
-    Leaves are handled inline, and with a loop, not a comprehension (a frame of its own on
-    3.11): this walk is a third of XML decoding.
-    """
-    item = _LIST_ITEMS.get(element.tag)
-    if item is not None:
-        return _items(element, item)
-    mapping = {}
-    for child in element:
-        mapping[child.tag] = _value(child) if len(child) else child.text
-    if len(mapping) != len(element):
-        seen: set[str] = set()
-        for child in element:  # pragma: no branch - a duplicate exists, so the loop raises
-            if child.tag in seen:
-                raise XmlShapeError(f"<{child.tag}> appears more than once", child)
-            seen.add(child.tag)
-    return mapping
-
-
 def to_plain(root: ET.Element, endpoint: Endpoint) -> list[object]:
-    """Return the records of `endpoint`'s document as plain dicts; XmlShapeError if not one."""
+    """Return the records of `endpoint`'s document as plain dicts; XmlShapeError if not one.
+
+    A walk with its own stack, not recursion: elements nested in one the records ignore are
+    read at any depth, as `lacecal_async._xml_plain` reads them.
+    """
     root_tag, item = XML_TAGS[endpoint]
     if root.tag != root_tag:
         raise XmlShapeError(f"expected root <{root_tag}>, got <{root.tag}>", root)
-    return _items(root, item)
+    records: list[object] = []
+    # (element, the list or dict its children go into, their item tag if it is a list)
+    work: list[tuple[ET.Element, Any, str | None]] = [(root, records, item)]
+    while work:
+        element, container, item_tag = work.pop()
+        for child in element:
+            value: object = child.text
+            if len(child):
+                inner = _LIST_ITEMS.get(child.tag)
+                value = [] if inner is not None else {}
+                work.append((child, value, inner))
+            if item_tag is None:
+                if child.tag in container:
+                    raise XmlShapeError(f"<{child.tag}> appears more than once", child)
+                container[child.tag] = value
+            elif child.tag == item_tag:
+                container.append(value)
+            else:
+                raise XmlShapeError(f"expected <{item_tag}>, got <{child.tag}>", child)
+    return records
 
 
 def element_path(root: ET.Element, element: ET.Element) -> str:

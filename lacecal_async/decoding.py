@@ -19,11 +19,12 @@ import functools
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, Literal, ParamSpec, TypeVar, overload
 from xml.etree.ElementTree import ParseError
+from xml.parsers.expat import ExpatError
 
 from cattrs.errors import BaseValidationError
 from defusedxml import DefusedXmlException
 
-from lacecal_async import _converter, _json, _json_records, _xml
+from lacecal_async import _converter, _json, _json_records, _xml, _xml_plain, _xml_records
 from lacecal_async.endpoints import Endpoint, WireFormat
 from lacecal_async.errors import LacecalParseError
 from lacecal_async.records import Inverter, InverterRecord, MeterRecord
@@ -113,19 +114,23 @@ def decode(
     if not body or body.isspace():
         return ()
     hide = tuple(hide)
-    finite = False
     if wire_format is WireFormat.JSON:
-        plain, finite = _load_json(endpoint, body, hide)
+        plain = _load_json(endpoint, body, hide)
+        try:
+            if type(plain) is list:
+                return _json_records.PAGES[endpoint](plain)
+        except (*_DATA_ERRORS, AttributeError):
+            pass  # DETAILED below fails too and names the field, or takes a liberal shape
     else:
-        plain = _load_xml(endpoint, body, hide)
+        plain = _plain_xml(endpoint, body)
+        try:
+            if plain is not None and endpoint in _xml_records.PAGES:
+                return _xml_records.PAGES[endpoint](plain)
+        except (*_DATA_ERRORS, AttributeError):
+            plain = None  # as for JSON, and the element tree names a misplaced element
+        if plain is None:
+            plain = _load_xml(endpoint, body, hide)
     page = _PAGES[endpoint]
-    try:
-        if wire_format is WireFormat.XML:
-            return _converter.FAST_XML.structure(plain, page)
-        if type(plain) is list:
-            return (_json_records.FINITE if finite else _json_records.PAGES)[endpoint](plain)
-    except (*_DATA_ERRORS, AttributeError):
-        pass  # DETAILED below fails too and names the field, or takes a liberal shape
     try:
         return _converter.DETAILED[wire_format.value].structure(plain, page)
     except (BaseValidationError, *_DATA_ERRORS) as exc:
@@ -149,11 +154,19 @@ def _error(
     )
 
 
-def _load_json(endpoint: Endpoint, body: bytes, hide: tuple[str, ...]) -> tuple[object, bool]:
+def _load_json(endpoint: Endpoint, body: bytes, hide: tuple[str, ...]) -> object:
     try:
-        return _json.loads_finite(body)
+        return _json.loads(body)
     except _DATA_ERRORS as exc:
         raise _error(f"not valid JSON: {exc}", endpoint, body, WireFormat.JSON, hide) from exc
+
+
+def _plain_xml(endpoint: Endpoint, body: bytes) -> list[Any] | None:
+    """XML's valid path (`_xml_plain`), or None: the element-tree path then decides."""
+    try:
+        return _xml_plain.parse_plain(body, endpoint)
+    except (_xml_plain.NotPlainError, ExpatError, DefusedXmlException, *_DATA_ERRORS):
+        return None  # `_load_xml` refuses it, explains it, or reads it
 
 
 def _load_xml(endpoint: Endpoint, body: bytes, hide: tuple[str, ...]) -> list[object]:
@@ -171,8 +184,6 @@ def _load_xml(endpoint: Endpoint, body: bytes, hide: tuple[str, ...]) -> list[ob
     except _xml.XmlShapeError as exc:
         path = _xml.element_path(root, exc.element)
         raise _error(str(exc), endpoint, body, xml, hide, path=path) from exc
-    except RecursionError as exc:
-        raise _error("XML nested too deeply", endpoint, body, xml, hide) from exc
 
 
 def _leaf(exc: BaseException) -> BaseException:

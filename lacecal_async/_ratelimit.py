@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import heapq
 import math
 from array import array
@@ -146,7 +147,9 @@ class ItrLimiter:
     """Asyncio waiting around a `SlotSchedule`: FIFO, cancellation-safe, pausable."""
 
     schedule: SlotSchedule
-    on_idle: Callable[[], None] | None = None
+    #: Called with the limiter once nothing holds or waits for a slot. It must not hold the
+    #: limiter itself: a cycle would leave every limiter a registry drops to the collector.
+    on_idle: Callable[[ItrLimiter], None] | None = None
     _waiters: deque[asyncio.Future[None]] = attrs.field(init=False, factory=deque)
     _timer: asyncio.TimerHandle | None = attrs.field(init=False, default=None)
     _closed: bool = attrs.field(init=False, default=False)
@@ -227,7 +230,7 @@ class ItrLimiter:
         if self._waiters and ready is not None:
             self._timer = loop.call_at(ready, self._wake)
         elif not self._waiters and self.schedule.busy == 0 and self.on_idle is not None:
-            self.on_idle()  # everything ended: the registry keeps what the limit remembers
+            self.on_idle(self)  # everything ended: the registry keeps what the limit remembers
 
 
 def _fresh_at(state: array[float]) -> float:
@@ -265,7 +268,7 @@ class LimiterRegistry:
         limiter = self._limiters.get(itr)
         if limiter is None:
             limiter = self._revive(itr)
-            limiter.on_idle = lambda: self._rest(itr, limiter)
+            limiter.on_idle = functools.partial(self._rest, itr)
             self._limiters[itr] = limiter
         return limiter
 

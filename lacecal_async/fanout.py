@@ -311,28 +311,28 @@ class _Fanout:
                 records = await transport.request(job.endpoint, valid, admission=credit)
                 credit.hand_over()
                 progress = Progress(1, len(records), 1, 1)
-                await emit(PageEvent[Any](key, records, progress))
+                await emit(PageEvent(key, records, progress))
             else:
                 pages = replies(
                     transport, job.endpoint, valid, job.start, job.end, admission=credit
                 )
                 async with contextlib.aclosing(pages):
                     async for reply in pages:
-                        progress = attrs.evolve(
-                            progress,
-                            requests=reply.requests_so_far,
-                            expected_pages=reply.expected_pages,
+                        pages_so_far, records_so_far = progress.pages, progress.records
+                        if reply.records:
+                            pages_so_far += 1
+                            records_so_far += len(reply.records)
+                        progress = Progress(
+                            pages_so_far,
+                            records_so_far,
+                            reply.requests_so_far,
+                            reply.expected_pages,
                         )
                         if not reply.records:  # a lookup or a probe: nothing to deliver
                             credit.give_back()
                             continue
                         credit.hand_over()
-                        progress = attrs.evolve(
-                            progress,
-                            pages=progress.pages + 1,
-                            records=progress.records + len(reply.records),
-                        )
-                        await emit(PageEvent[Any](key, reply.records, progress))
+                        await emit(PageEvent(key, reply.records, progress))
                         del reply  # not held while the next page is fetched
         except LacecalClosedError:
             raise

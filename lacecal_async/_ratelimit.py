@@ -24,8 +24,7 @@ import heapq
 import math
 from array import array
 from collections import deque
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from datetime import datetime
 
 import attrs
@@ -163,16 +162,20 @@ class ItrLimiter:
         """Callers waiting for a slot."""
         return sum(1 for w in self._waiters if not w.done())
 
-    @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        """Hold a slot for the duration of one request (send, reply, body read)."""
+    def slot(self) -> ItrLimiter:
+        """``async with limiter.slot():`` holds a slot for one request (send, reply, body read).
+
+        The limiter is its own context manager (it keeps no state per holder): a generator
+        based one costs an async generator, registered with the loop, per request.
+        """
+        return self
+
+    async def __aenter__(self) -> None:
         await self._acquire()
-        try:
-            yield
-        finally:
-            loop = asyncio.get_running_loop()
-            self.schedule.finish(loop.time())
-            self._wake()
+
+    async def __aexit__(self, *_: object) -> None:
+        self.schedule.finish(asyncio.get_running_loop().time())
+        self._wake()
 
     def close(self) -> None:
         """Disarm the timer for good, so a closed client leaves nothing scheduled on the loop.

@@ -44,5 +44,7 @@ async def replies(
     pager = Pager(start, end, endpoint.value)
     while (request := pager.next_request()) is not None:
         records = await transport.request(endpoint, itr, request.t, request.n, admission=admission)
-        kept = pager.feed(request, records)
-        yield Reply(tuple(kept), pager.requests, pager.expected_pages())
+        kept = tuple(pager.feed(request, records))
+        del records  # held across the next request, a page would outlive many collections
+        yield Reply(kept, pager.requests, pager.expected_pages())
+        del kept

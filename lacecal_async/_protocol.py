@@ -28,7 +28,9 @@ from lacecal_async.itr import redact
 __all__ = [
     "backoff_delay",
     "build_params",
+    "check_status",
     "classify_reply",
+    "decode_reply",
     "is_retryable",
     "parse_retry_after",
     "to_unix",
@@ -98,20 +100,45 @@ def classify_reply(
 ) -> tuple[Any, ...]:
     """Turn one reply into records, or raise the typed error it stands for.
 
-    The body is decoded whatever its Content-Type says (PHP often labels JSON ``text/html``);
-    a reply that is not what was asked for is a `LacecalParseError`.
+    `check_status`, then `decode_reply`: the transport calls them apart, so that a good
+    reply's body waits undecoded (no records alive) until its caller can take the records.
     """
+    check_status(endpoint, itr, status=status, reason=reason, headers=headers, body=body)
+    return decode_reply(endpoint, itr, wire_format, body)
+
+
+def check_status(
+    endpoint: Endpoint,
+    itr: str,
+    *,
+    status: int,
+    reason: str,
+    headers: Mapping[str, str],
+    body: bytes,
+) -> None:
+    """Raise the typed error a reply that is not a 2xx stands for (429: with Retry-After)."""
+    if 200 <= status < 300:
+        return
     content_type = headers.get("Content-Type")
     if status == 429:
         raise LacecalRateLimitError(
             _response_error(endpoint, itr, status, reason, body, content_type=content_type),
             retry_after=parse_retry_after(headers.get("Retry-After")),
         )
-    if not 200 <= status < 300:
-        raise LacecalResponseError(
-            _response_error(endpoint, itr, status, reason, body, content_type=content_type),
-            status=status,
-        )
+    raise LacecalResponseError(
+        _response_error(endpoint, itr, status, reason, body, content_type=content_type),
+        status=status,
+    )
+
+
+def decode_reply(
+    endpoint: Endpoint, itr: str, wire_format: WireFormat, body: bytes
+) -> tuple[Any, ...]:
+    """Decode a 2xx reply's body into records, or raise `LacecalParseError` (no chained cause).
+
+    The body is decoded whatever its Content-Type says (PHP often labels JSON ``text/html``);
+    a reply that is not what was asked for is a `LacecalParseError`.
+    """
     try:
         return decode(endpoint, body, wire_format, hide=(itr,))
     except LacecalParseError as exc:

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import heapq
 import math
 from array import array
 from collections import deque
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from datetime import datetime
 
 import attrs
@@ -146,7 +146,9 @@ class ItrLimiter:
     """Asyncio waiting around a `SlotSchedule`: FIFO, cancellation-safe, pausable."""
 
     schedule: SlotSchedule
-    on_idle: Callable[[], None] | None = None
+    #: Called with the limiter once nothing holds or waits for a slot. It must not hold the
+    #: limiter itself: a cycle would leave every limiter a registry drops to the collector.
+    on_idle: Callable[[ItrLimiter], None] | None = None
     _waiters: deque[asyncio.Future[None]] = attrs.field(init=False, factory=deque)
     _timer: asyncio.TimerHandle | None = attrs.field(init=False, default=None)
     _closed: bool = attrs.field(init=False, default=False)
@@ -160,16 +162,20 @@ class ItrLimiter:
         """Callers waiting for a slot."""
         return sum(1 for w in self._waiters if not w.done())
 
-    @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        """Hold a slot for the duration of one request (send, reply, body read)."""
+    def slot(self) -> ItrLimiter:
+        """``async with limiter.slot():`` holds a slot for one request (send, reply, body read).
+
+        The limiter is its own context manager (it keeps no state per holder): a generator
+        based one costs an async generator, registered with the loop, per request.
+        """
+        return self
+
+    async def __aenter__(self) -> None:
         await self._acquire()
-        try:
-            yield
-        finally:
-            loop = asyncio.get_running_loop()
-            self.schedule.finish(loop.time())
-            self._wake()
+
+    async def __aexit__(self, *_: object) -> None:
+        self.schedule.finish(asyncio.get_running_loop().time())
+        self._wake()
 
     def close(self) -> None:
         """Disarm the timer for good, so a closed client leaves nothing scheduled on the loop.
@@ -227,7 +233,7 @@ class ItrLimiter:
         if self._waiters and ready is not None:
             self._timer = loop.call_at(ready, self._wake)
         elif not self._waiters and self.schedule.busy == 0 and self.on_idle is not None:
-            self.on_idle()  # everything ended: the registry keeps what the limit remembers
+            self.on_idle(self)  # everything ended: the registry keeps what the limit remembers
 
 
 def _fresh_at(state: array[float]) -> float:
@@ -265,7 +271,7 @@ class LimiterRegistry:
         limiter = self._limiters.get(itr)
         if limiter is None:
             limiter = self._revive(itr)
-            limiter.on_idle = lambda: self._rest(itr, limiter)
+            limiter.on_idle = functools.partial(self._rest, itr)
             self._limiters[itr] = limiter
         return limiter
 

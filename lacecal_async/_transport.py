@@ -29,7 +29,8 @@ from yarl import URL
 from lacecal_async._protocol import (
     backoff_delay,
     build_params,
-    classify_reply,
+    check_status,
+    decode_reply,
     is_retryable,
 )
 from lacecal_async._ratelimit import ItrLimiter, LimiterRegistry, release_margin, snapshot
@@ -104,14 +105,24 @@ def _is_loopback(host: str) -> bool:
 class Admission(Protocol):
     """What a caller may add around each attempt, once the ITR's slot is granted.
 
-    `enter` may wait (the fan-out's credits); `leave` says whether the attempt brought
-    records back (the caller keeps what it took with the page) or failed (give it back now);
-    `backoff` waits out the pause before a retry, holding what it chooses.
+    `enter` may wait (the fan-out's credits); `leave` says whether the attempt brought a
+    good reply back (the caller keeps what it took with the page) or failed (give it back
+    now); `before_decode` may wait, after the slot and the pool are given back, until the
+    caller can take the records at once; `backoff` waits out the pause before a retry,
+    holding what it chooses.
     """
 
     async def enter(self) -> None: ...
 
     def leave(self, *, ok: bool) -> None: ...
+
+    async def before_decode(self) -> None:
+        """Wait until the records can go to their consumer as soon as they are decoded.
+
+        Records that wait for a busy consumer outlive garbage collections and are promoted
+        to older generations, whose collections then cost more and come more often; a body
+        waiting undecoded is one bytes object the collector never looks at.
+        """
 
     async def backoff(self, delay: float) -> None:
         """Wait `delay` seconds before a retry (the fan-out lends the ITR's place meanwhile)."""
@@ -138,6 +149,16 @@ class _Try:
 
     number: int
     waited: float
+
+
+@attrs.frozen
+class _Reply:
+    """A 2xx reply's body, decoded only when its caller can take the records."""
+
+    body: bytes
+    status: int
+    elapsed: float
+    attempt: _Try
 
 
 @attrs.frozen
@@ -198,6 +219,8 @@ class Transport:
         #: Sent with every request (a passed-in session's own default is overridden).
         self.headers = {"User-Agent": user_agent}
         self.base_url = base_url
+        #: Each endpoint's URL, joined once (yarl's join costs ~10 us a request).
+        self._urls = {endpoint: base_url / endpoint.path for endpoint in Endpoint}
         self.wire_format = wire_format
         self.rate_limit = rate_limit
         self.timeout = timeout
@@ -321,8 +344,13 @@ class Transport:
             attempt = 0
             while True:
                 outcome = await self._attempt(endpoint, itr, params, admission, number=attempt + 1)
-                if not isinstance(outcome, _Failure):
-                    return outcome
+                if isinstance(outcome, _Reply):
+                    if admission is not None:
+                        await admission.before_decode()
+                    records = self._decode(endpoint, itr, outcome)
+                    if isinstance(records, _Failure):
+                        raise records.error  # the same body would come back: no retry
+                    return records
                 error = outcome.error
                 if attempt >= self.retries or not outcome.retryable:
                     raise error
@@ -364,7 +392,7 @@ class Transport:
         admission: Admission | None,
         *,
         number: int,
-    ) -> tuple[Any, ...] | _Failure:
+    ) -> _Reply | _Failure:
         """One exchange through the ITR's limiter; errors are returned, never raised.
 
         Returning them lets the caller raise outside any ``except`` block, so no chained
@@ -408,7 +436,7 @@ class Transport:
         limiter: ItrLimiter,
         *,
         attempt: _Try,
-    ) -> tuple[Any, ...] | _Failure:
+    ) -> _Reply | _Failure:
         loop = asyncio.get_running_loop()
         started = loop.time()
         failure: _Failure | None = None
@@ -418,19 +446,23 @@ class Transport:
                 # raise_for_status=False: a passed-in session may raise for 4xx/5xx,
                 # which would turn every HTTP error into a (retried) connection error.
                 session.get(
-                    self.base_url / endpoint.path,
+                    self._urls[endpoint],
                     params=params,
                     headers=self.headers,
                     allow_redirects=False,
                     raise_for_status=False,
                 ) as response,
             ):
-                chunks = bytearray()
+                # Chunks joined once (one chunk is not copied at all), as `read()` does,
+                # but no more than the bound.
+                chunks: list[bytes] = []
+                size = 0
                 async for chunk in response.content.iter_any():
-                    chunks += chunk
-                    if len(chunks) > MAX_BODY_BYTES:
+                    chunks.append(chunk)
+                    size += len(chunk)
+                    if size > MAX_BODY_BYTES:
                         break
-                body = bytes(chunks)
+                body = b"".join(chunks)
                 status, reason = response.status, response.reason or ""
                 headers = response.headers
         except TimeoutError:
@@ -483,15 +515,33 @@ class Transport:
             elapsed,
             len(body),
         )
-        outcome = self._classify(
+        failure = self._check(
             endpoint, itr, limiter, status=status, reason=reason, headers=headers, body=body
         )
-        self._report(endpoint, itr, attempt, status=status, elapsed=elapsed, outcome=outcome)
-        if self._shared.listeners and isinstance(outcome, _Failure) and outcome.pause is not None:
-            retry_after = cast("LacecalRateLimitError", outcome.error).retry_after
+        if failure is None:
+            return _Reply(body, status, elapsed, attempt)  # reported once decoded
+        self._report(endpoint, itr, attempt, status=status, elapsed=elapsed, outcome=failure)
+        if self._shared.listeners and failure.pause is not None:
+            retry_after = cast("LacecalRateLimitError", failure.error).retry_after
             self._emit(
-                RateLimited(redact(itr), fingerprint(itr), endpoint, retry_after, outcome.pause)
+                RateLimited(redact(itr), fingerprint(itr), endpoint, retry_after, failure.pause)
             )
+        return failure
+
+    def _decode(self, endpoint: Endpoint, itr: str, reply: _Reply) -> tuple[Any, ...] | _Failure:
+        outcome: tuple[Any, ...] | _Failure
+        try:
+            outcome = decode_reply(endpoint, itr, self.wire_format, reply.body)
+        except LacecalError as exc:
+            outcome = _Failure(exc, retryable=False)
+        self._report(
+            endpoint,
+            itr,
+            reply.attempt,
+            status=reply.status,
+            elapsed=reply.elapsed,
+            outcome=outcome,
+        )
         return outcome
 
     def _report(
@@ -525,7 +575,7 @@ class Transport:
             )
         )
 
-    def _classify(
+    def _check(
         self,
         endpoint: Endpoint,
         itr: str,
@@ -535,17 +585,10 @@ class Transport:
         reason: str,
         headers: Mapping[str, str],
         body: bytes,
-    ) -> tuple[Any, ...] | _Failure:
+    ) -> _Failure | None:
+        """Return the failure a reply that is not a 2xx stands for (a 429 pauses the ITR)."""
         try:
-            return classify_reply(
-                endpoint,
-                itr,
-                self.wire_format,
-                status=status,
-                reason=reason,
-                headers=headers,
-                body=body,
-            )
+            check_status(endpoint, itr, status=status, reason=reason, headers=headers, body=body)
         except LacecalRateLimitError as exc:
             period = self.rate_limit[1]
             pause = period if exc.retry_after is None else exc.retry_after
@@ -559,3 +602,4 @@ class Transport:
             return _Failure(exc, retryable=True, pause=pause)
         except LacecalError as exc:
             return _Failure(exc, retryable=is_retryable(exc))
+        return None

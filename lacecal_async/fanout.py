@@ -149,13 +149,17 @@ class _Credit:
     """One ITR's admission to the exchange it is about to make (the transport's `Admission`).
 
     Taken once the ITR's slot is granted; given back at once if the attempt fails or brings
-    nothing to deliver, else handed over with the page (the consumer gives it back).
+    nothing to deliver, else handed over with the page (the consumer gives it back). The
+    turn to decode (`handoff`, one at a time) is taken once the reply is in and travels the
+    same way: a page is decoded only once the consumer has taken the one decoded before it.
     """
 
     credits: asyncio.Semaphore
     in_flight: asyncio.Semaphore | None
     place: _Place
+    handoff: asyncio.Semaphore
     held: bool = False
+    decoding: bool = False
 
     async def enter(self) -> None:
         await self.credits.acquire()
@@ -169,18 +173,25 @@ class _Credit:
         if not ok:
             self.give_back()  # a backoff or an error follows: hold nothing through it
 
+    async def before_decode(self) -> None:
+        await self.handoff.acquire()
+        self.decoding = True
+
     async def backoff(self, delay: float) -> None:
         await self.place.backoff(delay)
 
     def hand_over(self) -> None:
-        """Let the credit travel with a page: the consumer gives it back on taking it."""
-        self.held = False
+        """Let the credit and the turn travel with a page: the consumer gives them back."""
+        self.held = self.decoding = False
 
     def give_back(self) -> None:
-        """Return a credit no page took."""
+        """Return a credit, and a turn to decode, that no page took."""
         if self.held:
             self.held = False
             self.credits.release()
+        if self.decoding:
+            self.decoding = False
+            self.handoff.release()
 
 
 @attrs.define
@@ -195,6 +206,11 @@ class _Fanout:
     active: asyncio.Semaphore
     #: Places for ITRs backing off to retry, beside the `active` ones (as many).
     waiting: asyncio.Semaphore
+    #: The turn to decode a reply: one page decoded and not yet taken by the consumer at a
+    #: time. Pages decoded in one turn of the event loop would otherwise all wait for the
+    #: consumer (it runs after every task the same replies woke), outlive collections and
+    #: make the cyclic garbage collector's older generations grow (see `Admission`).
+    handoff: asyncio.Semaphore = attrs.field(factory=lambda: asyncio.Semaphore(1))
     tasks: set[asyncio.Task[None]] = attrs.field(factory=set)
     running: int = 0
     feeding: bool = True
@@ -288,35 +304,36 @@ class _Fanout:
         key = cast("str", itr)  # as given, possibly not a valid identifier at all
         progress = Progress()
         emit = self.queue.put
-        credit = _Credit(self.credits, self.in_flight, place)
+        credit = _Credit(self.credits, self.in_flight, place, self.handoff)
         try:
             valid = validate_itr(itr)
             if job.start is None:  # the inverter list, or the latest record only
                 records = await transport.request(job.endpoint, valid, admission=credit)
                 credit.hand_over()
                 progress = Progress(1, len(records), 1, 1)
-                await emit(PageEvent[Any](key, records, progress))
+                await emit(PageEvent(key, records, progress))
             else:
                 pages = replies(
                     transport, job.endpoint, valid, job.start, job.end, admission=credit
                 )
                 async with contextlib.aclosing(pages):
                     async for reply in pages:
-                        progress = attrs.evolve(
-                            progress,
-                            requests=reply.requests_so_far,
-                            expected_pages=reply.expected_pages,
+                        pages_so_far, records_so_far = progress.pages, progress.records
+                        if reply.records:
+                            pages_so_far += 1
+                            records_so_far += len(reply.records)
+                        progress = Progress(
+                            pages_so_far,
+                            records_so_far,
+                            reply.requests_so_far,
+                            reply.expected_pages,
                         )
                         if not reply.records:  # a lookup or a probe: nothing to deliver
                             credit.give_back()
                             continue
                         credit.hand_over()
-                        progress = attrs.evolve(
-                            progress,
-                            pages=progress.pages + 1,
-                            records=progress.records + len(reply.records),
-                        )
-                        await emit(PageEvent[Any](key, reply.records, progress))
+                        await emit(PageEvent(key, reply.records, progress))
+                        del reply  # not held while the next page is fetched
         except LacecalClosedError:
             raise
         except LacecalError as exc:
@@ -390,7 +407,9 @@ async def _consume(
                 raise event.error
             if isinstance(event, PageEvent):
                 fanout.credits.release()  # taken: its ITR may fetch another page
+                fanout.handoff.release()  # and the next reply may be decoded
             yield event
+            del event  # not held while waiting for the next one
     finally:
         fanout.transport.on_close.discard(fanout.halt)
         await fanout.stop(feeder)

@@ -20,6 +20,7 @@ from lacecal_async import (
     LacecalConnectionError,
     LacecalParseError,
     LacecalResponseError,
+    MeterRecord,
     PageEvent,
     StreamEvent,
     fanout,
@@ -395,3 +396,30 @@ async def test_pages_fetched_ahead_of_a_stalled_consumer_are_bounded() -> None:
             assert made <= 4 + 3 + 1
             remaining = [e async for e in events]
     assert sum(isinstance(e, ItrDone) for e in remaining) == len(plants)
+
+
+def live_meter_records() -> int:
+    """MeterRecord objects alive in the process (garbage collected first)."""
+    gc.collect()
+    return sum(type(o) is MeterRecord for o in gc.get_objects())
+
+
+async def test_a_stalled_consumer_has_at_most_one_page_decoded_ahead() -> None:
+    # Pages fetched ahead wait as bodies: decoded records that wait for the consumer outlive
+    # garbage collections and make every later one costlier (issue 14).
+    plants = make_plants(20, seed=21, interval=600, gaps=False)
+    start = plants[0].first
+    before = live_meter_records()  # other tests' (kept by caches, fixtures)
+    async with serving(plants, rate=(100, 0.05)) as (server, client):
+        events = client.stream_many([p.itr for p in plants], "meter", start, start + 5 * DAY)
+        async with contextlib.aclosing(events):
+            first = await anext(events)
+            await asyncio.sleep(0.3)  # the consumer stalls, holding its page
+            fetched = sum(server.stats(p.itr).requests for p in plants)
+            assert fetched >= len(plants)  # every ITR fetched ahead meanwhile
+            assert isinstance(first, PageEvent)
+            # The page taken, and one decoded for the consumer's next step.
+            assert live_meter_records() - before <= 2 * 144
+            remaining = [e async for e in events]
+    pages = [first, *(e for e in remaining if isinstance(e, PageEvent))]
+    assert sum(len(e.records) for e in pages) == len(plants) * 5 * 144

@@ -11,10 +11,10 @@ import gc
 from collections.abc import Iterator
 
 import pytest
+from test_decode_samples import EXPECTED
 
 from lacecal_async import decode
 from lacecal_async.testing import wire
-from tests.test_decode_samples import EXPECTED
 
 
 @pytest.fixture

@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_decode_properties import RECORDS, stdlib_json
+from test_decode_samples import INVERTER_RECORDS, METER_RECORDS
 
 from lacecal_async import (
     InverterRecord,
@@ -29,8 +31,6 @@ from lacecal_async import (
 from lacecal_async import _json as json_module
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.testing import wire
-from tests.test_decode_properties import RECORDS, stdlib_json
-from tests.test_decode_samples import INVERTER_RECORDS, METER_RECORDS
 
 MANY = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 PAGE_TYPES: dict[str, Any] = {

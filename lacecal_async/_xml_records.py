@@ -5,7 +5,7 @@ ASCII digits. ``float()`` and ``int()`` also take ``1_0``, non-ASCII digits and 
 ``nan``, ``inf`` and ``1e999``, so a leaf is converted only when it is ASCII and holds no
 ``_``, and a float must then be finite (``x - x`` is 0.0). That accepts exactly what
 `lacecal_async._converter`'s XML hooks accept, and gives the same values. A start is read
-and checked as in `lacecal_async._json_records`.
+and checked by `lacecal_async._dates.start`.
 
 Anything unexpected raises (ValueError, TypeError, LookupError, ...), and `decoding` then
 runs the element-tree path and `_converter.DETAILED`, which decide and name the field.
@@ -32,8 +32,6 @@ from lacecal_async.records import (
 __all__ = ["PAGES"]
 
 _start = _dates.start
-_DAYS: Final = _dates.DAYS
-_TIMES: Final = _dates.TIMES
 _DAY: Final = 86_400
 
 Page = Callable[[list[Any]], tuple[Any, ...]]
@@ -95,12 +93,6 @@ def _when(r: Any) -> tuple[int, Any, int]:  # noqa: ANN401
     unix_time, interval, date = _integer(r["unix_time"]), _integer(r["interval"]), r["date"]
     if not 0 < interval <= _DAY:
         raise _NotDecimalError
-    try:  # _dates.start's cheap path, as in _json_records
-        day, time = _DAYS[date[:11]], _TIMES[date[11:]]
-    except LookupError:
-        return unix_time, _start(date, unix_time), interval
-    if day[0] + time[0] == unix_time:
-        return unix_time, time[1] + day[1], interval
     return unix_time, _start(date, unix_time), interval
 
 

@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
 
     async def read() -> list[StatusRow]:
-        async with make_store(db) as store:
+        async with make_store(db, create=False) as store:
             return await store.status()
 
     try:

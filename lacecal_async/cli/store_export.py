@@ -23,7 +23,7 @@ from lacecal_async.cli.stores import is_dsn, make_store, shown, store_error
 from lacecal_async.cli.when import WHEN_HELP, parse_when
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.errors import LacecalError
-from lacecal_async.sync import PostgresStore, SchemaVersionError, SQLiteStore
+from lacecal_async.sync import NoStoreError, PostgresStore, SchemaVersionError, SQLiteStore
 
 __all__ = ["add_parser", "run"]
 
@@ -40,8 +40,11 @@ identifier's fingerprint. An existing output is never overwritten without --forc
 DB is the SQLite file or the PostgreSQL DSN (postgresql://...) `lacecal sync` writes; a
 DSN's password is never shown.
 
-Exit status: 0 written; 1 the store could not be read; 2 usage error (no such store,
-an unknown --plant); 130 interrupted by Ctrl-C.
+DB is only read: a database without a lacecal store (empty, another application's) or
+with an older schema is refused and left as it was (`lacecal sync` creates or upgrades it).
+
+Exit status: 0 written; 1 the store could not be read; 2 usage error (no such store, a
+database that holds none, an unknown --plant); 130 interrupted by Ctrl-C.
 """
 
 
@@ -84,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
 
     async def work() -> None:
         nonlocal export, periods
-        async with make_store(db) as store:
+        async with make_store(db, create=False) as store:
             plants = await _plants(store, args.plant)
             export = open_export(args.output, fmt, endpoint, sys.stdout)
             batches = store.read_records(endpoint, plants=plants, start=start, end=end)
@@ -113,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _failed(db: str, exc: Exception, *, opened: bool) -> int:
     """Say why the export failed (a DSN's password never shown); return the exit status."""
-    if isinstance(exc, SchemaVersionError):
+    if isinstance(exc, (SchemaVersionError, NoStoreError)):  # DB names no store: usage
         print(f"lacecal: error: {store_error(db, exc)}", file=sys.stderr)
         return 2
     if isinstance(exc, OSError) and opened:  # an output file, not the store

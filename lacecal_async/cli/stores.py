@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import urllib.parse
+from pathlib import Path
 
 from lacecal_async.redaction import printable
 from lacecal_async.sync import PostgresStore, SQLiteStore
@@ -19,9 +20,13 @@ def is_dsn(db: str) -> bool:
     return db.startswith(DSN_PREFIXES)
 
 
-def make_store(db: str) -> PostgresStore | SQLiteStore:
-    """Return the (unopened) store `db` names; opening a DSN without asyncpg says what to do."""
-    return PostgresStore(db) if is_dsn(db) else SQLiteStore(db)
+def make_store(db: str, *, create: bool = True) -> PostgresStore | SQLiteStore:
+    """Return the (unopened) store `db` names; opening a DSN without asyncpg says what to do.
+
+    `create`: False for a command that only reads (``status``, ``export``): opening it
+    then creates and upgrades nothing, and refuses a database that holds no store.
+    """
+    return PostgresStore(db, create=create) if is_dsn(db) else SQLiteStore(db, create=create)
 
 
 def shown(db: str) -> str:
@@ -33,7 +38,8 @@ def store_error(db: str, error: BaseException) -> str:
     """Return a one-line message for a store that failed: `db` shown, never a DSN password.
 
     Opening a malformed DSN fails with asyncpg's own ValueError text; any password in the
-    DSN is masked in it too, in case a message quotes the DSN.
+    DSN is masked in it too, in case a message quotes the DSN. A message that starts with
+    `db` already (the stores' own do) is not given it twice.
     """
     text = str(error) or type(error).__name__
     if is_dsn(db):
@@ -44,4 +50,7 @@ def store_error(db: str, error: BaseException) -> str:
         for secret in (password, None if password is None else urllib.parse.unquote(password)):
             if secret:
                 text = text.replace(secret, "***")
-    return printable(f"{shown(db)}: {text}")
+    where = shown(db)
+    if text.startswith((where, str(Path(db)))):
+        return printable(text)
+    return printable(f"{where}: {text}")

@@ -31,6 +31,7 @@ from lacecal_async.sync.leases import (
 from lacecal_async.sync.postgres import PostgresStore
 from lacecal_async.sync.sqlite import SQLiteStore
 from lacecal_async.sync.store import (
+    NoStoreError,
     PlantEntry,
     SchemaVersionError,
     StatusRow,
@@ -49,6 +50,7 @@ __all__ = [
     "LeaseBalance",
     "LeaseLostError",
     "LeaseStore",
+    "NoStoreError",
     "PlantEntry",
     "PlantReport",
     "PostgresStore",

@@ -40,6 +40,7 @@ from lacecal_async.sync.leases import (
 from lacecal_async.sync.postgres_page import page_statement, unnest_arguments
 from lacecal_async.sync.postgres_schema import MIGRATIONS, TABLE_NAMES, column_type
 from lacecal_async.sync.store import (
+    NoStoreError,
     PlantEntry,
     SchemaVersionError,
     StatusRow,
@@ -333,12 +334,17 @@ class PostgresStore:
     `dsn`: ``postgresql://user:password@host:port/database`` (libpq's other forms and
     ``?search_path=schema`` too). `pool_size`: connections this store opens at most.
     `timeout` [s]: how long to wait for a connection or a statement.
+    `create`: False to open only an existing store of this schema version, for a reader
+    (``lacecal status``, ``lacecal export``) pointed at a database that may hold none: the
+    checks run in a read-only transaction, and a database without the store's schema (or
+    with an older one) is refused with `NoStoreError`, unchanged.
     Use it as ``async with PostgresStore(dsn) as store: ...`` or `open` / `close`.
     """
 
     dsn: str = attrs.field(repr=dsn_shown)
     pool_size: int = 4
     timeout: float = 30.0
+    create: bool = attrs.field(default=True, kw_only=True)
     #: The schema, as migrations (a subclass may append one to test an upgrade).
     migrations: ClassVar[tuple[tuple[str, ...], ...]] = MIGRATIONS
     #: Write a page's rows and state and read around it in one statement
@@ -350,7 +356,10 @@ class PostgresStore:
 
     # -- lifecycle ------------------------------------------------------------------------
     async def open(self) -> None:
-        """Create or upgrade the schema; `SchemaVersionError` for a newer or foreign one."""
+        """Create or upgrade the schema; `SchemaVersionError` for a newer or foreign one.
+
+        With ``create=False``: `NoStoreError` for no schema or an older one, nothing written.
+        """
         if self._pool is not None:
             return
         try:
@@ -423,7 +432,9 @@ class PostgresStore:
 
     async def _migrate(self, conn: Conn) -> None:
         target, where = len(self.migrations), dsn_shown(self.dsn)
-        async with conn.transaction():
+        # Read-only without `create`: PostgreSQL itself refuses any write by mistake. The
+        # lock is taken either way, so a reader waits for a migration under way.
+        async with conn.transaction(readonly=not self.create):
             await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", _LOCK_SPACE, _LOCK_MIGRATE)
             if await conn.fetchval("SELECT to_regclass('schema_version') IS NOT NULL"):
                 version = await conn.fetchval(
@@ -440,15 +451,23 @@ class PostgresStore:
                         f"{where}: tables named as a lacecal store's ({clash}) but no "
                         "schema_version: it is not a lacecal store"
                     )
-                await conn.execute(
-                    "CREATE TABLE schema_version (version integer PRIMARY KEY, "
-                    "applied_at timestamptz NOT NULL DEFAULT now())"
-                )
+                if self.create:
+                    await conn.execute(
+                        "CREATE TABLE schema_version (version integer PRIMARY KEY, "
+                        "applied_at timestamptz NOT NULL DEFAULT now())"
+                    )
                 version = 0
             if version > target:
                 raise SchemaVersionError(
                     f"{where}: schema version {version} is newer than this lacecal_async "
                     f"knows ({target}); upgrade lacecal_async to open it"
+                )
+            if version < target and not self.create:
+                raise NoStoreError(
+                    f"{where}: schema version {version} is older than this lacecal_async's "
+                    f"({target}); run `lacecal sync` to upgrade it"
+                    if version
+                    else f"{where}: no lacecal store in this database; `lacecal sync` creates one"
                 )
             for number, statements in enumerate(self.migrations[version:], version + 1):
                 for statement in statements:

@@ -35,6 +35,7 @@ from lacecal_async.sync import pages
 from lacecal_async.sync.holes import Hole, attempted, find_gaps, head_gap, reconcile
 from lacecal_async.sync.sqlite_schema import MIGRATIONS, TABLE_NAMES
 from lacecal_async.sync.store import (
+    NoStoreError,
     PlantEntry,
     SchemaVersionError,
     StatusRow,
@@ -192,11 +193,17 @@ class SQLiteStore:
     """Synced records in one SQLite file at `path` (created with mode 0600).
 
     `timeout` [s]: how long a write waits for another process's write lock.
+    `create`: False to open only an existing store of this schema version, for a reader
+    (``lacecal status``, ``lacecal export``) pointed at a file that may be something else:
+    no file is created, nothing is migrated, and a file without a store (empty, another
+    application's) is refused, `NoStoreError` or `SchemaVersionError`, byte for byte as it
+    was (not even switched to WAL).
     Use it as ``async with SQLiteStore(path) as store: ...`` or `open` / `close`.
     """
 
     path: Path = attrs.field(converter=Path)
     timeout: float = 30.0
+    create: bool = attrs.field(default=True, kw_only=True)
     #: The schema, as migrations (a subclass may append one to test an upgrade).
     migrations: ClassVar[tuple[tuple[str, ...], ...]] = MIGRATIONS
     _executor: ThreadPoolExecutor | None = attrs.field(init=False, default=None)
@@ -204,7 +211,11 @@ class SQLiteStore:
 
     # -- lifecycle ------------------------------------------------------------------------
     async def open(self) -> None:
-        """Create or upgrade the schema; `SchemaVersionError` for a newer or foreign one."""
+        """Create or upgrade the schema; `SchemaVersionError` for a newer or foreign one.
+
+        With ``create=False``: `NoStoreError` for a missing file, an empty database or an
+        older schema, and the file is left untouched.
+        """
         if self._executor is not None:
             return
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lacecal-sqlite")
@@ -256,14 +267,14 @@ class SQLiteStore:
         return job(self._db)
 
     def _open_sync(self) -> None:
+        db = self._connect()
         try:
-            create_private_file(self.path)
-        except OSError as exc:  # a directory, no such folder, no permission
-            raise StoreError(f"cannot open {self.path}: {exc.strerror}") from None
-        db = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
-        try:
-            self._configure(db)
-            self._migrate(db)
+            if self.create:
+                self._configure(db)
+                self._migrate(db)
+            else:  # read the version first: WAL mode would rewrite a foreign file's header
+                self._check_current(db)
+                self._configure(db)
         except sqlite3.DatabaseError as exc:
             db.close()
             if exc.sqlite_errorcode == sqlite3.SQLITE_NOTADB:
@@ -273,6 +284,26 @@ class SQLiteStore:
             db.close()
             raise
         self._db = db
+
+    def _connect(self) -> sqlite3.Connection:
+        """Connect to the file: created (mode 0600) if missing, unless `create` is off."""
+        if self.create:
+            try:
+                create_private_file(self.path)
+            except OSError as exc:  # a directory, no such folder, no permission
+                raise StoreError(f"cannot open {self.path}: {exc.strerror}") from None
+            return sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
+        if not self.path.exists():
+            raise NoStoreError(f"{self.path}: no such file; `lacecal sync` creates a store")
+        try:  # mode=rw: SQLite never creates the file
+            return sqlite3.connect(
+                f"{self.path.absolute().as_uri()}?mode=rw",
+                uri=True,
+                timeout=self.timeout,
+                isolation_level=None,
+            )
+        except sqlite3.OperationalError as exc:  # a directory, no permission
+            raise StoreError(f"cannot open {self.path}: {exc}") from None
 
     def _configure(self, db: sqlite3.Connection) -> None:
         db.execute("PRAGMA foreign_keys = ON")
@@ -298,20 +329,40 @@ class SQLiteStore:
             self._db.close()
             self._db = None
 
+    def _version(self, db: sqlite3.Connection) -> int:
+        """Return the file's schema version (0: empty); refuse a newer or foreign one."""
+        target = len(self.migrations)
+        (version,) = db.execute("PRAGMA user_version").fetchone()
+        if version > target:
+            raise SchemaVersionError(
+                f"{self.path}: schema version {version} is newer than this lacecal_async "
+                f"knows ({target}); upgrade lacecal_async to open it"
+            )
+        if version == 0 and db.execute("SELECT count(*) FROM sqlite_schema").fetchone()[0]:
+            raise SchemaVersionError(
+                f"{self.path}: a database with tables but no lacecal_async schema version; "
+                "it is not a lacecal store"
+            )
+        return int(version)
+
+    def _check_current(self, db: sqlite3.Connection) -> None:
+        """Refuse, writing nothing, a file that does not hold this schema version."""
+        with _snapshot(db):
+            version = self._version(db)
+        if version == 0:
+            raise NoStoreError(
+                f"{self.path}: an empty database, not a lacecal store; `lacecal sync` creates one"
+            )
+        if version < len(self.migrations):
+            raise NoStoreError(
+                f"{self.path}: schema version {version} is older than this lacecal_async's "
+                f"({len(self.migrations)}); run `lacecal sync` to upgrade it"
+            )
+
     def _migrate(self, db: sqlite3.Connection) -> None:
         target = len(self.migrations)
         with _transaction(db):
-            (version,) = db.execute("PRAGMA user_version").fetchone()
-            if version > target:
-                raise SchemaVersionError(
-                    f"{self.path}: schema version {version} is newer than this lacecal_async "
-                    f"knows ({target}); upgrade lacecal_async to open it"
-                )
-            if version == 0 and db.execute("SELECT count(*) FROM sqlite_schema").fetchone()[0]:
-                raise SchemaVersionError(
-                    f"{self.path}: a database with tables but no lacecal_async schema version; "
-                    "it is not a lacecal store"
-                )
+            version = self._version(db)
             for statements in self.migrations[version:]:
                 for statement in statements:
                     db.execute(statement)

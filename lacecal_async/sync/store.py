@@ -30,6 +30,7 @@ from lacecal_async.tables import Row, Table
 __all__ = [
     "ERROR_MAX_CHARS",
     "TIMED",
+    "NoStoreError",
     "PlantEntry",
     "SchemaVersionError",
     "StatusRow",
@@ -56,6 +57,15 @@ class StoreError(LacecalError):
 
 class SchemaVersionError(StoreError):
     """The database's schema is newer than this library knows, or not a lacecal store."""
+
+
+class NoStoreError(StoreError):
+    """A store opened with ``create=False`` found no lacecal store it may read as it is.
+
+    The database holds no lacecal schema (nothing, or only other applications' tables), or
+    one older than this library's, which only an open that creates (``lacecal sync``) may
+    upgrade. The database is left as it was.
+    """
 
 
 @attrs.frozen
@@ -119,7 +129,11 @@ class Store(Protocol):
     """
 
     async def open(self) -> None:
-        """Create or upgrade the schema; raise `SchemaVersionError` for a newer one."""
+        """Create or upgrade the schema; raise `SchemaVersionError` for a newer one.
+
+        A store made with ``create=False`` creates and upgrades nothing: `NoStoreError`
+        where there is no schema or an older one.
+        """
 
     async def close(self) -> None:
         """Finish the operation in flight and release the database (safe to call twice)."""

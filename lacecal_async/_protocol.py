@@ -29,7 +29,6 @@ __all__ = [
     "backoff_delay",
     "build_params",
     "check_status",
-    "classify_reply",
     "decode_reply",
     "is_retryable",
     "parse_retry_after",
@@ -86,25 +85,6 @@ def _response_error(
     shown = redaction.excerpt(body, BODY_EXCERPT_BYTES, (itr,), content_type=content_type)
     reason = redaction.printable(redaction.cut(redaction.hide(reason, (itr,)), _MAX_REASON))
     return f"{endpoint.path} for ITR {redact(itr)}: HTTP {status} {reason}; body {shown}"
-
-
-def classify_reply(
-    endpoint: Endpoint,
-    itr: str,
-    wire_format: WireFormat,
-    *,
-    status: int,
-    reason: str,
-    headers: Mapping[str, str],
-    body: bytes,
-) -> tuple[Any, ...]:
-    """Turn one reply into records, or raise the typed error it stands for.
-
-    `check_status`, then `decode_reply`: the transport calls them apart, so that a good
-    reply's body waits undecoded (no records alive) until its caller can take the records.
-    """
-    check_status(endpoint, itr, status=status, reason=reason, headers=headers, body=body)
-    return decode_reply(endpoint, itr, wire_format, body)
 
 
 def check_status(

@@ -346,7 +346,14 @@ class Transport:
                 outcome = await self._attempt(endpoint, itr, params, admission, number=attempt + 1)
                 if isinstance(outcome, _Reply):
                     if admission is not None:
-                        await admission.before_decode()
+                        try:
+                            await admission.before_decode()
+                        except BaseException:
+                            # Left before its turn (cancelled, closed): the request was made
+                            # all the same, and its `RequestDone` tells what it brought.
+                            if self._shared.listeners:
+                                self._decode(endpoint, itr, outcome)
+                            raise
                     records = self._decode(endpoint, itr, outcome)
                     if isinstance(records, _Failure):
                         raise records.error  # the same body would come back: no retry

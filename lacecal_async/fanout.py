@@ -210,7 +210,8 @@ class _Fanout:
     #: time. Pages decoded in one turn of the event loop would otherwise all wait for the
     #: consumer (it runs after every task the same replies woke), outlive collections and
     #: make the cyclic garbage collector's older generations grow (see `Admission`).
-    handoff: asyncio.Semaphore = attrs.field(factory=lambda: asyncio.Semaphore(1))
+    #: Bounded: a turn given back twice raises instead of lifting the bound silently.
+    handoff: asyncio.Semaphore = attrs.field(factory=lambda: asyncio.BoundedSemaphore(1))
     tasks: set[asyncio.Task[None]] = attrs.field(factory=set)
     running: int = 0
     feeding: bool = True
@@ -250,6 +251,7 @@ class _Fanout:
                     try:
                         itr = await anext(source)
                     except StopAsyncIteration:
+                        self.active.release()  # no ITR took it: a retry may need it
                         break
                     self._spawn(itr)
             else:
@@ -259,6 +261,7 @@ class _Fanout:
                     try:
                         itr = next(items)
                     except StopIteration:
+                        self.active.release()
                         break
                     self._spawn(itr)
         except asyncio.CancelledError:

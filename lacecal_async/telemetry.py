@@ -1,8 +1,8 @@
 """What a client reports as it works: one event per request, per retry and per 429.
 
 Listeners (``LacecalClient(on_event=...)`` or ``client.add_listener``) get these frozen
-values on the event loop, synchronously, right after the fact: enough for a progress
-display, a log of one's own, or a Prometheus exporter. The ITR is shown redacted
+values on the event loop, synchronously, after the fact (`RequestDone` says when): enough
+for a progress display, a log of one's own, or a Prometheus exporter. The ITR is shown redacted
 (``...WXYZ``), never whole; `plant` is its fingerprint (``itr-`` and 12 hex digits, see
 `lacecal_async.fingerprint`), a stable key for per-plant metrics or a join with a store.
 """
@@ -29,6 +29,11 @@ class RequestDone:
     for a 200 that did not decode), None on success. records: records in a good reply.
     duration: seconds from sending the request to the end of the body. limiter_wait: seconds
     this attempt waited for its ITR's slot and for the client-wide `max_rate` cap.
+
+    When: a failed attempt is reported as it ends; a good reply once its body is decoded,
+    after the ITR's slot is given back. In `stream_many`/`fetch_many` that decoding waits
+    until the consumer has taken the page before it, so a slow consumer delays the event
+    (not its `duration`); a reply whose stream is closed first is decoded then and reported.
     """
 
     itr: str

@@ -11,7 +11,8 @@ and after every length cap (the 200-character excerpt, the 300-character reason)
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import pytest
 from conftest import assert_no_fragment, fragment_of
@@ -19,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lacecal_async import LacecalError, LacecalParseError, LacecalResponseError
-from lacecal_async._protocol import classify_reply
+from lacecal_async._protocol import check_status, decode_reply
 from lacecal_async.endpoints import Endpoint, WireFormat
 
 ITRS = ("SECRETabcd1234XY", "q7Wz0Kp3Lm9Xr2Tb")
@@ -113,6 +114,21 @@ def hostile_replies(draw: st.DrawFn) -> tuple[str, Endpoint, WireFormat, int, st
     if wire_format is WireFormat.XML and encoding != "utf-8":
         body = f'<?xml version="1.0" encoding="{encoding.upper()}"?>{body}'
     return itr, endpoint, wire_format, status, reason, body.encode(encoding)
+
+
+def classify_reply(
+    endpoint: Endpoint,
+    itr: str,
+    wire_format: WireFormat,
+    *,
+    status: int,
+    reason: str,
+    headers: Mapping[str, str],
+    body: bytes,
+) -> tuple[Any, ...]:
+    """The transport's two steps on a reply, in its order: the status, then the body."""
+    check_status(endpoint, itr, status=status, reason=reason, headers=headers, body=body)
+    return decode_reply(endpoint, itr, wire_format, body)
 
 
 @settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])

@@ -423,3 +423,19 @@ async def test_a_stalled_consumer_has_at_most_one_page_decoded_ahead() -> None:
             remaining = [e async for e in events]
     pages = [first, *(e for e in remaining if isinstance(e, PageEvent))]
     assert sum(len(e.records) for e in pages) == len(plants) * 5 * 144
+
+
+@pytest.mark.parametrize("count", [1, 3])
+async def test_the_last_itrs_retry_gets_its_place_back_with_max_active_one(count: int) -> None:
+    # The input's end once kept the place the feeder had taken to read it: with one place,
+    # the last ITR, backing off to retry, never got it back.
+    plants = make_plants(count, seed=22, interval=600, gaps=False)
+    start = plants[0].first
+    async with serving(plants, rate=(6, 0.05), retries=2) as (server, client):
+        server.set_faults(plants[-1].itr, Faults(fail_first=1))
+        async with asyncio.timeout(10):
+            results = await client.fetch_many(
+                [p.itr for p in plants], "meter", start, start + DAY, max_active=1
+            )
+    assert [len(results[p.itr].records) for p in plants] == [144] * count
+    assert all(results[p.itr].error is None for p in plants)

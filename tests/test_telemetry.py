@@ -3,6 +3,8 @@ bug never breaks the request it observes."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 
 import pytest
@@ -12,12 +14,13 @@ from lacecal_async import (
     ClientEvent,
     Endpoint,
     LacecalClient,
+    LacecalParseError,
     RateLimited,
     RequestDone,
     RetryScheduled,
     fingerprint,
 )
-from lacecal_async.testing import Faults, Plant
+from lacecal_async.testing import FakeLacecalServer, Faults, Plant, make_plants
 
 
 async def test_each_request_reports_its_outcome_and_wait(
@@ -147,3 +150,52 @@ async def test_views_report_to_their_clients_listeners(
     await client.with_options(retries=0).inverters(plant.itr)
 
     assert len(events) == 1
+
+
+async def test_replies_a_consumer_left_behind_are_still_reported() -> None:
+    # Fan-out replies wait undecoded for their turn; one whose stream is closed meanwhile
+    # was requested all the same (and spent the ITR's budget): metrics must count it.
+    plants = make_plants(10, seed=5, interval=600, gaps=False)
+    start, rate = plants[0].first, (100, 0.05)
+    done: list[RequestDone] = []
+
+    def keep(event: ClientEvent) -> None:
+        if isinstance(event, RequestDone):
+            done.append(event)
+
+    async with (
+        FakeLacecalServer(plants, rate_limit=rate) as server,
+        LacecalClient(base_url=server.base_url, rate_limit=rate, on_event=keep) as client,
+    ):
+        events = client.stream_many([p.itr for p in plants], "meter", start, start + 3 * 86_400)
+        async with contextlib.aclosing(events):
+            await anext(events)
+            await asyncio.sleep(0.3)  # the consumer stalls while replies come in
+        made = sum(server.stats(p.itr).requests for p in plants)
+    assert made > len(plants)  # replies were waiting when the stream was closed
+    assert len(done) == made
+    assert all(e.status == 200 and e.ok and e.records == 144 for e in done)
+
+
+@pytest.mark.parametrize("many", [False, True])
+async def test_a_reply_that_does_not_decode_is_reported_as_a_parse_error(many: bool) -> None:
+    plants = make_plants(1, seed=6, interval=600, gaps=False)
+    (plant,) = plants
+    events: list[ClientEvent] = []
+    async with (
+        FakeLacecalServer(plants, rate_limit=(100, 0.05)) as server,
+        LacecalClient(
+            base_url=server.base_url, rate_limit=(100, 0.05), on_event=events.append
+        ) as client,
+    ):
+        server.set_faults(plant.itr, Faults(maintenance_page=True))
+        if many:
+            results = await client.fetch_many([plant.itr], "meter", plant.first, plant.first + 600)
+            assert isinstance(results[plant.itr].error, LacecalParseError)
+        else:
+            with pytest.raises(LacecalParseError):
+                await client.meter_records(plant.itr, plant.first, plant.first + 600)
+    done = [e for e in events if isinstance(e, RequestDone)]
+    assert [(e.status, e.error, e.records, e.ok) for e in done] == [
+        (200, "LacecalParseError", 0, False)
+    ]

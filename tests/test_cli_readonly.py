@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import asyncpg
 import pytest
 from readonly_support import (
     PASSWORD,
@@ -97,3 +98,43 @@ def test_other_apps_sqlite_file(
     _one_line(err, "it is not a lacecal store")
     assert err.count(str(db)) == 1  # the path said once, not twice
     assert list(out_dir.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", [*EXIT, "sync"])
+@pytest.mark.parametrize(
+    "table",
+    [
+        "CREATE TABLE schema_version (id integer PRIMARY KEY, name text)",
+        "CREATE TABLE schema_version (version text)",
+    ],
+    ids=["no-version-column", "text-version"],
+)
+def test_another_apps_schema_version_table_is_not_a_store(  # noqa: PLR0917 - fixtures
+    postgres_dsn: str,
+    tmp_path: Path,
+    out_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    command: str,
+    table: str,
+) -> None:
+    # Its own `schema_version` once made `status` print asyncpg's raw error (a traceback).
+    asyncio.run(_execute(postgres_dsn, table, "INSERT INTO schema_version VALUES ('7')"))
+    before = pg_state(postgres_dsn, other_app=False)
+    if command == "sync":
+        itr = "ABCDEFGHJKLMNPQR"
+        code = main(["sync", with_password(postgres_dsn), itr, "--since", "2017-06-05"])
+    else:
+        code = _run(command, with_password(postgres_dsn), tmp_path)
+    assert code != 0
+    _one_line(capsys.readouterr().err, "schema_version", "not a lacecal store")
+    assert pg_state(postgres_dsn, other_app=False) == before
+    assert list(out_dir.iterdir()) == []
+
+
+async def _execute(dsn: str, *statements: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        for statement in statements:
+            await conn.execute(statement)
+    finally:
+        await conn.close()

@@ -437,9 +437,7 @@ class PostgresStore:
         async with conn.transaction(readonly=not self.create):
             await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", _LOCK_SPACE, _LOCK_MIGRATE)
             if await conn.fetchval("SELECT to_regclass('schema_version') IS NOT NULL"):
-                version = await conn.fetchval(
-                    "SELECT coalesce(max(version), 0) FROM schema_version"
-                )
+                version = await self._version(conn, where)
             else:
                 clash = await conn.fetchval(
                     "SELECT string_agg(name, ', ' ORDER BY name) FROM unnest($1::text[]) name "
@@ -473,6 +471,22 @@ class PostgresStore:
                 for statement in statements:
                     await conn.execute(statement)
                 await conn.execute("INSERT INTO schema_version (version) VALUES ($1)", number)
+
+    @staticmethod
+    async def _version(conn: Conn, where: str) -> int:
+        """Return the schema version; `SchemaVersionError` for another app's table of the name."""
+        import asyncpg  # noqa: PLC0415 - loaded by `open` already
+
+        try:
+            version = await conn.fetchval("SELECT coalesce(max(version), 0) FROM schema_version")
+        except asyncpg.PostgresError as exc:  # no such column, not a number, ...
+            version = exc
+        if type(version) is not int:
+            raise SchemaVersionError(
+                f"{where}: its schema_version table is not a lacecal store's "
+                f"({type(version).__name__}): it is not a lacecal store"
+            )
+        return version
 
     # -- plants ---------------------------------------------------------------------------
     async def add_plant(self, fingerprint: str, alias: str | None = None) -> str:

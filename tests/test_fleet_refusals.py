@@ -11,7 +11,7 @@ import asyncio
 import functools
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import ClassVar
 
 import asyncpg
@@ -20,7 +20,8 @@ import pytest
 from lacecal_async import LacecalClient, fingerprint
 from lacecal_async.cli import main
 from lacecal_async.endpoints import Endpoint
-from lacecal_async.sync import FleetEvent, PostgresStore, StatusRow, follow
+from lacecal_async.sync import FleetEvent, LeaseBalance, PostgresStore, StatusRow, follow
+from lacecal_async.sync.leases import DEFAULT_SLACK
 from lacecal_async.sync.postgres_schema import MIGRATIONS
 from lacecal_async.testing import FakeLacecalServer, make_plants
 
@@ -241,3 +242,94 @@ async def test_a_version_1_fleet_database_is_upgraded_with_its_leases(postgres_d
         assert (rows[ORPHAN].holder, rows[ORPHAN].refused_by) == (None, ("b",))
         assert rows[ORPHAN].orphaned is False  # "a" is live and has not refused it
         assert (await store.balance_leases("a", ttl=LONG)).held == tuple(sorted([ORPHAN, OTHER]))
+
+
+async def test_a_worker_leaving_during_its_own_round_in_flight_releases_everything(
+    postgres_dsn: str,
+) -> None:
+    """Review of this branch's first full run: a leaving worker kept its leases.
+
+    A round locks the worker's heartbeat row, then its leases; a release locked the leases,
+    then the heartbeat row: a round still in flight when the worker left deadlocked with the
+    release, which PostgreSQL aborted (the leases stayed held until they expired).
+    """
+    async with PostgresStore(postgres_dsn) as store:
+        for i in range(3):
+            await store.add_plant(fingerprint(f"LeavingPlant{i:04d}"))
+        held = await store.lease_plants("a", want=3, ttl=LONG)
+        assert len(held) == 3
+        conn = await asyncpg.connect(postgres_dsn)
+        try:
+            async with conn.transaction():  # a round of "a" in flight: heartbeat first
+                await conn.execute(
+                    "UPDATE workers SET heartbeat_at = clock_timestamp() WHERE worker = 'a'"
+                )
+                release = asyncio.create_task(store.release_leases("a"))
+                await asyncio.sleep(0.2)  # the release is under way, waiting on the round
+                await conn.execute(
+                    "UPDATE leases SET expires_at = clock_timestamp() + interval '1 minute' "
+                    "WHERE worker = 'a'"
+                )
+            assert await release == held
+        finally:
+            await conn.close()
+        assert await store.leases() == {}
+        assert await store.live_workers() == []
+
+
+class _SlowRounds(PostgresStore):
+    """A store whose lease rounds take a while, as under load; like every store call, a
+    round once made completes even if its caller is cancelled."""
+
+    started: asyncio.Event
+    rounds: list[asyncio.Future[LeaseBalance]]
+
+    async def balance_leases(
+        self,
+        worker: str,
+        *,
+        ttl: float,
+        slack: float = DEFAULT_SLACK,
+        among: Sequence[str] | None = None,
+    ) -> LeaseBalance:
+        async def slow() -> LeaseBalance:
+            self.started.set()
+            await asyncio.sleep(0.3)
+            return await PostgresStore.balance_leases(
+                self, worker, ttl=ttl, slack=slack, among=among
+            )
+
+        self.rounds.append(asyncio.ensure_future(slow()))
+        return await asyncio.shield(self.rounds[-1])
+
+
+async def test_a_worker_stopped_during_a_lease_round_leaves_no_lease_behind(
+    postgres_dsn: str,
+) -> None:
+    start = int(time.time()) // PERIOD * PERIOD - 10 * PERIOD
+    plants = make_plants(2, seed=10, start=start, days=1, interval=PERIOD, follow_clock=True)
+    async with (
+        FakeLacecalServer(plants, rate_limit=None) as server,
+        LacecalClient(base_url=server.base_url, rate_limit=(50, 1.0)) as client,
+        _SlowRounds(postgres_dsn) as store,
+    ):
+        store.started, store.rounds = asyncio.Event(), []
+        task = asyncio.create_task(
+            follow(
+                client, store, [p.itr for p in plants], "meter", start, worker="w",
+                lease_ttl=2.0, handover_wait=0.0,
+            )
+        )  # fmt: skip
+
+        async def leased() -> bool:
+            return len(await store.leases()) == 2
+
+        await _until(leased)
+        store.started.clear()
+        await store.started.wait()  # a round has begun: stop the worker in the middle of it
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await asyncio.gather(*store.rounds)  # whatever was in flight has landed
+        assert await store.leases() == {}
+        assert await store.live_workers() == []

@@ -542,6 +542,12 @@ async def follow(
             group.create_task(one.forever())
 
 
+def _seen(done: asyncio.Future[Any]) -> None:
+    """Mark a lease round's outcome as seen: a round timed out is never awaited again."""
+    if not done.cancelled():
+        done.exception()
+
+
 @attrs.define
 class _Fleet:
     """One worker of a fleet: the lease loop, and a task per plant it holds."""
@@ -557,6 +563,8 @@ class _Fleet:
     known: dict[str, str] = attrs.field(factory=dict)
     entries: dict[str, PlantEntry] = attrs.field(factory=dict)
     running: dict[str, asyncio.Task[None]] = attrs.field(factory=dict)
+    #: The latest lease round: awaited (not cancelled) before the leases are released.
+    last_round: asyncio.Future[LeaseBalance] | None = None
 
     def know(self, plants: Iterable[SyncPlant]) -> None:
         self.known.update((fingerprint(plant.itr), plant.itr) for plant in plants)
@@ -582,8 +590,12 @@ class _Fleet:
                 self._reap()
                 sent = loop.time()
                 try:
+                    self.last_round = asyncio.ensure_future(
+                        self.store.balance_leases(self.worker, ttl=self.ttl)
+                    )
+                    self.last_round.add_done_callback(_seen)
                     async with asyncio.timeout_at(deadline if self.running else sent + self.ttl):
-                        balance = await self.store.balance_leases(self.worker, ttl=self.ttl)
+                        balance = await asyncio.shield(self.last_round)
                     late = loop.time() >= sent + self.ttl
                 except Exception as exc:  # noqa: BLE001 - a timeout or any failure: stop all
                     balance, late = None, True
@@ -608,6 +620,10 @@ class _Fleet:
                 await asyncio.sleep(max(sent + self.ttl / 3 - loop.time(), 0.0))
         finally:
             await self._stop(list(self.running))
+            # A round still in flight may yet renew or take leases: let it land, then release.
+            with contextlib.suppress(Exception):
+                if self.last_round is not None:
+                    await self.last_round
             with contextlib.suppress(Exception):
                 await self.store.release_leases(self.worker)
 

@@ -1097,6 +1097,10 @@ class PostgresStore:
 
         async def job(conn: Conn) -> list[str]:
             async with conn.transaction():
+                # The worker's row first, as its rounds lock it (heartbeat) before its leases:
+                # a round of its own still in flight commits first (no deadlock), and the
+                # leases it took are released too.
+                await conn.execute("SELECT 1 FROM workers WHERE worker = $1 FOR UPDATE", worker)
                 if refused and plants is not None:
                     await conn.execute(_REFUSE, worker, list(plants))
                 rows = await conn.fetch(

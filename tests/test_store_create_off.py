@@ -122,8 +122,10 @@ def test_postgres_older_schema_is_refused_not_upgraded(postgres_dsn: str) -> Non
 
     asyncio.run(make())
     before = pg_state(postgres_dsn, other_app=False)
+    version = postgres_schema.SCHEMA_VERSION
     with pytest.raises(
-        NoStoreError, match=r"schema version 1 is older .* \(2\); run `lacecal sync`"
+        NoStoreError,
+        match=rf"schema version {version} is older .* \({version + 1}\); run `lacecal sync`",
     ):
         asyncio.run(NewerPostgresStore(postgres_dsn, create=False).open())
     assert pg_state(postgres_dsn, other_app=False) == before

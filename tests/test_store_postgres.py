@@ -95,16 +95,17 @@ async def test_a_newer_library_upgrades_in_one_transaction(
         await store.commit_page(KEY, Endpoint.METER, page, page_state(page), now=1.0)
     with pytest.raises(asyncpg.UndefinedTableError, match="nowhere"):
         await BrokenUpgradeStore(postgres_dsn).open()
-    assert await conn.fetchval("SELECT max(version) FROM schema_version") == 1
+    assert await conn.fetchval("SELECT max(version) FROM schema_version") == SCHEMA_VERSION
     assert "note" not in await columns(conn, "meter")  # rolled back
     async with NewerStore(postgres_dsn) as newer:
         assert await newer.state(KEY, Endpoint.METER) == page_state(page)
-    assert await conn.fetchval("SELECT max(version) FROM schema_version") == 2
+    assert await conn.fetchval("SELECT max(version) FROM schema_version") == SCHEMA_VERSION + 1
     assert "note" in await columns(conn, "meter")
     assert await conn.fetchval("SELECT count(*) FROM meter") == len(page)
-    with pytest.raises(SchemaVersionError, match=r"schema version 2 is newer .* \(1\)"):
+    refusal = rf"schema version {SCHEMA_VERSION + 1} is newer .* \({SCHEMA_VERSION}\)"
+    with pytest.raises(SchemaVersionError, match=refusal):
         await PostgresStore(postgres_dsn).open()
-    assert await conn.fetchval("SELECT max(version) FROM schema_version") == 2
+    assert await conn.fetchval("SELECT max(version) FROM schema_version") == SCHEMA_VERSION + 1
     async with NewerStore(postgres_dsn):
         pass
 

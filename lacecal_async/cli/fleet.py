@@ -94,7 +94,8 @@ def fleet_line(event: FleetEvent) -> str:
     if event.kind == "no_identifier":
         return (
             f"{head} no identifier for {len(event.plants)} leased plants ({plants}) in this "
-            "worker's --itr-file / LACECAL_ITR: released their leases for another worker"
+            "worker's --itr-file / LACECAL_ITR: released their leases for another worker "
+            "(`lacecal status` flags a plant no live worker has)"
         )
     what = f" {plants}" if plants else ""
     return f"{head} stopped{what}: {event.detail}"

@@ -1,4 +1,8 @@
-"""``lacecal status``: where each plant's endpoint stands in a ``lacecal sync`` database."""
+"""``lacecal status``: where each plant's endpoint stands in a ``lacecal sync`` database.
+
+On a fleet's PostgreSQL database it also shows who holds each plant's lease, and flags a
+plant that no live worker can sync: every one of them was started without its identifier.
+"""
 
 from __future__ import annotations
 
@@ -14,11 +18,13 @@ from lacecal_async.cli.stores import is_dsn, make_store, store_error
 from lacecal_async.cli.sync_progress import when
 from lacecal_async.errors import LacecalError
 from lacecal_async.redaction import printable
-from lacecal_async.sync import StatusRow
+from lacecal_async.sync import LeaseStore, StatusRow
 
 __all__ = ["add_parser", "run", "status_objects"]
 
 _COLUMNS = ("plant", "endpoint", "first", "latest", "lag", "holes", "failures", "next poll")
+#: The column a fleet's store adds: the worker holding the plant's lease, or "free".
+_LEASE = "lease"
 
 
 def status_objects(rows: list[StatusRow], now: float) -> list[dict[str, Any]]:
@@ -41,6 +47,9 @@ def status_objects(rows: list[StatusRow], now: float) -> list[dict[str, Any]]:
                 "last_error": row.last_error,
                 "last_error_at": row.last_error_at,
                 "next_poll": row.next_poll,
+                "lease_holder": row.holder,
+                "refused_by": list(row.refused_by),
+                "orphaned": row.orphaned,
             }
         )
     return out
@@ -55,7 +64,16 @@ def _lag(seconds: float | None) -> str:
     return f"{seconds:.0f}s"
 
 
-def _table(objects: list[dict[str, Any]]) -> str:
+def _orphan_note(o: dict[str, Any]) -> str:
+    return (
+        f"    no live worker has its identifier (refused by {', '.join(o['refused_by'])}): "
+        "restart one of them with its identifier, or start a worker that has it"
+    )
+
+
+def _table(objects: list[dict[str, Any]], *, fleet: bool = False) -> str:
+    """Return the table; `fleet`: a store with leases, whose holders get a column of their own."""
+    columns = (*_COLUMNS, _LEASE) if fleet else _COLUMNS
     lines = [
         (
             o["plant"],
@@ -66,13 +84,18 @@ def _table(objects: list[dict[str, Any]]) -> str:
             f"{o['holes']} ({o['missing_periods']} periods)",
             str(o["failures"]),
             when(o["next_poll"]),
+            *((o["lease_holder"] or "free",) if fleet else ()),
         )
         for o in objects
     ]
-    widths = [max([len(c), *(len(line[i]) for line in lines)]) for i, c in enumerate(_COLUMNS)]
-    out = ["  ".join(c.ljust(w) for c, w in zip(_COLUMNS, widths, strict=True)).rstrip()]
+    widths = [max([len(c), *(len(line[i]) for line in lines)]) for i, c in enumerate(columns)]
+    out = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
+    noted: set[str] = set()
     for line, o in zip(lines, objects, strict=True):
         out.append("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())
+        if o["orphaned"] and o["plant"] not in noted:  # once per plant, under its first row
+            noted.add(o["plant"])
+            out.append(_orphan_note(o))
         if o["last_error"]:
             out.append(f"    last error at {when(o['last_error_at'])}: {o['last_error']}")
     if not objects:
@@ -87,12 +110,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"lacecal: error: no database at {printable(db)}", file=sys.stderr)
         return 1
 
-    async def read() -> list[StatusRow]:
+    async def read() -> tuple[list[StatusRow], bool]:
         async with make_store(db, create=False) as store:
-            return await store.status()
+            return await store.status(), isinstance(store, LeaseStore)
 
     try:
-        rows = asyncio.run(read())
+        rows, fleet = asyncio.run(read())
     except (LacecalError, OSError, ValueError) as exc:  # asyncpg: ValueError for a bad DSN
         message = store_error(db, exc) if is_dsn(db) else printable(str(exc))
         print(f"lacecal: error: {message}", file=sys.stderr)
@@ -101,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.write(json.dumps(objects, indent=1) + "\n")
     else:
-        sys.stdout.write(_table(objects))
+        sys.stdout.write(_table(objects, fleet=fleet))
     return 0
 
 
@@ -111,7 +134,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "status",
         help="show where each plant stands in a `lacecal sync` database",
         description="Per plant and endpoint: first and latest stored record (UTC), lag "
-        "behind now, holes, consecutive failures and the last error, next poll.",
+        "behind now, holes, consecutive failures and the last error, next poll. On a fleet's "
+        "PostgreSQL database also the worker holding each plant's lease (or free), and a "
+        "warning for a plant every live worker refused for want of its identifier.",
     )
     parser.add_argument(
         "db",

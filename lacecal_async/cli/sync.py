@@ -194,7 +194,8 @@ With --follow each such process is one worker of a fleet: the workers share the 
 listed in the database through leases (one worker per plant at a time), each taking about
 its fair share; plants given here are added to it. Each worker reads identifiers from its
 own arguments, --itr-file or LACECAL_ITR (the database holds aliases and fingerprints);
-a plant it has no identifier for is reported and left to another worker. A worker that
+a plant it has no identifier for is reported and left to another worker (never taken
+again by this one; lacecal status DB flags a plant no live worker has). A worker that
 dies loses its leases after --lease-ttl and the others take its plants over.
 --workers N runs N such workers on this host (default: one per usable core when the
 database lists more plants than one process keeps up with, 1500; else 1). SQLite takes

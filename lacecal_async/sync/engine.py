@@ -17,7 +17,9 @@ only on the plants it holds, stops a plant before releasing it, stops every plan
 round fails or returns after its start plus the ttl, and releases all on the way out. Its
 writes are fenced with its worker id, so a worker that lost a lease cannot write after the
 new holder took over. A leased plant whose identifier this worker was not given is
-reported (`FleetEvent`), released, and not taken again for a while.
+reported (`FleetEvent`) and released as refused: the store never leases it to this worker
+again while it lives, another worker takes it, and one that every live worker refused
+stays free (no hand-overs) until a worker that has not refused it joins.
 """
 
 from __future__ import annotations
@@ -72,8 +74,6 @@ DEFAULT_INTERVAL = 600
 INVENTORY_EVERY = 144
 #: How long a fleet worker's leases last without renewal [s]; it renews every third of it.
 DEFAULT_LEASE_TTL = 30.0
-#: A plant released for want of its identifier is not taken again for this many ttls.
-_REFUSED_TTLS = 10
 
 
 def worker_id() -> str:
@@ -193,8 +193,8 @@ class FleetEvent:
 
     kind: "took" (plants leased and started), "released" (stopped and given back to balance
     the fleet), "no_identifier" (leased, but this worker was not given their identifiers:
-    released, not taken again for a while), "stopped" (every plant stopped: a round failed
-    or came back late, so the leases may be gone; `detail` says why).
+    released as refused, never leased to this worker again), "stopped" (every plant
+    stopped: a round failed or came back late, so the leases may be gone; `detail` says why).
     plants: plant keys (aliases or fingerprints, never identifiers); share and workers: the
     fair share and live workers of the round (0 when unknown).
     """
@@ -542,6 +542,12 @@ async def follow(
             group.create_task(one.forever())
 
 
+def _seen(done: asyncio.Future[Any]) -> None:
+    """Mark a lease round's outcome as seen: a round timed out is never awaited again."""
+    if not done.cancelled():
+        done.exception()
+
+
 @attrs.define
 class _Fleet:
     """One worker of a fleet: the lease loop, and a task per plant it holds."""
@@ -557,8 +563,8 @@ class _Fleet:
     known: dict[str, str] = attrs.field(factory=dict)
     entries: dict[str, PlantEntry] = attrs.field(factory=dict)
     running: dict[str, asyncio.Task[None]] = attrs.field(factory=dict)
-    #: Plants released for want of an identifier: not taken again before this loop time.
-    refused: dict[str, float] = attrs.field(factory=dict)
+    #: The latest lease round: awaited (not cancelled) before the leases are released.
+    last_round: asyncio.Future[LeaseBalance] | None = None
 
     def know(self, plants: Iterable[SyncPlant]) -> None:
         self.known.update((fingerprint(plant.itr), plant.itr) for plant in plants)
@@ -584,10 +590,12 @@ class _Fleet:
                 self._reap()
                 sent = loop.time()
                 try:
+                    self.last_round = asyncio.ensure_future(
+                        self.store.balance_leases(self.worker, ttl=self.ttl)
+                    )
+                    self.last_round.add_done_callback(_seen)
                     async with asyncio.timeout_at(deadline if self.running else sent + self.ttl):
-                        balance = await self.store.balance_leases(
-                            self.worker, ttl=self.ttl, among=await self._among(sent)
-                        )
+                        balance = await asyncio.shield(self.last_round)
                     late = loop.time() >= sent + self.ttl
                 except Exception as exc:  # noqa: BLE001 - a timeout or any failure: stop all
                     balance, late = None, True
@@ -608,20 +616,16 @@ class _Fleet:
                     deadline = 0.0
                 else:
                     deadline = sent + self.ttl
-                    await self._apply(balance, loop.time())
+                    await self._apply(balance)
                 await asyncio.sleep(max(sent + self.ttl / 3 - loop.time(), 0.0))
         finally:
             await self._stop(list(self.running))
+            # A round still in flight may yet renew or take leases: let it land, then release.
+            with contextlib.suppress(Exception):
+                if self.last_round is not None:
+                    await self.last_round
             with contextlib.suppress(Exception):
                 await self.store.release_leases(self.worker)
-
-    async def _among(self, now: float) -> list[str] | None:
-        """Return the plants this worker may take: all but those it lately had no identifier for."""
-        self.refused = {key: until for key, until in self.refused.items() if until > now}
-        if not self.refused:
-            return None
-        await self._refresh()
-        return [key for key in self.entries if key not in self.refused]
 
     async def _refresh(self) -> None:
         self.entries = {entry.plant: entry for entry in await self.store.plants()}
@@ -650,7 +654,7 @@ class _Fleet:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _apply(self, balance: LeaseBalance, now: float) -> None:
+    async def _apply(self, balance: LeaseBalance) -> None:
         held = set(balance.held)
         await self._stop([key for key in self.running if key not in held])
         # Give back first what is not running yet, then the last in key order; never a plant
@@ -667,10 +671,8 @@ class _Fleet:
         await self._stop([*give, *missing])
         if give:
             await self.store.release_leases(self.worker, give)
-        if missing:
+        if missing:  # the store records the refusal: never leased to this worker again
             await self.store.release_leases(self.worker, missing, refused=True)
-        for key in missing:
-            self.refused[key] = now + _REFUSED_TTLS * self.ttl
         self._emit("released", give, balance)
         self._emit(
             "no_identifier",

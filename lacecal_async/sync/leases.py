@@ -17,6 +17,14 @@ The engine's loop, every ``ttl / 3`` or so::
 If a call fails or returns after ``sent + ttl``, the worker must stop every plant: its
 leases may have expired and been taken. On the way out: stop, then ``release_leases(worker)``.
 
+Refusals: a worker is given identifiers by its own configuration, never by the database. One
+that holds a plant it has no identifier for releases it with ``refused=True``; the store
+records that refusal under the worker's id for as long as its heartbeat lasts (it goes when
+the worker leaves or expires) and never leases the plant to that worker again. Another live
+worker takes it, beyond its share; a plant every live worker refused stays free instead of
+being handed around, until a worker that has not refused it joins. ``status()`` names the
+refusing workers and flags such a plant as orphaned.
+
 Fencing: the writes for a plant (`FleetStore.commit_page` and the others) take an optional
 ``worker=``; with it, the store checks in the same transaction that the worker still holds
 an unexpired lease on the plant, and raises `LeaseLostError` if not. So a worker that was
@@ -105,7 +113,10 @@ class LeaseStore(Protocol):
     async def lease_plants(
         self, worker: str, *, want: int, ttl: float, among: Sequence[str] | None = None
     ) -> list[str]:
-        """Take up to `want` free or expired leases (of `among` only, if given); return them."""
+        """Take up to `want` free or expired leases (of `among` only, if given); return them.
+
+        Never a plant this worker refused.
+        """
 
     async def renew_leases(self, worker: str, *, ttl: float) -> list[str]:
         """Extend the worker's unexpired leases and heartbeat; return the plants still held.
@@ -119,8 +130,10 @@ class LeaseStore(Protocol):
         """Free the worker's leases (`plants` only, if given); return those freed.
 
         Without `plants` the worker is leaving: its heartbeat goes too, so the others count
-        one worker fewer at once instead of after the ttl. `refused`: the worker was not
-        given their identifiers; another worker takes them beyond its fair share.
+        one worker fewer at once instead of after the ttl, and its refusals with it.
+        `refused`: the worker was not given their identifiers; the refusal is recorded while
+        the worker lives, it is never given them again, and another worker takes them beyond
+        its fair share.
         """
 
     async def live_workers(self) -> list[str]:
@@ -134,7 +147,10 @@ class LeaseStore(Protocol):
         slack: float = DEFAULT_SLACK,
         among: Sequence[str] | None = None,
     ) -> LeaseBalance:
-        """Renew, take leases up to the fair share and refused ones; say how many to give back."""
+        """Renew, take leases up to the share and others' refused ones; say how many to give back.
+
+        Never a plant this worker refused.
+        """
 
 
 class FleetStore(Store, LeaseStore, Protocol):

@@ -188,11 +188,14 @@ _FORGET_WORKERS = (
     "DELETE FROM workers WHERE worker IN (SELECT worker FROM workers "
     "WHERE expires_at <= clock_timestamp() - interval '1 hour' FOR UPDATE SKIP LOCKED)"
 )
+# A plant the worker refused (no identifier) is never leased to it while it lives.
 _TAKE = """
 WITH free AS (
     SELECT plant FROM leases
     WHERE (worker IS NULL OR expires_at <= clock_timestamp())
         AND ($4::text[] IS NULL OR plant = ANY($4::text[]))
+        AND NOT EXISTS (SELECT 1 FROM lease_refusals r
+            WHERE r.plant = leases.plant AND r.worker = $1)
     ORDER BY worker IS DISTINCT FROM $1, plant
     LIMIT $3
     FOR UPDATE SKIP LOCKED
@@ -202,12 +205,16 @@ UPDATE leases l SET worker = $1, acquired_at = clock_timestamp(),
 FROM free WHERE l.plant = free.plant
 RETURNING l.plant
 """
-# Free plants another worker gave back for want of their identifier: taken beyond the share.
+# Free plants a live worker refused (no identifier) and this one did not: taken beyond the
+# share, since the workers that refused them cannot sync them.
 _ADOPT = """
 WITH free AS (
     SELECT plant FROM leases
     WHERE (worker IS NULL OR expires_at <= clock_timestamp())
-        AND refused_by IS NOT NULL AND refused_by <> $1
+        AND EXISTS (SELECT 1 FROM lease_refusals r JOIN workers w ON w.worker = r.worker
+            WHERE r.plant = leases.plant AND w.expires_at > clock_timestamp())
+        AND NOT EXISTS (SELECT 1 FROM lease_refusals r
+            WHERE r.plant = leases.plant AND r.worker = $1)
         AND ($3::text[] IS NULL OR plant = ANY($3::text[]))
     ORDER BY plant
     FOR UPDATE SKIP LOCKED
@@ -222,6 +229,23 @@ _RENEW = (
     "WHERE worker = $1 AND expires_at > clock_timestamp() RETURNING plant, adopted"
 )
 _LIVE = "SELECT worker FROM workers WHERE expires_at > clock_timestamp() ORDER BY worker"
+# Only a worker with a heartbeat row records refusals (they go with that row); known plants only.
+_REFUSE = """
+INSERT INTO lease_refusals (plant, worker, refused_at)
+SELECT p.plant, w.worker, clock_timestamp() FROM plants p JOIN workers w ON w.worker = $1
+WHERE p.plant = ANY($2::text[])
+ON CONFLICT (plant, worker) DO UPDATE SET refused_at = excluded.refused_at
+"""
+# Per plant: the unexpired lease's holder, the live workers that refused it, the live workers.
+_FLEET_STATUS = """
+WITH live AS (SELECT worker FROM workers WHERE expires_at > clock_timestamp())
+SELECT p.plant,
+    (SELECT l.worker FROM leases l WHERE l.plant = p.plant AND l.expires_at > clock_timestamp()),
+    ARRAY(SELECT r.worker FROM lease_refusals r JOIN live ON live.worker = r.worker
+        WHERE r.plant = p.plant ORDER BY r.worker),
+    (SELECT count(*) FROM live)
+FROM plants p
+"""
 
 
 #: Per endpoint: the one statement writing a page (its tables in `pages.page_rows`' order).
@@ -442,7 +466,10 @@ class PostgresStore:
                 clash = await conn.fetchval(
                     "SELECT string_agg(name, ', ' ORDER BY name) FROM unnest($1::text[]) name "
                     "WHERE to_regclass(name) IS NOT NULL",
-                    [*TABLE_NAMES.values(), "plants", "sync_state", "holes", "leases", "workers"],
+                    [
+                        *TABLE_NAMES.values(),
+                        *("plants", "sync_state", "holes", "leases", "workers", "lease_refusals"),
+                    ],
                 )
                 if clash:
                     raise SchemaVersionError(
@@ -982,13 +1009,29 @@ class PostgresStore:
         await self._call(job)
 
     async def status(self) -> list[StatusRow]:
-        """Return a row per plant and synced endpoint (one row for a plant never synced)."""
+        """Return a row per plant and synced endpoint (one row for a plant never synced).
+
+        Each row also says who holds the plant's lease, which live workers refused it (no
+        identifier), and whether every live worker did (`StatusRow.orphaned`).
+        """
 
         async def job(conn: Conn) -> list[StatusRow]:
-            return [
-                StatusRow(row[0], None if row[1] is None else Endpoint(row[1]), *row[2:])
-                for row in await conn.fetch(_STATUS)
-            ]
+            async with conn.transaction(isolation="repeatable_read", readonly=True):
+                rows = await conn.fetch(_STATUS)
+                fleet = {row[0]: row[1:] for row in await conn.fetch(_FLEET_STATUS)}
+            out = []
+            for row in rows:
+                holder, refused_by, live = fleet.get(row[0], (None, [], 0))
+                base = StatusRow(row[0], None if row[1] is None else Endpoint(row[1]), *row[2:])
+                out.append(
+                    attrs.evolve(
+                        base,
+                        holder=holder,
+                        refused_by=tuple(refused_by),
+                        orphaned=holder is None and 0 < live == len(refused_by),
+                    )
+                )
+            return out
 
         return await self._call(job)
 
@@ -1046,12 +1089,20 @@ class PostgresStore:
     ) -> list[str]:
         """Free the worker's leases (`plants` only, if given); return those freed.
 
-        Without `plants` the worker is leaving: its heartbeat goes too. `refused`: the worker
-        lacks their identifiers, so another worker takes them even beyond its fair share.
+        Without `plants` the worker is leaving: its heartbeat goes too, and its refusals.
+        `refused`: the worker lacks their identifiers. Its refusal of each is recorded (even
+        of one whose lease it no longer held) and lasts while its heartbeat does: it is never
+        given them again, and another worker takes them even beyond its fair share.
         """
 
         async def job(conn: Conn) -> list[str]:
             async with conn.transaction():
+                # The worker's row first, as its rounds lock it (heartbeat) before its leases:
+                # a round of its own still in flight commits first (no deadlock), and the
+                # leases it took are released too.
+                await conn.execute("SELECT 1 FROM workers WHERE worker = $1 FOR UPDATE", worker)
+                if refused and plants is not None:
+                    await conn.execute(_REFUSE, worker, list(plants))
                 rows = await conn.fetch(
                     "UPDATE leases SET worker = NULL, acquired_at = NULL, expires_at = NULL, "
                     "adopted = false, refused_by = CASE WHEN $3 THEN worker END "

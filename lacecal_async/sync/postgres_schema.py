@@ -124,7 +124,22 @@ _V1: tuple[str, ...] = (
 )""",
 )
 
+# Version 2: who refused which plant. A row per worker that released a plant for want of its
+# identifier; it counts while the worker's heartbeat is live and goes with the worker's row
+# (a worker leaving, or forgotten an hour after it expired). A worker is never given a plant
+# it refused; one that every live worker refused stays free (`lacecal status` flags it) until
+# a worker that has not refused it joins. (`leases.refused_by` is only the last refuser.)
+_V2: tuple[str, ...] = (
+    f"""CREATE TABLE lease_refusals (
+    plant {_TEXT} NOT NULL REFERENCES plants (plant),
+    worker {_TEXT} NOT NULL REFERENCES workers (worker) ON DELETE CASCADE,
+    refused_at timestamptz NOT NULL,
+    PRIMARY KEY (plant, worker)
+)""",
+    "CREATE INDEX lease_refusals_worker ON lease_refusals (worker)",
+)
+
 #: Each migration's statements; migration i (from 0) takes the schema to version i + 1.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1,)
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
 #: The schema version this library writes.
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -106,6 +106,12 @@ class StatusRow:
     endpoint is None for a plant added but never synced. first_record / latest_record are
     the starts of the oldest and newest stored records [UNIX s]; holes counts the holes
     and missing_periods the periods they span.
+
+    A store whose workers share plants by leases (`PostgresStore`) also says, per plant:
+    holder, the worker holding its unexpired lease (None: free); refused_by, the live workers
+    that released it for want of its identifier, sorted; orphaned, whether every live worker
+    did (none can sync it until one given its identifier joins). Other stores leave the
+    defaults.
     """
 
     plant: str
@@ -118,6 +124,9 @@ class StatusRow:
     last_error: str | None
     last_error_at: float | None
     next_poll: float | None
+    holder: str | None = None
+    refused_by: tuple[str, ...] = ()
+    orphaned: bool = False
 
 
 class Store(Protocol):

@@ -10,6 +10,7 @@ or a file that is not a database).
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from pathlib import Path
 
 import asyncpg
@@ -23,7 +24,9 @@ from readonly_support import (
     with_password,
 )
 
+from lacecal_async import fingerprint
 from lacecal_async.cli import main
+from lacecal_async.sync import SQLiteStore
 
 #: Each command, and its exit status for a DB that holds no store.
 EXIT = {"status": 1, "export": 2}
@@ -138,3 +141,29 @@ async def _execute(dsn: str, *statements: str) -> None:
             await conn.execute(statement)
     finally:
         await conn.close()
+
+
+def _synced_sqlite_store(path: Path) -> None:
+    async def make() -> None:
+        async with SQLiteStore(path) as store:
+            await store.add_plant(fingerprint("ABCDEFGHJKLMNPQR"), "roof")
+
+    asyncio.run(make())
+
+
+@pytest.mark.parametrize("command", list(EXIT))
+def test_a_rollback_journal_store_is_read_without_switching_it_to_wal(
+    tmp_path: Path, out_dir: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    # `VACUUM INTO` (a backup) writes a store in rollback-journal mode; reading it must not
+    # rewrite its header to WAL.
+    _synced_sqlite_store(tmp_path / "live.db")
+    backup = tmp_path / "backup" / "b.db"
+    backup.parent.mkdir()
+    sqlite3.connect(tmp_path / "live.db").execute(f"VACUUM INTO '{backup}'").connection.close()
+    before = files(backup.parent)
+    assert before["b.db"][18:20] == b"\x01\x01"  # rollback journal
+    code = _run(command, str(backup), tmp_path)
+    capsys.readouterr()
+    assert code in {0, EXIT[command]}
+    assert files(backup.parent) == before

@@ -272,13 +272,14 @@ class SQLiteStore:
             if self.create:
                 self._configure(db)
                 self._migrate(db)
-            else:  # read the version first: WAL mode would rewrite a foreign file's header
+            else:  # only read: no WAL switch (it rewrites the header), no pragma that writes
                 self._check_current(db)
-                self._configure(db)
         except sqlite3.DatabaseError as exc:
             db.close()
             if exc.sqlite_errorcode == sqlite3.SQLITE_NOTADB:
                 raise SchemaVersionError(f"{self.path} is not an SQLite database") from None
+            if not self.create:  # a file it may not read, a WAL store it cannot share, ...
+                raise StoreError(f"cannot read {self.path}: {exc}") from None
             raise
         except BaseException:
             db.close()
@@ -295,7 +296,9 @@ class SQLiteStore:
             return sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
         if not self.path.exists():
             raise NoStoreError(f"{self.path}: no such file; `lacecal sync` creates a store")
-        try:  # mode=rw: SQLite never creates the file
+        # mode=rw: SQLite never creates the file (and, as the last connection to a WAL store,
+        # removes the -wal and -shm files it needed on closing, where mode=ro leaves them).
+        try:
             return sqlite3.connect(
                 f"{self.path.absolute().as_uri()}?mode=rw",
                 uri=True,

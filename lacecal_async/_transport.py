@@ -348,11 +348,10 @@ class Transport:
                     if admission is not None:
                         try:
                             await admission.before_decode()
-                        except BaseException:
-                            # Left before its turn (cancelled, closed): the request was made
-                            # all the same, and its `RequestDone` tells what it brought.
-                            if self._shared.listeners:
-                                self._decode(endpoint, itr, outcome)
+                        except asyncio.CancelledError:
+                            # Left before its turn (the stream closed or cancelled): the
+                            # request was made all the same. Not decoded: a close stays quick.
+                            self._report_abandoned(endpoint, itr, outcome.attempt, outcome)
                             raise
                     records = self._decode(endpoint, itr, outcome)
                     if isinstance(records, _Failure):
@@ -472,6 +471,9 @@ class Transport:
                 body = b"".join(chunks)
                 status, reason = response.status, response.reason or ""
                 headers = response.headers
+        except asyncio.CancelledError:  # the caller left mid-exchange: the server saw it
+            self._report_abandoned(endpoint, itr, attempt, None, loop.time() - started)
+            raise
         except TimeoutError:
             failure = _Failure(
                 LacecalConnectionError(
@@ -550,6 +552,31 @@ class Transport:
             outcome=outcome,
         )
         return outcome
+
+    def _report_abandoned(
+        self,
+        endpoint: Endpoint,
+        itr: str,
+        attempt: _Try,
+        reply: _Reply | None,
+        elapsed: float | None = None,
+    ) -> None:
+        """Report an attempt its caller stopped waiting for: ``error="CancelledError"``."""
+        if not self._shared.listeners:
+            return
+        self._emit(
+            RequestDone(
+                redact(itr),
+                fingerprint(itr),
+                endpoint,
+                attempt.number,
+                None if reply is None else reply.status,
+                "CancelledError",
+                0,
+                reply.elapsed if reply is not None else (elapsed or 0.0),
+                attempt.waited,
+            )
+        )
 
     def _report(
         self,

@@ -2,8 +2,9 @@
 
 At most `max_active` ITRs are in progress, each in a task of its own paced only by its own
 limiter; an ITR backing off to retry lends its place to the next one (up to `max_active`
-back off at once, `_Place`); the input is read only as places free, so tasks (at most
-twice `max_active`) and memory follow that bound, not the input's length. A credit admits
+back off at once, `_Place`); the input is read only as places free (an async input one
+item ahead), so tasks (at most twice `max_active`) and memory follow that bound, not the
+input's length. A credit admits
 one exchange and travels with its page until the consumer takes it: never held during a
 backoff, a wait for the ITR's turn, or a reply with nothing to deliver. Credits number
 `buffer` plus the places in flight, which bounds the pages fetched and not yet consumed.
@@ -242,17 +243,18 @@ class _Fanout:
                 self.waiter.cancel()
 
     async def feed(self, itrs: Iterable[object] | AsyncIterable[object]) -> None:
-        """Start a task per distinct identifier, reading `itrs` only when a place is free."""
+        """Start a task per distinct identifier, reading `itrs` as places free (see above)."""
         try:
             if isinstance(itrs, AsyncIterable):
+                # The next item first, then a place: an input that waits (for another ITR's
+                # result, say) holds no place a retrying ITR needs back (one read ahead).
                 source = aiter(itrs)
                 while True:
-                    await self.active.acquire()
                     try:
                         itr = await anext(source)
                     except StopAsyncIteration:
-                        self.active.release()  # no ITR took it: a retry may need it
                         break
+                    await self.active.acquire()
                     self._spawn(itr)
             else:
                 items = iter(itrs)

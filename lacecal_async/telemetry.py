@@ -33,7 +33,9 @@ class RequestDone:
     When: a failed attempt is reported as it ends; a good reply once its body is decoded,
     after the ITR's slot is given back. In `stream_many`/`fetch_many` that decoding waits
     until the consumer has taken the page before it, so a slow consumer delays the event
-    (not its `duration`); a reply whose stream is closed first is decoded then and reported.
+    (not its `duration`). An attempt whose caller stopped waiting (a stream closed or
+    cancelled, a cancelled call) mid-exchange or before its body was decoded is reported
+    with ``error="CancelledError"`` and 0 records (`status` the reply's, if it had come).
     """
 
     itr: str

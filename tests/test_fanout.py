@@ -439,3 +439,29 @@ async def test_the_last_itrs_retry_gets_its_place_back_with_max_active_one(count
             )
     assert [len(results[p.itr].records) for p in plants] == [144] * count
     assert all(results[p.itr].error is None for p in plants)
+
+
+async def test_an_input_that_waits_for_a_result_does_not_hold_the_only_place() -> None:
+    # An async input waiting for the first ITR's outcome once held the one place while the
+    # first ITR, backing off to retry, waited for it: neither moved again.
+    plants = make_plants(2, seed=23, interval=600, gaps=False)
+    first, second = plants
+    start = first.first
+    first_over = asyncio.Event()
+
+    async def source() -> AsyncIterator[str]:
+        yield first.itr
+        await first_over.wait()
+        yield second.itr
+
+    ended: list[str] = []
+    async with serving(plants, rate=(6, 0.05), retries=2) as (server, client):
+        server.set_faults(first.itr, Faults(fail_first=1))
+        async with asyncio.timeout(10):
+            async for event in client.stream_many(
+                source(), "meter", start, start + DAY, max_active=1
+            ):
+                if isinstance(event, ItrDone):
+                    ended.append(event.itr_id)
+                    first_over.set()
+    assert ended == [first.itr, second.itr]

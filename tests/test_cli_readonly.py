@@ -109,8 +109,10 @@ def test_other_apps_sqlite_file(
     [
         "CREATE TABLE schema_version (id integer PRIMARY KEY, name text)",
         "CREATE TABLE schema_version (version text)",
+        "CREATE TABLE schema_version (version integer)",
+        "CREATE TABLE schema_version (version integer, note text DEFAULT 'empty')",
     ],
-    ids=["no-version-column", "text-version"],
+    ids=["no-version-column", "text-version", "integer-version", "empty"],
 )
 def test_another_apps_schema_version_table_is_not_a_store(  # noqa: PLR0917 - fixtures
     postgres_dsn: str,
@@ -121,7 +123,8 @@ def test_another_apps_schema_version_table_is_not_a_store(  # noqa: PLR0917 - fi
     table: str,
 ) -> None:
     # Its own `schema_version` once made `status` print asyncpg's raw error (a traceback).
-    asyncio.run(_execute(postgres_dsn, table, "INSERT INTO schema_version VALUES ('7')"))
+    rows = [] if "empty" in table else ["INSERT INTO schema_version VALUES ('7')"]
+    asyncio.run(_execute(postgres_dsn, table, *rows))
     before = pg_state(postgres_dsn, other_app=False)
     if command == "sync":
         itr = "ABCDEFGHJKLMNPQR"

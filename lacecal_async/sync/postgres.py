@@ -508,10 +508,17 @@ class PostgresStore:
             version = await conn.fetchval("SELECT coalesce(max(version), 0) FROM schema_version")
         except asyncpg.PostgresError as exc:  # no such column, not a number, ...
             version = exc
-        if type(version) is not int:
+        # Ours is never empty (created and filled in one transaction) and comes with tables.
+        if (
+            type(version) is not int
+            or not version
+            or not await conn.fetchval(
+                "SELECT to_regclass('plants') IS NOT NULL AND to_regclass('sync_state') IS NOT NULL"
+            )
+        ):
             raise SchemaVersionError(
-                f"{where}: its schema_version table is not a lacecal store's "
-                f"({type(version).__name__}): it is not a lacecal store"
+                f"{where}: its schema_version table is not a lacecal store's: "
+                "it is not a lacecal store"
             )
         return version
 

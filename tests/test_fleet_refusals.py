@@ -333,3 +333,35 @@ async def test_a_worker_stopped_during_a_lease_round_leaves_no_lease_behind(
         await asyncio.gather(*store.rounds)  # whatever was in flight has landed
         assert await store.leases() == {}
         assert await store.live_workers() == []
+
+
+async def test_a_worker_restarted_with_its_fixed_id_takes_what_it_refused_before(
+    postgres_dsn: str,
+) -> None:
+    # `follow(worker="w")`: "w" refused the plant (no identifier), then crashed, so its
+    # refusal outlived it; restarted with the identifier under the same id, it once never
+    # got the plant back (its revived heartbeat kept the refusal alive for good).
+    start = int(time.time()) // PERIOD * PERIOD - 10 * PERIOD
+    plants = make_plants(1, seed=9, start=start, days=1, interval=PERIOD, follow_clock=True)
+    itr = plants[0].itr
+    async with (
+        FakeLacecalServer(plants, rate_limit=None) as server,
+        LacecalClient(base_url=server.base_url, rate_limit=(50, 1.0)) as client,
+        PostgresStore(postgres_dsn) as store,
+    ):
+        key = await store.add_plant(fingerprint(itr), "roof")
+        held = (await store.balance_leases("w", ttl=LONG)).held
+        await store.release_leases("w", held, refused=True)  # and no clean exit after it
+        task = asyncio.create_task(
+            follow(
+                client, store, [itr], "meter", start, worker="w", lease_ttl=0.3, handover_wait=0.0
+            )
+        )
+        try:
+            async with asyncio.timeout(10):
+                while not [r for r in await store.status() if r.plant == key and r.latest_record]:
+                    await asyncio.sleep(0.1)
+        finally:
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task

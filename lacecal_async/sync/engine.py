@@ -585,6 +585,9 @@ class _Fleet:
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         deadline = 0.0
+        # A clean slate for this id: an earlier run of it that did not leave cleanly (a
+        # crash) may still have leases, a heartbeat and refusals of plants it lacked.
+        await self.store.release_leases(self.worker)
         try:
             while True:
                 self._reap()

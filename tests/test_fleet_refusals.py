@@ -352,6 +352,10 @@ async def test_a_worker_restarted_with_its_fixed_id_takes_what_it_refused_before
         key = await store.add_plant(fingerprint(itr), "roof")
         held = (await store.balance_leases("w", ttl=LONG)).held
         await store.release_leases("w", held, refused=True)  # and no clean exit after it
+
+        async def synced() -> bool:
+            return any(r.plant == key and r.latest_record for r in await store.status())
+
         task = asyncio.create_task(
             follow(
                 client, store, [itr], "meter", start, worker="w", lease_ttl=0.3, handover_wait=0.0
@@ -359,7 +363,7 @@ async def test_a_worker_restarted_with_its_fixed_id_takes_what_it_refused_before
         )
         try:
             async with asyncio.timeout(10):
-                while not [r for r in await store.status() if r.plant == key and r.latest_record]:
+                while not await synced():  # noqa: ASYNC110 - the state is in the database
                     await asyncio.sleep(0.1)
         finally:
             task.cancel()

@@ -351,7 +351,14 @@ class Transport:
                         except asyncio.CancelledError:
                             # Left before its turn (the stream closed or cancelled): the
                             # request was made all the same. Not decoded: a close stays quick.
-                            self._report_abandoned(endpoint, itr, outcome.attempt, outcome)
+                            self._report(
+                                endpoint,
+                                itr,
+                                outcome.attempt,
+                                status=outcome.status,
+                                elapsed=outcome.elapsed,
+                                outcome=None,
+                            )
                             raise
                     records = self._decode(endpoint, itr, outcome)
                     if isinstance(records, _Failure):
@@ -472,7 +479,8 @@ class Transport:
                 status, reason = response.status, response.reason or ""
                 headers = response.headers
         except asyncio.CancelledError:  # the caller left mid-exchange: the server saw it
-            self._report_abandoned(endpoint, itr, attempt, None, loop.time() - started)
+            elapsed = loop.time() - started
+            self._report(endpoint, itr, attempt, status=None, elapsed=elapsed, outcome=None)
             raise
         except TimeoutError:
             failure = _Failure(
@@ -553,31 +561,6 @@ class Transport:
         )
         return outcome
 
-    def _report_abandoned(
-        self,
-        endpoint: Endpoint,
-        itr: str,
-        attempt: _Try,
-        reply: _Reply | None,
-        elapsed: float | None = None,
-    ) -> None:
-        """Report an attempt its caller stopped waiting for: ``error="CancelledError"``."""
-        if not self._shared.listeners:
-            return
-        self._emit(
-            RequestDone(
-                redact(itr),
-                fingerprint(itr),
-                endpoint,
-                attempt.number,
-                None if reply is None else reply.status,
-                "CancelledError",
-                0,
-                reply.elapsed if reply is not None else (elapsed or 0.0),
-                attempt.waited,
-            )
-        )
-
     def _report(
         self,
         endpoint: Endpoint,
@@ -586,12 +569,15 @@ class Transport:
         *,
         status: int | None,
         elapsed: float,
-        outcome: tuple[Any, ...] | _Failure,
+        outcome: tuple[Any, ...] | _Failure | None,
     ) -> None:
+        """Emit `RequestDone`; outcome None: the caller stopped waiting (``CancelledError``)."""
         if not self._shared.listeners:
             return
         error, records = None, 0
-        if isinstance(outcome, _Failure):
+        if outcome is None:
+            error = "CancelledError"
+        elif isinstance(outcome, _Failure):
             error = type(outcome.error).__name__
         else:
             records = len(outcome)

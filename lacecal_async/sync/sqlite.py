@@ -188,6 +188,25 @@ def _sql_row(row: Row) -> Row:
     return tuple(value.isoformat() if isinstance(value, datetime) else value for value in row)
 
 
+def _write_holes(
+    db: sqlite3.Connection,
+    plant: str,
+    endpoint: Endpoint,
+    known: Sequence[Hole],
+    holes: Sequence[Hole],
+) -> None:
+    """Replace the `known` holes of a span by `holes`."""
+    db.executemany(
+        "DELETE FROM holes WHERE plant = ? AND endpoint = ? AND start_time = ?",
+        [(plant, endpoint.value, hole.start) for hole in known],
+    )
+    db.executemany(
+        f"INSERT INTO holes (plant, endpoint, {pages.HOLE_COLUMNS}) "  # noqa: S608
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [(plant, endpoint.value, *attrs.astuple(hole)) for hole in holes],
+    )
+
+
 @attrs.define
 class SQLiteStore:
     """Synced records in one SQLite file at `path` (created with mode 0600).
@@ -502,15 +521,7 @@ class SQLiteStore:
         holes = reconcile([] if gap is None else [gap], known, now)
         if holes == known:
             return
-        db.executemany(
-            "DELETE FROM holes WHERE plant = ? AND endpoint = ? AND start_time = ?",
-            [(plant, endpoint.value, hole.start) for hole in known],
-        )
-        db.executemany(
-            f"INSERT INTO holes (plant, endpoint, {pages.HOLE_COLUMNS}) "  # noqa: S608
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [(plant, endpoint.value, *attrs.astuple(hole)) for hole in holes],
-        )
+        _write_holes(db, plant, endpoint, known, holes)
 
     @staticmethod
     def _update_holes(
@@ -546,15 +557,7 @@ class SQLiteStore:
         holes = reconcile(found, known, now)
         if holes == known:
             return
-        db.executemany(
-            "DELETE FROM holes WHERE plant = ? AND endpoint = ? AND start_time = ?",
-            [(plant, endpoint.value, hole.start) for hole in known],
-        )
-        db.executemany(
-            f"INSERT INTO holes (plant, endpoint, {pages.HOLE_COLUMNS}) "  # noqa: S608
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [(plant, endpoint.value, *attrs.astuple(hole)) for hole in holes],
-        )
+        _write_holes(db, plant, endpoint, known, holes)
 
     # -- reading back ---------------------------------------------------------------------
     async def read_rows(

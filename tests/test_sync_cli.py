@@ -50,6 +50,16 @@ def _no_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(ENV_VAR, raising=False)
 
 
+def main_interrupted(argv: list[str], *, after: float) -> int:
+    """Run the command, sending this process SIGINT (Ctrl-C) `after` seconds in."""
+    timer = threading.Timer(after, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        return main(argv)
+    finally:
+        timer.cancel()
+
+
 def sync_args(server: FakeLacecalServer, db: Path, *plants: str, since: int = START) -> list[str]:
     return [
         "sync", str(db), *plants, "--since", str(since), "--base-url", server.base_url,
@@ -179,12 +189,9 @@ def test_ctrl_c_stops_a_sync_with_130_and_a_follow_with_0(
         db = tmp_path / "follow.db"
         args = sync_args(fake, db, *(f"f{i}={p.itr}" for i, p in enumerate(plants)))
         args[args.index("--since") + 1] = str(now - 10 * period)
-        timer = threading.Timer(2.5 * period, os.kill, (os.getpid(), signal.SIGINT))
-        timer.start()
-        try:
-            code = main([*args, "--endpoint", "meter", "--follow", "--progress", "plain"])
-        finally:
-            timer.cancel()
+        code = main_interrupted(
+            [*args, "--endpoint", "meter", "--follow", "--progress", "plain"], after=2.5 * period
+        )
         err = capsys.readouterr().err.splitlines()
         assert code == 0
         assert err[-1] == "lacecal: stopped; every page fetched is committed"
@@ -205,12 +212,7 @@ def test_ctrl_c_stops_a_sync_with_130_and_a_follow_with_0(
     with threaded_server(slow) as fake:
         args = sync_args(fake, tmp_path / "slow.db", f"s={slow[0].itr}", since=slow[0].first)
         args[args.index("--rate") + 1] = "1/0.5"  # 30 days of pages take ~15 s: interrupted
-        timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))
-        timer.start()
-        try:
-            code = main([*args, "--endpoint", "meter", "-q"])
-        finally:
-            timer.cancel()
+        code = main_interrupted([*args, "--endpoint", "meter", "-q"], after=1.0)
     assert code == 130
     assert capsys.readouterr().err == "lacecal: interrupted; every page fetched is committed\n"
 
@@ -395,12 +397,9 @@ def test_follow_since_now_polls_a_new_plant_at_its_own_period(
         args = sync_args(fake, db, f"n={plants[0].itr}")
         args[args.index("--since") + 1] = "now"
         began = time.time()
-        timer = threading.Timer(2.8 * period, os.kill, (os.getpid(), signal.SIGINT))
-        timer.start()
-        try:
-            code = main([*args, "--endpoint", "meter", "--follow", "--progress", "plain"])
-        finally:
-            timer.cancel()
+        code = main_interrupted(
+            [*args, "--endpoint", "meter", "--follow", "--progress", "plain"], after=2.8 * period
+        )
         err = capsys.readouterr().err.splitlines()
         assert code == 0
         first = err[0]

@@ -18,10 +18,14 @@ import aiohttp
 
 from lacecal_async.testing import FakeLacecalServer
 
+#: How long a wait for a condition may take before the test fails [s]. Only a failing test
+#: waits this long, so it is generous: a busy machine must slow a test down, never fail it.
+DEADLINE = 60.0
 
-async def wait_until(predicate: Callable[[], bool]) -> None:
+
+async def wait_until(predicate: Callable[[], bool], *, deadline: float = DEADLINE) -> None:
     """Poll `predicate` between loop turns until it holds (a wait for state, not for speed)."""
-    async with asyncio.timeout(10):
+    async with asyncio.timeout(deadline):
         while not predicate():  # noqa: ASYNC110 - the state lives in another object's counters
             await asyncio.sleep(0.002)
 

@@ -468,6 +468,7 @@ async def sync(
     """
     ctx = _context(client, store, since, clock, lookback, on_cycle)
     chosen = sync_plants(plants)
+    client.hide_identifiers(plant.itr for plant in chosen)  # a reply may echo any of them
     workers = await _workers(ctx, chosen, _endpoints(endpoints))
     async with asyncio.TaskGroup() as group:
         tasks = [group.create_task(worker.cycle()) for worker in workers]
@@ -521,6 +522,7 @@ async def follow(
     """
     ctx = _context(client, store, since, clock, lookback, on_cycle)
     chosen, endpoints = sync_plants(plants), _endpoints(endpoints)
+    client.hide_identifiers(plant.itr for plant in chosen)  # held here or not: all hidden
     if isinstance(store, LeaseStore):
         if not lease_ttl > 0:
             raise ValueError(f"lease_ttl is a positive number of seconds, not {lease_ttl}")

@@ -2,7 +2,9 @@
 
 Each entry is ``IDENTIFIER`` or ``alias=IDENTIFIER``. The identifier is a secret: stderr
 (progress, logs, errors) shows a plant by its alias or its redacted identifier only; the
-data written shows the alias, or the full identifier when there is no alias.
+data written shows the alias, or the full identifier when there is no alias. An alias is
+shown and written everywhere, so one holding 8 characters of any identifier of the run in
+a row (whatever separators, case or width) is refused.
 """
 
 from __future__ import annotations
@@ -124,7 +126,20 @@ def collect_plants(
         raise UsageError(
             f"no plant given: name ITRs as arguments, with --itr-file, or in {ENV_VAR}"
         )
+    _check_aliases(plants)
     return _dedupe(plants)
+
+
+def _check_aliases(plants: Sequence[PlantRef]) -> None:
+    """Refuse an alias holding 8 characters of an identifier of the run (before any quotes it)."""
+    hider = Hider(plant.itr for plant in plants)
+    for plant in plants:
+        if plant.alias is not None and hider.suspects(plant.alias):
+            raise UsageError(
+                f"the alias of ITR {redact(plant.itr)} holds 8 or more characters of an "
+                "identifier in a row (whatever separators, case or width); aliases are shown "
+                "and stored: choose another"
+            )
 
 
 @attrs.frozen

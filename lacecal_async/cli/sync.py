@@ -174,8 +174,9 @@ SYNC_EPILOG = f"""\
 
 Each plant is stored under its alias (alias=IDENTIFIER), else its fingerprint
 ("itr-" + 12 hex digits of SHA-256): the database never holds an identifier (an alias with
-16 or more ASCII letters and digits in a row is refused: exit 2). Its file is
-created readable by its owner only (0600).
+16 or more ASCII letters and digits in a row, or 8 characters of any identifier given, in
+any case, width or spacing, is refused: exit 2). Its file is created readable by its owner
+only (0600).
 
 --since is where a plant NEW to the database starts; a plant with sync state resumes
 after its latest stored record and --since is ignored for it.

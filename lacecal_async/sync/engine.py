@@ -43,8 +43,10 @@ from lacecal_async.errors import LacecalClosedError, LacecalError
 from lacecal_async.follow import Cursor
 from lacecal_async.itr import fingerprint, redact, validate_itr
 from lacecal_async.polling import backoff, next_poll, phase_of
+from lacecal_async.redaction import Hider
 from lacecal_async.sync.leases import FleetStore, LeaseBalance, LeaseLostError, LeaseStore
 from lacecal_async.sync.store import (
+    ALIAS_HOLDS_IDENTIFIER,
     TIMED,
     PlantEntry,
     Store,
@@ -87,13 +89,25 @@ class SyncPlant:
     """A plant to sync: its identifier (a secret, shown redacted) and an optional alias.
 
     `key` names it in the store: the alias, else `fingerprint(itr)`. The alias is checked
-    as the store checks it (`ValueError`): one holding an identifier is refused up front.
+    as the store checks it, and against its own identifier (`ValueError`): one holding an
+    identifier, or 8 characters of this one, is refused up front.
     """
 
     itr: str = attrs.field(repr=redact, validator=lambda _i, _a, v: validate_itr(v))
     alias: str | None = attrs.field(
-        default=None, validator=lambda _i, _a, v: v is None or check_alias(v)
+        default=None, validator=lambda i, _a, v: v is None or check_alias(v, (i.itr,))
     )
+
+    @classmethod
+    def _stored(cls, itr: str, alias: str | None) -> SyncPlant:
+        """Return the plant a store lists under `alias`, without checking the alias again.
+
+        The store checked it when it was added; one added before the rule on pieces of the
+        identifier is where the plant's rows are, and refusing it here would stop the plant.
+        """
+        plant = cls(itr)
+        object.__setattr__(plant, "alias", alias)  # frozen: set without the check
+        return plant
 
     @property
     def key(self) -> str:
@@ -107,7 +121,11 @@ class SyncPlant:
 
 
 def sync_plants(plants: Iterable[str | tuple[str, str | None] | SyncPlant]) -> list[SyncPlant]:
-    """Return `plants` as `SyncPlant`s: identifiers, ``(itr, alias)`` pairs, or SyncPlants."""
+    """Return `plants` as `SyncPlant`s: identifiers, ``(itr, alias)`` pairs, or SyncPlants.
+
+    ValueError for a plant given twice with different aliases, or an alias holding 8
+    characters of any identifier of `plants` (`check_alias`).
+    """
     out: dict[str, SyncPlant] = {}
     for plant in plants:
         if isinstance(plant, SyncPlant):
@@ -120,6 +138,10 @@ def sync_plants(plants: Iterable[str | tuple[str, str | None] | SyncPlant]) -> l
         seen = out.setdefault(value.itr, value)
         if seen != value:
             raise ValueError(f"plant {value.name} is given twice with different aliases")
+    hider = Hider(out)
+    for value in out.values():
+        if value.alias is not None and hider.suspects(value.alias):
+            raise ValueError(f"the alias of plant {redact(value.itr)}: {ALIAS_HOLDS_IDENTIFIER}")
     return list(out.values())
 
 
@@ -688,7 +710,7 @@ class _Fleet:
         start = sorted(held.difference(give, missing, self.running))
         for key in start:
             entry = self.entries[key]
-            plant = SyncPlant(self.known[entry.fingerprint], entry.alias)
+            plant = SyncPlant._stored(self.known[entry.fingerprint], entry.alias)
             self.running[key] = asyncio.create_task(self._plant(plant))
         self._emit("took", start, balance)
 

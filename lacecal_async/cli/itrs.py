@@ -30,6 +30,7 @@ __all__ = [
     "hide_identifier_shaped",
     "parse_entry",
     "read_itr_file",
+    "read_stdin",
 ]
 
 #: Comma-separated entries used when neither arguments nor files name any plant.
@@ -74,13 +75,28 @@ def parse_entry(text: str, where: str) -> PlantRef:
     return PlantRef(valid, alias if sep else None)
 
 
-def read_itr_file(path: str) -> list[PlantRef]:
-    """Read one entry per line; ``#`` starts a comment, blank lines are skipped; ``-``: stdin."""
+def read_stdin() -> str:
+    """Return what stdin holds, to the end: the ``--itr-file -`` entries (read once)."""
     try:
-        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+        return sys.stdin.read()
     except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        raise UsageError(f"cannot read ITR file {path}: {reason}") from None
+        reason = exc.strerror if isinstance(exc, OSError) else "not text"
+        raise UsageError(f"cannot read ITR file -: {reason}") from None
+
+
+def read_itr_file(path: str, stdin: str | None = None) -> list[PlantRef]:
+    """Read one entry per line; ``#`` starts a comment, blank lines are skipped.
+
+    ``-`` is stdin: `stdin` if given (what `read_stdin` returned), else read now.
+    """
+    if path == "-":
+        text = read_stdin() if stdin is None else stdin
+    else:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            raise UsageError(f"cannot read ITR file {path}: {reason}") from None
     plants = []
     for number, line in enumerate(text.splitlines(), 1):
         entry = line.partition("#")[0].strip()
@@ -112,11 +128,16 @@ def collect_plants(
     arguments: Sequence[str],
     files: Sequence[str] = (),
     environ: Mapping[str, str] = os.environ,
+    *,
+    stdin: str | None = None,
 ) -> list[PlantRef]:
-    """Return the plants from arguments and files, else from ``LACECAL_ITR``; in order, once."""
+    """Return the plants from arguments and files, else from ``LACECAL_ITR``; in order, once.
+
+    `stdin`: what stdin held, for a file ``-`` (default: read it now).
+    """
     plants = [parse_entry(a, f"argument {i}") for i, a in enumerate(arguments, 1)]
     for path in files:
-        plants.extend(read_itr_file(path))
+        plants.extend(read_itr_file(path, stdin))
     if not arguments and not files:
         items = [item.strip() for item in environ.get(ENV_VAR, "").split(",")]
         plants = [

@@ -21,7 +21,7 @@ from lacecal_async.cli.fetch import add_plant_options, add_progress_options
 from lacecal_async.cli.fleet import default_workers, printer, run_workers, watch_parent
 from lacecal_async.cli.gc_tuning import bulk_gc
 from lacecal_async.cli.interrupt import Interrupted, run_interruptible
-from lacecal_async.cli.itrs import Redactor, collect_plants
+from lacecal_async.cli.itrs import Redactor, collect_plants, read_stdin
 from lacecal_async.cli.options import UsageError, add_client_options, make_client
 from lacecal_async.cli.progress import choose_mode
 from lacecal_async.cli.stores import is_dsn, make_store, shown
@@ -97,7 +97,9 @@ def _workers(args: argparse.Namespace, plants: Sequence[SyncPlant]) -> int:
 def run(args: argparse.Namespace) -> int:
     """Run ``lacecal sync``; return the exit status."""
     stderr = sys.stderr
-    refs = collect_plants(args.itr, args.itr_file)
+    # Read once: the --workers children get it through a pipe on their stdin.
+    stdin = read_stdin() if "-" in args.itr_file else None
+    refs = collect_plants(args.itr, args.itr_file, stdin=stdin)
     since = parse_when(args.since)
     endpoints = ("meter", "inverter") if args.endpoint == "all" else (args.endpoint,)
     lookback = parse_duration(args.lookback) if args.lookback is not None else None
@@ -117,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
         print(redact(f"lacecal: error: {where}: {exc}"), file=stderr)
         return 1
     if workers > 1:
-        return run_workers(args.argv, workers)
+        return run_workers(args.argv, workers, stdin=stdin)
     watch_parent(min(max(lease_ttl / 3, 0.1), 1.0))  # a --workers child: leave with the parent
     keys = {fingerprint(plant.itr): plant.key for plant in plants}
     progress = SyncProgress(stderr, choose_mode(args.progress, stderr), names, redact, keys)

@@ -175,7 +175,11 @@ def backoff_delay(attempt: int, period: float, max_requests: int, rng: random.Ra
     and capped at one period; the jitter keeps many failing ITRs from retrying in step.
     """
     base = period / max_requests / 2
-    return min(period, math.ldexp(base, attempt)) * (0.5 + rng.random() / 2)
+    try:
+        delay = min(period, math.ldexp(base, attempt))
+    except OverflowError:  # ldexp never gives inf: a thousand attempts, or a huge period
+        delay = period
+    return delay * (0.5 + rng.random() / 2)
 
 
 def to_unix(value: object, name: str) -> int:

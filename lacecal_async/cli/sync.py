@@ -17,6 +17,7 @@ import re
 import sys
 from collections.abc import Mapping, Sequence
 
+from lacecal_async.cli.bounds import check_duration, check_workers
 from lacecal_async.cli.fetch import add_plant_options, add_progress_options
 from lacecal_async.cli.fleet import default_workers, printer, run_workers, watch_parent
 from lacecal_async.cli.gc_tuning import bulk_gc
@@ -24,7 +25,7 @@ from lacecal_async.cli.interrupt import Interrupted, run_interruptible
 from lacecal_async.cli.itrs import Redactor, collect_plants, read_stdin
 from lacecal_async.cli.options import UsageError, add_client_options, make_client
 from lacecal_async.cli.progress import choose_mode
-from lacecal_async.cli.stores import is_dsn, make_store, shown
+from lacecal_async.cli.stores import check_db, is_dsn, make_store, shown
 from lacecal_async.cli.sync_progress import SyncProgress
 from lacecal_async.cli.when import WHEN_HELP, parse_when
 from lacecal_async.errors import LacecalError
@@ -38,7 +39,7 @@ _DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)([smhd]?)", re.ASCII)
 
 
 def parse_duration(text: str) -> float:
-    """Parse ``90``, ``90s``, ``15m``, ``2h``, ``1d`` or ``1h30m`` into seconds."""
+    """Parse ``90``, ``90s``, ``15m``, ``2h``, ``1d`` or ``1h30m`` into seconds (bounded)."""
     value = text.strip().lower()
     pos, total = 0, 0.0
     while pos < len(value):
@@ -50,7 +51,7 @@ def parse_duration(text: str) -> float:
         pos = match.end()
     if not value:
         raise UsageError("an empty duration")
-    return total
+    return check_duration(total, text)
 
 
 def _failures(reports: Mapping[str, PlantReport], names: Mapping[str, str]) -> list[str]:
@@ -77,8 +78,8 @@ async def _fleet_size(db: str, plants: Sequence[SyncPlant]) -> int:
 def _workers(args: argparse.Namespace, plants: Sequence[SyncPlant]) -> int:
     """Return how many worker processes to run (checking ``--workers``)."""
     workers: int | None = args.workers
-    if workers is not None and workers < 1:
-        raise UsageError("--workers is at least 1")
+    if workers is not None:
+        check_workers(workers)
     if workers is not None and workers > 1:
         if not is_dsn(args.db):
             raise UsageError(
@@ -97,6 +98,7 @@ def _workers(args: argparse.Namespace, plants: Sequence[SyncPlant]) -> int:
 def run(args: argparse.Namespace) -> int:
     """Run ``lacecal sync``; return the exit status."""
     stderr = sys.stderr
+    check_db(args.db)
     # Read once: the --workers children get it through a pipe on their stdin.
     stdin = read_stdin() if "-" in args.itr_file else None
     refs = collect_plants(args.itr, args.itr_file, stdin=stdin)

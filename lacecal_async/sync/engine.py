@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import os
 import random
 import secrets
@@ -348,7 +349,7 @@ class _Worker:
         latest, lookback = self.state.latest, self.ctx.lookback
         if latest is None or not lookback:
             return 0
-        found = await self._range(int(latest - lookback), latest)
+        found = await self._range(max(int(latest - lookback), 0), latest)  # never a negative t
         if found:
             await self._commit(found)
         return len(found)
@@ -461,8 +462,8 @@ def _context(  # noqa: PLR0917 - private, called twice
     on_cycle: Callable[[Cycle], object] | None,
 ) -> _Context:
     start = None if since is None else Cursor.since(Endpoint.METER, since).after + 1
-    if lookback is not None and lookback < 0:
-        raise ValueError("lookback is a duration in seconds, zero or more")
+    if lookback is not None and not (math.isfinite(lookback) and lookback >= 0):
+        raise ValueError("lookback is a finite duration in seconds, zero or more")
     return _Context(
         client, store, clock if clock is not None else SystemClock(), start, lookback, on_cycle
     )

@@ -124,7 +124,8 @@ def run_workers(argv: Sequence[str], workers: int, *, stdin: str | None = None) 
     """Run ``lacecal ARGV --workers 1`` as `workers` processes; return the worst status.
 
     `stdin`, if given, is written to each child's stdin (in a thread per child: a child
-    that reads late never blocks the others), in the encoding this process reads it in.
+    that reads late never blocks the others), in the encoding this process reads it in;
+    a child that exits without reading it is no error of the parent's.
     """
     command = [sys.executable, "-m", "lacecal_async", *argv, "--workers", "1"]
     env = {**os.environ, PARENT_ENV: str(os.getpid())}
@@ -133,11 +134,14 @@ def run_workers(argv: Sequence[str], workers: int, *, stdin: str | None = None) 
         subprocess.Popen(command, stdin=pipe, env=env)  # noqa: S603 - our own
         for _ in range(workers)
     ]
+    feeders = []
     if stdin is not None:
         data = stdin.encode(getattr(sys.stdin, "encoding", None) or "utf-8")
         for child in children:
             assert child.stdin is not None  # noqa: S101 - PIPE was asked for
-            threading.Thread(target=_feed, args=(child.stdin, data), daemon=True).start()
+            feeder = threading.Thread(target=_feed, args=(child.stdin, data), daemon=True)
+            feeder.start()
+            feeders.append(feeder)
 
     def forward(_signum: int, _frame: FrameType | None) -> None:
         for child in children:
@@ -152,4 +156,6 @@ def run_workers(argv: Sequence[str], workers: int, *, stdin: str | None = None) 
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+    for feeder in feeders:  # every child has exited: a write left over fails at once
+        feeder.join()
     return next((code if code > 0 else 1 for code in codes if code != 0), 0)

@@ -277,9 +277,9 @@ class Hider:
         one field into the next is hidden too: cut from both (the piece that ends it shows
         the redacted form, the others ``...``).
         """
-        fields = [self(text) for text in texts]
-        changed = len(fields) > 1
-        while changed:
+        fields = list(texts)
+        changed = True
+        while changed:  # one pass over the joined text when it holds no run (the usual case)
             changed = False
             for itr in self.suspects(_SEAM.join(fields)):
                 cut = _target(itr).cut(fields)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -78,12 +78,19 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
 
 
 def _response_error(
-    endpoint: Endpoint, itr: str, status: int, reason: str, body: bytes, *, content_type: str | None
+    endpoint: Endpoint,
+    itr: str,
+    status: int,
+    reason: str,
+    body: bytes,
+    *,
+    content_type: str | None,
+    hide: Iterable[str] | redaction.Hider,
 ) -> str:
-    # The body as text (its charset, or sniffed), the identifier hidden in any echoed form
+    # The body as text (its charset, or sniffed), the identifiers hidden in any echoed form
     # (there and in the reason phrase), and only then cut.
-    shown = redaction.excerpt(body, BODY_EXCERPT_BYTES, (itr,), content_type=content_type)
-    reason = redaction.printable(redaction.cut(redaction.hide(reason, (itr,)), _MAX_REASON))
+    shown = redaction.excerpt(body, BODY_EXCERPT_BYTES, hide, content_type=content_type)
+    reason = redaction.printable(redaction.cut(redaction.hide(reason, hide), _MAX_REASON))
     return f"{endpoint.path} for ITR {redact(itr)}: HTTP {status} {reason}; body {shown}"
 
 
@@ -95,32 +102,43 @@ def check_status(
     reason: str,
     headers: Mapping[str, str],
     body: bytes,
+    hide: Iterable[str] | redaction.Hider | None = None,
 ) -> None:
-    """Raise the typed error a reply that is not a 2xx stands for (429: with Retry-After)."""
+    """Raise the typed error a reply that is not a 2xx stands for (429: with Retry-After).
+
+    `hide`: the identifiers the message hides (default: `itr`); a client gives every one
+    it knows.
+    """
     if 200 <= status < 300:
         return
     content_type = headers.get("Content-Type")
+    hidden = (itr,) if hide is None else hide
+    message = _response_error(
+        endpoint, itr, status, reason, body, content_type=content_type, hide=hidden
+    )
     if status == 429:
         raise LacecalRateLimitError(
-            _response_error(endpoint, itr, status, reason, body, content_type=content_type),
-            retry_after=parse_retry_after(headers.get("Retry-After")),
+            message, retry_after=parse_retry_after(headers.get("Retry-After"))
         )
-    raise LacecalResponseError(
-        _response_error(endpoint, itr, status, reason, body, content_type=content_type),
-        status=status,
-    )
+    raise LacecalResponseError(message, status=status)
 
 
 def decode_reply(
-    endpoint: Endpoint, itr: str, wire_format: WireFormat, body: bytes
+    endpoint: Endpoint,
+    itr: str,
+    wire_format: WireFormat,
+    body: bytes,
+    *,
+    hide: Iterable[str] | redaction.Hider | None = None,
 ) -> tuple[Any, ...]:
     """Decode a 2xx reply's body into records, or raise `LacecalParseError` (no chained cause).
 
     The body is decoded whatever its Content-Type says (PHP often labels JSON ``text/html``);
-    a reply that is not what was asked for is a `LacecalParseError`.
+    a reply that is not what was asked for is a `LacecalParseError`. The identifiers in
+    `hide` (default: `itr`) are hidden in the error, and in the strings of an inverter list.
     """
     try:
-        return decode(endpoint, body, wire_format, hide=(itr,))
+        return decode(endpoint, body, wire_format, hide=(itr,) if hide is None else hide)
     except LacecalParseError as exc:
         # The message hides the identifier in any form (the decoder quotes decoded values
         # and tags); the chained cause quotes them whole, so it goes.
@@ -157,7 +175,11 @@ def backoff_delay(attempt: int, period: float, max_requests: int, rng: random.Ra
     and capped at one period; the jitter keeps many failing ITRs from retrying in step.
     """
     base = period / max_requests / 2
-    return min(period, math.ldexp(base, attempt)) * (0.5 + rng.random() / 2)
+    try:
+        delay = min(period, math.ldexp(base, attempt))
+    except OverflowError:  # ldexp never gives inf: a thousand attempts, or a huge period
+        delay = period
+    return delay * (0.5 + rng.random() / 2)
 
 
 def to_unix(value: object, name: str) -> int:

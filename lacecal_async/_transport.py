@@ -17,7 +17,7 @@ import copy
 import ipaddress
 import logging
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol, cast
 
@@ -44,7 +44,7 @@ from lacecal_async.errors import (
 )
 from lacecal_async.itr import fingerprint, redact
 from lacecal_async.limits import LimitState
-from lacecal_async.redaction import hide, printable
+from lacecal_async.redaction import Hider, hide, printable
 from lacecal_async.telemetry import (
     ClientEvent,
     Listener,
@@ -132,8 +132,9 @@ class Admission(Protocol):
 class _Shared:
     """What a transport and its views share beyond the objects they both hold.
 
-    The session (created on first use), whether it is closed, the listeners, and what
-    `close()` must stop besides the pending calls (a fan-out's tasks waiting on its queue).
+    The session (created on first use), whether it is closed, the listeners, what
+    `close()` must stop besides the pending calls (a fan-out's tasks waiting on its queue),
+    and the identifiers every string taken from a reply hides.
     """
 
     session: aiohttp.ClientSession | None
@@ -141,6 +142,8 @@ class _Shared:
     closed: bool = False
     listeners: list[Listener] = attrs.Factory(list)
     on_close: set[Callable[[], None]] = attrs.Factory(set)
+    #: Every identifier asked about or given (`Transport.hide`): hidden in every reply's text.
+    hider: Hider = attrs.Factory(Hider)
 
 
 @attrs.frozen
@@ -288,6 +291,10 @@ class Transport:
         """Callbacks `close()` calls once, synchronously (a fan-out cancels its tasks)."""
         return self._shared.on_close
 
+    def hide(self, itrs: Iterable[str]) -> None:
+        """Hide these identifiers in the text of every reply, whichever plant it is for."""
+        self._shared.hider.add(itrs)
+
     def guard(self) -> _CloseGuard:
         """Wrap a wait of the calling task (a request, a fan-out's queue) so close() ends it."""
         return _CloseGuard(self)
@@ -340,6 +347,8 @@ class Transport:
         can fix, and `LacecalClosedError` if the client is (or gets) closed.
         """
         params = build_params(itr, self.wire_format, t=t, n=None if t is None else n)
+        if itr not in self._shared.hider:  # from now on hidden in every reply, any plant's
+            self._shared.hider.add((itr,))
         async with self.guard():
             attempt = 0
             while True:
@@ -491,7 +500,8 @@ class Transport:
                 retryable=True,
             )
         except (aiohttp.ClientError, OSError) as exc:
-            detail = printable(hide(str(exc), (itr,)))  # aiohttp quotes URLs and replies
+            # aiohttp quotes URLs and replies
+            detail = printable(hide(str(exc), self._shared.hider))
             # A certificate nobody trusts stays untrusted: do not spend the ITR's slots on it.
             certificate = isinstance(exc, aiohttp.ClientConnectorCertificateError)
             failure = _Failure(
@@ -508,7 +518,7 @@ class Transport:
                     endpoint=endpoint.value,
                     body=body,
                     wire_format=self.wire_format.value,
-                    hide=(itr,),
+                    hide=self._shared.hider,
                 ),
                 retryable=False,
             )
@@ -548,7 +558,9 @@ class Transport:
     def _decode(self, endpoint: Endpoint, itr: str, reply: _Reply) -> tuple[Any, ...] | _Failure:
         outcome: tuple[Any, ...] | _Failure
         try:
-            outcome = decode_reply(endpoint, itr, self.wire_format, reply.body)
+            outcome = decode_reply(
+                endpoint, itr, self.wire_format, reply.body, hide=self._shared.hider
+            )
         except LacecalError as exc:
             outcome = _Failure(exc, retryable=False)
         self._report(
@@ -608,7 +620,15 @@ class Transport:
     ) -> _Failure | None:
         """Return the failure a reply that is not a 2xx stands for (a 429 pauses the ITR)."""
         try:
-            check_status(endpoint, itr, status=status, reason=reason, headers=headers, body=body)
+            check_status(
+                endpoint,
+                itr,
+                status=status,
+                reason=reason,
+                headers=headers,
+                body=body,
+                hide=self._shared.hider,
+            )
         except LacecalRateLimitError as exc:
             period = self.rate_limit[1]
             pause = period if exc.retry_after is None else exc.retry_after

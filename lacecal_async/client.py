@@ -206,6 +206,18 @@ class LacecalClient:
         """Stop calling `listener` (ValueError if it was not added)."""
         self._transport.listeners.remove(listener)
 
+    def hide_identifiers(self, itrs: Iterable[str]) -> None:
+        """Hide these identifiers, too, in every string taken from a reply of any plant.
+
+        A server may echo an identifier: in an error body, or in an inverter's name. Every
+        such string the client gives (records' strings, error messages) has each identifier
+        it was asked about hidden (``...WXYZ``), in any case, width, escape or spacing. Give
+        it the identifiers of the rest of a run up front, so that a reply for one plant
+        hides another's before that one is asked about (`sync` and `follow` do). Views
+        share the set. `InvalidITRError` for an invalid identifier (none is added then).
+        """
+        self._transport.hide([validate_itr(itr) for itr in itrs])
+
     def limit_state(self, itr: str) -> LimitState:
         """Return where `itr` stands against the rate limit now (call it on the event loop).
 

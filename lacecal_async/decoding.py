@@ -11,6 +11,10 @@ is well-formed but not this endpoint's document (an HTML maintenance page, anoth
 endpoint's reply), raises `LacecalParseError` naming the endpoint, the failing field
 (``$[3].GRID_meter.RST.Eimp``) and the body's first 200 characters, and no other exception
 escapes. An energy must be a finite number in ASCII digits (see `lacecal_async._converter`).
+
+Given identifiers to hide, every string taken from the reply hides them: the error's text,
+and an inverter list's names, manufacturers, models and serial numbers (a name may echo
+the plant's identifier). Meter and inverter pages hold no strings: they cost nothing more.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import Any, Final, Literal, ParamSpec, TypeVar, overload
 from xml.etree.ElementTree import ParseError
 from xml.parsers.expat import ExpatError
 
+import attrs
 from cattrs.errors import BaseValidationError
 from defusedxml import DefusedXmlException
 
@@ -28,6 +33,7 @@ from lacecal_async import _converter, _json, _json_records, _xml, _xml_plain, _x
 from lacecal_async.endpoints import Endpoint, WireFormat
 from lacecal_async.errors import LacecalParseError
 from lacecal_async.records import Inverter, InverterRecord, MeterRecord
+from lacecal_async.redaction import Hider
 
 __all__ = ["decode"]
 
@@ -69,7 +75,7 @@ def decode(
     body: bytes,
     wire_format: WireFormat | str = ...,
     *,
-    hide: Iterable[str] = ...,
+    hide: Iterable[str] | Hider = ...,
 ) -> tuple[Inverter, ...]: ...
 @overload
 def decode(
@@ -77,7 +83,7 @@ def decode(
     body: bytes,
     wire_format: WireFormat | str = ...,
     *,
-    hide: Iterable[str] = ...,
+    hide: Iterable[str] | Hider = ...,
 ) -> tuple[InverterRecord, ...]: ...
 @overload
 def decode(
@@ -85,7 +91,7 @@ def decode(
     body: bytes,
     wire_format: WireFormat | str = ...,
     *,
-    hide: Iterable[str] = ...,
+    hide: Iterable[str] | Hider = ...,
 ) -> tuple[MeterRecord, ...]: ...
 @overload
 def decode(
@@ -93,7 +99,7 @@ def decode(
     body: bytes,
     wire_format: WireFormat | str = ...,
     *,
-    hide: Iterable[str] = ...,
+    hide: Iterable[str] | Hider = ...,
 ) -> tuple[Any, ...]: ...
 @_unchained
 def decode(
@@ -101,19 +107,30 @@ def decode(
     body: bytes,
     wire_format: WireFormat | str = "json",
     *,
-    hide: Iterable[str] = (),
+    hide: Iterable[str] | Hider = (),
 ) -> tuple[Any, ...]:
     """Decode a reply body of `endpoint` ("inverter_list", "inverter" or "meter").
 
     Returns a tuple of `Inverter`, `InverterRecord` or `MeterRecord`. Raises ValueError for
     an unknown endpoint or wire format (a programming error), `LacecalParseError` for a body
-    that is not the endpoint's reply; its message hides the identifiers in `hide`.
+    that is not the endpoint's reply. The identifiers in `hide` (a `Hider`, or identifiers)
+    are hidden in its message and in an inverter list's strings (``...WXYZ``).
     """
     endpoint = Endpoint(endpoint)
     wire_format = WireFormat(wire_format)
+    if not isinstance(hide, Hider):
+        hide = tuple(hide)
+    records = _records(endpoint, body, wire_format, hide)
+    if endpoint is Endpoint.INVERTER_LIST and records and hide:
+        return _hidden(records, Hider.of(hide))
+    return records
+
+
+def _records(
+    endpoint: Endpoint, body: bytes, wire_format: WireFormat, hide: tuple[str, ...] | Hider
+) -> tuple[Any, ...]:
     if not body or body.isspace():
         return ()
-    hide = tuple(hide)
     if wire_format is WireFormat.JSON:
         plain = _load_json(endpoint, body, hide)
         try:
@@ -140,12 +157,33 @@ def decode(
         raise _error(reason, endpoint, body, wire_format, hide, path=path) from exc
 
 
+def _hidden(inverters: tuple[Inverter, ...], hider: Hider) -> tuple[Inverter, ...]:
+    """Return `inverters` with every identifier hidden in their strings (rare: a list is)."""
+    out = []
+    for served in inverters:
+        texts = (served.name, served.manufacturer, served.model, served.serial_number or "")
+        name, manufacturer, model, serial = hider.fields(texts)
+        if (name, manufacturer, model, serial) == texts:
+            out.append(served)
+            continue
+        out.append(
+            attrs.evolve(
+                served,
+                name=name,
+                manufacturer=manufacturer,
+                model=model,
+                serial_number=None if served.serial_number is None else serial,
+            )
+        )
+    return tuple(out)
+
+
 def _error(
     reason: str,
     endpoint: Endpoint,
     body: bytes,
     wire_format: WireFormat,
-    hide: tuple[str, ...],
+    hide: tuple[str, ...] | Hider,
     *,
     path: str | None = None,
 ) -> LacecalParseError:
@@ -154,7 +192,7 @@ def _error(
     )
 
 
-def _load_json(endpoint: Endpoint, body: bytes, hide: tuple[str, ...]) -> object:
+def _load_json(endpoint: Endpoint, body: bytes, hide: tuple[str, ...] | Hider) -> object:
     try:
         return _json.loads(body)
     except _DATA_ERRORS as exc:
@@ -169,7 +207,7 @@ def _plain_xml(endpoint: Endpoint, body: bytes) -> list[Any] | None:
         return None  # `_load_xml` refuses it, explains it, or reads it
 
 
-def _load_xml(endpoint: Endpoint, body: bytes, hide: tuple[str, ...]) -> list[object]:
+def _load_xml(endpoint: Endpoint, body: bytes, hide: tuple[str, ...] | Hider) -> list[object]:
     xml = WireFormat.XML
     try:
         root = _xml.parse(body)

@@ -52,9 +52,9 @@ class LacecalParseError(LacecalError):
         body: bytes = b"",
         path: str | None = None,
         wire_format: str | None = None,
-        hide: Iterable[str] = (),
+        hide: Iterable[str] | redaction.Hider = (),
     ) -> None:
-        hider = redaction.Hider(hide)
+        hider = redaction.Hider.of(hide)
         # Hide first, cut after: a reason quotes the offending value, which may be long.
         self.reason = redaction.cut(hider(reason[: redaction.SCAN_CHARS]), REASON_MAX_CHARS)
         self.endpoint = endpoint

@@ -6,8 +6,11 @@ rule: no run of 8 consecutive characters of an identifier survives, whatever mix
 forms spells it, and whatever separators stand between its characters: NUL (UTF-16 code
 units read as text), other controls, whitespace, zero-width characters, punctuation, or
 escapes of any of them (``S\\u0000E\\u0000C...``, a quoted ``b'S\\x00E\\x00C...'``). A
-run, separators inside it included, is replaced by the redacted form (``...WXYZ``). Letters
-and digits not in the run break it, so prose is left alone.
+character counts as what it reads as once NFKC-normalised and case-folded, so fullwidth
+(U+FF33 for ``S``), mathematical (U+1D412) and enclosed (U+24C8) spellings are the
+identifier too. A run, separators inside it included, is replaced by the redacted form
+(``...WXYZ``). Letters and digits not in the run break it, so prose is left alone,
+character for character.
 
 Bodies are turned into text first, by the rules of their format (a UTF-16 body is read as
 UTF-16, not shown as bytes); text is hidden first and cut after (an identifier straddling
@@ -23,7 +26,8 @@ import codecs
 import functools
 import json
 import re
-from collections.abc import Iterable
+import unicodedata
+from collections.abc import Iterable, Sequence
 from typing import Final
 
 __all__ = ["MIN_RUN", "Hider", "body_text", "cut", "excerpt", "hide", "printable"]
@@ -41,10 +45,13 @@ _ESCAPE = re.compile(
     r"|&(?:amp;)?#[xX](?P<hex>[0-9a-fA-F]{1,8});?|&(?:amp;)?#(?P<dec>[0-9]{1,10});?"
     r"|%(?:25)?(?P<pct>[0-9a-fA-F]{2})|(?P<named>&[A-Za-z][A-Za-z0-9]{1,31};)"
 )
-#: Characters as a server may spell them: an escape (a named group), or letters and digits.
-_UNIT = re.compile(_ESCAPE.pattern + r"|[^\W_]+")
+#: Characters as a server may spell them: an escape (a named group), ASCII letters and digits,
+#: or one other character (which may read as letters or digits once normalised: ``Ⓢ``).
+_UNIT = re.compile(_ESCAPE.pattern + r"|[A-Za-z0-9]+|[^\x00-\x7f]")
 #: Anything between an identifier's characters that does not break a run.
 _SEPARATORS = re.compile(r"[\W_]+")
+#: What stands between a record's fields when they are read as one text (a separator).
+_SEAM = "\x00"
 _CHARSET = re.compile(r"""charset\s*=\s*["']?([A-Za-z0-9._:-]+)""", re.IGNORECASE)
 _XML_ENCODING = re.compile(rb"""^<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
 _BOMS: Final = (
@@ -67,30 +74,53 @@ def _unescape_one(match: re.Match[str]) -> str:
     return chr(code)
 
 
+@functools.lru_cache(maxsize=4096)
+def _fold(char: str) -> str:
+    """Return the letters and digits one character reads as: NFKC, case-folded, NFKC again.
+
+    Fullwidth, mathematical and enclosed ``S`` read as ``s``, ``ß`` as ``ss``; a separator
+    reads as nothing.
+    """
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", char).casefold())
+    return "".join(c for c in folded if c.isalnum())
+
+
+def _plain(text: str) -> str:
+    """Return the letters and digits `text` spells: escapes undone, normalised, folded.
+
+    The same reading as `_units`, without positions: what `Hider.suspects` scans.
+    """
+    text = _ESCAPE.sub(_unescape_one, text)
+    if text.isascii():
+        return _SEPARATORS.sub("", text.casefold())
+    return "".join(map(_fold, text))
+
+
 def _units(text: str) -> tuple[str, list[int], list[int]]:
-    r"""Return the letters and digits `text` spells (escapes undone, casefolded), and where.
+    r"""Return the letters and digits `text` spells (escapes undone, normalised), and where.
 
     Everything else is a separator and dropped: NUL and other controls, whitespace,
-    zero-width characters, punctuation, and escapes of any of them (``\u0000``).
-    Each kept character comes with the start and end of its spelling in `text`.
+    zero-width characters, punctuation, and escapes of any of them (``\u0000``). Each kept
+    character comes with the start and end of its spelling in `text` (a character that
+    reads as two, ``ß``, gives both the same span).
     """
     chars: list[str] = []
     starts: list[int] = []
     ends: list[int] = []
     for match in _UNIT.finditer(text):
         start, end = match.span()
-        if match.lastgroup is None:  # a run of letters and digits
-            folded = match.group(0).casefold()
-            if len(folded) != end - start:  # "ß" folds to "ss": one at a time
-                folded = "".join(c if len(c) == 1 else "\x00" for c in map(str.casefold, match[0]))
-            chars.append(folded)
-            starts.extend(range(start, end))
-            ends.extend(range(start + 1, end + 1))
-            continue
-        char = _unescape_one(match)
-        if len(char) == 1 and char.isalnum():  # else an escape of a separator, or of nothing
-            folded = char.casefold()
-            chars.append(folded if len(folded) == 1 else "\x00")
+        if match.lastgroup is None:
+            run = match.group(0)
+            if run.isascii():  # ASCII letters and digits: one character each, as they are
+                chars.append(run.lower())
+                starts.extend(range(start, end))
+                ends.extend(range(start + 1, end + 1))
+                continue
+            folded = _fold(run)  # one other character
+        else:
+            folded = _fold(_unescape_one(match))  # an escape of a separator reads as nothing
+        for char in folded:
+            chars.append(char)
             starts.append(start)
             ends.append(end)
     return "".join(chars), starts, ends
@@ -101,8 +131,8 @@ def _windows(folded: str) -> frozenset[str]:
 
 
 def _squeezed(itr: str) -> str:
-    """Return an identifier's letters and digits, casefolded: what `_units` compares."""
-    return _SEPARATORS.sub("", itr.casefold())
+    """Return an identifier's letters and digits, read as `_units` reads text."""
+    return _plain(itr)
 
 
 class _Target:
@@ -139,6 +169,28 @@ class _Target:
             match = self.first.search(chars, i + longest)
         return found
 
+    def cut(self, fields: list[str]) -> list[str]:
+        """Return `fields` with every run of their joined text replaced, field by field.
+
+        Each field keeps what lies outside a run; a run's piece in a field becomes
+        ``...`` (``...WXYZ`` where the run ends), so letters only ever get fewer.
+        """
+        joined = _SEAM.join(fields)
+        chars, starts, ends = _units(joined)
+        spans = [(starts[first], ends[stop - 1]) for first, stop in self.runs(chars)]
+        out, lo = [], 0
+        for field in fields:
+            hi = lo + len(field)
+            pieces, last = [], lo
+            for start, end in spans:
+                if start < hi and end > lo and field:
+                    pieces += [joined[last : max(start, lo)], self.shown if end <= hi else "..."]
+                    last = min(end, hi)
+            pieces.append(joined[last:hi])
+            out.append("".join(pieces))
+            lo = hi + len(_SEAM)
+        return out
+
     def hide(self, text: str) -> str:
         """Return `text` with every run replaced, separators inside it included."""
         while True:  # a replacement can complete a new run with what follows; each pass shrinks
@@ -160,26 +212,56 @@ class Hider:
     A run is 8 or more consecutive letters and digits of an identifier, whatever separators
     stand between them (a NUL between UTF-16 code units is no break). An index of every
     identifier's 8-character windows finds which identifiers a text may hold (after undoing
-    escapes and case and dropping separators), so a fleet of thousands costs one pass per
-    text.
+    escapes, width and case and dropping separators), so a fleet of thousands costs one
+    pass per text. `add` indexes more identifiers (a client learns its plants as it goes).
     """
 
-    def __init__(self, itrs: Iterable[str]) -> None:
-        self._by_window: dict[str, list[str]] = {}
-        for itr in dict.fromkeys(itrs):
+    def __init__(self, itrs: Iterable[str] = ()) -> None:
+        #: Each window's identifier (a tuple of them in the rare case two share a window).
+        self._by_window: dict[str, str | tuple[str, ...]] = {}
+        self._itrs: set[str] = set()
+        self.add(itrs)
+
+    @classmethod
+    def of(cls, hide: Iterable[str] | Hider) -> Hider:
+        """Return `hide` if it is a Hider already, else a Hider of its identifiers."""
+        return hide if isinstance(hide, Hider) else cls(hide)
+
+    def add(self, itrs: Iterable[str]) -> None:
+        """Hide these identifiers too (one already known costs a set lookup)."""
+        by_window = self._by_window
+        for itr in itrs:
+            if itr in self._itrs:
+                continue
+            self._itrs.add(itr)
             for window in _windows(_squeezed(itr)):
-                self._by_window.setdefault(window, []).append(itr)
+                seen = by_window.get(window)
+                if seen is None:
+                    by_window[window] = itr
+                else:
+                    by_window[window] = (seen, itr) if isinstance(seen, str) else (*seen, itr)
+
+    def __contains__(self, itr: object) -> bool:
+        return itr in self._itrs
+
+    def __len__(self) -> int:
+        return len(self._itrs)
 
     def suspects(self, text: str) -> list[str]:
-        """Return the identifiers whose windows occur in `text` (escapes undone, any case)."""
+        """Return the identifiers whose windows occur in `text` (read as runs are read)."""
         if not self._by_window:
             return []
-        plain = _SEPARATORS.sub("", _ESCAPE.sub(_unescape_one, text).casefold())
+        plain = _plain(text)
         found: dict[str, None] = {}
         by_window = self._by_window
         for i in range(len(plain) - MIN_RUN + 1):
-            for itr in by_window.get(plain[i : i + MIN_RUN], ()):
-                found[itr] = None
+            hit = by_window.get(plain[i : i + MIN_RUN])
+            if hit is None:
+                continue
+            if isinstance(hit, str):
+                found[hit] = None
+            else:
+                found.update(dict.fromkeys(hit))
         return list(found)
 
     def __call__(self, text: str) -> str:
@@ -188,17 +270,32 @@ class Hider:
             text = _target(itr).hide(text)
         return text
 
+    def fields(self, texts: Sequence[str]) -> list[str]:
+        """Return a record's `texts` hidden each, and as the one text they make side by side.
+
+        Fields lie next to each other in a file or a table row, so a run that crosses from
+        one field into the next is hidden too: cut from both (the piece that ends it shows
+        the redacted form, the others ``...``).
+        """
+        fields = list(texts)
+        changed = True
+        while changed:  # one pass over the joined text when it holds no run (the usual case)
+            changed = False
+            for itr in self.suspects(_SEAM.join(fields)):
+                cut = _target(itr).cut(fields)
+                changed = changed or cut != fields
+                fields = cut
+        return fields
+
 
 @functools.lru_cache(maxsize=1024)
 def _target(itr: str) -> _Target:
     return _Target(itr)
 
 
-def hide(text: str, itrs: Iterable[str]) -> str:
+def hide(text: str, itrs: Iterable[str] | Hider) -> str:
     """Return `text` (its first `SCAN_CHARS` characters) with no 8-run of any identifier."""
-    text = text[:SCAN_CHARS]
-    itrs = tuple(itrs)
-    return Hider(itrs)(text) if itrs else text
+    return Hider.of(itrs)(text[:SCAN_CHARS])
 
 
 def printable(text: str) -> str:
@@ -255,7 +352,7 @@ def body_text(
 def excerpt(
     body: bytes,
     limit: int,
-    itrs: Iterable[str] = (),
+    itrs: Iterable[str] | Hider = (),
     *,
     wire_format: str | None = None,
     content_type: str | None = None,

@@ -17,6 +17,7 @@ from typing import Any
 
 import attrs
 
+from lacecal_async.cli.bounds import finite_seconds, whole_number
 from lacecal_async.cli.export import open_export
 from lacecal_async.cli.fetch import Fetch, log_to, report_failures
 from lacecal_async.cli.interrupt import Interrupted, run_interruptible
@@ -32,6 +33,9 @@ __all__ = ["DEMO_DAY", "TOWNS", "Totals", "add_parser", "run"]
 
 #: The demo's first day (local): its week holds the autumn DST change (2024-10-27).
 DEMO_DAY = date(2024, 10, 21)
+#: Most plants and days a demo takes (it holds every record in memory to check them).
+MAX_DEMO_PLANTS = 1_000
+MAX_DEMO_DAYS = 366
 TOWNS = (
     "almeria", "avila", "badajoz", "bilbao", "burgos", "caceres", "cadiz", "cordoba",
     "cuenca", "girona", "granada", "huelva", "huesca", "jaen", "leon", "lleida", "logrono",
@@ -215,8 +219,18 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         metavar="DIR",
         help="where the CSV files go (default lacecal-demo)",
     )
-    parser.add_argument("--plants", type=int, default=25, help="number of plants (default 25)")
-    parser.add_argument("--days", type=int, default=7, help="days to fetch (default 7)")
+    parser.add_argument(
+        "--plants",
+        type=whole_number(1, MAX_DEMO_PLANTS),
+        default=25,
+        help=f"number of plants (default 25, at most {MAX_DEMO_PLANTS})",
+    )
+    parser.add_argument(
+        "--days",
+        type=whole_number(1, MAX_DEMO_DAYS),
+        default=7,
+        help=f"days to fetch (default 7, at most {MAX_DEMO_DAYS})",
+    )
     parser.add_argument(
         "--rate",
         type=parse_rate,
@@ -230,5 +244,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         default="auto",
         help=argparse.SUPPRESS,
     )
-    parser.add_argument("--progress-every", type=float, default=5.0, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--progress-every", type=finite_seconds(), default=5.0, help=argparse.SUPPRESS
+    )
     parser.set_defaults(func=run, wire_format="json", timeout=30.0, retries=3, messages_only=True)

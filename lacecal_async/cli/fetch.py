@@ -21,6 +21,7 @@ from typing import Any, TextIO
 import attrs
 
 from lacecal_async import ItrDone, PageEvent, StreamEvent
+from lacecal_async.cli.bounds import finite_seconds
 from lacecal_async.cli.export import (
     FORMATS,
     Export,
@@ -297,7 +298,9 @@ def add_progress_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "-v", "--verbose", action="store_true", help="log every request (identifiers redacted)"
     )
-    group.add_argument("--progress-every", type=float, default=5.0, help=argparse.SUPPRESS)
+    group.add_argument(
+        "--progress-every", type=finite_seconds(), default=5.0, help=argparse.SUPPRESS
+    )
 
 
 FETCH_EPILOG = f"""\

@@ -1,7 +1,9 @@
 """``lacecal sync`` in a fleet: its lease events on stderr, and ``--workers N`` processes.
 
 ``--workers N`` re-runs the same command line N times as child processes (each one worker
-with its own id and leases) and waits for them; SIGTERM or Ctrl-C is passed on to each. A
+with its own id and leases) and waits for them; SIGTERM or Ctrl-C is passed on to each.
+What ``--itr-file -`` read from the parent's stdin goes to each child through a pipe on
+its stdin: never on a command line or in the environment, which other users may read. A
 child that dies is not restarted: the others take over its plants once its leases expire
 (restarting is the service manager's job). A child stops cleanly (its leases released) when
 its parent dies, even by SIGKILL: it is given the parent's pid and watches `os.getppid`.
@@ -9,6 +11,7 @@ its parent dies, even by SIGKILL: it is given the parent's pid and watches `os.g
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -17,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from types import FrameType
-from typing import TextIO
+from typing import IO, TextIO
 
 from lacecal_async.cli.itrs import Redactor
 from lacecal_async.sync import FleetEvent
@@ -111,14 +114,34 @@ def printer(stream: TextIO, redact: Redactor) -> Callable[[FleetEvent], None]:
     return show
 
 
-def run_workers(argv: Sequence[str], workers: int) -> int:
-    """Run ``lacecal ARGV --workers 1`` as `workers` processes; return the worst status."""
+def _feed(pipe: IO[bytes], data: bytes) -> None:
+    """Write `data` to a child's stdin and close it (a child that died early reads nothing)."""
+    with contextlib.suppress(OSError), pipe:  # BrokenPipeError included, on close too
+        pipe.write(data)
+
+
+def run_workers(argv: Sequence[str], workers: int, *, stdin: str | None = None) -> int:
+    """Run ``lacecal ARGV --workers 1`` as `workers` processes; return the worst status.
+
+    `stdin`, if given, is written to each child's stdin (in a thread per child: a child
+    that reads late never blocks the others), in the encoding this process reads it in;
+    a child that exits without reading it is no error of the parent's.
+    """
     command = [sys.executable, "-m", "lacecal_async", *argv, "--workers", "1"]
     env = {**os.environ, PARENT_ENV: str(os.getpid())}
+    pipe = subprocess.DEVNULL if stdin is None else subprocess.PIPE
     children = [
-        subprocess.Popen(command, stdin=subprocess.DEVNULL, env=env)  # noqa: S603 - our own
+        subprocess.Popen(command, stdin=pipe, env=env)  # noqa: S603 - our own
         for _ in range(workers)
     ]
+    feeders = []
+    if stdin is not None:
+        data = stdin.encode(getattr(sys.stdin, "encoding", None) or "utf-8")
+        for child in children:
+            assert child.stdin is not None  # noqa: S101 - PIPE was asked for
+            feeder = threading.Thread(target=_feed, args=(child.stdin, data), daemon=True)
+            feeder.start()
+            feeders.append(feeder)
 
     def forward(_signum: int, _frame: FrameType | None) -> None:
         for child in children:
@@ -133,4 +156,6 @@ def run_workers(argv: Sequence[str], workers: int) -> int:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+    for feeder in feeders:  # every child has exited: a write left over fails at once
+        feeder.join()
     return next((code if code > 0 else 1 for code in codes if code != 0), 0)

@@ -61,7 +61,9 @@ def run(args: argparse.Namespace) -> int:
 
     async def work() -> dict[str, FetchResult[Inverter]]:
         async with make_client(args) as client:
-            return await client.fetch_many([p.itr for p in plants], Endpoint.INVERTER_LIST)
+            itrs = [p.itr for p in plants]
+            client.hide_identifiers(itrs)  # one plant's list may echo another's identifier
+            return await client.fetch_many(itrs, Endpoint.INVERTER_LIST)
 
     outcome = run_interruptible(work)
     if isinstance(outcome, Interrupted):

@@ -2,7 +2,9 @@
 
 Each entry is ``IDENTIFIER`` or ``alias=IDENTIFIER``. The identifier is a secret: stderr
 (progress, logs, errors) shows a plant by its alias or its redacted identifier only; the
-data written shows the alias, or the full identifier when there is no alias.
+data written shows the alias, or the full identifier when there is no alias. An alias is
+shown and written everywhere, so one holding 8 characters of any identifier of the run in
+a row (whatever separators, case or width) is refused.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ __all__ = [
     "hide_identifier_shaped",
     "parse_entry",
     "read_itr_file",
+    "read_stdin",
 ]
 
 #: Comma-separated entries used when neither arguments nor files name any plant.
@@ -72,13 +75,28 @@ def parse_entry(text: str, where: str) -> PlantRef:
     return PlantRef(valid, alias if sep else None)
 
 
-def read_itr_file(path: str) -> list[PlantRef]:
-    """Read one entry per line; ``#`` starts a comment, blank lines are skipped; ``-``: stdin."""
+def read_stdin() -> str:
+    """Return what stdin holds, to the end: the ``--itr-file -`` entries (read once)."""
     try:
-        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+        return sys.stdin.read()
     except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        raise UsageError(f"cannot read ITR file {path}: {reason}") from None
+        reason = exc.strerror if isinstance(exc, OSError) else "not text"
+        raise UsageError(f"cannot read ITR file -: {reason}") from None
+
+
+def read_itr_file(path: str, stdin: str | None = None) -> list[PlantRef]:
+    """Read one entry per line; ``#`` starts a comment, blank lines are skipped.
+
+    ``-`` is stdin: `stdin` if given (what `read_stdin` returned), else read now.
+    """
+    if path == "-":
+        text = read_stdin() if stdin is None else stdin
+    else:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            raise UsageError(f"cannot read ITR file {path}: {reason}") from None
     plants = []
     for number, line in enumerate(text.splitlines(), 1):
         entry = line.partition("#")[0].strip()
@@ -110,11 +128,16 @@ def collect_plants(
     arguments: Sequence[str],
     files: Sequence[str] = (),
     environ: Mapping[str, str] = os.environ,
+    *,
+    stdin: str | None = None,
 ) -> list[PlantRef]:
-    """Return the plants from arguments and files, else from ``LACECAL_ITR``; in order, once."""
+    """Return the plants from arguments and files, else from ``LACECAL_ITR``; in order, once.
+
+    `stdin`: what stdin held, for a file ``-`` (default: read it now).
+    """
     plants = [parse_entry(a, f"argument {i}") for i, a in enumerate(arguments, 1)]
     for path in files:
-        plants.extend(read_itr_file(path))
+        plants.extend(read_itr_file(path, stdin))
     if not arguments and not files:
         items = [item.strip() for item in environ.get(ENV_VAR, "").split(",")]
         plants = [
@@ -124,7 +147,20 @@ def collect_plants(
         raise UsageError(
             f"no plant given: name ITRs as arguments, with --itr-file, or in {ENV_VAR}"
         )
+    _check_aliases(plants)
     return _dedupe(plants)
+
+
+def _check_aliases(plants: Sequence[PlantRef]) -> None:
+    """Refuse an alias holding 8 characters of an identifier of the run (before any quotes it)."""
+    hider = Hider(plant.itr for plant in plants)
+    for plant in plants:
+        if plant.alias is not None and hider.suspects(plant.alias):
+            raise UsageError(
+                f"the alias of ITR {redact(plant.itr)} holds 8 or more characters of an "
+                "identifier in a row (whatever separators, case or width); aliases are shown "
+                "and stored: choose another"
+            )
 
 
 @attrs.frozen

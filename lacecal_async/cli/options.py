@@ -3,48 +3,45 @@
 from __future__ import annotations
 
 import argparse
-import math
 
 from lacecal_async import rate
+from lacecal_async.cli.bounds import MAX_RATE_COUNT, MAX_RETRIES, finite_seconds, whole_number
+from lacecal_async.cli.usage import UsageError
 from lacecal_async.client import DEFAULT_BASE_URL, LacecalClient
 
 __all__ = ["UsageError", "add_client_options", "make_client", "parse_rate", "parse_rate_or_none"]
 
+#: The longest period of a ``--rate`` [s]: a day (the API's own is a minute).
+MAX_RATE_PERIOD = 86_400.0
 
-class UsageError(Exception):
-    """A mistake on the command line: reported as one line, exit status 2."""
+
+def _bounded(parsed: tuple[int, float], text: str) -> tuple[int, float]:
+    if parsed[0] > MAX_RATE_COUNT or parsed[1] > MAX_RATE_PERIOD:
+        raise argparse.ArgumentTypeError(
+            f"expected at most {MAX_RATE_COUNT} requests per at most {MAX_RATE_PERIOD:.0f} "
+            f"seconds, not {text!r}"
+        )
+    return parsed
 
 
 def parse_rate(text: str) -> tuple[int, float]:
-    """Parse ``N/SECONDS`` (e.g. ``6/60``, ``6/0.5``): N requests per ITR per SECONDS."""
+    """Parse ``N/SECONDS`` (e.g. ``6/60``, ``6/0.5``): N requests per ITR per SECONDS.
+
+    N is at most a million, SECONDS at most a day.
+    """
     try:
-        return rate.parse_rate(text)
+        return _bounded(rate.parse_rate(text), text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def parse_rate_or_none(text: str) -> tuple[int, float] | None:
-    """Parse ``N/SECONDS`` or ``none`` (no limit)."""
+    """Parse ``N/SECONDS`` (as `parse_rate`) or ``none`` (no limit)."""
     try:
-        return rate.parse_rate(text, allow_none=True)
+        parsed = rate.parse_rate(text, allow_none=True)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, not {text!r}")
-    return value
-
-
-def _count(text: str) -> int:
-    if not (text.isascii() and text.isdigit()):
-        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}")
-    return int(text)
+    return None if parsed is None else _bounded(parsed, text)
 
 
 def add_client_options(parser: argparse.ArgumentParser) -> None:
@@ -71,17 +68,17 @@ def add_client_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--timeout",
-        type=_positive,
+        type=finite_seconds(),
         default=30.0,
         metavar="SECONDS",
         help="longest wait for one reply, body included (default 30)",
     )
     group.add_argument(
         "--retries",
-        type=_count,
+        type=whole_number(0, MAX_RETRIES),
         default=3,
         metavar="N",
-        help="extra attempts after a failed request (default 3)",
+        help=f"extra attempts after a failed request (default 3, at most {MAX_RETRIES})",
     )
 
 

@@ -7,10 +7,15 @@ import asyncio
 import math
 import sys
 
+from lacecal_async.cli.bounds import positive_number, whole_number
 from lacecal_async.cli.options import parse_rate_or_none
 from lacecal_async.testing import ServeOptions, serve_plants
 
 __all__ = ["add_parser", "run"]
+
+#: Most plants and days a fake server serves (`make_plants` builds them all up front).
+MAX_SERVE_PLANTS = 100_000
+MAX_SERVE_DAYS = 36_525
 
 
 def run(args: argparse.Namespace) -> int:
@@ -56,8 +61,18 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "first line printed is the base URL to pass as --base-url, then a table of the plants "
         "with their (made-up) identifiers.",
     )
-    parser.add_argument("--plants", type=int, default=20, help="number of plants (default 20)")
-    parser.add_argument("--port", type=int, default=0, help="TCP port (default 0: any free port)")
+    parser.add_argument(
+        "--plants",
+        type=whole_number(1, MAX_SERVE_PLANTS),
+        default=20,
+        help=f"number of plants (default 20, at most {MAX_SERVE_PLANTS})",
+    )
+    parser.add_argument(
+        "--port",
+        type=whole_number(0, 65_535),
+        default=0,
+        help="TCP port (default 0: any free port)",
+    )
     parser.add_argument(
         "--rate",
         type=parse_rate_or_none,
@@ -66,7 +81,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="per-ITR limit the server enforces, or 'none' (default 6/60)",
     )
     parser.add_argument("--seed", type=int, default=0, help="plants' random seed (default 0)")
-    parser.add_argument("--days", type=float, default=30.0, help="days of records (default 30)")
+    parser.add_argument(
+        "--days",
+        type=positive_number(MAX_SERVE_DAYS, "number of days"),
+        default=30.0,
+        help=f"days of records (default 30, at most {MAX_SERVE_DAYS})",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1)")
     parser.add_argument(
         "--follow",

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lacecal_async.cli.stores import is_dsn, make_store, store_error
+from lacecal_async.cli.stores import check_db, is_dsn, make_store, store_error
 from lacecal_async.cli.sync_progress import when
 from lacecal_async.errors import LacecalError
 from lacecal_async.redaction import printable
@@ -105,7 +105,7 @@ def _table(objects: list[dict[str, Any]], *, fleet: bool = False) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Print the status table (or JSON); 1 if the database is missing or unreadable."""
-    db: str = args.db
+    db: str = check_db(args.db)
     if not is_dsn(db) and not Path(db).is_file():
         print(f"lacecal: error: no database at {printable(db)}", file=sys.stderr)
         return 1

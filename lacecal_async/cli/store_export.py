@@ -19,7 +19,7 @@ from lacecal_async.cli.export import Export, choose_format, open_export, output_
 from lacecal_async.cli.fetch import add_output_options
 from lacecal_async.cli.interrupt import Interrupted, run_interruptible
 from lacecal_async.cli.options import UsageError
-from lacecal_async.cli.stores import is_dsn, make_store, shown, store_error
+from lacecal_async.cli.stores import check_db, is_dsn, make_store, shown, store_error
 from lacecal_async.cli.when import WHEN_HELP, parse_when
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.errors import LacecalError
@@ -63,7 +63,7 @@ async def _plants(store: SQLiteStore | PostgresStore, wanted: Sequence[str]) -> 
 def run(args: argparse.Namespace) -> int:
     """Run ``lacecal export``; return the exit status."""
     stderr = sys.stderr
-    db: str = args.db
+    db: str = check_db(args.db)
     if not is_dsn(db) and not Path(db).is_file():
         raise UsageError(f"{shown(db)}: no such store")
     start = None if args.start is None else parse_when(args.start)

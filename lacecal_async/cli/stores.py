@@ -5,11 +5,12 @@ from __future__ import annotations
 import urllib.parse
 from pathlib import Path
 
+from lacecal_async.cli.bounds import check_dsn_ports
 from lacecal_async.redaction import printable
 from lacecal_async.sync import PostgresStore, SQLiteStore
 from lacecal_async.sync.postgres import dsn_shown
 
-__all__ = ["DSN_PREFIXES", "is_dsn", "make_store", "shown", "store_error"]
+__all__ = ["DSN_PREFIXES", "check_db", "is_dsn", "make_store", "shown", "store_error"]
 
 #: A DB argument starting with one of these is a PostgreSQL DSN (the `postgres` extra).
 DSN_PREFIXES = ("postgresql://", "postgres://")
@@ -18,6 +19,11 @@ DSN_PREFIXES = ("postgresql://", "postgres://")
 def is_dsn(db: str) -> bool:
     """Whether `db` names a PostgreSQL database rather than a SQLite file."""
     return db.startswith(DSN_PREFIXES)
+
+
+def check_db(db: str) -> str:
+    """Return `db`; a DSN naming a port that is not 1 to 65535 is a usage error (one line)."""
+    return check_dsn_ports(db) if is_dsn(db) else db
 
 
 def make_store(db: str, *, create: bool = True) -> PostgresStore | SQLiteStore:

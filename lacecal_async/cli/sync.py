@@ -17,14 +17,15 @@ import re
 import sys
 from collections.abc import Mapping, Sequence
 
+from lacecal_async.cli.bounds import check_duration, check_workers
 from lacecal_async.cli.fetch import add_plant_options, add_progress_options
 from lacecal_async.cli.fleet import default_workers, printer, run_workers, watch_parent
 from lacecal_async.cli.gc_tuning import bulk_gc
 from lacecal_async.cli.interrupt import Interrupted, run_interruptible
-from lacecal_async.cli.itrs import Redactor, collect_plants
+from lacecal_async.cli.itrs import Redactor, collect_plants, read_stdin
 from lacecal_async.cli.options import UsageError, add_client_options, make_client
 from lacecal_async.cli.progress import choose_mode
-from lacecal_async.cli.stores import is_dsn, make_store, shown
+from lacecal_async.cli.stores import check_db, is_dsn, make_store, shown
 from lacecal_async.cli.sync_progress import SyncProgress
 from lacecal_async.cli.when import WHEN_HELP, parse_when
 from lacecal_async.errors import LacecalError
@@ -38,7 +39,7 @@ _DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)([smhd]?)", re.ASCII)
 
 
 def parse_duration(text: str) -> float:
-    """Parse ``90``, ``90s``, ``15m``, ``2h``, ``1d`` or ``1h30m`` into seconds."""
+    """Parse ``90``, ``90s``, ``15m``, ``2h``, ``1d`` or ``1h30m`` into seconds (bounded)."""
     value = text.strip().lower()
     pos, total = 0, 0.0
     while pos < len(value):
@@ -50,7 +51,7 @@ def parse_duration(text: str) -> float:
         pos = match.end()
     if not value:
         raise UsageError("an empty duration")
-    return total
+    return check_duration(total, text)
 
 
 def _failures(reports: Mapping[str, PlantReport], names: Mapping[str, str]) -> list[str]:
@@ -77,8 +78,8 @@ async def _fleet_size(db: str, plants: Sequence[SyncPlant]) -> int:
 def _workers(args: argparse.Namespace, plants: Sequence[SyncPlant]) -> int:
     """Return how many worker processes to run (checking ``--workers``)."""
     workers: int | None = args.workers
-    if workers is not None and workers < 1:
-        raise UsageError("--workers is at least 1")
+    if workers is not None:
+        check_workers(workers)
     if workers is not None and workers > 1:
         if not is_dsn(args.db):
             raise UsageError(
@@ -97,7 +98,10 @@ def _workers(args: argparse.Namespace, plants: Sequence[SyncPlant]) -> int:
 def run(args: argparse.Namespace) -> int:
     """Run ``lacecal sync``; return the exit status."""
     stderr = sys.stderr
-    refs = collect_plants(args.itr, args.itr_file)
+    check_db(args.db)
+    # Read once: the --workers children get it through a pipe on their stdin.
+    stdin = read_stdin() if "-" in args.itr_file else None
+    refs = collect_plants(args.itr, args.itr_file, stdin=stdin)
     since = parse_when(args.since)
     endpoints = ("meter", "inverter") if args.endpoint == "all" else (args.endpoint,)
     lookback = parse_duration(args.lookback) if args.lookback is not None else None
@@ -117,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
         print(redact(f"lacecal: error: {where}: {exc}"), file=stderr)
         return 1
     if workers > 1:
-        return run_workers(args.argv, workers)
+        return run_workers(args.argv, workers, stdin=stdin)
     watch_parent(min(max(lease_ttl / 3, 0.1), 1.0))  # a --workers child: leave with the parent
     keys = {fingerprint(plant.itr): plant.key for plant in plants}
     progress = SyncProgress(stderr, choose_mode(args.progress, stderr), names, redact, keys)
@@ -174,8 +178,9 @@ SYNC_EPILOG = f"""\
 
 Each plant is stored under its alias (alias=IDENTIFIER), else its fingerprint
 ("itr-" + 12 hex digits of SHA-256): the database never holds an identifier (an alias with
-16 or more ASCII letters and digits in a row is refused: exit 2). Its file is
-created readable by its owner only (0600).
+16 or more ASCII letters and digits in a row, or 8 characters of any identifier given, in
+any case, width or spacing, is refused: exit 2). Its file is created readable by its owner
+only (0600).
 
 --since is where a plant NEW to the database starts; a plant with sync state resumes
 after its latest stored record and --since is ignored for it.

@@ -4,7 +4,8 @@ A month (``2024-10``) or a year (``2024``) means its first local midnight, so
 ``--start 2024-10 --end 2024-11`` is October; four digits are a year, never UNIX seconds.
 A date, or a datetime without an offset, is the plants' local time (Europe/Madrid, as the
 service's ``date`` field is); a datetime with an offset (or ``Z``) is taken as it is. A
-local time the autumn DST change repeats means its first occurrence.
+local time the autumn DST change repeats means its first occurrence. A time before 1970 or
+after 9999 (UTC) is a usage error, not a negative ``t`` or an overflow.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from collections.abc import Callable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from lacecal_async.cli.options import UsageError
+from lacecal_async.cli.bounds import MAX_UNIX, check_time
+from lacecal_async.cli.usage import UsageError
 
 __all__ = ["LOCAL_ZONE", "WHEN_HELP", "parse_when"]
 
@@ -34,13 +36,14 @@ _MONTH = re.compile(r"([0-9]{4})(?:-([0-9]{2}))?")
 
 
 def parse_when(text: str, *, now: Callable[[], float] = time.time) -> int:
-    """Return the UNIX time `text` names (rounded up to a whole second)."""
+    """Return the UNIX time `text` names (rounded up to a whole second), 1970 to 9999 UTC."""
     value = text.strip()
     if value.lower() == "now":
         return int(now())
     month = _MONTH.fullmatch(value)
     if value.isascii() and value.isdigit() and month is None:
-        return int(value)
+        # More digits than the latest time has are out of range (and int() refuses 4300+).
+        return check_time(int(value) if len(value) <= len(str(MAX_UNIX)) else -1, text)
     try:
         if month is not None:
             when = datetime(int(month[1]), int(month[2] or 1), 1)
@@ -54,4 +57,8 @@ def parse_when(text: str, *, now: Callable[[], float] = time.time) -> int:
         ) from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=LOCAL_ZONE)
-    return math.ceil(when.timestamp())
+    try:
+        stamp = math.ceil(when.timestamp())
+    except (OverflowError, ValueError):  # local 9999-12-31T23:59 and the like
+        stamp = -1
+    return check_time(stamp, text)

@@ -38,6 +38,7 @@ from lacecal_async.sync.store import (
     Store,
     StoreError,
     SyncState,
+    check_alias,
 )
 
 __all__ = [
@@ -61,6 +62,7 @@ __all__ = [
     "StoreError",
     "SyncPlant",
     "SyncState",
+    "check_alias",
     "fair_share",
     "follow",
     "sync",

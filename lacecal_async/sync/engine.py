@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import os
 import random
 import secrets
@@ -43,8 +44,10 @@ from lacecal_async.errors import LacecalClosedError, LacecalError
 from lacecal_async.follow import Cursor
 from lacecal_async.itr import fingerprint, redact, validate_itr
 from lacecal_async.polling import backoff, next_poll, phase_of
+from lacecal_async.redaction import Hider
 from lacecal_async.sync.leases import FleetStore, LeaseBalance, LeaseLostError, LeaseStore
 from lacecal_async.sync.store import (
+    ALIAS_HOLDS_IDENTIFIER,
     TIMED,
     PlantEntry,
     Store,
@@ -87,13 +90,25 @@ class SyncPlant:
     """A plant to sync: its identifier (a secret, shown redacted) and an optional alias.
 
     `key` names it in the store: the alias, else `fingerprint(itr)`. The alias is checked
-    as the store checks it (`ValueError`): one holding an identifier is refused up front.
+    as the store checks it, and against its own identifier (`ValueError`): one holding an
+    identifier, or 8 characters of this one, is refused up front.
     """
 
     itr: str = attrs.field(repr=redact, validator=lambda _i, _a, v: validate_itr(v))
     alias: str | None = attrs.field(
-        default=None, validator=lambda _i, _a, v: v is None or check_alias(v)
+        default=None, validator=lambda i, _a, v: v is None or check_alias(v, (i.itr,))
     )
+
+    @classmethod
+    def _stored(cls, itr: str, alias: str | None) -> SyncPlant:
+        """Return the plant a store lists under `alias`, without checking the alias again.
+
+        The store checked it when it was added; one added before the rule on pieces of the
+        identifier is where the plant's rows are, and refusing it here would stop the plant.
+        """
+        plant = cls(itr)
+        object.__setattr__(plant, "alias", alias)  # frozen: set without the check
+        return plant
 
     @property
     def key(self) -> str:
@@ -107,7 +122,11 @@ class SyncPlant:
 
 
 def sync_plants(plants: Iterable[str | tuple[str, str | None] | SyncPlant]) -> list[SyncPlant]:
-    """Return `plants` as `SyncPlant`s: identifiers, ``(itr, alias)`` pairs, or SyncPlants."""
+    """Return `plants` as `SyncPlant`s: identifiers, ``(itr, alias)`` pairs, or SyncPlants.
+
+    ValueError for a plant given twice with different aliases, or an alias holding 8
+    characters of any identifier of `plants` (`check_alias`).
+    """
     out: dict[str, SyncPlant] = {}
     for plant in plants:
         if isinstance(plant, SyncPlant):
@@ -120,6 +139,10 @@ def sync_plants(plants: Iterable[str | tuple[str, str | None] | SyncPlant]) -> l
         seen = out.setdefault(value.itr, value)
         if seen != value:
             raise ValueError(f"plant {value.name} is given twice with different aliases")
+    hider = Hider(out)
+    for value in out.values():
+        if value.alias is not None and hider.suspects(value.alias):
+            raise ValueError(f"the alias of plant {redact(value.itr)}: {ALIAS_HOLDS_IDENTIFIER}")
     return list(out.values())
 
 
@@ -326,7 +349,7 @@ class _Worker:
         latest, lookback = self.state.latest, self.ctx.lookback
         if latest is None or not lookback:
             return 0
-        found = await self._range(int(latest - lookback), latest)
+        found = await self._range(max(int(latest - lookback), 0), latest)  # never a negative t
         if found:
             await self._commit(found)
         return len(found)
@@ -439,8 +462,8 @@ def _context(  # noqa: PLR0917 - private, called twice
     on_cycle: Callable[[Cycle], object] | None,
 ) -> _Context:
     start = None if since is None else Cursor.since(Endpoint.METER, since).after + 1
-    if lookback is not None and lookback < 0:
-        raise ValueError("lookback is a duration in seconds, zero or more")
+    if lookback is not None and not (math.isfinite(lookback) and lookback >= 0):
+        raise ValueError("lookback is a finite duration in seconds, zero or more")
     return _Context(
         client, store, clock if clock is not None else SystemClock(), start, lookback, on_cycle
     )
@@ -468,6 +491,7 @@ async def sync(
     """
     ctx = _context(client, store, since, clock, lookback, on_cycle)
     chosen = sync_plants(plants)
+    client.hide_identifiers(plant.itr for plant in chosen)  # a reply may echo any of them
     workers = await _workers(ctx, chosen, _endpoints(endpoints))
     async with asyncio.TaskGroup() as group:
         tasks = [group.create_task(worker.cycle()) for worker in workers]
@@ -521,6 +545,7 @@ async def follow(
     """
     ctx = _context(client, store, since, clock, lookback, on_cycle)
     chosen, endpoints = sync_plants(plants), _endpoints(endpoints)
+    client.hide_identifiers(plant.itr for plant in chosen)  # held here or not: all hidden
     if isinstance(store, LeaseStore):
         if not lease_ttl > 0:
             raise ValueError(f"lease_ttl is a positive number of seconds, not {lease_ttl}")
@@ -686,7 +711,7 @@ class _Fleet:
         start = sorted(held.difference(give, missing, self.running))
         for key in start:
             entry = self.entries[key]
-            plant = SyncPlant(self.known[entry.fingerprint], entry.alias)
+            plant = SyncPlant._stored(self.known[entry.fingerprint], entry.alias)
             self.running[key] = asyncio.create_task(self._plant(plant))
         self._emit("took", start, balance)
 

@@ -14,7 +14,7 @@ pass ``now`` so that a scaled or fake clock drives the repair schedule.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from types import TracebackType
 from typing import Protocol, Self
 
@@ -24,10 +24,12 @@ from lacecal_async.endpoints import Endpoint
 from lacecal_async.errors import LacecalError
 from lacecal_async.itr import FINGERPRINT_PREFIX, ITR_LENGTH
 from lacecal_async.records import Inverter, InverterRecord, MeterRecord
+from lacecal_async.redaction import Hider
 from lacecal_async.sync.holes import Hole
 from lacecal_async.tables import Row, Table
 
 __all__ = [
+    "ALIAS_HOLDS_IDENTIFIER",
     "ERROR_MAX_CHARS",
     "TIMED",
     "NoStoreError",
@@ -49,6 +51,11 @@ ERROR_MAX_CHARS = 500
 _FINGERPRINT_RE = re.compile(re.escape(FINGERPRINT_PREFIX) + r"[0-9a-f]{12}", re.ASCII)
 _ITR_RUN = re.compile(rf"[A-Za-z0-9]{{{ITR_LENGTH},}}", re.ASCII)
 _ALIAS_MAX_CHARS = 200
+#: Why an alias holding a piece of an identifier is refused (it never quotes either).
+ALIAS_HOLDS_IDENTIFIER = (
+    "an alias must not hold 8 or more characters of an identifier in a row (whatever "
+    "separators, case or width: it would be stored and shown); choose another"
+)
 
 
 class StoreError(LacecalError):
@@ -267,12 +274,14 @@ def check_fingerprint(fingerprint: str) -> str:
     return fingerprint
 
 
-def check_alias(alias: str) -> str:
+def check_alias(alias: str, itrs: Iterable[str] | Hider = ()) -> str:
     """Return `alias` if it is a usable plant key, else raise `ValueError`.
 
     Refused: empty or over 200 characters, a fingerprint's prefix (so keys never collide),
-    and any run of 16 or more ASCII letters and digits (it could hold an identifier, which
-    must not be stored: ``site-<identifier>`` is refused). The message never quotes it.
+    any run of 16 or more ASCII letters and digits (it could hold an identifier, which must
+    not be stored: ``site-<identifier>`` is refused), and 8 or more consecutive characters
+    of any identifier in `itrs` (the run's), once separators are dropped and width and case
+    folded (``2Yw4-aCQ9-gfZ6-y1T9`` for ``2Yw4aCQ9gfZ6y1T9``). The message never quotes it.
     """
     if not isinstance(alias, str) or not alias.strip() or len(alias) > _ALIAS_MAX_CHARS:
         raise ValueError(f"an alias is a non-blank str of at most {_ALIAS_MAX_CHARS} characters")
@@ -283,6 +292,8 @@ def check_alias(alias: str) -> str:
             "an alias must not hold 16 or more ASCII letters and digits in a row (it could "
             "hold an identifier, which is never stored); choose another"
         )
+    if Hider.of(itrs).suspects(alias):
+        raise ValueError(ALIAS_HOLDS_IDENTIFIER)
     return alias
 
 

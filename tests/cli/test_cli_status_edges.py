@@ -37,16 +37,17 @@ def test_status_of_a_store_with_nothing_synced(
 
 
 @pytest.mark.parametrize(
-    "dsn",
+    ("dsn", "status"),
     [
-        "postgresql://postgres:S3cretPassw0rd@127.0.0.1:5432/a?sslmode=bogus",
-        "postgresql://postgres:S3cretPassw0rd@127.0.0.1:5432:99999/a",
+        ("postgresql://postgres:S3cretPassw0rd@127.0.0.1:5432/a?sslmode=bogus", 1),
+        # a port out of range is a usage error (test_cli_bounds.py)
+        ("postgresql://postgres:S3cretPassw0rd@127.0.0.1:5432:99999/a", 2),
     ],
 )
 def test_status_of_a_malformed_dsn_is_one_line(
-    dsn: str, capsys: pytest.CaptureFixture[str]
+    dsn: str, status: int, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["status", dsn]) == 1
+    assert main(["status", dsn]) == status
     err = capsys.readouterr().err
     assert err.startswith("lacecal: error: ")
     assert err.count("\n") == 1

@@ -29,7 +29,7 @@ from lacecal_async.endpoints import Endpoint
 from lacecal_async.records import InverterRecord, MeterRecord
 from lacecal_async.testing import FakeLacecalServer, Plant, make_plants
 
-__all__ = ["DEMO_DAY", "TOWNS", "Totals", "add_parser", "run"]
+__all__ = ["DEMO_DAY", "TOWNS", "Totals", "add_parser", "mismatches", "run"]
 
 #: The demo's first day (local): its week holds the autumn DST change (2024-10-27).
 DEMO_DAY = date(2024, 10, 21)
@@ -120,9 +120,14 @@ def _align(rows: list[list[str]]) -> str:
     )
 
 
-def _mismatches(
+def mismatches(
     plants: Sequence[Plant], refs: Sequence[PlantRef], start: int, end: int, got: dict[str, Totals]
 ) -> list[str]:
+    """Return ``"name (endpoint)"`` for each plant whose records in `got` differ from its own.
+
+    `got` holds the records fetched per endpoint ("meter", "inverter"); the plants' own
+    records in ``[start, end)`` are the ground truth.
+    """
     wrong = []
     for plant, ref in zip(plants, refs, strict=True):
         if got["meter"].records.get(ref.label, []) != plant.meter_records(start, end):
@@ -192,7 +197,7 @@ def run(args: argparse.Namespace) -> int:
         f"({fetches[0].periods:,} and {fetches[1].periods:,} periods).",
         file=stdout,
     )
-    wrong = _mismatches(plants, refs, start, end, sinks)
+    wrong = mismatches(plants, refs, start, end, sinks)
     if wrong or failed:
         print(
             f"lacecal: demo FAILED: records differ from the fake plants': {', '.join(wrong)}",

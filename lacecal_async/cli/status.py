@@ -20,7 +20,7 @@ from lacecal_async.errors import LacecalError
 from lacecal_async.redaction import printable
 from lacecal_async.sync import LeaseStore, StatusRow
 
-__all__ = ["add_parser", "run", "status_objects"]
+__all__ = ["add_parser", "format_lag", "run", "status_objects"]
 
 _COLUMNS = ("plant", "endpoint", "first", "latest", "lag", "holes", "failures", "next poll")
 #: The column a fleet's store adds: the worker holding the plant's lease, or "free".
@@ -55,7 +55,8 @@ def status_objects(rows: list[StatusRow], now: float) -> list[dict[str, Any]]:
     return out
 
 
-def _lag(seconds: float | None) -> str:
+def format_lag(seconds: float | None) -> str:
+    """Return the lag column's text: ``-`` (no record), else seconds, minutes, hours or days."""
     if seconds is None:
         return "-"
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
@@ -80,7 +81,7 @@ def _table(objects: list[dict[str, Any]], *, fleet: bool = False) -> str:
             o["endpoint"] or "-",
             o["first"] or "-",
             o["latest"] or "-",
-            _lag(o["lag_s"]),
+            format_lag(o["lag_s"]),
             f"{o['holes']} ({o['missing_periods']} periods)",
             str(o["failures"]),
             when(o["next_poll"]),

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import io
-import os
-import signal
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,6 +37,7 @@ from tests.support.cli import (
     threaded_server,
     truth,
 )
+from tests.support.interrupting import Watched, main_until
 
 pq = pytest.importorskip("pyarrow.parquet")
 
@@ -373,25 +370,16 @@ def test_ctrl_c_in_process_leaves_a_prefix_and_exits_130(
 ) -> None:
     plants = make_plants(2, seed=15, days=10)
     out = tmp_path / "m.csv"
-    done = threading.Event()
 
-    def interrupt_once_data_is_written() -> None:
-        while not done.is_set():
-            if out.exists() and len(out.read_text(encoding="utf-8").splitlines()) > 1:
-                os.kill(os.getpid(), signal.SIGINT)
-                return
-            time.sleep(0.01)
+    def data_written() -> bool:  # then Ctrl-C, long before the last of its 20 pages
+        return out.exists() and len(out.read_text(encoding="utf-8").splitlines()) > 1
 
     with threaded_server(plants) as fake:
-        watcher = threading.Thread(target=interrupt_once_data_is_written)
-        watcher.start()
         args = ["fetch", "meter", *secrets(plants), "--start", str(plants[0].first)]
         args += ["--end", str(plants[0].first + 10 * 86400), "--rate", "1/0.5"]
-        try:
-            status = main([*args, "--base-url", fake.base_url, "-o", str(out), "-q"])
-        finally:
-            done.set()
-            watcher.join()
+        status = main_until(
+            [*args, "--base-url", fake.base_url, "-o", str(out), "-q"], data_written
+        )
     assert status == 130
     err = capsys.readouterr().err
     assert "lacecal: interrupted; " in err
@@ -531,16 +519,17 @@ def test_demo_in_process(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert len({(r["plant"], r["unix_time"]) for r in inverter}) == len(meter)
 
 
-def test_serve_in_process_until_ctrl_c(capsys: pytest.CaptureFixture[str]) -> None:
-    timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))
-    timer.start()
-    try:
-        assert main(["serve", "--plants", "2", "--rate", "none"]) == 0
-    finally:
-        timer.cancel()
-    captured = capsys.readouterr()
-    assert captured.out.startswith("http://127.0.0.1:")
-    assert "Ctrl-C stops" in captured.err
+def test_serve_in_process_until_ctrl_c(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = Watched()
+    monkeypatch.setattr(sys, "stdout", out)
+    # Ctrl-C once it serves: its URL and the plants' table are out.
+    assert (
+        main_until(["serve", "--plants", "2", "--rate", "none"], lambda: len(out.lines()) >= 4) == 0
+    )
+    assert out.text().startswith("http://127.0.0.1:")
+    assert "Ctrl-C stops" in capsys.readouterr().err
 
 
 def test_when_formats() -> None:

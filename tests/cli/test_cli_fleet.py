@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
-import os
 import signal
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,10 +14,10 @@ from lacecal_async import LacecalClient, __version__, fingerprint
 from lacecal_async.cli import main
 from lacecal_async.cli.fleet import PLANTS_PER_PROCESS, default_workers, fleet_line, run_workers
 from lacecal_async.cli.stores import is_dsn, shown
-from lacecal_async.cli.sync import _workers
-from lacecal_async.sync import FleetEvent, PostgresStore, SQLiteStore, SyncPlant
+from lacecal_async.sync import FleetEvent, PostgresStore, SQLiteStore
 from lacecal_async.testing import FakeLacecalServer, make_plants
 from tests.support.cli import following_fake_server
+from tests.support.interrupting import latest_records, main_until
 
 
 @pytest.fixture
@@ -34,18 +31,23 @@ def test_a_fleet_worker_in_process_until_sigterm(
     postgres_dsn: str, fake_server: tuple[str, list[str], int], capsys: pytest.CaptureFixture[str]
 ) -> None:
     url, itrs, start = fake_server
-    timer = threading.Timer(4.0, os.kill, (os.getpid(), signal.SIGTERM))
-    timer.start()
-    try:
-        code = main(
-            [
-                *("sync", postgres_dsn, f"roof={itrs[0]}", itrs[1], "--since", str(start)),
-                *("--follow", "--endpoint", "meter", "--base-url", url, "--rate", "50/1"),
-                *("--lease-ttl", "1s", "--progress", "plain"),
-            ]
-        )
-    finally:
-        timer.cancel()
+    keys = {"roof", fingerprint(itrs[1])}
+
+    def both_synced() -> bool:
+        stored = latest_records(postgres_dsn)
+        return set(stored) == keys and all(stored.values())
+
+    # The default --workers: one, in this process, for so small a fleet.
+    code = main_until(
+        [
+            *("sync", postgres_dsn, f"roof={itrs[0]}", itrs[1], "--since", str(start)),
+            *("--follow", "--endpoint", "meter", "--base-url", url, "--rate", "50/1"),
+            *("--lease-ttl", "1s", "--progress", "plain"),
+        ],
+        both_synced,
+        signum=signal.SIGTERM,
+        every=0.1,
+    )
     assert code == 0
     err = capsys.readouterr().err
     assert "took 2 plants (share 2, 1 workers): itr-" in err
@@ -63,30 +65,19 @@ def test_a_fleet_worker_in_process_until_sigterm(
     asyncio.run(check())
 
 
-def _args(db: str, *, follow: bool, workers: int | None) -> argparse.Namespace:
-    return argparse.Namespace(db=db, follow=follow, workers=workers)
-
-
-def test_workers_are_checked_and_default_to_one_for_a_small_fleet(
-    postgres_dsn: str, tmp_path: Path
+def test_workers_are_checked(
+    postgres_dsn: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    plant = SyncPlant(make_plants(1, seed=1)[0].itr)
+    itr = make_plants(1, seed=1)[0].itr
     sqlite = str(tmp_path / "x.db")
-    with pytest.raises(Exception, match="needs a PostgreSQL database"):
-        _workers(_args(sqlite, follow=True, workers=2), [plant])
-    with pytest.raises(Exception, match="needs --follow"):
-        _workers(_args(postgres_dsn, follow=False, workers=2), [plant])
-    with pytest.raises(Exception, match="at least 1"):
-        _workers(_args(postgres_dsn, follow=True, workers=0), [plant])
-    assert _workers(_args(sqlite, follow=True, workers=None), [plant]) == 1
-    assert _workers(_args(postgres_dsn, follow=True, workers=None), [plant]) == 1
-    assert _workers(_args(postgres_dsn, follow=True, workers=3), [plant]) == 3
-
-    async def listed() -> list[str]:
-        async with PostgresStore(postgres_dsn) as store:
-            return [entry.plant for entry in await store.plants()]
-
-    assert asyncio.run(listed()) == [plant.key]  # the default counted the fleet: added
+    for db, options, message in [
+        (sqlite, ["--follow", "--workers", "2"], "needs a PostgreSQL database"),
+        (postgres_dsn, ["--workers", "2"], "--workers needs --follow"),
+        (postgres_dsn, ["--follow", "--workers", "0"], "--workers is at least 1"),
+    ]:
+        assert main(["sync", db, itr, "--since", "0", *options]) == 2
+        assert message in capsys.readouterr().err
+    assert not Path(sqlite).exists()
 
 
 def test_workers_refused_on_sqlite_from_the_command_line(

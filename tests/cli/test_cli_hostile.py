@@ -13,14 +13,16 @@ import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
+import attrs
 import pytest
 
 from lacecal_async.cli import main
 from lacecal_async.cli.export import JsonLinesWriter, record_objects
 from lacecal_async.cli.itrs import ENV_VAR
-from lacecal_async.testing import make_plants
+from lacecal_async.records import Inverter
+from lacecal_async.testing import Plant, make_plants
 from tests.support.checks import fragment_of
-from tests.support.cli import END, START, threaded_server
+from tests.support.cli import END, FAST, START, threaded_server
 from tests.support.raw_http import http_reply, threaded_raw_server
 
 ITR = "SECRETabcd1234XY"
@@ -151,6 +153,31 @@ def test_inverter_names_with_escapes_are_shown_escaped(
     assert "two\\nlines" in captured.out
     assert len(captured.out.splitlines()) == 1 + len(HOSTILE_NAMES)  # no fake row
     assert "500 \\x1b[2J\\x1b]0;owned\\x07 all plants OK" in captured.err
+
+
+def test_inverters_table_hides_identifiers_a_server_echoes_in_names(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    def echoing(plant: Plant) -> Plant:
+        itr = plant.itr
+        inverters = (
+            Inverter(1, f"inverter of {itr}", "Maker", "M-1", itr),
+            Inverter(2, itr.lower(), itr[2:12], f"model {itr.upper()[:9]}", None),
+            Inverter(3, "\u200b".join(itr), "\x00".join(itr[:10]), "M-2", f"SN-{itr[4:14]}"),
+        )
+        return attrs.evolve(plant, inverters=inverters)
+
+    plants = [echoing(plant) for plant in make_plants(2, seed=17, days=1)]
+    with threaded_server(plants) as fake:
+        args = ["inverters", f"roof={plants[0].itr}", plants[1].itr, "--base-url", fake.base_url]
+        assert main([*args, "--rate", FAST]) == 0
+    captured = capsys.readouterr()
+    rows = captured.out.splitlines()
+    assert len(rows) == 1 + 3 + 3  # the header, then every inverter of both plants
+    assert rows[1].split()[:4] == ["roof", "1", "inverter", "of"]  # the rest is shown
+    for plant in plants:
+        for text in (captured.out, captured.err):
+            assert fragment_of(text, plant.itr) is None, text
 
 
 @pytest.mark.parametrize("progress", ["plain", "live"])

@@ -24,10 +24,12 @@ from lacecal_async.cli.progress import (
     eta_seconds,
     format_duration,
 )
+from lacecal_async.cli.status import format_lag
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.errors import LacecalResponseError
 from lacecal_async.fanout import ItrDone, ItrFailed, PageEvent, Progress
 from lacecal_async.tables import METER
+from tests.support.checks import wait_until
 from tests.support.cli import PLANTS, START, assert_no_secret
 
 
@@ -64,7 +66,7 @@ def test_choose_mode() -> None:
     assert choose_mode("auto", closed, {}) == "plain"
 
 
-def _display(stream: io.StringIO, mode: str, now: list[float]) -> Display:
+def _display(stream: io.StringIO, mode: str, now: list[float], every: float = 5.0) -> Display:
     refs = [PlantRef(PLANTS[0].itr, "roof"), PlantRef(PLANTS[1].itr)]
     return Display(
         stream,
@@ -73,6 +75,7 @@ def _display(stream: io.StringIO, mode: str, now: list[float]) -> Display:
         span=(START, START + 3 * 86400),
         rate=(6, 60.0),
         mode=mode,  # type: ignore[arg-type]
+        every=every,
         redact=Redactor((PLANTS[0].itr, PLANTS[1].itr)),
         clock=lambda: now[0],
     )
@@ -121,22 +124,20 @@ def test_display_live_redraws_in_place() -> None:
     assert_no_secret(stream.getvalue(), [PLANTS[0].itr, PLANTS[1].itr])
 
 
-def test_display_tickers(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("lacecal_async.cli.progress._TICK", 0.01)
-
+async def test_display_tickers() -> None:
     async def tick(mode: str) -> str:
+        """What the ticker writes first (it redraws live twice a second)."""
         stream, now = io.StringIO(), [0.0]
-        display = _display(stream, mode, now)
-        display._every = 0.01
+        display = _display(stream, mode, now, every=0.01)
         task = asyncio.create_task(display.run())
-        await asyncio.sleep(0.05)
+        await wait_until(lambda: bool(stream.getvalue()) or task.done())
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         return stream.getvalue()
 
-    assert asyncio.run(tick("none")) == ""
-    assert "\x1b[K" in asyncio.run(tick("live"))
-    assert asyncio.run(tick("plain")).startswith("meter: 0/2 plants done")
+    assert await tick("none") == ""  # it returns at once, having written nothing
+    assert "\x1b[K" in await tick("live")
+    assert (await tick("plain")).startswith("meter: 0/2 plants done")
 
 
 def test_a_display_that_breaks_does_not_break_the_fetch(
@@ -150,6 +151,12 @@ def test_a_display_that_breaks_does_not_break_the_fetch(
     with fetch.log_to(display, verbose=False):
         logging.getLogger("lacecal_async").warning("over the limit")
     assert "Logging error" in capsys.readouterr().err
+
+
+def test_status_lag_units() -> None:
+    assert [format_lag(s) for s in (None, 5, 90, 5400, 3 * 86400)] == [
+        "-", "5s", "1.5m", "1.5h", "3.0d",
+    ]  # fmt: skip
 
 
 def test_redactor_and_plant_names() -> None:
@@ -226,9 +233,9 @@ def test_demo_reports_records_that_differ(
     got["meter"].write("p0", PLANTS[0].meter_records(START, START + 3600))
     got["inverter"].write("p0", PLANTS[0].inverter_records(START, START + 3600))
     got["inverter"].write("p1", PLANTS[1].inverter_records(START, START + 3600)[1:])
-    wrong = demo._mismatches(PLANTS[:2], refs, START, START + 3600, got)
+    wrong = demo.mismatches(PLANTS[:2], refs, START, START + 3600, got)
     assert wrong == ["p1 (meter)", "p1 (inverter)"]
-    monkeypatch.setattr(demo, "_mismatches", lambda *a: ["almeria (meter)"])
+    monkeypatch.setattr(demo, "mismatches", lambda *a: ["almeria (meter)"])
     args = ["demo", "--plants", "1", "--days", "1", "--rate", "6/0.1", "--out", str(tmp_path)]
     assert main([*args, "--progress", "none"]) == 1
     assert capsys.readouterr().err.endswith("differ from the fake plants': almeria (meter)\n")

@@ -10,7 +10,6 @@ import asyncio
 import io
 import itertools
 import json
-import os
 import re
 import signal
 import sys
@@ -28,9 +27,13 @@ from lacecal_async.cli import main
 from lacecal_async.cli.itrs import ENV_VAR
 from lacecal_async.cli.options import UsageError
 from lacecal_async.cli.sync import parse_duration
+from lacecal_async.endpoints import Endpoint
 from lacecal_async.records import MeterRecord
+from lacecal_async.sync import SQLiteStore, SyncState
 from lacecal_async.testing import FakeLacecalServer, Faults, Plant, make_plants
+from tests.support.checks import DEADLINE
 from tests.support.cli import BROKEN, FAST, PLANTS, START, assert_no_secret, threaded_server
+from tests.support.interrupting import Watched, latest_records, main_until
 
 #: p0: 600 s, no gap, stored under its alias; PLANTS[1]: 900 s with two gaps, under its
 #: fingerprint and shown redacted.
@@ -48,16 +51,6 @@ def server() -> Iterator[FakeLacecalServer]:
 @pytest.fixture(autouse=True)
 def _no_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(ENV_VAR, raising=False)
-
-
-def main_interrupted(argv: list[str], *, after: float) -> int:
-    """Run the command, sending this process SIGINT (Ctrl-C) `after` seconds in."""
-    timer = threading.Timer(after, os.kill, (os.getpid(), signal.SIGINT))
-    timer.start()
-    try:
-        return main(argv)
-    finally:
-        timer.cancel()
 
 
 def sync_args(server: FakeLacecalServer, db: Path, *plants: str, since: int = START) -> list[str]:
@@ -179,26 +172,38 @@ def test_live_display_redraws_a_row_per_plant_and_endpoint(
     assert_no_secret(text, ALL_SECRETS)
 
 
-def test_ctrl_c_stops_a_sync_with_130_and_a_follow_with_0(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def test_ctrl_c_stops_a_follow_with_0(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     period = 2
     now = int(time.time()) // period * period
     plants = make_plants(2, seed=21, start=now - 10 * period, interval=period, follow_clock=True)
+    stderr = Watched()
+    monkeypatch.setattr(sys, "stderr", stderr)
+
+    def polls(name: str) -> list[str]:
+        return [line for line in stderr.lines() if line.startswith(f"lacecal: {name} meter: +")]
+
     with threaded_server(plants) as fake:
         db = tmp_path / "follow.db"
         args = sync_args(fake, db, *(f"f{i}={p.itr}" for i, p in enumerate(plants)))
         args[args.index("--since") + 1] = str(now - 10 * period)
-        code = main_interrupted(
-            [*args, "--endpoint", "meter", "--follow", "--progress", "plain"], after=2.5 * period
+
+        def polled_again() -> bool:  # each plant reported twice, and has a newer period
+            stored = latest_records(db)
+            return all(
+                len(polls(f"f{i}")) >= 2 and (stored.get(f"f{i}") or 0) >= now for i in range(2)
+            )
+
+        code = main_until(
+            [*args, "--endpoint", "meter", "--follow", "--progress", "plain"], polled_again
         )
-        err = capsys.readouterr().err.splitlines()
+        err = stderr.lines()
         assert code == 0
         assert err[-1] == "lacecal: stopped; every page fetched is committed"
         # It polled each plant again as new periods closed.
         for name in ("f0", "f1"):
-            polls = [line for line in err if line.startswith(f"lacecal: {name} meter: +")]
-            assert len(polls) >= 2, err
+            assert len(polls(name)) >= 2, err
         rows = status_json(db, capsys)
         for i, plant in enumerate(plants):
             row = rows[f"f{i}", "meter"]
@@ -208,11 +213,17 @@ def test_ctrl_c_stops_a_sync_with_130_and_a_follow_with_0(
             assert row["next_poll"] > row["latest_record"]
             assert plant.interval == period
 
-        slow = make_plants(1, seed=22, days=30)
+
+def test_ctrl_c_stops_a_sync_with_130(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    slow = make_plants(1, seed=22, days=30)
     with threaded_server(slow) as fake:
-        args = sync_args(fake, tmp_path / "slow.db", f"s={slow[0].itr}", since=slow[0].first)
-        args[args.index("--rate") + 1] = "1/0.5"  # 30 days of pages take ~15 s: interrupted
-        code = main_interrupted([*args, "--endpoint", "meter", "-q"], after=1.0)
+        slow_db = tmp_path / "slow.db"
+        args = sync_args(fake, slow_db, f"s={slow[0].itr}", since=slow[0].first)
+        args[args.index("--rate") + 1] = "1/0.5"  # 30 days of pages take ~15 s at least
+        # Interrupted once its first page is committed, long before the last.
+        code = main_until(
+            [*args, "--endpoint", "meter", "-q"], lambda: bool(latest_records(slow_db).get("s"))
+        )
     assert code == 130
     assert capsys.readouterr().err == "lacecal: interrupted; every page fetched is committed\n"
 
@@ -310,12 +321,6 @@ def test_status_of_a_missing_or_broken_database_exits_1(
     assert capsys.readouterr().err.startswith("lacecal: error: ")
 
 
-def test_status_lag_units() -> None:
-    from lacecal_async.cli.status import _lag  # noqa: PLC0415 - the one formatter
-
-    assert [_lag(s) for s in (None, 5, 90, 5400, 3 * 86400)] == ["-", "5s", "1.5m", "1.5h", "3.0d"]
-
-
 # -- serve --follow -----------------------------------------------------------------------
 
 
@@ -324,7 +329,8 @@ class _Client(io.StringIO):
 
     def __init__(self) -> None:
         super().__init__()
-        self.latest: list[tuple[float, int, int]] = []
+        #: Per answer: when the request left, when the answer came [time.time()], the record.
+        self.latest: list[tuple[float, float, MeterRecord]] = []
         self.thread: threading.Thread | None = None
 
     def flush(self) -> None:
@@ -338,11 +344,11 @@ class _Client(io.StringIO):
             lines = self.getvalue().splitlines()
             url, itr = lines[0], lines[2].split()[0]
             for _ in range(2):
+                sent = time.time()
                 record = asyncio.run(self.latest_record(url, itr))
-                at = time.time()
                 if record is not None:
-                    self.latest.append((at, record.unix_time, record.interval))
-                time.sleep(0.5)
+                    self.latest.append((sent, time.time(), record))
+                time.sleep(0.5)  # at least 5 s of the server's clock between the two
         finally:
             signal.raise_signal(signal.SIGINT)
 
@@ -358,18 +364,22 @@ def test_serve_follow_serves_records_that_keep_coming(
     out = _Client()
     monkeypatch.setattr(sys, "stdout", out)
     args = ["serve", "--follow", "--interval", "2", "--speed", "10", "--plants", "1"]
+    began = time.time()
     assert main([*args, "--rate", "none", "--days", "0.01"]) == 0
     assert out.thread is not None
-    out.thread.join(10)
+    out.thread.join(DEADLINE)
     err = capsys.readouterr().err
     assert "lacecal: following a clock running 10x real time: " in err
     assert "Ctrl-C stops." in err
-    (first_at, first, interval), (_, then, _) = out.latest
-    assert interval == 2
-    # The clock runs 10x: half a second later, about 2.5 periods more have closed.
-    assert then - first >= 4
-    # Its latest record closed about now: the clock reads now, plus 10x the time it has run.
-    assert first_at - 5 < first + 2 < first_at + 30
+    (_, answered, first), (_, _, then) = out.latest
+    assert first.interval == then.interval == 2
+    # The clock runs 10x: 0.5 s or more later, 2.5 periods or more have closed.
+    assert then.unix_time - first.unix_time >= 4
+    # The clock started at the real time (when the command did, after `began`) and runs
+    # 10x since, so it read at most `began` + 10x the time the first answer took; the
+    # latest record closed before that, and less than a period earlier than `began`.
+    assert began - 2 * first.interval - 1 < first.unix_time
+    assert first.unix_time + first.interval <= began + 10 * (answered - began) + 1
 
 
 @pytest.mark.parametrize(
@@ -397,20 +407,29 @@ def test_follow_since_now_polls_a_new_plant_at_its_own_period(
         args = sync_args(fake, db, f"n={plants[0].itr}")
         args[args.index("--since") + 1] = "now"
         began = time.time()
-        code = main_interrupted(
-            [*args, "--endpoint", "meter", "--follow", "--progress", "plain"], after=2.8 * period
+        code = main_until(
+            [*args, "--endpoint", "meter", "--follow", "--progress", "plain"],
+            lambda: latest_records(db).get("n") is not None,
         )
         err = capsys.readouterr().err.splitlines()
         assert code == 0
         first = err[0]
         assert first.startswith("lacecal: n meter: +0 records, latest -, next poll in "), err
-        assert first.endswith(("next poll in 1s", "next poll in 2s", "next poll in 0s")), first
+        # Within a period and its jitter (3 %), shown rounded up: 3 s at most, not 10 min.
+        assert re.search(r"next poll in [0-3]s$", first), first
         rows = status_json(db, capsys)
-        row = rows["n", "meter"]
-        # The next period's record is stored within about one period of starting.
-        assert row["first_record"] is not None, err
-        assert began - period <= row["first_record"] <= began + period
-        assert row["latest_record"] >= row["first_record"]
+        state = asyncio.run(_meter_state(db, "n"))
+    # The record stored first is that of the first period after "now" (where it began).
+    assert state is not None
+    assert state.since is not None
+    assert began - 1 <= state.since
+    assert state.since <= rows["n", "meter"]["first_record"] < state.since + period
+    assert rows["n", "meter"]["latest_record"] >= rows["n", "meter"]["first_record"]
+
+
+async def _meter_state(db: Path, plant: str) -> SyncState | None:
+    async with SQLiteStore(db, create=False) as store:
+        return await store.state(plant, Endpoint.METER)
 
 
 def test_progress_counts_each_plants_retries_and_429s(

@@ -1,7 +1,8 @@
 """Fleet workers in process: fenced writes, plants without an identifier, lost leases.
 
 Real PostgreSQL (the `postgres_dsn` fixture) and the fake server over HTTP; 2-second periods
-and lease ttls of about a second keep every wait short.
+and lease ttls of about a second keep every wait short. No test depends on a round coming
+back in time: a lease runs out when a test shortens it, and every wait is for a state.
 """
 
 from __future__ import annotations
@@ -25,9 +26,18 @@ from lacecal_async.sync import (
     follow,
     worker_id,
 )
+from lacecal_async.tables import METER
 from lacecal_async.testing import FakeLacecalServer, make_plants
+from tests.support.checks import wait_until
+from tests.support.fleet import EXPIRE_SOON, until
 
 PERIOD = 2
+LONG = 60.0  # a ttl that does not run out during a test
+
+
+def _refused(events: list[FleetEvent]) -> set[str]:
+    """The plants refused for want of their identifiers."""
+    return {p for e in events if e.kind == "no_identifier" for p in e.plants}
 
 
 async def test_a_fenced_write_from_a_worker_that_lost_its_lease_is_refused(
@@ -37,11 +47,16 @@ async def test_a_fenced_write_from_a_worker_that_lost_its_lease_is_refused(
     records = plant.meter_records(plant.first, plant.first + 10 * plant.interval)
     async with PostgresStore(postgres_dsn) as a, PostgresStore(postgres_dsn) as b:
         key = await a.add_plant(fingerprint(plant.itr))
-        assert await a.lease_plants("a", want=1, ttl=0.4) == [key]
+        assert await a.lease_plants("a", want=1, ttl=LONG) == [key]
         first = SyncState(latest=records[4].unix_time, interval=plant.interval)
         await a.commit_page(key, Endpoint.METER, records[:5], first, now=1.0, worker="a")
-        await asyncio.sleep(0.5)  # "a" stalls past its lease; "b" takes the plant over
-        assert await b.lease_plants("b", want=1, ttl=60) == [key]
+        # "a" stalls past its lease (it runs out); "b" takes the plant over.
+        await a.renew_leases("a", ttl=EXPIRE_SOON)
+
+        async def taken() -> bool:
+            return await b.lease_plants("b", want=1, ttl=LONG) == [key]
+
+        await until(taken)
         stale = SyncState(latest=records[-1].unix_time, interval=plant.interval)
         writes: list[Callable[[], Awaitable[None]]] = [
             lambda: a.commit_page(key, Endpoint.METER, records[5:], stale, now=2.0, worker="a"),
@@ -64,26 +79,51 @@ async def test_a_fenced_write_from_a_worker_that_lost_its_lease_is_refused(
         assert (state.latest, state.failures) == (records[-1].unix_time, 1)
 
 
+async def test_a_fenced_write_on_an_expired_lease_no_one_took_is_refused(
+    postgres_dsn: str,
+) -> None:
+    # Expiry alone ends a lease: the worker's write is refused though its id is still on
+    # the row (no other worker took the plant), as after a stall that no one noticed.
+    plant = make_plants(1, seed=3, days=1)[0]
+    records = plant.meter_records(plant.first, plant.first + 10 * plant.interval)
+    async with PostgresStore(postgres_dsn) as store:
+        key = await store.add_plant(fingerprint(plant.itr))
+        assert await store.lease_plants("a", want=1, ttl=LONG) == [key]
+        first = SyncState(latest=records[4].unix_time, interval=plant.interval)
+        await store.commit_page(key, Endpoint.METER, records[:5], first, now=1.0, worker="a")
+        await store.renew_leases("a", ttl=EXPIRE_SOON)
+
+        async def expired() -> bool:
+            return await store.leases() == {}
+
+        await until(expired)
+        stale = SyncState(latest=records[-1].unix_time, interval=plant.interval)
+        writes: list[Callable[[], Awaitable[None]]] = [
+            lambda: store.commit_page(key, Endpoint.METER, records[5:], stale, now=2.0, worker="a"),
+            lambda: store.commit_inventory(
+                key, [Inverter(1, "x", "m", "mo", "s")], now=2.0, worker="a"
+            ),
+            lambda: store.repair_attempted(key, Endpoint.METER, 0, 10, now=2.0, worker="a"),
+            lambda: store.record_error(key, Endpoint.METER, "boom", 5.0, now=2.0, worker="a"),
+        ]
+        for write in writes:
+            with pytest.raises(LeaseLostError, match="no longer holds the lease"):
+                await write()
+        assert await store.state(key, Endpoint.METER) == first  # nothing got through
+        assert await store.inventory(key) == []
+        rows = [r async for batch in store.read_rows(METER) for r in batch]
+        assert len(rows) == 5
+        assert await store.leases() == {}  # and still no one else holds it
+
+
 def test_worker_ids_are_unique_and_hold_no_identifier() -> None:
     ids = {worker_id() for _ in range(50)}
     assert len(ids) == 50
     assert all(len(w.split("-")) >= 3 for w in ids)
 
 
-async def _until(done: Callable[[], Awaitable[bool]], seconds: float = 20.0) -> None:
-    """Poll `done` (a database, a list of events) until true or `seconds` pass."""
-    end = time.monotonic() + seconds
-    while not await done() and time.monotonic() < end:  # noqa: ASYNC110 - polls a database
-        await asyncio.sleep(0.05)
-
-
-async def _follow_until(
-    task: asyncio.Task[None], done: Callable[[], bool], seconds: float = 20.0
-) -> None:
-    async def check() -> bool:
-        return done()
-
-    await _until(check, seconds)
+async def _follow_until(task: asyncio.Task[None], done: Callable[[], bool]) -> None:
+    await wait_until(lambda: done() or task.done())
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -109,7 +149,8 @@ async def test_a_plant_without_its_identifier_goes_to_the_worker_that_has_it(
         partial = asyncio.create_task(
             common(client, store, [p.itr for p in plants[:2]], "meter", start, worker="partial")
         )
-        await asyncio.sleep(0.5)  # alone: it leases all four and cannot fetch two of them
+        # Alone, it leases all four and refuses the two it cannot fetch.
+        await wait_until(lambda: _refused(events) == {"roof-2", "roof-3"} or partial.done())
         full = asyncio.create_task(common(client, other, named, "meter", start, worker="full"))
 
         async def stored() -> int:
@@ -118,7 +159,7 @@ async def test_a_plant_without_its_identifier_goes_to_the_worker_that_has_it(
         async def all_stored() -> bool:
             return await stored() == 4
 
-        await _until(all_stored)
+        await until(all_stored)
         for task in (partial, full):
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
@@ -163,7 +204,7 @@ async def test_a_worker_whose_lease_is_taken_stops_that_plant(postgres_dsn: str)
         async def started() -> bool:
             return await store.state(key, Endpoint.METER) is not None
 
-        await _until(started)
+        await until(started)
         # Another worker takes the lease behind its back (as after a long stall).
         conn = await asyncpg.connect(postgres_dsn)
         try:
@@ -196,7 +237,7 @@ async def test_a_failing_lease_round_stops_every_plant(postgres_dsn: str) -> Non
                 [plants[0].itr],
                 "meter",
                 start,
-                lease_ttl=0.6,
+                lease_ttl=6.0,  # no round comes back late, however busy the machine
                 handover_wait=0.0,
                 on_fleet=events.append,
             )
@@ -205,11 +246,12 @@ async def test_a_failing_lease_round_stops_every_plant(postgres_dsn: str) -> Non
         async def took() -> bool:
             return any(e.kind == "took" for e in events)
 
-        await _until(took)
+        await until(took)
         await store.close()  # every later call fails: the worker stops what it runs
-        await _follow_until(task, lambda: any(e.kind == "stopped" for e in events))
+        closed = len(events)
+        await _follow_until(task, lambda: any(e.kind == "stopped" for e in events[closed:]))
     # A round failed, or the plant's own write did first: either way the plant stopped.
-    stopped = next(e for e in events if e.kind == "stopped")
+    stopped = next(e for e in events[closed:] if e.kind == "stopped")
     assert stopped.plants == (fingerprint(plants[0].itr),)
     assert "is not open" in stopped.detail
 
@@ -240,17 +282,20 @@ async def test_plants_a_worker_cannot_fetch_are_taken_beyond_the_share_of_one_th
         partial = asyncio.create_task(
             common(client, store, named[:3], "meter", start, worker="partial")
         )
-        await asyncio.sleep(0.5)  # alone: it leases all twelve and cannot fetch nine
+        # Alone, it leases all twelve and refuses the nine it cannot fetch.
+        await wait_until(lambda: len(_refused(events)) == 9 or partial.done())
         full = asyncio.create_task(common(client, other, named, "meter", start, worker="full"))
 
         async def stored() -> int:
             return sum(1 for row in await other.status() if row.latest_record is not None)
 
-        async def all_stored() -> bool:
-            return await stored() == 12
+        held: dict[str, str] = {}
 
-        await _until(all_stored, 15.0)
-        held = await other.leases()
+        async def all_stored_and_held() -> bool:
+            held.update(await other.leases())
+            return await stored() == 12 and len(held) == 12
+
+        await until(all_stored_and_held)
         for task in (partial, full):
             task.cancel()
             with pytest.raises(asyncio.CancelledError):

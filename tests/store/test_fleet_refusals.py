@@ -2,7 +2,8 @@
 
 Real PostgreSQL (the `postgres_dsn` fixture); the store API with several worker ids, and
 `follow` workers against the fake server over HTTP. Lease ttls of a fraction of a second
-keep every wait short.
+keep every wait short; a heartbeat that must run out is shortened (`EXPIRE_SOON`), and the
+tests wait for states or for counted lease rounds, never for a fixed time.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ import asyncio
 import functools
 import json
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from typing import ClassVar
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
 import asyncpg
 import pytest
@@ -24,6 +25,8 @@ from lacecal_async.sync import FleetEvent, LeaseBalance, PostgresStore, StatusRo
 from lacecal_async.sync.leases import DEFAULT_SLACK
 from lacecal_async.sync.postgres_schema import MIGRATIONS
 from lacecal_async.testing import FakeLacecalServer, make_plants
+from tests.support.checks import wait_until
+from tests.support.fleet import EXPIRE_SOON, CountingStore, until
 
 PERIOD = 2
 LONG = 60.0  # a ttl that does not expire during a test
@@ -71,7 +74,7 @@ async def test_refusals_are_forgotten_when_their_worker_leaves_or_expires(
     async with PostgresStore(postgres_dsn) as store:
         await store.add_plant(ORPHAN)
         await store.add_plant(OTHER)
-        assert await store.lease_plants("quick", want=2, ttl=0.3, among=[ORPHAN]) == [ORPHAN]
+        assert await store.lease_plants("quick", want=2, ttl=LONG, among=[ORPHAN]) == [ORPHAN]
         await store.release_leases("quick", [ORPHAN], refused=True)
         assert await store.lease_plants("slow", want=2, ttl=LONG, among=[ORPHAN]) == [ORPHAN]
         await store.release_leases("slow", [ORPHAN], refused=True)
@@ -83,8 +86,13 @@ async def test_refusals_are_forgotten_when_their_worker_leaves_or_expires(
             (),
             False,
         )
-        await asyncio.sleep(0.4)  # "quick"'s heartbeat expires: its refusal no longer counts
-        row = _by_plant(await store.status())[ORPHAN]
+        await store.renew_leases("quick", ttl=EXPIRE_SOON)  # its heartbeat runs out
+
+        async def quick_gone() -> bool:
+            return await store.live_workers() == ["slow"]
+
+        await until(quick_gone)
+        row = _by_plant(await store.status())[ORPHAN]  # its refusal no longer counts
         assert (row.refused_by, row.orphaned) == (("slow",), True)
         # "quick" comes back: its refusal counts again, and it still does not take the plant.
         assert await store.lease_plants("quick", want=2, ttl=LONG) == []
@@ -145,12 +153,6 @@ def test_status_shows_holders_and_flags_a_plant_no_worker_can_sync(
     assert table[-1].split()[-1] == "host-1-aa"
 
 
-async def _until(done: Callable[[], Awaitable[bool]], seconds: float = 20.0) -> None:
-    end = time.monotonic() + seconds
-    while not await done() and time.monotonic() < end:  # noqa: ASYNC110 - polls a database
-        await asyncio.sleep(0.05)
-
-
 async def _text_of_tables(dsn: str) -> str:
     conn = await asyncpg.connect(dsn)
     try:
@@ -177,7 +179,7 @@ async def test_follow_workers_without_an_identifier_refuse_it_once_then_a_newcom
     async with (
         FakeLacecalServer(plants, rate_limit=None) as server,
         LacecalClient(base_url=server.base_url, rate_limit=(50, 1.0)) as client,
-        PostgresStore(postgres_dsn) as store,
+        CountingStore(postgres_dsn) as store,
     ):
         key = await store.add_plant(fingerprint(orphan.itr), "orphan")
         common = functools.partial(
@@ -185,23 +187,32 @@ async def test_follow_workers_without_an_identifier_refuse_it_once_then_a_newcom
             handover_wait=0.0, on_fleet=events.append,
         )  # fmt: skip
         workers = [asyncio.create_task(common(known, worker=w)) for w in ("w1", "w2")]
-        # Long enough for many lease rounds, and for a refusal kept in memory to wear off.
-        await asyncio.sleep(12 * ttl)
-        refused = [e.worker for e in events if e.kind == "no_identifier" and key in e.plants]
-        assert sorted(refused) == ["w1", "w2"]  # once each: no ping-pong
-        row = _by_plant(await store.status())[key]
-        assert (row.holder, row.refused_by, row.orphaned) == (None, ("w1", "w2"), True)
-        assert row.latest_record is None
+
+        def refusers() -> list[str]:
+            return sorted(e.worker for e in events if e.kind == "no_identifier" and key in e.plants)
+
+        await wait_until(lambda: len(refusers()) >= 2)
+        # Then many lease rounds: a worker's rounds are ttl / 3 apart at least, so these
+        # span 12 ttls, past the 10 after which a refusal kept in memory once wore off.
+        after = {w: store.rounds[w] + 36 for w in ("w1", "w2")}
+        await wait_until(lambda: all(store.rounds[w] >= n for w, n in after.items()))
+        assert refusers() == ["w1", "w2"]  # once each: no ping-pong
+
+        async def orphaned() -> bool:  # as soon as both heartbeats are live (never late)
+            row = _by_plant(await store.status())[key]
+            return (row.holder, row.refused_by, row.orphaned) == (None, ("w1", "w2"), True)
+
+        await until(orphaned)
+        assert _by_plant(await store.status())[key].latest_record is None
         # A worker given its identifier joins: it takes the plant and syncs it.
         workers.append(asyncio.create_task(common([orphan.itr], worker="w3")))
 
-        async def synced() -> bool:
-            return _by_plant(await store.status())[key].latest_record is not None
+        async def synced_by_w3() -> bool:
+            row = _by_plant(await store.status())[key]
+            return (row.latest_record is not None, row.holder, row.orphaned) == (True, "w3", False)
 
-        await _until(synced)
-        row = _by_plant(await store.status())[key]
-        assert row.latest_record is not None
-        assert (row.holder, row.orphaned) == ("w3", False)
+        await until(synced_by_w3)
+        assert refusers() == ["w1", "w2"]
         text = await _text_of_tables(postgres_dsn)
         for task in workers:
             task.cancel()
@@ -244,6 +255,15 @@ async def test_a_version_1_fleet_database_is_upgraded_with_its_leases(postgres_d
         assert (await store.balance_leases("a", ttl=LONG)).held == tuple(sorted([ORPHAN, OTHER]))
 
 
+async def _waiting_on_a_lock(conn: asyncpg.Connection[Any]) -> bool:
+    """Whether another session of the database waits on a lock (`conn`'s, here)."""
+    waiting = await conn.fetchval(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'"
+    )
+    return bool(waiting)
+
+
 async def test_a_worker_leaving_during_its_own_round_in_flight_releases_everything(
     postgres_dsn: str,
 ) -> None:
@@ -265,7 +285,7 @@ async def test_a_worker_leaving_during_its_own_round_in_flight_releases_everythi
                     "UPDATE workers SET heartbeat_at = clock_timestamp() WHERE worker = 'a'"
                 )
                 release = asyncio.create_task(store.release_leases("a"))
-                await asyncio.sleep(0.2)  # the release is under way, waiting on the round
+                await until(functools.partial(_waiting_on_a_lock, conn))  # on the round
                 await conn.execute(
                     "UPDATE leases SET expires_at = clock_timestamp() + interval '1 minute' "
                     "WHERE worker = 'a'"
@@ -324,7 +344,7 @@ async def test_a_worker_stopped_during_a_lease_round_leaves_no_lease_behind(
         async def leased() -> bool:
             return len(await store.leases()) == 2
 
-        await _until(leased)
+        await until(leased)
         store.started.clear()
         await store.started.wait()  # a round has begun: stop the worker in the middle of it
         task.cancel()
@@ -358,13 +378,11 @@ async def test_a_worker_restarted_with_its_fixed_id_takes_what_it_refused_before
 
         task = asyncio.create_task(
             follow(
-                client, store, [itr], "meter", start, worker="w", lease_ttl=0.3, handover_wait=0.0
+                client, store, [itr], "meter", start, worker="w", lease_ttl=2.0, handover_wait=0.0
             )
         )
         try:
-            async with asyncio.timeout(10):
-                while not await synced():  # noqa: ASYNC110 - the state is in the database
-                    await asyncio.sleep(0.1)
+            await until(synced)
         finally:
             task.cancel()
             with pytest.raises(asyncio.CancelledError):

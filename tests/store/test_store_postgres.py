@@ -6,8 +6,11 @@ What every store does is in test_store_contract.py; leases are in test_leases.py
 from __future__ import annotations
 
 import asyncio
+import shutil
 import sys
+import tempfile
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any, ClassVar
 
 import asyncpg
@@ -240,8 +243,28 @@ def test_a_temporary_server_starts_stops_and_leaves_nothing(
         assert asyncio.run(version()).split(".")[0] == find_postgres_bin().parent.name
     assert not directory.exists()
     server.stop()  # twice: nothing happens
-    with pytest.raises(PostgresUnavailableError, match="pg_ctl failed"):
-        server._run("pg_ctl", "-D", "/nonexistent", "status")
+
+
+def test_a_server_that_cannot_start_is_unavailable_with_the_reason(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Binaries that fail as a broken install would (as root they run as "postgres": the
+    # directory must be readable by that user, which pytest's tmp_path is not).
+    bin_dir = Path(tempfile.mkdtemp(prefix="lacecal-fake-pg-bin-"))
+    try:
+        bin_dir.chmod(0o755)
+        for name, script in (
+            ("initdb", "exit 0"),
+            ("pg_ctl", "echo 'no such cluster' >&2; exit 3"),
+        ):
+            (bin_dir / name).write_text(f"#!/bin/sh\n{script}\n", encoding="utf-8")
+            (bin_dir / name).chmod(0o755)
+        monkeypatch.setenv("LACECAL_PG_BIN", str(bin_dir))
+        with pytest.raises(PostgresUnavailableError, match=r"pg_ctl failed \(3\): no such cluster"):
+            with TemporaryPostgres():
+                pass  # pragma: no cover - it does not start
+    finally:
+        shutil.rmtree(bin_dir)
 
 
 @pytest.mark.parametrize("method", ["unnest", "copy", "executemany"])

@@ -1,22 +1,20 @@
-"""The sync engine in process: reports, resume, failures, and late data on the repair schedule."""
+"""The sync engine in process: reports, resume, failures, the inventory.
+
+When `follow` polls (phases, the repair schedule) is in test_follow_schedule.py.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
-import time
 from pathlib import Path
 
 import attrs
 import pytest
 
-from lacecal_async import LacecalClient, ScaledClock, fingerprint
+from lacecal_async import LacecalClient, fingerprint
 from lacecal_async.endpoints import Endpoint
-from lacecal_async.sync import REPAIR_AFTER, Cycle, SQLiteStore, follow, sync
+from lacecal_async.sync import Cycle, SQLiteStore, sync
 from lacecal_async.testing import FakeLacecalServer, Faults, make_plants
-
-PERIOD = 2
-SPEED = 4.0
 
 
 def _times(path: Path, plant: str) -> list[int]:
@@ -73,42 +71,3 @@ async def test_sync_refreshes_the_inventory_with_inverter_records(tmp_path: Path
         report = await sync(client, store, [(plant.itr, "site")], "inverter", plant.first)
         assert report["site"].inverters == len(plant.inverters)
         assert await store.inventory("site") == list(plant.inverters)
-
-
-async def test_late_data_lands_on_the_repair_schedule(tmp_path: Path) -> None:
-    clock = ScaledClock(time.time(), SPEED)
-    now = int(clock.now()) // PERIOD * PERIOD
-    start = now - 12 * PERIOD
-    gap = (now - 8 * PERIOD, now - 6 * PERIOD)
-    # The gap fills in 2 periods from now, well before its first repair (6 periods).
-    base = make_plants(1, seed=6, start=start, days=1, interval=PERIOD, follow_clock=True)[0]
-    plant = attrs.evolve(base, late=((*gap, now + 2 * PERIOD),))
-    path = tmp_path / "late.db"
-    landed: list[float] = []
-    async with (
-        FakeLacecalServer([plant], rate_limit=None, clock=clock) as server,
-        LacecalClient(base_url=server.base_url, rate_limit=(100, 1.0)) as client,
-        SQLiteStore(path) as store,
-    ):
-
-        def watch(cycle: Cycle) -> None:
-            if cycle.repaired:
-                landed.append(clock.now())
-
-        task = asyncio.create_task(
-            follow(
-                client, store, [(plant.itr, "late")], "meter", start, clock=clock, on_cycle=watch
-            )
-        )
-        await asyncio.sleep((REPAIR_AFTER[0] + 3) * PERIOD / SPEED)
-        missing_before = clock.now()
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        assert await store.holes("late", Endpoint.METER) == []
-    stored = _times(path, "late")
-    assert set(range(*gap, PERIOD)) <= set(stored)
-    assert stored == sorted(set(stored))
-    # Not before the first scheduled repair (6 periods after the hole was seen), and then.
-    assert len(landed) == 1
-    assert now + (REPAIR_AFTER[0] - 1) * PERIOD <= landed[0] <= missing_before

@@ -1,14 +1,15 @@
 """The stores the contract tests run on: SQLite and PostgreSQL, behind one handle.
 
 A test that asks for `store_kind` runs once per store. It sees the store through the
-`Store` protocol (and what its database holds through `dump`), so the same assertions hold
-for both; what only one store has is tested in its own module.
+`Store` protocol (and what its database holds through `dump`; `execute` changes it behind
+the store's back, as another program would), so the same assertions hold for both; what
+only one store has is tested in its own module.
 """
 
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import attrs
@@ -20,12 +21,14 @@ from lacecal_async.testing.postgres import find_postgres_bin
 
 @attrs.frozen
 class StoreKind:
-    """A database for one test. make: a new (unopened) store on it; dump: all it holds."""
+    """A database for one test. make: a new (unopened) store on it; dump: all it holds;
+    execute: run SQL statements on it through a connection of its own."""
 
     name: str
     make: Callable[[], Store]
     integrity_error: type[Exception]
     dump: Callable[[], bytes]
+    execute: Callable[[str], Awaitable[None]]
 
 
 def _sqlite(path: Path) -> StoreKind:
@@ -35,7 +38,14 @@ def _sqlite(path: Path) -> StoreKind:
         files = [path, Path(f"{path}-wal"), Path(f"{path}-shm")]
         return b"".join(p.read_bytes() for p in files if p.exists())
 
-    return StoreKind("sqlite", lambda: SQLiteStore(path), sqlite3.IntegrityError, dump)
+    async def execute(sql: str) -> None:
+        db = sqlite3.connect(path)
+        try:
+            db.executescript(sql)
+        finally:
+            db.close()
+
+    return StoreKind("sqlite", lambda: SQLiteStore(path), sqlite3.IntegrityError, dump, execute)
 
 
 def _postgres(dsn: str) -> StoreKind:
@@ -49,11 +59,19 @@ def _postgres(dsn: str) -> StoreKind:
             timeout=60,
         ).stdout
 
+    async def execute(sql: str) -> None:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
     return StoreKind(
         "postgres",
         lambda: PostgresStore(dsn),
         asyncpg.IntegrityConstraintViolationError,
         dump,
+        execute,
     )
 
 

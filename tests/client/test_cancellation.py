@@ -19,7 +19,7 @@ from tests.support.fixtures import ServerFactory
 
 DAY = 86_400
 #: A reply that never comes while a test runs (the server closes before it would) [s].
-NEVER = 60.0
+NEVER = 3600.0
 
 
 async def _drain(iterator: Any) -> int:

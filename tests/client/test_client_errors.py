@@ -33,7 +33,7 @@ from tests.support.scripted import STALL, ScriptFactory
 
 DAY = 86_400
 #: A reply that never comes while a test runs (the server closes before it would) [s].
-NEVER = 60.0
+NEVER = 3600.0
 
 
 def statuses(server: FakeLacecalServer, itr: str) -> list[int]:

@@ -30,7 +30,7 @@ from tests.support.fixtures import FAST_LIMIT, ClientFactory, ServerFactory
 
 DAY = 86_400
 #: A reply that never comes while a test runs (the server closes before it would) [s].
-NEVER = 60.0
+NEVER = 3600.0
 
 
 @contextlib.contextmanager

@@ -174,10 +174,14 @@ async def test_replies_a_consumer_left_behind_are_still_reported() -> None:
 
     async with (
         FakeLacecalServer(plants, rate_limit=rate) as server,
-        LacecalClient(base_url=server.base_url, rate_limit=rate, on_event=keep) as client,
+        # The slow reply never comes, nor does the client stop waiting for it before the
+        # close, however long the test takes.
+        LacecalClient(
+            base_url=server.base_url, rate_limit=rate, timeout=3600.0, on_event=keep
+        ) as client,
     ):
         slow = plants[-1]
-        server.set_faults(slow.itr, Faults(delay=60.0))  # in flight at the close
+        server.set_faults(slow.itr, Faults(delay=3600.0))  # in flight at the close
         events = client.stream_many([p.itr for p in plants], "meter", start, start + 3 * 86_400)
         async with contextlib.aclosing(events):
             await anext(events)  # then the consumer stalls while replies come in

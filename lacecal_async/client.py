@@ -146,7 +146,7 @@ class LacecalClient:
         n, p = t.rate_limit
         return (
             f"<LacecalClient {t.base_url} {t.wire_format.value} rate={n}/{p:g}s "
-            f"timeout={t.timeout:g}s retries={t.retries} tracked={len(t.limiters)}"
+            f"timeout={t.timeout:g}s retries={t.retries} tracked={self.tracked_itrs}"
             f"{' view' if self._is_view else ''}{' closed' if t.closed else ''}>"
         )
 
@@ -226,6 +226,15 @@ class LacecalClient:
         asking creates no state for it.
         """
         return self._transport.limit_state(validate_itr(itr))
+
+    @property
+    def tracked_itrs(self) -> int:
+        """ITRs whose rate-limit state the client keeps: in use, or used within the last period.
+
+        What the limiter's memory follows (a small array per ITR, dropped once its period is
+        over), for a service to show as a gauge; read it on the event loop. Views share it.
+        """
+        return len(self._transport.limiters)
 
     @property
     def rate_limit(self) -> tuple[int, float]:

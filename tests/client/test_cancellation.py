@@ -6,6 +6,7 @@ and a failing ``TaskGroup`` sibling.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -17,6 +18,8 @@ from tests.support.checks import client_tasks, wait_until
 from tests.support.fixtures import ServerFactory
 
 DAY = 86_400
+#: A reply that never comes while a test runs (the server closes before it would) [s].
+NEVER = 3600.0
 
 
 async def _drain(iterator: Any) -> int:
@@ -47,7 +50,7 @@ async def _slow_fleet(make_server: ServerFactory) -> tuple[FakeLacecalServer, li
     plants = make_plants(3, seed=5)
     server = await make_server(plants)
     for plant in plants:
-        server.set_faults(plant.itr, Faults(delay=5.0))
+        server.set_faults(plant.itr, Faults(delay=NEVER))
     return server, plants
 
 
@@ -77,10 +80,28 @@ async def test_asyncio_timeout_comes_out_as_timeout(make_server: ServerFactory, 
     async with LacecalClient(base_url=server.base_url, rate_limit=(6, 0.1)) as client:
         before = client_tasks()
         with pytest.raises(TimeoutError):
-            async with asyncio.timeout(0.3):
-                await CALLS[name](client, plants)
+            await _timed_out_once_in_progress(CALLS[name](client, plants), server, plants)
         assert client_tasks() == before
         assert server.stats(plants[0].itr).requests >= 1
+
+
+async def _timed_out_once_in_progress(
+    call: Awaitable[object], server: FakeLacecalServer, plants: list[Plant]
+) -> None:
+    """Await `call` in an ``asyncio.timeout`` that expires once the call is under way."""
+
+    async def expire(deadline: asyncio.Timeout) -> None:
+        await _in_progress(server, plants)
+        deadline.reschedule(asyncio.get_running_loop().time())
+
+    async with asyncio.timeout(None) as deadline:
+        expiring = asyncio.create_task(expire(deadline))
+        try:
+            await call
+        finally:
+            expiring.cancel()  # done by now, unless the call ended before it was under way
+            with contextlib.suppress(asyncio.CancelledError):
+                await expiring
 
 
 @pytest.mark.parametrize("name", CALLS)
@@ -123,7 +144,7 @@ async def _call(call: Call, client: LacecalClient, plants: list[Plant]) -> objec
 async def test_stream_many_consumer_cancelled_between_events(make_server: ServerFactory) -> None:
     plants = make_plants(4, seed=5)
     server = await make_server(plants)
-    server.set_faults(plants[3].itr, Faults(delay=5.0))
+    server.set_faults(plants[3].itr, Faults(delay=NEVER))
     async with LacecalClient(base_url=server.base_url, rate_limit=(6, 0.1)) as client:
         before = client_tasks()
         events: list[object] = []
@@ -147,7 +168,7 @@ async def test_a_fetching_task_cancelled_by_someone_else_ends_the_stream_as_canc
     plants = make_plants(3, seed=6)
     server = await make_server(plants)
     for plant in plants:
-        server.set_faults(plant.itr, Faults(delay=5.0))
+        server.set_faults(plant.itr, Faults(delay=NEVER))
     async with LacecalClient(base_url=server.base_url, rate_limit=(6, 0.1)) as client:
         before = client_tasks()
         task = asyncio.create_task(_drain(client.stream_many([p.itr for p in plants], "meter")))
@@ -156,6 +177,6 @@ async def test_a_fetching_task_cancelled_by_someone_else_ends_the_stream_as_canc
         assert inner
         inner[0].cancel()  # e.g. a supervisor that cancels what it does not know
         with pytest.raises(asyncio.CancelledError):
-            async with asyncio.timeout(5):
+            async with asyncio.timeout(30):  # a hang, not slowness: the replies never come
                 await task
         assert client_tasks() == before

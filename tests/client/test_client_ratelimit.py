@@ -43,7 +43,9 @@ async def test_concurrent_calls_on_one_itr_share_its_limit(
     assert stats.requests == 17
     assert stats.rejections == 0
     times = sorted(arrival_times(server, plant.itr))
-    assert max_in_window(times, limit[1]) == 6  # a burst of 6, never a 7th
+    # Never a 7th in a window (the burst of 6 going at once is proved on a 60 s period below,
+    # where no machine is slow enough to spread it over the window).
+    assert max_in_window(times, limit[1]) <= 6
     assert all(later - earlier > limit[1] for earlier, later in zip(times, times[6:], strict=False))
 
 
@@ -54,6 +56,8 @@ async def test_a_short_fetch_goes_at_once_and_a_seventh_request_waits(
     server = await make_server([plant], rate_limit=(6, 60.0))
     client = make_client(server.base_url, rate_limit=(6, 60.0))
     start = plant.first + DAY
+    loop = asyncio.get_running_loop()
+    began = loop.time()
 
     async with asyncio.timeout(20):
         records = await client.meter_records(plant.itr, start, start + 3 * 144 * 600)
@@ -63,15 +67,20 @@ async def test_a_short_fetch_goes_at_once_and_a_seventh_request_waits(
 
     tasks_before = asyncio.all_tasks()
     seventh = asyncio.create_task(client.inverters(plant.itr))
-    limiter = client._transport.limiters.get(plant.itr)
-    await wait_until(lambda: limiter.waiting == 1)
-    await asyncio.sleep(0.05)
-    assert server.stats(plant.itr).requests == 6  # held back, not sent
+    await wait_until(lambda: client.limit_state(plant.itr).waiting == 1)
+    state = client.limit_state(plant.itr)
+    # Held back, not sent: queued for a slot that frees a period after the first request.
+    assert server.stats(plant.itr).requests == 6
+    assert (state.free, state.busy) == (0, 0)
+    # The first slot frees a period (and 1 s of margin) after its request ended.
+    assert state.next_free_in is not None
+    assert 61.0 - (loop.time() - began) <= state.next_free_in <= 61.0
     seventh.cancel()
     with pytest.raises(asyncio.CancelledError):
         await seventh
-    assert limiter.waiting == 0
+    assert client.limit_state(plant.itr).waiting == 0
     assert asyncio.all_tasks() == tasks_before
+    assert server.stats(plant.itr).requests == 6
     assert server.stats(plant.itr).rejections == 0
 
 
@@ -83,7 +92,8 @@ async def test_itrs_do_not_share_a_limit(
     client = make_client(server.base_url, rate_limit=(6, 60.0))
     async with asyncio.timeout(20):  # 18 requests go at once: 6 per ITR
         await asyncio.gather(*(client.inverters(p.itr) for p in plants for _ in range(6)))
-    assert len(client._transport.limiters) == 3
+    assert client.tracked_itrs == 3
+    assert [client.limit_state(p.itr).free for p in plants] == [0, 0, 0]  # 6 slots each
     assert [server.stats(p.itr).requests for p in plants] == [6, 6, 6]
 
 
@@ -121,7 +131,9 @@ async def test_a_429_pauses_every_waiting_call_of_the_itr(
     assert all(r == plant.inverters for r in results)
     log = sorted(server.stats(plant.itr).log, key=lambda e: e.time)
     first_six = log[:6]
-    assert [e.status for e in first_six].count(429) == 4
+    # The server admits 2 of a burst that reaches it within its period (4 429s); a busy
+    # machine may spread the burst wider, and the server admit a third: 429s all the same.
+    assert 1 <= [e.status for e in first_six].count(429) <= 4
     # The server admits again `server_period` after the first admitted request: the
     # Retry-After of every 429 of the burst points there, and no call may arrive before.
     reopens = min(e.time for e in first_six if e.status == 200) + server_period
@@ -176,9 +188,11 @@ async def test_idle_limiters_are_dropped(
         isinstance(a, LacecalResponseError) and a.status == 404 for a in answers[len(known) :]
     )
 
-    assert len(client._transport.limiters) > 0  # slots are still held for a period after the ends
-    await wait_until(lambda: len(client._transport.limiters) == 0)
+    # Remembered for a period after the ends (tests/client/test_ratelimit_memory.py), then
+    # dropped: nothing is left of 1020 ITRs.
+    await wait_until(lambda: client.tracked_itrs == 0)
     assert "tracked=0" in repr(client)
+    assert [client.limit_state(p.itr).free for p in plants] == [6] * len(plants)
     assert all(server.stats(p.itr).rejections == 0 for p in plants)
 
 

@@ -26,6 +26,7 @@ from lacecal_async import (
     fanout,
 )
 from lacecal_async.testing import FakeLacecalServer, Faults, Plant, make_plants
+from tests.support.checks import wait_until
 
 DAY = 86_400
 RATE = (6, 0.6)
@@ -57,10 +58,15 @@ def other_tasks() -> set[asyncio.Task[object]]:
     }
 
 
-async def settle() -> None:
-    for _ in range(5):
-        gc.collect()
-        await asyncio.sleep(0.01)
+def made(server: FakeLacecalServer, plants: list[Plant]) -> int:
+    """Requests the server has seen for `plants`."""
+    return sum(server.stats(p.itr).requests for p in plants)
+
+
+def idle(client: LacecalClient, plants: list[Plant]) -> bool:
+    """Whether no exchange of `plants` is in progress (or waiting for its turn)."""
+    states = [client.limit_state(p.itr) for p in plants]
+    return all(state.busy == 0 and state.waiting == 0 for state in states)
 
 
 async def test_twenty_itrs_ten_days_complete_without_429() -> None:
@@ -204,15 +210,13 @@ async def test_slow_consumer_applies_backpressure() -> None:
             [p.itr for p in plants], "meter", start, start + 25 * DAY, buffer=2
         )
         async with contextlib.aclosing(events):
-            await anext(events)
-            await asyncio.sleep(0.3)  # a consumer that sleeps
-            before = sum(server.stats(p.itr).requests for p in plants)
-            await asyncio.sleep(0.3)
-            after = sum(server.stats(p.itr).requests for p in plants)
-            # Everyone is blocked on the full buffer: nothing more is fetched.
-            assert after == before
-            # At most the buffer, one page held by each blocked ITR, and the one consumed.
-            assert before <= 2 + len(plants) + 1
+            await anext(events)  # then a consumer that sleeps
+            # Every ITR fetches ahead (a page each, beside the one consumed), then all are
+            # blocked on the full buffer: no exchange in progress.
+            await wait_until(lambda: made(server, plants) > len(plants) and idle(client, plants))
+            await asyncio.sleep(0.3)  # nothing more is fetched, however long it sleeps:
+            # at most the buffer, one page held by each blocked ITR, and the one consumed.
+            assert made(server, plants) <= 2 + len(plants) + 1
             remaining = [e async for e in events]
     assert sum(isinstance(e, ItrDone) for e in remaining) == len(plants)
 
@@ -230,8 +234,8 @@ async def test_break_and_aclose_leave_no_task() -> None:
 
         async for _ in client.stream_many([p.itr for p in plants], "meter", start, start + 9 * DAY):
             break  # no aclose(): the generator is finalized once dropped
-        await settle()
-        assert other_tasks() == before
+        gc.collect()
+        await wait_until(lambda: other_tasks() == before)
 
 
 async def test_cancelling_fetch_many_leaves_no_task() -> None:
@@ -242,14 +246,15 @@ async def test_cancelling_fetch_many_leaves_no_task() -> None:
         task = asyncio.create_task(
             client.fetch_many([p.itr for p in plants], "meter", start, start + 30 * DAY)
         )
-        await asyncio.sleep(0.2)
+        await wait_until(lambda: made(server, plants) >= len(plants))  # well under way
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
         assert other_tasks() == before
-        made = sum(server.stats(p.itr).requests for p in plants)
-        await asyncio.sleep(0.3)
-        assert sum(server.stats(p.itr).requests for p in plants) == made
+        sent = made(server, plants)
+        assert sent < len(plants) * 30  # stopped before the end
+        await asyncio.sleep(0.3)  # nothing is left to send anything, however long we wait
+        assert made(server, plants) == sent
 
 
 async def test_max_in_flight_bounds_concurrent_requests() -> None:
@@ -389,11 +394,14 @@ async def test_pages_fetched_ahead_of_a_stalled_consumer_are_bounded() -> None:
             [p.itr for p in plants], "meter", start, start + 5 * DAY, buffer=4, max_in_flight=3
         )
         async with contextlib.aclosing(events):
-            await anext(events)
-            await asyncio.sleep(0.3)  # the consumer stalls
-            made = sum(server.stats(p.itr).requests for p in plants)
-            # Not one page per ITR (60): the buffer, the places in flight, the page taken.
-            assert made <= 4 + 3 + 1
+            await anext(events)  # then the consumer stalls
+            # Not one page per ITR (60): the credits (the buffer and the places in flight)
+            # and the page taken. The fetching uses every credit (the other ITRs hold their
+            # slot and wait for one), then no more.
+            bound = 4 + 3 + 1
+            await wait_until(lambda: made(server, plants) >= bound)
+            await asyncio.sleep(0.3)  # however long it stalls
+            assert made(server, plants) == bound
             remaining = [e async for e in events]
     assert sum(isinstance(e, ItrDone) for e in remaining) == len(plants)
 
@@ -413,10 +421,15 @@ async def test_a_stalled_consumer_has_at_most_one_page_decoded_ahead() -> None:
     async with serving(plants, rate=(100, 0.05)) as (server, client):
         events = client.stream_many([p.itr for p in plants], "meter", start, start + 5 * DAY)
         async with contextlib.aclosing(events):
-            first = await anext(events)
-            await asyncio.sleep(0.3)  # the consumer stalls, holding its page
-            fetched = sum(server.stats(p.itr).requests for p in plants)
-            assert fetched >= len(plants)  # every ITR fetched ahead meanwhile
+            first = await anext(events)  # then the consumer stalls, holding its page
+            # Every ITR fetches ahead meanwhile: its reply in (the server has sent it, and the
+            # exchange has ended: the slot is free again), waiting for its turn to decode.
+            await wait_until(
+                lambda: all(
+                    len(server.stats(p.itr).log) >= 1 and client.limit_state(p.itr).busy == 0
+                    for p in plants
+                )
+            )
             assert isinstance(first, PageEvent)
             # The page taken, and one decoded for the consumer's next step.
             assert live_meter_records() - before <= 2 * 144

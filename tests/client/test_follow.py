@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
+from collections.abc import Callable
 
 import attrs
 import pytest
 
-from lacecal_async import Cursor, FollowBatch, LacecalClient, ScaledClock
+from lacecal_async import Cursor, FollowBatch, LacecalClient
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.polling import backoff, next_poll, phase_of
-from lacecal_async.testing import FakeLacecalServer, Faults, make_plants
+from lacecal_async.testing import FakeClock, FakeLacecalServer, Faults, make_plants
+from tests.support.checks import wait_until
 
 PERIOD = 2
-#: The server and the follower share a clock running this much faster than real time.
-SPEED = 4.0
-REAL_PERIOD = PERIOD / SPEED
+#: The server's and the follower's clock (a `FakeClock`) at the start: mid-period.
+NOW = 1_727_827_201
+#: How far the test moves the clock once every plant sleeps on it [clock s].
+STEP = PERIOD / 8
 
 
 def test_cursor_round_trips_through_json_and_refuses_garbage() -> None:
@@ -42,31 +44,49 @@ def test_polls_come_after_a_period_closes_at_the_plants_phase() -> None:
     assert backoff(50, 2) <= 32 * 2 * 1.25
 
 
-async def _collect(  # noqa: PLR0917
+async def _follow(  # noqa: PLR0917
     client: LacecalClient,
     itrs: list[str],
     cursors: dict[str, Cursor],
     since: int,
-    until: float,
-    clock: ScaledClock,
+    clock: FakeClock,
+    done: Callable[[], bool],
 ) -> list[FollowBatch]:
-    """Follow until `until` (real, monotonic), saving each batch's cursor as it comes."""
+    """Follow on `clock`, saving each batch's cursor as it comes, until `done()` holds.
+
+    The clock moves a step only once every plant sleeps on it (caught up and waiting for
+    its next poll, or backing off): the schedule is the same however slow the machine is.
+    """
     got: list[FollowBatch] = []
     batches = client.follow(itrs, "meter", since=since, cursors=cursors, clock=clock)
-    async with contextlib.aclosing(batches):
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(until - time.monotonic()):
-                async for batch in batches:
-                    itr, _, cursor = batch
-                    got.append(batch)
-                    cursors[itr] = Cursor.from_json(cursor.to_json())  # "saved" with them
+
+    async def consume() -> None:
+        async with contextlib.aclosing(batches):
+            async for batch in batches:
+                itr, _, cursor = batch
+                got.append(batch)
+                cursors[itr] = Cursor.from_json(cursor.to_json())  # "saved" with them
+
+    consumer = asyncio.create_task(consume())
+    try:
+        while not done():
+            await wait_until(lambda: done() or consumer.done() or clock.sleepers == len(itrs))
+            if consumer.done():
+                consumer.result()  # a crash of the follow: raise it here
+                raise AssertionError("the follow ended by itself")
+            if not done():
+                clock.advance(STEP)
+                assert clock.now() < since + 100 * PERIOD, "the condition never came"
+    finally:
+        consumer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await consumer
     return got
 
 
 async def test_follow_delivers_every_record_once_across_a_restart() -> None:
-    clock = ScaledClock(time.time(), SPEED)
-    now = int(clock.now())
-    start = now // PERIOD * PERIOD - 10 * PERIOD
+    clock = FakeClock(NOW)
+    start = NOW // PERIOD * PERIOD - 10 * PERIOD
     plants = make_plants(2, seed=3, start=start, days=1, interval=PERIOD, follow_clock=True)
     async with (
         FakeLacecalServer(plants, rate_limit=None, clock=clock) as server,
@@ -74,12 +94,20 @@ async def test_follow_delivers_every_record_once_across_a_restart() -> None:
     ):
         itrs = [p.itr for p in plants]
         cursors: dict[str, Cursor] = {}
-        deadline = time.monotonic() + 3 * REAL_PERIOD
-        first = await _collect(client, itrs, cursors, start, deadline, clock)
+
+        def delivered_up_to(when: float) -> Callable[[], bool]:
+            return lambda: all(i in cursors and cursors[i].after >= when for i in itrs)
+
+        # Catch up, then follow two more periods; stop (the batches in flight are lost).
+        caught_up = plants[0].last_time(NOW)
+        first = await _follow(
+            client, itrs, cursors, start, clock, delivered_up_to(caught_up + 2 * PERIOD)
+        )
         down_from = clock.now()
-        await asyncio.sleep(3 * REAL_PERIOD)  # down for three periods: records keep coming
-        deadline = time.monotonic() + 3 * REAL_PERIOD
-        second = await _collect(client, itrs, cursors, start, deadline, clock)
+        clock.advance(3 * PERIOD)  # down for three periods: records keep coming
+        second = await _follow(
+            client, itrs, cursors, start, clock, delivered_up_to(down_from + 3 * PERIOD)
+        )
         for plant in plants:
             seen = [r.unix_time for b in first + second if b.itr == plant.itr for r in b.records]
             assert seen == sorted(set(seen))  # once each, in order
@@ -90,28 +118,31 @@ async def test_follow_delivers_every_record_once_across_a_restart() -> None:
 
 
 async def test_a_failing_plant_backs_off_and_never_stops_the_others() -> None:
-    clock = ScaledClock(time.time(), SPEED)
-    now = int(clock.now())
-    start = now // PERIOD * PERIOD - 4 * PERIOD
+    clock = FakeClock(NOW)
+    start = NOW // PERIOD * PERIOD - 4 * PERIOD
     good, bad = make_plants(2, seed=5, start=start, days=1, interval=PERIOD, follow_clock=True)
     bad = attrs.evolve(bad, faults=Faults(always_fail=True, fail_status=503))
     async with (
         FakeLacecalServer([good, bad], rate_limit=None, clock=clock) as server,
         LacecalClient(base_url=server.base_url, rate_limit=(50, 1.0), retries=0) as client,
     ):
-        got: list[FollowBatch] = []
         # The bad plant once worked: its cursor knows its period, so backoffs count in it.
-        known = {bad.itr: Cursor("meter", start + PERIOD - 1, PERIOD)}
-        batches = client.follow([good.itr, bad.itr], Endpoint.METER, start, known, clock=clock)
-        async with contextlib.aclosing(batches):
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(6 * REAL_PERIOD):
-                    async for batch in batches:
-                        got.append(batch)
+        cursors = {bad.itr: Cursor("meter", start + PERIOD - 1, PERIOD)}
+        end = NOW + 6 * PERIOD
+        got = await _follow(
+            client,
+            [good.itr, bad.itr],
+            cursors,
+            start,
+            clock,
+            lambda: clock.now() >= end and clock.sleepers == 2,
+        )
         assert {b.itr for b in got} == {good.itr}
         assert sum(len(b.records) for b in got) >= 5
-        # Backing off, in periods: 1, 2, 4 ... so a few attempts in 6 periods, not dozens.
-        assert 2 <= server.stats(bad.itr).requests <= 4
+        # Backing off 1, 2, 4 ... periods (each up to a quarter more), from the first attempt
+        # at 0: the second comes at most 1.25 periods later, the third at most 3.75 periods
+        # (plus a step each) after it started, the fourth no sooner than 7 periods.
+        assert server.stats(bad.itr).requests == 3
 
 
 async def test_follow_checks_its_arguments() -> None:

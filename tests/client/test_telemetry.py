@@ -20,7 +20,7 @@ from lacecal_async import (
     fingerprint,
 )
 from lacecal_async.testing import FakeLacecalServer, Faults, Plant, make_plants
-from tests.support.checks import fragment_of
+from tests.support.checks import fragment_of, wait_until
 from tests.support.fixtures import ClientFactory, ServerFactory
 from tests.support.scripted import ScriptFactory
 
@@ -28,14 +28,18 @@ from tests.support.scripted import ScriptFactory
 async def test_each_request_reports_its_outcome_and_wait(
     make_server: ServerFactory, plant: Plant
 ) -> None:
-    limit = (2, 0.3)
+    limit = (2, 1.0)
     server = await make_server([plant], rate_limit=limit)
     events: list[ClientEvent] = []
+    loop = asyncio.get_running_loop()
     async with LacecalClient(
         base_url=server.base_url, rate_limit=limit, on_event=events.append
     ) as client:
-        for _ in range(3):  # the third waits about a period for a slot
-            await client.inverters(plant.itr)
+        began = loop.time()
+        await client.inverters(plant.itr)
+        await client.inverters(plant.itr)
+        third_asked = loop.time()
+        await client.inverters(plant.itr)  # waits for the first slot: a period after its end
         await client.meter_records(plant.itr, plant.first, plant.first + 2 * 144 * 600)
 
     assert all(isinstance(e, RequestDone) for e in events)
@@ -53,8 +57,11 @@ async def test_each_request_reports_its_outcome_and_wait(
     assert first.ok
     assert first.records == len(plant.inverters)
     assert first.duration > 0
-    assert first.limiter_wait < limit[1] / 2  # a fresh ITR does not wait
-    assert done[2].limiter_wait >= limit[1] * 0.9  # the third did
+    # A fresh ITR does not wait: its wait is two reads of the clock with nothing between.
+    assert first.limiter_wait < limit[1] / 2
+    # The third did: its slot freed a period (and the margin) after the first request ended,
+    # which was after `began`; it asked at `third_asked` (so on a slow machine it waits less).
+    assert done[2].limiter_wait >= limit[1] * (1 + 1 / 60) - (third_asked - began)
     assert [e.records for e in done[3:]] == [144, 144]
     for event in events:
         assert fragment_of(repr(event), plant.itr) is None
@@ -167,13 +174,28 @@ async def test_replies_a_consumer_left_behind_are_still_reported() -> None:
 
     async with (
         FakeLacecalServer(plants, rate_limit=rate) as server,
-        LacecalClient(base_url=server.base_url, rate_limit=rate, on_event=keep) as client,
+        # The slow reply never comes, nor does the client stop waiting for it before the
+        # close, however long the test takes.
+        LacecalClient(
+            base_url=server.base_url, rate_limit=rate, timeout=3600.0, on_event=keep
+        ) as client,
     ):
-        server.set_faults(plants[-1].itr, Faults(delay=2.0))  # in flight at the close
+        slow = plants[-1]
+        server.set_faults(slow.itr, Faults(delay=3600.0))  # in flight at the close
         events = client.stream_many([p.itr for p in plants], "meter", start, start + 3 * 86_400)
         async with contextlib.aclosing(events):
-            await anext(events)
-            await asyncio.sleep(0.3)  # the consumer stalls while replies come in
+            await anext(events)  # then the consumer stalls while replies come in
+
+            def replied_and_idle() -> int:  # plants whose reply is in, waiting for its turn
+                return sum(
+                    bool(server.stats(p.itr).log) and client.limit_state(p.itr).busy == 0
+                    for p in plants[:-1]
+                )
+
+            # The page taken, one decoded for the next step, and at least one more waiting.
+            await wait_until(
+                lambda: replied_and_idle() >= 3 and server.stats(slow.itr).requests == 1
+            )
         made = sum(server.stats(p.itr).requests for p in plants)
     assert len(done) == made
     taken = [e for e in done if e.ok]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import attrs
 import pytest
 
+from lacecal_async.clock import Clock
 from lacecal_async.itr import validate_itr
 from lacecal_async.testing import (
     DEFAULT_START,
@@ -18,6 +20,7 @@ from lacecal_async.testing import (
     parse_local,
 )
 from lacecal_async.testing.wire import assemble, encode, encode_item
+from tests.support.checks import wait_until
 
 PLANTS = make_plants(20, seed=0)
 DAY = 86400
@@ -216,6 +219,43 @@ def test_clocks() -> None:
     assert scaled.now() >= 1000 + 0.01 * 1000 * 0.9
     with pytest.raises(ValueError, match="positive"):
         ScaledClock(0, speed=0)
+
+
+async def test_a_fake_clocks_sleep_ends_once_the_clock_is_moved_past_its_end() -> None:
+    clock = FakeClock(100)
+    assert isinstance(clock, Clock)  # follow mode can run on it
+    woke: list[float] = []
+
+    async def nap(seconds: float) -> None:
+        await clock.sleep(seconds)
+        woke.append(seconds)
+
+    naps = [asyncio.create_task(nap(s)) for s in (5, 10)]
+    await wait_until(lambda: clock.sleepers == 2)
+    clock.advance(4)
+    await asyncio.sleep(0)
+    assert (woke, clock.sleepers) == ([], 2)  # nothing is due: real time does not count
+    clock.advance(1)
+    assert clock.sleepers == 1  # ended at once, run on the next loop turn
+    await wait_until(lambda: woke == [5])
+    clock.set(200)
+    await asyncio.gather(*naps)
+    assert (woke, clock.sleepers) == ([5, 10], 0)
+
+    cancelled = asyncio.create_task(clock.sleep(1))
+    await wait_until(lambda: clock.sleepers == 1)
+    cancelled.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await cancelled
+    assert clock.sleepers == 0  # a cancelled sleep no longer waits for the clock
+    await clock.sleep(0)  # not positive: one loop turn, the clock need not move
+    await clock.sleep(-1)
+
+    moved_elsewhere = asyncio.create_task(clock.sleep(1))
+    await wait_until(lambda: clock.sleepers == 1)
+    await asyncio.to_thread(clock.advance, 1)  # moved from another thread
+    await moved_elsewhere
+    assert clock.now() == 201
 
 
 def test_wire_leaves_out_absent_meters() -> None:

@@ -85,7 +85,7 @@ def classify_reply(
     return decode_reply(endpoint, itr, wire_format, body)
 
 
-@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(hostile_replies())
 def test_no_eight_characters_of_an_echoed_identifier_show(
     reply: tuple[str, Endpoint, WireFormat, int, str, bytes],

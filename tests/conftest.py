@@ -20,5 +20,10 @@ if os.environ.get("CI"):
     settings.load_profile("ci")
 
 #: Fake servers and clients; a PostgreSQL server and a database per test (`postgres_dsn`);
-#: each store in turn (`store_kind`).
-pytest_plugins = ["tests.support.fixtures", "tests.support.postgres", "tests.support.store_kinds"]
+#: each store in turn (`store_kind`); an xdist worker that leaves with its controller.
+pytest_plugins = [
+    "tests.support.fixtures",
+    "tests.support.postgres",
+    "tests.support.store_kinds",
+    "tests.support.processes",
+]

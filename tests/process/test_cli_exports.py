@@ -22,6 +22,7 @@ import pytest
 
 from lacecal_async.cli.when import parse_when
 from lacecal_async.testing import FakeLacecalServer
+from tests.support import processes
 from tests.support.cli import (
     DST_END,
     DST_START,
@@ -213,14 +214,10 @@ def test_an_existing_output_is_not_overwritten_without_force(
 
 def _interrupt(args: list[str]) -> str:
     """Run `args`, Ctrl-C once some periods are written; return stderr."""
-    process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-        lacecal(*args, "--progress", "plain", "--progress-every", "0.05"),
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stderr is not None
+    command = lacecal(*args, "--progress", "plain", "--progress-every", "0.05")
     seen = []
-    try:
+    with processes.started(command, stderr=subprocess.PIPE, text=True) as process:
+        assert process.stderr is not None
         for line in process.stderr:
             seen.append(line)
             found = re.search(r" ([\d,]+) periods", line)
@@ -228,8 +225,6 @@ def _interrupt(args: list[str]) -> str:
                 process.send_signal(signal.SIGINT)
                 break
         seen.append(process.communicate(timeout=TIMEOUT)[1])
-    finally:
-        process.kill()
     assert process.returncode == 130, "".join(seen)
     return "".join(seen)
 
@@ -401,11 +396,8 @@ def test_a_month_on_the_command_line(full_server: FakeLacecalServer, tmp_path: P
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet", "jsonl"])
 def test_stdout_in_the_format_named(full_server: FakeLacecalServer, fmt: str) -> None:
-    done = subprocess.run(  # noqa: S603 - our own interpreter and module
-        lacecal(*fetch_args(full_server, "meter", "-o", "-", "--format", fmt)),
-        capture_output=True,
-        timeout=TIMEOUT,
-        check=False,
+    done = processes.run(
+        lacecal(*fetch_args(full_server, "meter", "-o", "-", "--format", fmt)), text=False
     )
     assert done.returncode == 0, done.stderr
     if fmt == "parquet":

@@ -19,12 +19,6 @@ settings.register_profile("ci", derandomize=True, deadline=None)
 if os.environ.get("CI"):
     settings.load_profile("ci")
 
-#: An xdist worker that leaves with its controller (first: the others import it); fake
-#: servers and clients; a PostgreSQL server and a database per test (`postgres_dsn`); each
-#: store in turn (`store_kind`).
-pytest_plugins = [
-    "tests.support.processes",
-    "tests.support.fixtures",
-    "tests.support.postgres",
-    "tests.support.store_kinds",
-]
+#: Fake servers and clients; a PostgreSQL server and a database per test (`postgres_dsn`);
+#: each store in turn (`store_kind`).
+pytest_plugins = ["tests.support.fixtures", "tests.support.postgres", "tests.support.store_kinds"]

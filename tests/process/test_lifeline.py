@@ -22,15 +22,6 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="process groups"
 GRANDCHILD = ["sh", "-c", "sleep 600 >/dev/null & echo $!; wait"]
 
 
-def running(pid: int) -> bool:
-    """Whether `pid` runs (a zombie does not: it only waits to be reaped)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return False
-    return state not in {"Z", "X"}
-
-
 def test_kill_group_kills_the_grandchildren_too() -> None:
     with processes.started(GRANDCHILD, stdout=subprocess.PIPE, text=True) as shell:
         assert shell.stdout is not None
@@ -38,7 +29,7 @@ def test_kill_group_kills_the_grandchildren_too() -> None:
         assert os.getpgid(grandchild) == shell.pid  # in the child's group, not ours
         assert lifeline.kill_group(shell.pid)
         assert shell.wait(60) == -signal.SIGKILL
-        processes.poll_until(lambda: not running(grandchild))
+        processes.poll_until(lambda: not processes.running(grandchild))
     # Nothing left to signal, once the killed grandchild is reaped (by init: it is an orphan).
     processes.poll_until(lambda: not lifeline.kill_group(shell.pid, 0))
 
@@ -50,7 +41,7 @@ def test_run_leaves_nothing_behind_its_child_on_exit_or_on_timeout() -> None:
         ["sh", "-c", "sleep 600 & echo $!; exit 3"], timeout=60, capture_output=True, text=True
     )
     assert done.returncode == 3
-    processes.poll_until(lambda: not running(int(done.stdout)))
+    processes.poll_until(lambda: not processes.running(int(done.stdout)))
     with pytest.raises(subprocess.TimeoutExpired):
         lifeline.run(["sleep", "600"], timeout=0.1)
     fed = lifeline.run(["cat"], timeout=60, input=b"fed", stdout=subprocess.PIPE)
@@ -71,10 +62,10 @@ def test_a_sigkilled_parent_leaves_no_registered_group(tmp_path: Path) -> None:
     ) as process:
         assert process.stdout is not None
         child = int(process.stdout.readline())
-        assert running(child)
+        assert processes.running(child)
         process.kill()  # no code of the parent runs: the lifeline alone can clean up
         process.wait(60)
-        processes.poll_until(lambda: not running(child))
+        processes.poll_until(lambda: not processes.running(child))
 
 
 async def test_stop_at_eof_sets_the_event_when_the_pipe_ends() -> None:
@@ -101,9 +92,9 @@ def test_clean_up_stops_a_registered_postgres_and_deletes_its_directory() -> Non
     assert directory is not None
     pid = int((directory / "data" / "postmaster.pid").read_text().split()[0])
     lifeline.stop_postgres(directory / "elsewhere")  # no such server: nothing happens
-    assert running(pid)
+    assert processes.running(pid)
     lifeline.clean_up([], [str(directory)])
-    assert not running(pid)
+    assert not processes.running(pid)
     assert not directory.exists()
     server.stop()  # nothing left to do
 
@@ -125,4 +116,4 @@ async def test_a_fake_server_process_cancelled_while_starting_is_gone() -> None:
     with pytest.raises(asyncio.CancelledError):
         await starting
     assert server._process is not None
-    assert not running(server._process.pid)
+    assert not processes.running(server._process.pid)

@@ -7,13 +7,14 @@ end of the ``with`` block, on a timeout, on an assertion that fails, on a pytest
 Each group is registered with the library's `lifeline` meanwhile, so if the pytest process
 itself is SIGKILLed its lifeline kills them (and stops a `TemporaryPostgres`).
 
-Registered as a plugin by conftest: in a pytest-xdist worker, a thread watches the worker's
-parent (the controller); if the controller dies, the worker SIGKILLs itself, and its
-lifeline cleans up after it. Without that, a worker whose controller was killed finishes
-the test it is running (minutes, for a follow or a hang) with every child it started.
+Under pytest-xdist each worker has a lifeline of its own. A worker whose controller dies
+SIGINTs itself 5 s later (execnet: its test's teardown runs) and calls ``os._exit`` 10 s
+after that if still there; either way its children go (teardown, or its lifeline).
 
 `leftovers` lists the processes whose environment carries a marker, which every child
-inherits: how a test checks that nothing a run started is still there.
+inherits: how a test checks that nothing a run started is still there (PostgreSQL's
+backends overwrite theirs with their process titles: `children` of the postmaster finds
+them).
 """
 
 from __future__ import annotations
@@ -28,8 +29,6 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
-
-import pytest
 
 from lacecal_async.testing import lifeline
 from tests.support.checks import DEADLINE
@@ -180,6 +179,25 @@ def poll_until(predicate: Callable[[], bool], *, deadline: float = DEADLINE) -> 
         time.sleep(0.02)
 
 
+def running(pid: int) -> bool:
+    """Whether process `pid` runs (a zombie does not: it only waits to be reaped)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in {"Z", "X"}
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is `pid`."""
+    found = []
+    for entry in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            if int(entry.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.parent.name))
+    return found
+
+
 def leftovers(name: str, value: str) -> dict[int, str]:
     """Processes (but this one) whose environment holds ``name=value``: pid -> command line.
 
@@ -195,21 +213,3 @@ def leftovers(name: str, value: str) -> dict[int, str]:
                 command = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
                 found[int(entry.name)] = command.decode(errors="replace").strip()
     return found
-
-
-def _leave_with_the_controller(every: float = 0.2) -> None:
-    """In an xdist worker: SIGKILL this process once its parent, the controller, is gone."""
-    parent = os.getppid()
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(every)
-        os.kill(os.getpid(), lifeline.KILL)  # pragma: no cover - the controller died
-
-    threading.Thread(target=watch, name="leave-with-the-controller", daemon=True).start()
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    """In an xdist worker, leave with the controller (see the module's docstring)."""
-    if hasattr(config, "workerinput"):
-        _leave_with_the_controller()

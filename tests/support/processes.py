@@ -53,6 +53,8 @@ def run(
     cwd: Path | None = None,
     env: Mapping[str, str] | None = None,
     text: bool = True,
+    stdout: Stream = subprocess.PIPE,
+    stderr: Stream = subprocess.PIPE,
 ) -> subprocess.CompletedProcess[Any]:
     """Run `command` to its end, capturing its output; its group is killed afterwards.
 
@@ -62,7 +64,8 @@ def run(
         command,
         timeout=timeout,
         input=input,
-        capture_output=True,
+        stdout=stdout,
+        stderr=stderr,
         text=text,
         cwd=cwd,
         env=_env(env),

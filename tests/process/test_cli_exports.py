@@ -134,6 +134,7 @@ def test_json_lines_load_with_the_same_types(
         assert when.utcoffset().total_seconds() == line["utc_offset_s"]  # type: ignore[union-attr]
 
 
+@pytest.mark.slow
 def test_duckdb_reads_every_format_with_the_same_types(
     full_server: FakeLacecalServer, tmp_path: Path
 ) -> None:
@@ -192,6 +193,7 @@ def test_inverter_energy_and_period_totals_each_sum_once(
 # -- 3. resumable ------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_an_existing_output_is_not_overwritten_without_force(
     full_server: FakeLacecalServer, tmp_path: Path
 ) -> None:
@@ -246,6 +248,7 @@ def _complete(path: Path, ext: str, endpoint: str, plants: dict[str, Any]) -> No
     ("endpoint", "ext", "named"),
     [("meter", "csv", "file"), ("meter", "jsonl", "arguments"), ("inverter", "parquet", "file")],
 )
+@pytest.mark.slow
 def test_ctrl_c_prints_the_command_that_resumes_and_it_completes_the_file(
     slow_server: FakeLacecalServer, tmp_path: Path, endpoint: str, ext: str, named: str
 ) -> None:
@@ -287,6 +290,7 @@ def test_ctrl_c_prints_the_command_that_resumes_and_it_completes_the_file(
     _complete(out, ext, endpoint, labels)
 
 
+@pytest.mark.slow
 def test_resume_cuts_an_unfinished_last_line_and_refuses_other_files(
     full_server: FakeLacecalServer, tmp_path: Path
 ) -> None:
@@ -410,6 +414,7 @@ def test_stdout_in_the_format_named(full_server: FakeLacecalServer, fmt: str) ->
     assert table.num_rows == want
 
 
+@pytest.mark.slow
 def test_dev_null_and_a_mismatched_format(full_server: FakeLacecalServer) -> None:
     for endpoint in ("meter", "inverter"):
         done = ok(*fetch_args(full_server, endpoint, "-o", "/dev/null"))

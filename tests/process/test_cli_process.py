@@ -52,6 +52,7 @@ def _rows(path: Path, ext: str) -> list[dict[str, Any]]:
     return [{"plant": line["plant"], "record": record_from_json("meter", line)} for line in lines]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("ext", ["csv", "parquet", "jsonl"])
 def test_ctrl_c_mid_fetch_leaves_a_valid_prefix(
     slow_server: FakeLacecalServer, tmp_path: Path, ext: str

@@ -138,6 +138,7 @@ def test_parquet_resume_after_a_kill_between_the_two_files_has_no_duplicates(
     assert_complete(out, "parquet")
 
 
+@pytest.mark.slow
 def test_a_killed_first_parquet_fetch_is_resumable(
     slow_server: FakeLacecalServer, tmp_path: Path
 ) -> None:

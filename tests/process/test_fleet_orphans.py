@@ -43,6 +43,7 @@ def _until(dsn: str, done: Callable[[Fleet], bool]) -> None:
     processes.poll_until(lambda: done(asyncio.run(_workers(dsn))))
 
 
+@pytest.mark.slow
 def test_workers_leave_when_their_parent_is_killed(
     postgres_dsn: str, fake_server: tuple[str, list[str], int]
 ) -> None:

@@ -56,6 +56,7 @@ def check_consistent(db: Path) -> int:
     return done
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
 def test_sigkill_at_random_points_loses_nothing_committed(tmp_path: Path) -> None:
     db = tmp_path / "crash.db"

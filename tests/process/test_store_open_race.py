@@ -15,6 +15,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.support import processes
 from tests.support.checks import DEADLINE
 
@@ -36,6 +38,7 @@ asyncio.run(main(Path(sys.argv[1]), int(sys.argv[2])))
 """
 
 
+@pytest.mark.slow
 def test_processes_opening_a_new_store_together_all_get_it(tmp_path: Path) -> None:
     with contextlib.ExitStack() as stack:
         openers = [

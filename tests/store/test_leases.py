@@ -249,6 +249,7 @@ def _last_round(lines: list[str], after: float) -> int | None:
     return int(held[-1]) if held else None
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
 def test_worker_processes_share_plants_and_survive_a_kill(postgres_dsn: str) -> None:
     asyncio.run(_add_plants(postgres_dsn, 30))

@@ -2,11 +2,11 @@
 
 An inner pytest runs a test that starts a throwaway PostgreSQL server, a fake server process
 and a ``lacecal sync --follow --workers 2`` fleet on both (a command with children of its
-own, connected to the database), then hangs. Its run ends by pytest-timeout, or by a
-SIGKILL of the pytest process (alone, or the controller of a pytest-xdist run, whose worker
-ran the test). Every process it started carries a marker in its environment, inherited from
-the inner pytest's; the test then waits until no process carries it, the PostgreSQL backends
-are gone and the server's directory is deleted.
+own, connected to the database), waits until this test has seen them all, then hangs. Its
+run ends by pytest-timeout, or by a SIGKILL of the pytest process (alone, or the controller
+of a pytest-xdist run, whose worker ran the test). Every process it started carries a
+marker in its environment, inherited from the inner pytest's; the test then waits until no
+process carries it, the PostgreSQL backends are gone and the server's directory is deleted.
 """
 
 from __future__ import annotations
@@ -73,11 +73,15 @@ async def running():
                         await asyncio.sleep(0.05)
                 finally:
                     await admin.close()
+                # Ready; the outer test looks at everything, then says go.
+                ready = Path(os.environ["LACECAL_TEST_READY"])
+                ready.write_text(str(postgres.directory))
+                while not ready.with_name("go").exists():
+                    await asyncio.sleep(0.02)
                 yield postgres
 
 
 async def test_starts_everything_then_hangs(running):
-    Path(os.environ["LACECAL_TEST_READY"]).write_text(str(running.directory))
     await asyncio.sleep(600)
 '''
 
@@ -110,14 +114,18 @@ def test_a_run_that_times_out_or_is_killed_leaves_nothing_running(tmp_path: Path
         for part in ("lacecal_async.testing", "lacecal_async sync", "lifeline.py", "postgres"):
             assert part in commands, commands
         assert len(backends) >= 2  # the fleet's workers' connections among them
+        (tmp_path / "go").touch()  # the inner test starts (and times out, if it is to)
 
         if end == "timeout":
-            assert inner.wait(DEADLINE) == 1
+            assert inner.wait(DEADLINE) == 1, output.text
             assert "Timeout" in "".join(output.join())
         else:  # the pytest process alone: no code of it runs, its group is left alone
             assert processes.stop(inner, signal.SIGKILL) == -signal.SIGKILL
 
         # Checked before the end of this block, which would kill the inner pytest's group.
-        processes.poll_until(lambda: not processes.leftovers(MARK, mark))
-        processes.poll_until(lambda: not any(map(processes.running, [postmaster, *backends])))
-        processes.poll_until(lambda: not directory.exists())
+        try:
+            processes.poll_until(lambda: not processes.leftovers(MARK, mark))
+            processes.poll_until(lambda: not any(map(processes.running, [postmaster, *backends])))
+            processes.poll_until(lambda: not directory.exists())
+        except TimeoutError as exc:
+            raise AssertionError(f"{processes.leftovers(MARK, mark)}\n{output.text}") from exc

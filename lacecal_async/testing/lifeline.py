@@ -170,9 +170,24 @@ class _Lifeline:
                 self._state.add(entry)
             else:
                 self._state.discard(entry)
-            pipe = self._pipe()
-            pipe.write(f"{'+' if add else '-'}{entry}\n".encode())
-            pipe.flush()
+            try:
+                pipe = self._pipe()
+                pipe.write(f"{'+' if add else '-'}{entry}\n".encode())
+                pipe.flush()
+            except BrokenPipeError:  # pragma: no cover - it died between poll and write
+                self._process = None
+                self._pipe().flush()  # another one, which learns the whole state
+
+    def forked(self) -> None:  # pragma: no cover - runs in a forked child
+        """In a child made by fork: let go of the parent's lifeline (the child starts its own).
+
+        Holding the parent's pipe would keep its lifeline waiting after the parent died.
+        """
+        self._lock = threading.Lock()
+        process, self._process = self._process, None
+        if process is not None and process.stdin is not None:
+            with contextlib.suppress(OSError):
+                process.stdin.close()  # this process's copy of the descriptor only
 
     def close(self) -> None:
         """At exit: end the pipe, and give the lifeline a moment to clean up and leave."""
@@ -189,6 +204,8 @@ class _Lifeline:
 
 _LIFELINE = _Lifeline()
 atexit.register(_LIFELINE.close)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_LIFELINE.forked)
 
 
 def watch_group(pgid: int) -> None:

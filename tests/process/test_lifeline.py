@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -48,11 +47,32 @@ def test_run_leaves_nothing_behind_its_child_on_exit_or_on_timeout() -> None:
     assert fed.stdout == b"fed"
 
 
-def test_a_sigkilled_parent_leaves_no_registered_group(tmp_path: Path) -> None:
+#: Kills this process's lifeline (a child whose command line names lifeline.py), and waits.
+KILL_THE_LIFELINE = (
+    "from pathlib import Path\n"
+    "import os, signal\n"
+    "lifeline.watch_group(os.getpid())  # starts one\n"
+    "for stat in Path('/proc').glob('[0-9]*/stat'):\n"
+    "    pid = int(stat.parent.name)\n"
+    "    try:\n"
+    "        ppid = int(stat.read_text().rsplit(')', 1)[1].split()[1])\n"
+    "        named = b'lifeline.py' in (stat.parent / 'cmdline').read_bytes()\n"
+    "    except (OSError, ValueError):\n"
+    "        continue\n"
+    "    if ppid == os.getpid() and named:\n"
+    "        os.kill(pid, signal.SIGKILL)\n"
+    "        os.waitpid(pid, 0)\n"
+)
+
+
+@pytest.mark.parametrize("lifeline_died", [False, True])
+def test_a_sigkilled_parent_leaves_no_registered_group(lifeline_died: bool) -> None:
+    """Even after its lifeline died (killed), the next registration starts another."""
     parent = (
         "import subprocess, sys, time\n"
         "from lacecal_async.testing import lifeline\n"
-        "child = subprocess.Popen(['sleep', '600'], start_new_session=True)\n"
+        + (KILL_THE_LIFELINE if lifeline_died else "")
+        + "child = subprocess.Popen(['sleep', '600'], start_new_session=True)\n"
         "lifeline.watch_group(child.pid)\n"
         "print(child.pid, flush=True)\n"
         "time.sleep(600)\n"
@@ -62,10 +82,13 @@ def test_a_sigkilled_parent_leaves_no_registered_group(tmp_path: Path) -> None:
     ) as process:
         assert process.stdout is not None
         child = int(process.stdout.readline())
-        assert processes.running(child)
-        process.kill()  # no code of the parent runs: the lifeline alone can clean up
-        process.wait(60)
-        processes.poll_until(lambda: not processes.running(child))
+        try:
+            assert processes.running(child)
+            process.kill()  # no code of the parent runs: the lifeline alone can clean up
+            process.wait(60)
+            processes.poll_until(lambda: not processes.running(child))
+        finally:  # should the test fail, it leaves nothing either
+            lifeline.kill_group(child)
 
 
 async def test_stop_at_eof_sets_the_event_when_the_pipe_ends() -> None:

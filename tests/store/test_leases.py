@@ -190,9 +190,11 @@ async def test_fair_shares_converge_as_workers_join_and_leave(postgres_dsn: str)
         assert rounds["a"].workers == 2
         assert await holdings(a) == {"a": 15, "c": 15}
         # "a" dies (stops renewing after a round with a short ttl): "c" takes everything
-        # once its leases expired.
+        # once its leases and its heartbeat expired (the round renews the heartbeat last:
+        # it may outlive the leases by the round's length).
         await balance_all({"a": a}, SHORT)
         await eventually(a.leases, lambda held: "a" not in held.values())
+        await eventually(a.live_workers, lambda live: "a" not in live)
         await balance_all({"c": c}, LONG)
         assert await holdings(a) == {"c": 30}
     finally:

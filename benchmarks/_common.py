@@ -1,23 +1,29 @@
-"""What the benchmark sections share: the row format, the server process, CPU and memory probes."""
+"""What the benchmark sections share: the row format, the server process, CPU and memory probes.
+
+Every child (the server, a ``lacecal`` command, a section run in a fresh interpreter) leads
+a process group of its own, is stopped with its whole group, and is registered with the
+library's `lifeline` meanwhile: a benchmark killed by a timeout, Ctrl-C or SIGKILL leaves
+nothing running.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import resource
 import signal
-import subprocess
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import IO, Any, Self
 
 import aiohttp
 
 from benchmarks._serve import INTERVAL, plants
-from lacecal_async.testing import Plant
+from lacecal_async.testing import Plant, lifeline
 
 Row = dict[str, Any]
 
@@ -120,17 +126,25 @@ class ServerProcess:
         return process_cpu(self.pid)
 
     async def __aenter__(self) -> Self:
-        self._process = await asyncio.create_subprocess_exec(
+        self._process = process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "benchmarks._serve",
             *self._args,
+            stdin=asyncio.subprocess.PIPE,  # its end is how the child learns we died
             stdout=asyncio.subprocess.PIPE,
             cwd=ROOT,
+            start_new_session=True,
         )
-        assert self._process.stdout is not None
-        line = await asyncio.wait_for(self._process.stdout.readline(), 60)
+        lifeline.watch_group(process.pid)
+        assert process.stdout is not None
+        try:
+            line = await asyncio.wait_for(process.stdout.readline(), 60)
+        except BaseException:
+            await self.__aexit__(None, None, None)
+            raise
         if not line:
+            await self.__aexit__(None, None, None)
             raise RuntimeError("the benchmark server exited before serving")
         self.base_url = line.decode().strip()
         return self
@@ -142,14 +156,8 @@ class ServerProcess:
         tb: TracebackType | None,
     ) -> None:
         process, self._process = self._process, None
-        if process is None or process.returncode is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(process.wait(), 10)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
+        if process is not None:
+            await stop_group(process, 10)
 
     async def stats(self) -> dict[str, Any]:
         """Per ITR: requests (429s included), rejections, and the request log."""
@@ -187,15 +195,48 @@ class ServerProcess:
             )
 
 
+async def stop_group(process: asyncio.subprocess.Process, grace: float) -> None:
+    """SIGTERM the child's group, SIGKILL it after `grace` seconds (or if cancelled), reap."""
+    try:
+        if process.returncode is None:
+            lifeline.kill_group(process.pid, signal.SIGTERM)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(process.wait(), grace)
+    finally:
+        lifeline.kill_group(process.pid)
+        lifeline.forget_group(process.pid)
+        if process.stdin is not None:
+            process.stdin.close()
+        await asyncio.shield(process.wait())
+
+
+@contextlib.asynccontextmanager
+async def child(
+    *command: str,
+    grace: float = 10.0,
+    env: Mapping[str, str] | None = None,
+    stderr: int | IO[Any] | None = None,
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """``async with child(...) as process``: a child leading its own group, watched; at the
+    end its group is stopped (`stop_group`)."""
+    process = await asyncio.create_subprocess_exec(
+        *command, cwd=ROOT, env=env, stderr=stderr, start_new_session=True
+    )
+    lifeline.watch_group(process.pid)
+    try:
+        yield process
+    finally:
+        await stop_group(process, grace)
+
+
 def run_child(module: str, *args: str, timeout: float = 240) -> dict[str, Any]:
     """Run ``python -m module args`` in a fresh interpreter; return the JSON it prints last."""
-    done = subprocess.run(  # noqa: S603 - our own module, our own arguments
+    done = lifeline.run(
         [sys.executable, "-m", module, *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=timeout,
-        check=False,
     )
     if done.returncode != 0:
         raise RuntimeError(f"{module} {' '.join(args)} failed:\n{done.stderr[-2000:]}")

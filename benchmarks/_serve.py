@@ -2,7 +2,8 @@
 
 `FakeServerProcess` serves `make_plants` as drawn (varied periods, gaps), so a request count
 could not be compared with an exact minimum; the benchmarks need every plant at 600 s with
-no gap. The first line printed is the base URL; SIGTERM or SIGINT end it cleanly.
+no gap. The first line printed is the base URL; SIGTERM or SIGINT end it cleanly, and so
+does the end of its standard input (a pipe from its parent: the parent died).
 
 Every ITR is served plant 0's encoded records (one shared fragment cache): the fake makes
 records at only ~30,000/s (200 meter pages/s), so 500 or 10,000 plants with their own data
@@ -19,7 +20,7 @@ import sys
 from collections.abc import Sequence
 
 from lacecal_async.rate import parse_rate
-from lacecal_async.testing import FakeLacecalServer, Plant, make_plants
+from lacecal_async.testing import FakeLacecalServer, Plant, lifeline, make_plants
 
 SEED = 0
 INTERVAL = 600
@@ -35,6 +36,7 @@ async def _serve(count: int, days: float, rate: tuple[int, float] | None) -> Non
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    lifeline.stop_at_eof(stop)
     async with FakeLacecalServer(plants(count, days), rate_limit=rate) as server:
         shared: dict[object, bytes] = {}
         for state in server._states.values():  # private, but this is the fake's own test data

@@ -17,9 +17,6 @@ a plant caught up needs one request per period, far fewer.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import signal
 import sys
 import tempfile
 import time
@@ -27,7 +24,7 @@ from pathlib import Path
 
 import asyncpg
 
-from benchmarks._common import ROOT, Row, ServerProcess, row
+from benchmarks._common import Row, ServerProcess, child, row
 from lacecal_async.testing.postgres import TemporaryPostgres
 
 SECTION = "fleet"
@@ -70,20 +67,16 @@ async def _backfill(
     started = time.perf_counter()
     log = itr_file.with_name(f"workers{workers}.log")
     with log.open("wb") as stderr:
-        process = await asyncio.create_subprocess_exec(
-            *command, cwd=ROOT, stderr=stderr, start_new_session=True
-        )
-    try:
-        while (stored := await _count(dsn)) < records:
-            if process.returncode is not None or time.perf_counter() - started > 600:
-                tail = log.read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"stored {stored} of {records} records, then stopped:\n{tail}")
-            await asyncio.sleep(0.2)
-        return time.perf_counter() - started
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        await asyncio.wait_for(process.wait(), 60)
+        # SIGTERM at the end: the workers release their leases as they do in service.
+        async with child(*command, stderr=stderr, grace=60) as process:
+            while (stored := await _count(dsn)) < records:
+                if process.returncode is not None or time.perf_counter() - started > 600:
+                    tail = log.read_text(errors="replace")[-2000:]
+                    raise RuntimeError(
+                        f"stored {stored} of {records} records, then stopped:\n{tail}"
+                    )
+                await asyncio.sleep(0.2)
+            return time.perf_counter() - started
 
 
 async def _measure(plants: int, days: int, folder: Path) -> list[Row]:

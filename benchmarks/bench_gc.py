@@ -16,7 +16,7 @@ import resource
 import sys
 import time
 
-from benchmarks._common import DAY, PAGE, ROOT, Row, ServerProcess, row
+from benchmarks._common import DAY, PAGE, Row, ServerProcess, child, row
 
 SECTION = "gc"
 ITRS, DAYS, ROUNDS = 20, 30, 3
@@ -32,17 +32,16 @@ async def _fetch(server: ServerProcess, ids: list[str], days: int, *, tuned: boo
     start = server.plants[0].first
     env = {**os.environ, "LACECAL_GC_TUNING": "1" if tuned else "0"}
     cpu = _children_cpu()
-    process = await asyncio.create_subprocess_exec(
+    async with child(
         sys.executable,
         *("-m", "lacecal_async", "fetch", "meter", *ids),
         *("--base-url", server.base_url, "--rate", "6/1e-06", "--progress", "none"),
         *("--start", str(start), "--end", str(start + days * DAY)),
         *("-o", os.devnull, "--format", "jsonl"),
-        cwd=ROOT,
         env=env,
         stderr=asyncio.subprocess.PIPE,
-    )
-    _, stderr = await process.communicate()
+    ) as process:
+        _, stderr = await process.communicate()
     if process.returncode != 0:
         raise RuntimeError(f"lacecal fetch failed: {stderr.decode()[-2000:]}")
     return _children_cpu() - cpu

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 from benchmarks._common import DAY, ROOT, Row, ServerProcess, row
+from lacecal_async.testing import lifeline
 
 SECTION = "sync"
 #: (plants, days); smoke mode runs a tiny one of the same shape.
@@ -29,13 +29,12 @@ RUNS = 2
 
 def _timed(command: list[str]) -> float:
     started = time.perf_counter()
-    done = subprocess.run(  # noqa: S603 - this interpreter, our own arguments
+    done = lifeline.run(
         [sys.executable, "-m", "lacecal_async", *command],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=600,
-        check=False,
     )
     wall = time.perf_counter() - started
     if done.returncode != 0:

@@ -3,6 +3,10 @@
 The first line printed is the base URL (machine-readable: `FakeServerProcess` reads it);
 a table of the plants follows, with their ITR identifiers in full: they are made-up
 identifiers of a local fake, and a test needs them to make requests.
+
+SIGINT and SIGTERM stop it cleanly; with ``--stop-on-eof`` so does the end of its standard
+input, which is how a child notices that its parent died (the pipe's write end closes with
+the parent, however it dies).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from lacecal_async.rate import parse_rate
-from lacecal_async.testing import serving
+from lacecal_async.testing import lifeline, serving
 from lacecal_async.testing.clock import Clock
 from lacecal_async.testing.plants import Plant
 
@@ -62,11 +66,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="with --speed, the UNIX time at which the clock read real time (default: at "
         "start); another process given the same shares the clock",
     )
+    parser.add_argument(
+        "--stop-on-eof",
+        action="store_true",
+        help="stop when standard input ends too (a parent holding the pipe died or closed it)",
+    )
     return parser.parse_args(argv)
 
 
 def _options(options: argparse.Namespace) -> serving.ServeOptions:
-    return serving.ServeOptions(**vars(options))
+    return serving.ServeOptions(
+        **{name: value for name, value in vars(options).items() if name != "stop_on_eof"}
+    )
 
 
 def build(options: argparse.Namespace) -> tuple[list[Plant], Clock]:
@@ -78,6 +89,9 @@ async def serve(
     options: argparse.Namespace, *, out: TextIO, stop: asyncio.Event | None = None
 ) -> None:
     """Serve what the parsed options describe (see `serving.serve`)."""
+    stop = stop if stop is not None else asyncio.Event()
+    if options.stop_on_eof:
+        lifeline.stop_at_eof(stop)
     await serving.serve(_options(options), out=out, stop=stop)
 
 

@@ -5,6 +5,10 @@ PostgreSQL binaries (Debian's ``postgresql-NN`` packages put them under
 ``/usr/lib/postgresql/NN/bin``; ``LACECAL_PG_BIN`` names another directory) on a free
 loopback port, with durability off (it is thrown away), and removes everything on exit.
 PostgreSQL refuses to run as root, so as root the server runs as the ``postgres`` user.
+
+Nothing outlives its owner: each command runs in a process group of its own, killed whole
+on a timeout, and the directory is registered with the `lifeline` from its creation, so a
+SIGKILLed owner's server is stopped and its files deleted all the same.
 """
 
 from __future__ import annotations
@@ -13,11 +17,12 @@ import os
 import pwd
 import shutil
 import socket
-import subprocess
 import tempfile
 from pathlib import Path
 from types import TracebackType
 from typing import Self
+
+from lacecal_async.testing import lifeline
 
 __all__ = ["PostgresUnavailableError", "TemporaryPostgres", "find_postgres_bin"]
 
@@ -90,9 +95,7 @@ class TemporaryPostgres:
         command = [str(self._bin / args[0]), *args[1:]]
         if self._as_postgres:
             command = ["runuser", "-u", "postgres", "--", *command]
-        done = subprocess.run(  # noqa: S603 - our own arguments, no shell
-            command, capture_output=True, text=True, timeout=_COMMAND_TIMEOUT, check=False
-        )
+        done = lifeline.run(command, capture_output=True, text=True, timeout=_COMMAND_TIMEOUT)
         if done.returncode != 0:
             raise PostgresUnavailableError(
                 f"{args[0]} failed ({done.returncode}): {done.stderr.strip() or done.stdout}"
@@ -101,6 +104,7 @@ class TemporaryPostgres:
     def start(self) -> None:
         """Create the cluster and start the server; `dsn` then connects as ``postgres``."""
         self._dir = Path(tempfile.mkdtemp(prefix="lacecal-pg-"))
+        lifeline.watch_postgres(self._dir)
         if self._as_postgres:
             shutil.chown(self._dir, "postgres", "postgres")
         data = self._dir / "data"
@@ -168,6 +172,7 @@ class TemporaryPostgres:
                 self._run("pg_ctl", "-D", str(directory / "data"), "-m", "immediate", "-w", "stop")
         finally:
             shutil.rmtree(directory, ignore_errors=True)
+            lifeline.forget_postgres(directory)
 
     def __enter__(self) -> Self:
         try:

@@ -3,11 +3,17 @@
 `FakeServerProcess` runs ``python -m lacecal_async.testing``, reads the base URL from its
 first line, and rebuilds the same plants locally (same seed and window) so that the test
 knows the ITRs and the ground truth.
+
+The child never outlives its parent: it runs in a process group of its own, which is
+SIGTERMed on exit (SIGKILLed if it lingers, or if the exit is a cancellation or an error);
+it stops by itself when its standard input, a pipe from the parent, ends; and its group is
+registered with the `lifeline`, which SIGKILLs it if the parent is SIGKILLed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import sys
 from collections.abc import Sequence
@@ -17,6 +23,7 @@ from urllib.parse import urljoin
 
 import aiohttp
 
+from lacecal_async.testing import lifeline
 from lacecal_async.testing.plants import DEFAULT_START, Plant, make_plants
 
 __all__ = ["FakeServerProcess"]
@@ -68,13 +75,22 @@ class FakeServerProcess:
             "-m",
             "lacecal_async.testing",
             *self._args,
+            "--stop-on-eof",
+            stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
+            start_new_session=True,
         )
         self._process = process
+        lifeline.watch_group(process.pid)
         assert process.stdout is not None  # noqa: S101 - PIPE was asked for
-        line = await asyncio.wait_for(process.stdout.readline(), _STARTUP_TIMEOUT)
+        try:
+            line = await asyncio.wait_for(process.stdout.readline(), _STARTUP_TIMEOUT)
+        except BaseException:  # too slow, or cancelled: nothing may stay behind
+            await self._end(process)
+            raise
         if not line:
-            code = await process.wait()
+            await self._end(process)
+            code = process.returncode
             raise RuntimeError(f"the fake server exited with status {code} before serving")
         self.base_url = line.decode().strip()
         # Keep reading, so that the child never blocks on a full pipe.
@@ -90,15 +106,23 @@ class FakeServerProcess:
         process, reader = self._process, self._reader
         if process is None or reader is None:
             return
-        if process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(process.wait(), _EXIT_TIMEOUT)
-            except TimeoutError:  # pragma: no cover - only a wedged child gets here
-                process.kill()
-                await process.wait()
+        await self._end(process)
         await reader
         self._process = None
+
+    async def _end(self, process: asyncio.subprocess.Process) -> None:
+        """Stop the child's whole group: SIGTERM, then SIGKILL after a while or if cancelled."""
+        try:
+            if process.returncode is None:
+                lifeline.kill_group(process.pid, signal.SIGTERM)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(process.wait(), _EXIT_TIMEOUT)
+        finally:
+            lifeline.kill_group(process.pid)  # lingering, or anything it started
+            lifeline.forget_group(process.pid)
+            if process.stdin is not None:
+                process.stdin.close()
+            await asyncio.shield(process.wait())
 
     @property
     def output(self) -> str:

@@ -27,6 +27,7 @@ def fake_server() -> Iterator[tuple[str, list[str], int]]:
         yield server
 
 
+@pytest.mark.slow
 def test_a_fleet_worker_in_process_until_sigterm(
     postgres_dsn: str, fake_server: tuple[str, list[str], int], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -105,6 +106,7 @@ def test_an_unreachable_database_is_one_line_without_its_password(
     assert shown("plants.db") == "plants.db"
 
 
+@pytest.mark.slow
 def test_run_workers_runs_the_command_n_times(
     tmp_path: Path, fake_server: tuple[str, list[str], int]
 ) -> None:

@@ -7,7 +7,6 @@ import contextlib
 import json
 import os
 import stat
-import subprocess
 import sys
 import urllib.parse
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from lacecal_async.cli.export import JsonLinesWriter, record_objects
 from lacecal_async.cli.itrs import ENV_VAR
 from lacecal_async.records import Inverter
 from lacecal_async.testing import Plant, make_plants
+from tests.support import processes
 from tests.support.checks import fragment_of
 from tests.support.cli import END, FAST, START, threaded_server
 from tests.support.raw_http import http_reply, threaded_raw_server
@@ -320,12 +320,8 @@ def _on_a_terminal(args: list[str]) -> bytes:
     """Run the command with stdout on a pseudo-terminal; return what the terminal got."""
     master, slave = os.openpty()
     try:
-        done = subprocess.run(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", "lacecal_async", *args],
-            stdout=slave,
-            stderr=subprocess.PIPE,
-            timeout=60,
-            check=False,
+        done = processes.run(
+            [sys.executable, "-m", "lacecal_async", *args], stdout=slave, text=False
         )
     finally:
         os.close(slave)

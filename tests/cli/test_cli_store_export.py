@@ -200,6 +200,7 @@ def test_export_refusals(
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_export_as_a_subprocess(store_db: Path, tmp_path: Path) -> None:
     out = tmp_path / "inverter.parquet"
     done = run(*export_args(store_db, "inverter", out), "--plant", "p1")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gc
 import json
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +18,7 @@ import pytest
 from lacecal_async.cli import main
 from lacecal_async.cli.itrs import ENV_VAR
 from lacecal_async.testing import FakeLacecalServer
+from tests.support import processes
 from tests.support.cli import FAST, PLANTS, START, threaded_server
 
 LIBRARY_USE = """
@@ -51,13 +51,8 @@ print(json.dumps({"before": before, "after": (gc.get_threshold(), gc.get_freeze_
 
 
 def test_importing_and_using_the_library_leaves_gc_state_alone() -> None:
-    done = subprocess.run(  # noqa: S603 - our own interpreter and script
-        [sys.executable, "-c", LIBRARY_USE],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
+    done = processes.run([sys.executable, "-c", LIBRARY_USE])
+    assert done.returncode == 0, done.stderr
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert seen["records"] > 0
     assert seen["after"] == seen["before"]

@@ -172,6 +172,7 @@ def test_live_display_redraws_a_row_per_plant_and_endpoint(
     assert_no_secret(text, ALL_SECRETS)
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_a_follow_with_0(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -394,6 +395,7 @@ def test_serve_refuses_bad_speeds_and_intervals(
     assert f"{value!r}" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_follow_since_now_polls_a_new_plant_at_its_own_period(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

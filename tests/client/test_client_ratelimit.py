@@ -172,6 +172,7 @@ async def test_429_with_a_past_or_unreadable_hint_still_retries(
     assert len(scripted.arrivals) == 2
 
 
+@pytest.mark.slow
 async def test_idle_limiters_are_dropped(
     make_server: ServerFactory, make_client: ClientFactory
 ) -> None:
@@ -196,6 +197,7 @@ async def test_idle_limiters_are_dropped(
     assert all(server.stats(p.itr).rejections == 0 for p in plants)
 
 
+@pytest.mark.slow
 async def test_heavy_load_across_many_itrs_meets_no_429() -> None:
     limit = (6, 0.5)
     async with FakeServerProcess(plants=200, seed=3, rate_limit=limit, days=3) as proc:

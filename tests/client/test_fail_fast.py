@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 import shutil
 import ssl
-import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pytest
 from aiohttp import web
 
 from lacecal_async import LacecalClient, LacecalConnectionError, LacecalResponseError
+from tests.support import processes
 from tests.support.scripted import INVERTER_LIST_JSON, ScriptFactory
 
 ITR = "Ab3dEf6hIj9kLm2n"
@@ -99,7 +99,8 @@ def certificate(tmp_path: Path) -> tuple[Path, Path]:
     key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
     command = [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
     command += ["-subj", "/CN=localhost", "-keyout", str(key), "-out", str(cert)]
-    subprocess.run(command, check=True, capture_output=True)  # noqa: S603 - fixed arguments
+    done = processes.run(command)
+    assert done.returncode == 0, done.stderr
     return cert, key
 
 

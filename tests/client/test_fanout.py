@@ -69,6 +69,7 @@ def idle(client: LacecalClient, plants: list[Plant]) -> bool:
     return all(state.busy == 0 and state.waiting == 0 for state in states)
 
 
+@pytest.mark.slow
 async def test_twenty_itrs_ten_days_complete_without_429() -> None:
     plants = make_plants(20, seed=7, interval=600, gaps=False)
     start = plants[0].first
@@ -201,6 +202,7 @@ async def test_failed_itr_keeps_progress_and_pages_delivered() -> None:
     assert isinstance(rest[-1].error, LacecalResponseError)
 
 
+@pytest.mark.slow
 async def test_slow_consumer_applies_backpressure() -> None:
     plants = make_plants(4, seed=8, interval=600, gaps=False)
     start = plants[0].first
@@ -270,6 +272,7 @@ async def test_max_in_flight_bounds_concurrent_requests() -> None:
         assert arrivals[i] - arrivals[i - 2] >= 0.09
 
 
+@pytest.mark.slow
 async def test_two_thousand_itrs_one_page_each() -> None:
     plants = make_plants(2000, seed=12, gaps=False)
     async with serving(plants) as (server, client):
@@ -386,6 +389,7 @@ async def test_base_exception_from_the_iterable_propagates_without_hanging() -> 
         assert other_tasks() == before
 
 
+@pytest.mark.slow
 async def test_pages_fetched_ahead_of_a_stalled_consumer_are_bounded() -> None:
     plants = make_plants(60, seed=20, interval=600, gaps=False)
     start = plants[0].first
@@ -412,6 +416,7 @@ def live_meter_records() -> int:
     return sum(type(o) is MeterRecord for o in gc.get_objects())
 
 
+@pytest.mark.slow
 async def test_a_stalled_consumer_has_at_most_one_page_decoded_ahead() -> None:
     # Pages fetched ahead wait as bodies: decoded records that wait for the consumer outlive
     # garbage collections and make every later one costlier (issue 14).

@@ -43,6 +43,7 @@ async def test_a_healthy_plant_is_not_held_back_by_fifty_failing_ones(
     assert all(server.stats(p.itr).requests == 4 for p in failing)  # retries still happen
 
 
+@pytest.mark.slow
 async def test_active_itrs_tasks_and_input_reads_follow_max_active(
     make_server: ServerFactory,
 ) -> None:

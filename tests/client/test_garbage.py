@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import pytest
+
 from lacecal_async import LacecalClient
 from lacecal_async.testing import FakeLacecalServer, make_plants
 
@@ -35,6 +37,7 @@ def cyclic_garbage() -> Iterator[list[int]]:
         gc.callbacks.remove(count)
 
 
+@pytest.mark.slow
 async def test_a_fan_out_and_a_single_fetch_leave_no_cyclic_garbage() -> None:
     plants = make_plants(3, seed=31, interval=600, gaps=False)
     start = plants[0].first

@@ -204,6 +204,7 @@ def _texts(outcome: object) -> list[str]:
     replies(),
     st.sampled_from(["inverters", "latest", "range", "iterate", "many", "stream"]),  # every call
 )
+@pytest.mark.slow
 def test_every_call_returns_records_or_a_lacecal_error_and_hides_the_identifier(
     base_url: str, example: tuple[str, Reply], call: str
 ) -> None:

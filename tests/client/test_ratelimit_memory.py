@@ -12,6 +12,8 @@ import gc
 import tracemalloc
 from collections.abc import Iterator
 
+import pytest
+
 from lacecal_async import LacecalClient
 from lacecal_async.testing import make_plants
 from tests.support.checks import library_timers
@@ -30,6 +32,7 @@ def _identifiers(count: int, prefix: str = "q7Wz0Kp3Lm") -> Iterator[str]:
         yield f"{prefix}{number:06d}"
 
 
+@pytest.mark.slow
 async def test_itrs_done_within_the_period_cost_no_timer_and_little_memory(
     make_server: ServerFactory,
 ) -> None:

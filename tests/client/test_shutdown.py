@@ -233,6 +233,7 @@ async def test_close_ends_a_suspended_streams_tasks_and_stops_reading_its_input(
     assert read == read_at_close
 
 
+@pytest.mark.slow
 async def test_close_stays_quick_with_a_listener_and_replies_waiting_to_decode() -> None:
     # Replies fetched ahead wait undecoded; reporting them to a listener at the close once
     # decoded them all first (0.6 s for ~165 XML pages) before pending calls failed.

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.support import processes
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.DOTALL)
@@ -22,14 +23,7 @@ def test_readme_has_examples() -> None:
 def test_readme_example_runs(code: str, tmp_path: Path) -> None:
     script = tmp_path / "example.py"
     script.write_text(code, encoding="utf-8")
-    done = subprocess.run(  # noqa: S603 - our own interpreter on our own README
-        [sys.executable, str(script)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-        check=False,
-    )
+    done = processes.run([sys.executable, str(script)], cwd=tmp_path)
     assert done.returncode == 0, done.stderr
 
 
@@ -85,13 +79,9 @@ def test_readme_postgres_example_runs_against_a_server(postgres_dsn: str, tmp_pa
     (code,) = [block for block in BLOCKS if "PostgresStore(dsn)" in block]
     script = tmp_path / "example.py"
     script.write_text(code, encoding="utf-8")
-    done = subprocess.run(  # noqa: S603 - our own interpreter on our own README
+    done = processes.run(
         [sys.executable, str(script)],
-        capture_output=True,
-        text=True,
-        timeout=120,
         cwd=tmp_path,
-        check=False,
         env={**os.environ, "LACECAL_DSN": postgres_dsn},
     )
     assert done.returncode == 0, done.stderr

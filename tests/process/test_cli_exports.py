@@ -22,6 +22,7 @@ import pytest
 
 from lacecal_async.cli.when import parse_when
 from lacecal_async.testing import FakeLacecalServer
+from tests.support import processes
 from tests.support.cli import (
     DST_END,
     DST_START,
@@ -133,6 +134,7 @@ def test_json_lines_load_with_the_same_types(
         assert when.utcoffset().total_seconds() == line["utc_offset_s"]  # type: ignore[union-attr]
 
 
+@pytest.mark.slow
 def test_duckdb_reads_every_format_with_the_same_types(
     full_server: FakeLacecalServer, tmp_path: Path
 ) -> None:
@@ -191,6 +193,7 @@ def test_inverter_energy_and_period_totals_each_sum_once(
 # -- 3. resumable ------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_an_existing_output_is_not_overwritten_without_force(
     full_server: FakeLacecalServer, tmp_path: Path
 ) -> None:
@@ -213,14 +216,10 @@ def test_an_existing_output_is_not_overwritten_without_force(
 
 def _interrupt(args: list[str]) -> str:
     """Run `args`, Ctrl-C once some periods are written; return stderr."""
-    process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-        lacecal(*args, "--progress", "plain", "--progress-every", "0.05"),
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stderr is not None
+    command = lacecal(*args, "--progress", "plain", "--progress-every", "0.05")
     seen = []
-    try:
+    with processes.started(command, stderr=subprocess.PIPE, text=True) as process:
+        assert process.stderr is not None
         for line in process.stderr:
             seen.append(line)
             found = re.search(r" ([\d,]+) periods", line)
@@ -228,8 +227,6 @@ def _interrupt(args: list[str]) -> str:
                 process.send_signal(signal.SIGINT)
                 break
         seen.append(process.communicate(timeout=TIMEOUT)[1])
-    finally:
-        process.kill()
     assert process.returncode == 130, "".join(seen)
     return "".join(seen)
 
@@ -251,6 +248,7 @@ def _complete(path: Path, ext: str, endpoint: str, plants: dict[str, Any]) -> No
     ("endpoint", "ext", "named"),
     [("meter", "csv", "file"), ("meter", "jsonl", "arguments"), ("inverter", "parquet", "file")],
 )
+@pytest.mark.slow
 def test_ctrl_c_prints_the_command_that_resumes_and_it_completes_the_file(
     slow_server: FakeLacecalServer, tmp_path: Path, endpoint: str, ext: str, named: str
 ) -> None:
@@ -292,6 +290,7 @@ def test_ctrl_c_prints_the_command_that_resumes_and_it_completes_the_file(
     _complete(out, ext, endpoint, labels)
 
 
+@pytest.mark.slow
 def test_resume_cuts_an_unfinished_last_line_and_refuses_other_files(
     full_server: FakeLacecalServer, tmp_path: Path
 ) -> None:
@@ -401,11 +400,8 @@ def test_a_month_on_the_command_line(full_server: FakeLacecalServer, tmp_path: P
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet", "jsonl"])
 def test_stdout_in_the_format_named(full_server: FakeLacecalServer, fmt: str) -> None:
-    done = subprocess.run(  # noqa: S603 - our own interpreter and module
-        lacecal(*fetch_args(full_server, "meter", "-o", "-", "--format", fmt)),
-        capture_output=True,
-        timeout=TIMEOUT,
-        check=False,
+    done = processes.run(
+        lacecal(*fetch_args(full_server, "meter", "-o", "-", "--format", fmt)), text=False
     )
     assert done.returncode == 0, done.stderr
     if fmt == "parquet":
@@ -418,6 +414,7 @@ def test_stdout_in_the_format_named(full_server: FakeLacecalServer, fmt: str) ->
     assert table.num_rows == want
 
 
+@pytest.mark.slow
 def test_dev_null_and_a_mismatched_format(full_server: FakeLacecalServer) -> None:
     for endpoint in ("meter", "inverter"):
         done = ok(*fetch_args(full_server, endpoint, "-o", "/dev/null"))

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from lacecal_async.testing import FakeLacecalServer, make_plants
+from tests.support import processes
 from tests.support.cli import (
     PLANTS,
     START,
@@ -51,24 +52,21 @@ def _rows(path: Path, ext: str) -> list[dict[str, Any]]:
     return [{"plant": line["plant"], "record": record_from_json("meter", line)} for line in lines]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("ext", ["csv", "parquet", "jsonl"])
 def test_ctrl_c_mid_fetch_leaves_a_valid_prefix(
     slow_server: FakeLacecalServer, tmp_path: Path, ext: str
 ) -> None:
     out = tmp_path / f"meter.{ext}"
     aliases = [f"p{i}={p.itr}" for i, p in enumerate(SLOW_PLANTS)]
-    process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-        lacecal(
-            *("fetch", "meter", *aliases, "--start", str(START), "--end", str(SLOW_END)),
-            *("--base-url", slow_server.base_url, "--rate", "1/0.4", "-o", str(out)),
-            *("--progress-every", "0.05"),
-        ),
-        stderr=subprocess.PIPE,
-        text=True,
+    command = lacecal(
+        *("fetch", "meter", *aliases, "--start", str(START), "--end", str(SLOW_END)),
+        *("--base-url", slow_server.base_url, "--rate", "1/0.4", "-o", str(out)),
+        *("--progress-every", "0.05"),
     )
-    assert process.stderr is not None
     seen = []
-    try:
+    with processes.started(command, stderr=subprocess.PIPE, text=True) as process:
+        assert process.stderr is not None
         for line in process.stderr:  # plain progress: stderr is not a terminal
             seen.append(line)
             found = re.search(r" ([\d,]+) periods", line)
@@ -76,8 +74,6 @@ def test_ctrl_c_mid_fetch_leaves_a_valid_prefix(
                 process.send_signal(signal.SIGINT)
                 break
         rest = process.communicate(timeout=TIMEOUT)[1]
-    finally:
-        process.kill()
     assert process.returncode == 130, "".join(seen) + rest
     assert "lacecal: interrupted; " in rest
     assert "Traceback" not in rest
@@ -143,13 +139,12 @@ def test_demo_from_a_fresh_directory(tmp_path: Path) -> None:
 
 
 def test_serve_prints_its_url_and_stops_on_ctrl_c() -> None:
-    process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+    with processes.started(
         lacecal("serve", "--plants", "2", "--rate", "6/1"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-    )
-    try:
+    ) as process:
         assert process.stdout is not None
         url = process.stdout.readline().strip()
         table = [process.stdout.readline() for _ in range(3)]
@@ -157,11 +152,7 @@ def test_serve_prints_its_url_and_stops_on_ctrl_c() -> None:
         listed = run("inverters", f"one={itr}", "--base-url", url)
         assert listed.returncode == 0, listed.stderr
         assert listed.stdout.splitlines()[1].startswith("one  ")
-        process.send_signal(signal.SIGINT)
-        assert process.wait(TIMEOUT) == 0
-    finally:
-        process.kill()
-        process.communicate()
+        assert processes.stop(process, signal.SIGINT) == 0
     assert url.startswith("http://127.0.0.1:")
 
 
@@ -177,8 +168,6 @@ def test_console_script_is_installed() -> None:
     script = Path(sys.executable).parent / "lacecal"
     if not script.exists():
         pytest.skip("the package is not installed with its scripts in this environment")
-    done = subprocess.run(  # noqa: S603 - the installed entry point
-        [str(script), "--version"], capture_output=True, text=True, timeout=TIMEOUT, check=False
-    )
+    done = processes.run([str(script), "--version"])
     assert done.returncode == 0
     assert done.stdout.startswith("lacecal ")

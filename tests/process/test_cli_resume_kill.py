@@ -8,9 +8,9 @@ there exactly once.
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +19,7 @@ import pytest
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.tables import tables
 from lacecal_async.testing import FakeLacecalServer
+from tests.support import processes
 from tests.support.cli import (
     DST_END,
     DST_START,
@@ -33,7 +34,7 @@ from tests.support.cli import (
     read_parquet,
     threaded_server,
 )
-from tests.support.commands import TIMEOUT, lacecal, run
+from tests.support.commands import lacecal, run
 
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
@@ -137,6 +138,7 @@ def test_parquet_resume_after_a_kill_between_the_two_files_has_no_duplicates(
     assert_complete(out, "parquet")
 
 
+@pytest.mark.slow
 def test_a_killed_first_parquet_fetch_is_resumable(
     slow_server: FakeLacecalServer, tmp_path: Path
 ) -> None:
@@ -146,19 +148,16 @@ def test_a_killed_first_parquet_fetch_is_resumable(
         "fetch", "meter", *plants, "--start", str(SLOW_START), "--end", str(SLOW_END),
         "--base-url", slow_server.base_url, "-q", "-o", str(out),
     ]  # fmt: skip
-    process = subprocess.Popen(lacecal(*args, "--rate", "1/0.4"))  # noqa: S603 - our own module
-    try:
-        deadline = time.monotonic() + TIMEOUT
-        while not (out.exists() or tmp_path.joinpath(".x.parquet.partial").exists()):
-            assert time.monotonic() < deadline
-            assert process.poll() is None
-            time.sleep(0.02)
-        time.sleep(1.0)  # some pages fetched and kept, none with a footer yet
-        assert process.poll() is None
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=TIMEOUT)
-    finally:
-        process.kill()
+    # Killed once it has written some periods (its progress says so), before the footer.
+    slow = lacecal(*args, "--rate", "1/0.4", "--progress", "plain", "--progress-every", "0.05")
+    with processes.started(slow, stderr=subprocess.PIPE, text=True) as process:
+        assert process.stderr is not None
+        for line in process.stderr:
+            found = re.search(r" ([\d,]+) periods", line)
+            if found and int(found.group(1).replace(",", "")) > 0:
+                break
+        assert processes.stop(process, signal.SIGKILL) == -signal.SIGKILL
+    assert tmp_path.joinpath(".x.parquet.partial").exists()
     assert not out.exists()  # nothing half-written in its place
     resumed = run(*args, "--rate", FAST, "--resume")
     assert resumed.returncode == 0, resumed.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 import signal
 import subprocess
@@ -13,14 +14,16 @@ import pytest
 
 from lacecal_async.sync.holes import find_gaps
 from lacecal_async.tables import METER
+from tests.support import processes
+from tests.support.checks import DEADLINE
 from tests.support.stores import KEY, meter_pages, rows
 
 WRITER = Path(__file__).parents[1] / "support" / "stores.py"
 KILLS = 10
 
 
-def start_writer(db: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(  # noqa: S603 - our own interpreter and script
+def start_writer(db: Path) -> contextlib.AbstractContextManager[subprocess.Popen[str]]:
+    return processes.started(
         [sys.executable, str(WRITER), str(db)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -53,6 +56,7 @@ def check_consistent(db: Path) -> int:
     return done
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
 def test_sigkill_at_random_points_loses_nothing_committed(tmp_path: Path) -> None:
     db = tmp_path / "crash.db"
@@ -60,25 +64,23 @@ def test_sigkill_at_random_points_loses_nothing_committed(tmp_path: Path) -> Non
     total = len(meter_pages())
     progress = []
     for _ in range(KILLS):
-        writer = start_writer(db)
-        assert writer.stdin is not None
-        assert writer.stdout is not None
-        # Let it commit a few pages, wait until it reports some of them (0: it may still be
-        # opening the store), then kill it at a random instant: mid-transaction included.
-        allowed = rng.randrange(1, 6)
-        writer.stdin.write(f"{allowed}\n")
-        writer.stdin.flush()
-        for _ in range(rng.randrange(0, allowed)):
-            writer.stdout.readline()
-        time.sleep(rng.uniform(0, 0.003))
-        writer.send_signal(signal.SIGKILL)
-        writer.communicate()
-        assert writer.returncode in (-signal.SIGKILL, 0)
+        with start_writer(db) as writer:
+            assert writer.stdin is not None
+            assert writer.stdout is not None
+            # Let it commit a few pages, wait until it reports some of them (0: it may still
+            # be opening the store), then kill it at a random instant: mid-transaction too.
+            allowed = rng.randrange(1, 6)
+            writer.stdin.write(f"{allowed}\n")
+            writer.stdin.flush()
+            for _ in range(rng.randrange(0, allowed)):
+                writer.stdout.readline()
+            time.sleep(rng.uniform(0, 0.003))
+            assert processes.stop(writer, signal.SIGKILL) in (-signal.SIGKILL, 0)
         progress.append(check_consistent(db))
     assert progress == sorted(progress)  # a rerun resumes: never goes back
     assert progress[-1] < total  # it was killed before finishing: the test exercised crashes
-    writer = start_writer(db)
-    out, err = writer.communicate("", timeout=60)
+    with start_writer(db) as writer:
+        out, err = writer.communicate("", timeout=DEADLINE)
     assert writer.returncode == 0, err
     assert out.split()[0] == str(progress[-1])  # resumed exactly after the saved page
     assert check_consistent(db) == total

@@ -168,6 +168,7 @@ async def _text_of_tables(dsn: str) -> str:
         await conn.close()
 
 
+@pytest.mark.slow
 async def test_follow_workers_without_an_identifier_refuse_it_once_then_a_newcomer_syncs_it(
     postgres_dsn: str,
 ) -> None:

@@ -1,28 +1,45 @@
 """Leases on a real PostgreSQL: one worker per plant, take-over after expiry, fair shares.
 
-Time is the database's clock; ttls are fractions of a second, so expiry takes no long sleep.
+Time is the database's clock. A lease that must expire gets a short ttl only once nothing
+races it any more (taken with `LONG`, then renewed with `SHORT`), and the test waits for
+the expiry as a condition; workers that race each other get a ttl measured from the
+database's speed now (`measured_ttl`), and run until the outcome is seen.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 
 from lacecal_async import fingerprint
 from lacecal_async.sync import LeaseBalance, LeaseStore, PostgresStore, fair_share
 from lacecal_async.sync.leases import surplus
-from tests.support.lease_worker import RELEASED, Window, hold_leases, overlaps
+from tests.support import processes
+from tests.support.checks import DEADLINE, wait_until
+from tests.support.lease_worker import RELEASED, Window, hold_leases, measured_ttl, overlaps
 
 WORKER_SCRIPT = Path(__file__).parents[1] / "support" / "lease_worker.py"
-LONG = 60.0  # a ttl that does not expire during a test
+LONG = 600.0  # a ttl that does not expire during a test
+SHORT = 0.2  # a ttl that expires soon: given only when nothing may race the expiry
+T = TypeVar("T")
+
+
+async def eventually(read: Callable[[], Awaitable[T]], done: Callable[[T], bool]) -> T:
+    """Call `read` until what it returns is `done`; return that (fail after `DEADLINE`)."""
+    async with asyncio.timeout(DEADLINE):
+        while not done(value := await read()):  # noqa: ASYNC110 - the state is in the database
+            await asyncio.sleep(0.02)
+        return value
 
 
 def keys(n: int) -> list[str]:
@@ -74,23 +91,26 @@ async def test_concurrent_takers_never_get_the_same_plant(stores: list[PostgresS
 
 async def test_an_expired_lease_is_taken_over(stores: list[PostgresStore]) -> None:
     a, b = stores[0], stores[1]
-    mine = await a.lease_plants("a", want=5, ttl=0.5)
+    mine = await a.lease_plants("a", want=5, ttl=LONG)
     assert len(mine) == 5
     assert set(await b.lease_plants("b", want=30, ttl=LONG)).isdisjoint(mine)
-    assert await a.renew_leases("a", ttl=0.5) == mine  # renewed while alive
-    await asyncio.sleep(0.6)  # "a" stops renewing: its leases expire
-    assert await b.lease_plants("b", want=30, ttl=LONG) == mine
-    assert await a.renew_leases("a", ttl=0.5) == []  # lost, even when it comes back
+    assert await a.renew_leases("a", ttl=SHORT) == mine  # renewed while alive, a last time
+    # "a" stops renewing: its leases expire, and "b" takes them (and nothing before).
+    taken = await eventually(lambda: b.lease_plants("b", want=30, ttl=LONG), bool)
+    assert taken == mine
+    assert await a.renew_leases("a", ttl=SHORT) == []  # lost, even when it comes back
     assert set((await a.leases()).values()) == {"b"}
 
 
 async def test_a_worker_may_take_back_its_own_expired_leases_first(
     stores: list[PostgresStore],
 ) -> None:
-    first = await stores[0].lease_plants("a", want=3, ttl=0.3)
+    last = sorted(keys(30))[-3:]  # in plant order, any other free plants would come first
+    first = await stores[0].lease_plants("a", want=3, ttl=LONG, among=last)
     await stores[0].lease_plants("b", want=3, ttl=LONG)
-    await asyncio.sleep(0.4)
-    assert await stores[0].lease_plants("a", want=3, ttl=LONG) == first
+    await stores[0].renew_leases("a", ttl=SHORT)
+    await eventually(stores[0].leases, lambda held: "a" not in held.values())
+    assert await stores[0].lease_plants("a", want=3, ttl=LONG) == first == last
 
 
 async def test_leases_of_some_plants_only(stores: list[PostgresStore]) -> None:
@@ -113,11 +133,12 @@ async def test_release_and_leave(stores: list[PostgresStore]) -> None:
 
 
 async def test_a_worker_that_stops_its_heartbeat_is_not_live(stores: list[PostgresStore]) -> None:
-    await stores[0].renew_leases("quick", ttl=0.3)
+    await stores[0].renew_leases("quick", ttl=LONG)
     await stores[0].renew_leases("slow", ttl=LONG)
     assert await stores[1].live_workers() == ["quick", "slow"]
-    await asyncio.sleep(0.4)
-    assert await stores[1].live_workers() == ["slow"]
+    await stores[0].renew_leases("quick", ttl=SHORT)  # its last heartbeat
+    live = await eventually(stores[1].live_workers, lambda live: live != ["quick", "slow"])
+    assert live == ["slow"]
 
 
 async def test_bad_lease_arguments_are_refused(stores: list[PostgresStore]) -> None:
@@ -168,9 +189,12 @@ async def test_fair_shares_converge_as_workers_join_and_leave(postgres_dsn: str)
         rounds = await balance_all({"a": a, "c": c}, LONG)
         assert rounds["a"].workers == 2
         assert await holdings(a) == {"a": 15, "c": 15}
-        # "a" dies (stops renewing, a short ttl): "c" takes everything once it expires.
-        await balance_all({"a": a, "c": c}, 0.3)
-        await asyncio.sleep(0.4)
+        # "a" dies (stops renewing after a round with a short ttl): "c" takes everything
+        # once its leases and its heartbeat expired (the round renews the heartbeat last:
+        # it may outlive the leases by the round's length).
+        await balance_all({"a": a}, SHORT)
+        await eventually(a.leases, lambda held: "a" not in held.values())
+        await eventually(a.live_workers, lambda live: "a" not in live)
         await balance_all({"c": c}, LONG)
         assert await holdings(a) == {"c": 30}
     finally:
@@ -182,69 +206,93 @@ async def test_no_plant_is_worked_on_by_two_workers(postgres_dsn: str) -> None:
     """Workers join, leave and die while balancing; their work windows never overlap."""
     opened = await fleet(postgres_dsn, 24, 4)
     windows: list[Window] = []
-    ttl = 0.5
+    ttl = await measured_ttl(opened[0])
+    stop = asyncio.Event()
+
+    def worked(by: set[str], after: float = 0.0) -> set[str]:
+        """The plants that one of `by` may work on in a window starting after `after`."""
+        return {w[0] for w in windows if w[1] in by and w[2] > after and w[3] != RELEASED}
+
     try:
         tasks = [
-            asyncio.create_task(
-                hold_leases(store, f"w{i}", ttl=ttl, seconds=2.5, log=windows.append)
-            )
+            asyncio.create_task(hold_leases(store, f"w{i}", ttl=ttl, stop=stop, log=windows.append))
             for i, store in enumerate(opened[:3])
         ]
-        await asyncio.sleep(0.7)
+        await wait_until(lambda: all(worked({f"w{i}"}) for i in range(3)))  # all three work
         tasks[0].cancel()  # dies: no release, its leases expire
-        died = time.monotonic()
-        late = asyncio.create_task(
-            hold_leases(opened[3], "late", ttl=ttl, seconds=1.5, log=windows.append)
-        )
-        await asyncio.gather(*tasks[1:], late)
         with pytest.raises(asyncio.CancelledError):
             await tasks[0]
+        died = time.monotonic()
+        late = asyncio.create_task(
+            hold_leases(opened[3], "late", ttl=ttl, stop=stop, log=windows.append)
+        )
+        # The dead worker's plants go to the others: once its leases expired, all 24 are
+        # worked on, the newcomer's share too.
+        survivors = {"w1", "w2", "late"}
+        await wait_until(
+            lambda: len(worked(survivors, died + ttl)) == 24 and bool(worked({"late"}))
+        )
+        stop.set()
+        await asyncio.gather(*tasks[1:], late)
     finally:
         for store in opened:
             await store.close()
     assert overlaps(windows) == []
-    workers = {w[1] for w in windows if w[3] != RELEASED}
-    assert workers == {"w0", "w1", "w2", "late"}
-    # The dead worker's plants went to the others: once its leases expired, all 24 were worked.
-    after = {w[0] for w in windows if w[2] > died + ttl and w[3] != RELEASED}
-    assert len(after) == 24
+    assert {w[1] for w in windows if w[3] != RELEASED} == {"w0", "w1", "w2", "late"}
 
 
+def _entries(lines: list[str]) -> list[list[Any]]:
+    return [json.loads(line) for line in lines]
+
+
+def _last_round(lines: list[str], after: float) -> int | None:
+    """Plants held in the worker's last round sent after the instant `after`, if any."""
+    held = [e[3] for e in _entries(lines) if e[0] == "round" and e[2] > after]
+    return int(held[-1]) if held else None
+
+
+@pytest.mark.slow
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
 def test_worker_processes_share_plants_and_survive_a_kill(postgres_dsn: str) -> None:
     asyncio.run(_add_plants(postgres_dsn, 30))
-    ttl = 0.6
-    until = time.monotonic() + 4.5  # every worker stops then: none leaves while others count
-    workers = [
-        subprocess.Popen(  # noqa: S603 - our own interpreter and script
-            [sys.executable, str(WORKER_SCRIPT), postgres_dsn, f"p{i}", str(ttl), str(until)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+    ttl = asyncio.run(_ttl(postgres_dsn))
+    with contextlib.ExitStack() as stack:
+        workers = [
+            stack.enter_context(
+                processes.started(
+                    [sys.executable, str(WORKER_SCRIPT), postgres_dsn, f"p{i}", str(ttl)],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
+            )
+            for i in range(3)
+        ]
+        outputs = [processes.Lines(worker.stdout) for worker in workers]
+        errors = [processes.Lines(worker.stderr) for worker in workers]
+        # Once p0 holds leases (a window logged), kill it mid-run.
+        processes.poll_until(lambda: any(e[0] != "round" for e in _entries(outputs[0].lines)))
+        killed = time.monotonic()
+        assert processes.stop(workers[0], signal.SIGKILL) == -signal.SIGKILL
+        # Its leases expire; the survivors take its plants over and share them fairly.
+        processes.poll_until(
+            lambda: [_last_round(out.lines, killed + ttl) for out in outputs[1:]] == [15, 15]
         )
-        for i in range(3)
-    ]
-    assert workers[0].stdout is not None
-    first = workers[0].stdout.readline()  # it holds leases: now kill it mid-run
-    time.sleep(0.5)
-    workers[0].send_signal(signal.SIGKILL)
-    outputs = [worker.communicate(timeout=60) for worker in workers]
-    outputs[0] = (first + outputs[0][0], outputs[0][1])
-    assert workers[0].returncode == -signal.SIGKILL
-    assert [w.returncode for w in workers[1:]] == [0, 0], [err for _, err in outputs]
-    windows: list[Window] = []
-    settled = {}  # each survivor's plants in its last round well before any worker stops
-    for out, _ in outputs:
-        for line in out.splitlines():
-            entry = json.loads(line)
-            if entry[0] != "round":
-                windows.append(tuple(entry))
-            elif entry[2] < until - 2 * ttl:
-                settled[entry[1]] = entry[3]
+        for worker in workers[1:]:  # end of input: they release their leases and leave
+            assert worker.stdin is not None
+            worker.stdin.close()
+        codes = [worker.wait(DEADLINE) for worker in workers[1:]]
+        assert codes == [0, 0], [err.join() for err in errors]
+        entries = [e for out in outputs for e in _entries(out.join())]
+    windows: list[Window] = [(e[0], e[1], e[2], e[3]) for e in entries if e[0] != "round"]
     assert {w[1] for w in windows} == {"p0", "p1", "p2"}  # the killed one worked too
     assert overlaps(windows) == []
-    # p0's plants taken over, shared fairly by the survivors
-    assert (settled["p1"], settled["p2"]) == (15, 15)
+
+
+async def _ttl(dsn: str) -> float:
+    async with PostgresStore(dsn) as store:
+        return await measured_ttl(store)
 
 
 async def _add_plants(dsn: str, n: int) -> None:

@@ -288,6 +288,7 @@ class StatementPerStepStore(PostgresStore):
     one_statement_pages: ClassVar[bool] = False
 
 
+@pytest.mark.slow
 async def test_one_statement_pages_store_what_a_statement_per_step_stores(
     postgres_dsn: str,
 ) -> None:

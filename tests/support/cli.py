@@ -32,6 +32,7 @@ from lacecal_async.records import (
     MeterRecord,
 )
 from lacecal_async.testing import FakeLacecalServer, Faults, Plant, make_plants
+from tests.support import processes
 
 #: Five varied plants (600/900/3600 s, single-phase, no load, no renewable, gaps), 3 days.
 PLANTS = make_plants(5, seed=15, days=3)
@@ -251,23 +252,20 @@ def following_fake_server(plants: int) -> Iterator[tuple[str, list[str], int]]:
     Yields its URL, the plants' identifiers and a ``--since`` ten periods back.
     """
     start = int(time.time()) // FOLLOW_PERIOD * FOLLOW_PERIOD - 10 * FOLLOW_PERIOD
-    process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-        [
-            *(sys.executable, "-m", "lacecal_async.testing", "--plants", str(plants)),
-            *("--seed", "9", "--rate", "none", "--interval", str(FOLLOW_PERIOD), "--follow"),
-            *("--days", "1", "--start", str(start)),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None
-    url = process.stdout.readline().strip()
-    made = make_plants(plants, 9, start=start, days=1, interval=FOLLOW_PERIOD, follow_clock=True)
-    try:
+    command = [
+        *(sys.executable, "-m", "lacecal_async.testing", "--plants", str(plants)),
+        *("--seed", "9", "--rate", "none", "--interval", str(FOLLOW_PERIOD), "--follow"),
+        *("--days", "1", "--start", str(start), "--stop-on-eof"),
+    ]
+    with processes.started(
+        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    ) as process:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip()
+        made = make_plants(
+            plants, 9, start=start, days=1, interval=FOLLOW_PERIOD, follow_clock=True
+        )
         yield url, [p.itr for p in made], start
-    finally:
-        process.terminate()
-        process.communicate(timeout=10)
 
 
 #: Across the autumn DST change (2024-10-27 01:00 UTC): offsets 7200, then 3600.

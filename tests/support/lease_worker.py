@@ -5,19 +5,24 @@ the round's start plus the ttl (the lease cannot have expired before), or until 
 them. It logs each such window as ``(plant, worker, start, end)`` on `time.monotonic()`
 (one clock for every process on a Linux host), so a test can check that no two workers'
 windows for a plant ever overlap. Run as a script (``python tests/support/lease_worker.py DSN
-WORKER TTL UNTIL``, UNTIL a `time.monotonic()` instant), it prints its windows and each
-round's number of plants held as JSON lines until killed or done.
+WORKER TTL``), it prints its windows and each round's number of plants held as JSON lines
+until its standard input ends (then it releases its leases and exits) or it is killed.
+
+`measured_ttl` picks a ttl from what a round trip to the database takes now: a busy machine
+gets longer leases, so that rounds come back in time and the workers get on with it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 import time
 from collections.abc import Callable
 
 from lacecal_async.sync import PostgresStore
+from lacecal_async.testing import lifeline
 
 Window = tuple[str, str, float, float]
 #: A window's end meaning: the worker stopped work on the plant at its start and released it.
@@ -29,19 +34,18 @@ async def hold_leases(
     worker: str,
     *,
     ttl: float,
-    seconds: float,
+    stop: asyncio.Event,
     log: Callable[[Window], None],
     release_at_exit: bool = True,
     on_round: Callable[[float, int], None] | None = None,
 ) -> list[str]:
-    """Balance leases every ttl/4 for `seconds`, logging windows; return the plants held last.
+    """Balance leases every ttl/4 until `stop` is set, logging windows; return those held last.
 
     A round's reply lets the worker work on the plants held from then until the round's
     start plus the ttl; a plant given back ends its windows when the worker stops it.
     """
-    end = time.monotonic() + seconds
     held: list[str] = []
-    while time.monotonic() < end:
+    while not stop.is_set():
         sent = time.monotonic()
         balance = await store.balance_leases(worker, ttl=ttl)
         got = time.monotonic()
@@ -58,7 +62,8 @@ async def hold_leases(
             await store.release_leases(worker, give)
         if on_round is not None:
             on_round(sent, len(held))
-        await asyncio.sleep(ttl / 4)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), ttl / 4)
     if release_at_exit:
         stopped = time.monotonic()
         for plant in held:
@@ -91,8 +96,18 @@ def overlaps(windows: list[Window]) -> list[tuple[Window, Window]]:
     return found
 
 
-async def _main(dsn: str, worker: str, ttl: float, until: float) -> None:
-    """Hold leases until the monotonic instant `until` (shared by every worker of a test)."""
+async def measured_ttl(store: PostgresStore) -> float:
+    """A lease ttl of 30 round trips to the database as they take now, 0.5 s to 10 s."""
+    took = []
+    for _ in range(3):
+        began = time.monotonic()
+        await store.live_workers()
+        took.append(time.monotonic() - began)
+    return min(max(30 * max(took), 0.5), 10.0)
+
+
+async def _main(dsn: str, worker: str, ttl: float) -> None:
+    """Hold leases until standard input ends (the test closed it, or died)."""
 
     def log(window: Window) -> None:
         sys.stdout.write(json.dumps(window) + "\n")
@@ -102,10 +117,11 @@ async def _main(dsn: str, worker: str, ttl: float, until: float) -> None:
         sys.stdout.write(json.dumps(["round", worker, sent, held]) + "\n")
         sys.stdout.flush()
 
+    stop = asyncio.Event()
+    lifeline.stop_at_eof(stop)
     async with PostgresStore(dsn) as store:
-        seconds = until - time.monotonic()
-        await hold_leases(store, worker, ttl=ttl, seconds=seconds, log=log, on_round=on_round)
+        await hold_leases(store, worker, ttl=ttl, stop=stop, log=log, on_round=on_round)
 
 
 if __name__ == "__main__":
-    asyncio.run(_main(sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4])))
+    asyncio.run(_main(sys.argv[1], sys.argv[2], float(sys.argv[3])))

@@ -8,7 +8,6 @@ only one store has is tested in its own module.
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import pytest
 
 from lacecal_async.sync import PostgresStore, SQLiteStore, Store
 from lacecal_async.testing.postgres import find_postgres_bin
+from tests.support import processes
 
 
 @attrs.frozen
@@ -52,12 +52,10 @@ def _postgres(dsn: str) -> StoreKind:
     import asyncpg  # noqa: PLC0415
 
     def dump() -> bytes:
-        return subprocess.run(  # noqa: S603 - the server's own pg_dump, our arguments
-            [str(find_postgres_bin() / "pg_dump"), "--dbname", dsn],
-            capture_output=True,
-            check=True,
-            timeout=60,
-        ).stdout
+        done = processes.run([str(find_postgres_bin() / "pg_dump"), "--dbname", dsn], text=False)
+        assert done.returncode == 0, done.stderr
+        out: bytes = done.stdout
+        return out
 
     async def execute(sql: str) -> None:
         conn = await asyncpg.connect(dsn)

@@ -8,13 +8,13 @@ spec's examples carry energies as JSON numbers, never as strings.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 
 import pytest
 
 from lacecal_async import LacecalParseError, decode
 from lacecal_async import _json as json_module
+from tests.support import processes
 
 RECORD_HEAD = '{"unix_time":1496660400,"date":"2017-06-05 13:00:00 +0200","interval":600,'
 XML_HEAD = (
@@ -149,13 +149,8 @@ def test_without_orjson_importable_the_same_bodies_decode_the_same() -> None:
         "        out.append(exc.path)\n"
         "print(json.dumps(out))\n"
     )
-    done = subprocess.run(  # noqa: S603 - our own interpreter and script
-        [sys.executable, "-c", script, json.dumps(bodies)],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
+    done = processes.run([sys.executable, "-c", script, json.dumps(bodies)])
+    assert done.returncode == 0, done.stderr
     expected: list[object] = []
     for body in bodies:
         try:

@@ -53,6 +53,7 @@ def decode_or_parse_error(endpoint: str, body: bytes, wire_format: str) -> tuple
     return result
 
 
+@pytest.mark.slow
 @settings(QUICK, max_examples=200)
 @given(data=st.data(), endpoint=ENDPOINTS, fmt=FORMATS)
 def test_any_records_survive_the_wire(data: st.DataObject, endpoint: str, fmt: Any) -> None:

@@ -140,6 +140,7 @@ def _mutate_xml(data: st.DataObject, body: bytes) -> bytes:
     return body[:start] + body[end:]
 
 
+@pytest.mark.slow
 @MANY
 @given(data=st.data(), endpoint=st.sampled_from(sorted(PAGE_TYPES)))
 def test_xml_valid_path_agrees_with_the_reference(data: st.DataObject, endpoint: str) -> None:
@@ -149,6 +150,7 @@ def test_xml_valid_path_agrees_with_the_reference(data: st.DataObject, endpoint:
     assert decoded(endpoint, body, "xml") == reference(endpoint, body, "xml")
 
 
+@pytest.mark.slow
 @MANY
 @given(data=st.data(), endpoint=st.sampled_from(sorted(PAGE_TYPES)), orjson=st.booleans())
 def test_json_valid_path_agrees_with_the_reference(
@@ -165,6 +167,7 @@ def test_json_valid_path_agrees_with_the_reference(
     assert got == reference(endpoint, body, "json")
 
 
+@pytest.mark.slow
 @MANY
 @given(data=st.data(), endpoint=st.sampled_from(sorted(PAGE_TYPES)))
 def test_valid_pages_decode_as_the_reference_reads_them(data: st.DataObject, endpoint: str) -> None:

@@ -97,6 +97,7 @@ def test_every_minute_offset_decodes_to_its_instant_in_both_formats() -> None:
         assert [r.start.strftime("%Y-%m-%d %H:%M:%S %z") for r in records] == [d for _, d in dates]
 
 
+@pytest.mark.slow
 def test_a_backfill_of_many_years_of_days_decodes_every_start() -> None:
     # More distinct days than the date caches keep (they start over): each start still right.
     first = datetime(1931, 1, 1, 12, tzinfo=timezone(timedelta(hours=1)))

@@ -85,6 +85,7 @@ def classify_reply(
     return decode_reply(endpoint, itr, wire_format, body)
 
 
+@pytest.mark.slow
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(hostile_replies())
 def test_no_eight_characters_of_an_echoed_identifier_show(

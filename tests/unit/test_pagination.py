@@ -74,6 +74,7 @@ def plants(draw: st.DrawFn) -> tuple[Model, int, int | None]:
     return Model(times, interval, counts_periods), start, end
 
 
+@pytest.mark.slow
 @settings(max_examples=400, deadline=None)
 @given(plants())
 def test_never_loses_or_repeats_records(case: tuple[Model, int, int | None]) -> None:
@@ -82,6 +83,7 @@ def test_never_loses_or_repeats_records(case: tuple[Model, int, int | None]) -> 
     assert got == expected(model, start, end)
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(plants())
 def test_request_count_bound(case: tuple[Model, int, int | None]) -> None:
@@ -116,6 +118,7 @@ def test_gapless_backfill_makes_exactly_the_minimum_requests() -> None:
     st.booleans(),
     st.tuples(st.floats(0, 1, exclude_max=True), st.floats(0, 1, exclude_max=True)),
 )
+@pytest.mark.slow
 def test_a_gapless_range_before_the_latest_costs_its_pages_exactly(
     interval: int, periods: int, beyond: int, counts_periods: bool, offsets: tuple[float, float]
 ) -> None:

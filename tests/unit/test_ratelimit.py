@@ -70,6 +70,7 @@ def simulate(
         max_size=3,
     ),
 )
+@pytest.mark.slow
 def test_server_never_sees_more_than_n_in_a_window(
     n: int, period: float, jobs: list[tuple[float, float]], pauses: list[tuple[float, float]]
 ) -> None:

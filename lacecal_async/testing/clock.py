@@ -8,6 +8,7 @@ engine and a fake server given the same `ScaledClock` object agree on what time 
 
 from __future__ import annotations
 
+import asyncio
 from typing import Protocol, runtime_checkable
 
 from lacecal_async.clock import ScaledClock, SystemClock
@@ -25,7 +26,11 @@ class Clock(Protocol):
 
 
 class FakeClock:
-    """A clock that moves only when told, so follow-mode tests need not wait 10 minutes."""
+    """A clock that moves only when told, so follow-mode tests need not wait 10 minutes.
+
+    It is a `lacecal_async.Clock` too: `sleep` moves it forward at once (the sleeper's
+    time passes, nobody waits), so `sync` and `follow` can be given it as their clock.
+    """
 
     def __init__(self, start: float) -> None:
         self._now = float(start)
@@ -44,3 +49,8 @@ class FakeClock:
     def set(self, now: float) -> None:
         """Jump to `now` (backward too: a test may replay a window)."""
         self._now = float(now)
+
+    async def sleep(self, seconds: float) -> None:
+        """Move forward by `seconds` (if positive), then let the other tasks run once."""
+        self._now += max(seconds, 0.0)
+        await asyncio.sleep(0)

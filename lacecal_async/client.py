@@ -175,22 +175,33 @@ class LacecalClient:
             await self._transport.close()
 
     def with_options(
-        self, *, retries: int | None = None, timeout: float | None = None
+        self,
+        *,
+        retries: int | None = None,
+        timeout: float | None = None,
+        leave_free: int | None = None,
     ) -> LacecalClient:
-        """Return a view of this client with other `retries` and/or `timeout`.
+        """Return a view of this client with other `retries`, `timeout` and/or `leave_free`.
 
         The view shares the session, the per-ITR limiters, the pool, the `max_rate` cap and
         the listeners, so the API's limit holds across the client and all its views. For a
         call that must answer quickly (a configuration check): ``client.with_options(
         retries=0, timeout=10)``. Its `close()` does nothing; closing this client fails the
         view's pending calls too.
+
+        `leave_free` N makes the view's requests background work: each takes an ITR's slot
+        only while more than N of them are free (at most all but one), and only once no
+        other request waits for the ITR; meanwhile it waits. The sync engine repairs holes
+        through such a view, so a plant's polls always find the slots they need.
         """
         t = self._transport
         retries = t.retries if retries is None else retries
         timeout = t.timeout if timeout is None else timeout
         _check_options(retries, timeout)
+        if leave_free is not None and (isinstance(leave_free, bool) or leave_free < 0):
+            raise ValueError("leave_free is a number of slots, zero or more")
         view = LacecalClient.__new__(LacecalClient)
-        view._transport = t.derive(retries=retries, timeout=float(timeout))
+        view._transport = t.derive(retries=retries, timeout=float(timeout), leave_free=leave_free)
         view._is_view = True
         return view
 

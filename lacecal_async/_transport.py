@@ -589,12 +589,12 @@ class Transport:
         elapsed: float,
         outcome: tuple[Any, ...] | _Failure | None,
     ) -> None:
-        """Emit `RequestDone`; outcome None: the caller stopped waiting (``CancelledError``)."""
+        """Emit `RequestDone`; outcome None: the caller stopped waiting, or `close()` stopped it."""
         if not self._shared.listeners:
             return
         error, records = None, 0
-        if outcome is None:
-            error = "CancelledError"
+        if outcome is None:  # abandoned: by `close()` (the caller gets that error), or a cancel
+            error = "LacecalClosedError" if self.closed else "CancelledError"
         elif isinstance(outcome, _Failure):
             error = type(outcome.error).__name__
         else:

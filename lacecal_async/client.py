@@ -512,16 +512,19 @@ class LacecalClient:
     # -- following ---------------------------------------------------------------------------
 
     def catch_up(
-        self, itr: str, endpoint: Endpoint | str, cursor: Cursor
+        self, itr: str, endpoint: Endpoint | str, cursor: Cursor, *, clock: Clock | None = None
     ) -> AsyncGenerator[tuple[tuple[Any, ...], Cursor]]:
         """Yield ``(records, cursor)`` per page after `cursor` up to the plant's latest record.
 
         Start with ``Cursor.since(endpoint, start)``; save each page's records with its
         cursor to resume exactly after a crash. One request when nothing is new.
+        A latest record dated more than `future_tolerance` after `clock` (default: the
+        system's) is never yielded: the records before it are, then `LacecalClockError`
+        is raised; so it is when the latest record is older than the cursor's.
         """
         if cursor.endpoint is not Endpoint(endpoint):
             raise ValueError(f"the cursor is for {cursor.endpoint.value}, not {endpoint}")
-        return follow_mod.catch_up(self._transport, validate_itr(itr), cursor)
+        return follow_mod.catch_up(self._transport, validate_itr(itr), cursor, clock=clock)
 
     def follow(
         self,
@@ -541,7 +544,9 @@ class LacecalClient:
         backs off (logged, identifier redacted) and is retried, never dropped. Save each
         batch's records and cursor in one transaction: after a restart, pass the saved
         cursors back and every record comes exactly once. `clock` (default: the real one)
-        decides when to poll. ``aclose()`` it, or cancel its consumer, to stop.
+        decides when to poll, and what is the future: a record dated after it (beyond
+        `future_tolerance`) is never yielded, and the plant keeps its schedule, logging
+        the `LacecalClockError`. ``aclose()`` it, or cancel its consumer, to stop.
         """
         return follow_mod.follow(
             self._transport, itrs, endpoint, since, cursors, clock=clock, buffer=buffer

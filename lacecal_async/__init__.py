@@ -15,6 +15,7 @@ from lacecal_async.decoding import decode
 from lacecal_async.endpoints import Endpoint, WireFormat
 from lacecal_async.errors import (
     InvalidITRError,
+    LacecalClockError,
     LacecalClosedError,
     LacecalConnectionError,
     LacecalError,
@@ -73,6 +74,7 @@ __all__ = [
     "ItrDone",
     "ItrFailed",
     "LacecalClient",
+    "LacecalClockError",
     "LacecalClosedError",
     "LacecalConnectionError",
     "LacecalError",

@@ -10,6 +10,11 @@ slots free, so a short fetch goes out at once.
 This is a sliding-window log of N slots, not a leaky bucket: ``aiolimiter.AsyncLimiter(6, 60)``
 lets 11 requests start in the first minute, and ``AsyncLimiter(1, 10)`` forbids any burst.
 
+A request may ask for a *spare* slot instead (`ItrLimiter.spare_slot(reserve)`): it starts
+only while more than `reserve` slots are free, and after every ordinary request waiting, so
+background work (a sync's hole repairs) never takes the slots that the ITR's regular
+requests (its polls) need.
+
 `SlotSchedule` is the pure bookkeeping (tested on a fake clock); `ItrLimiter` puts asyncio
 waiting around it; `LimiterRegistry` holds one limiter per ITR in use, and for an ITR done
 with only its recent slots' free times (a small array, no timer) until they pass.
@@ -82,6 +87,25 @@ class SlotSchedule:
         ready = self.next_start()
         return ready is not None and ready <= now
 
+    def spare_start(self, reserve: int) -> float | None:
+        """Earliest time a request may start leaving `reserve` slots free, or None for now.
+
+        None while too many slots are busy: one must end first. `reserve` is capped at one
+        fewer than the slots (the request needs one).
+        """
+        need = min(max(reserve, 0), self.max_requests - 1) + 1
+        if self._unused >= need:
+            return self._paused_until
+        k = need - self._unused
+        if len(self._free_at) < k:
+            return None
+        return max(heapq.nsmallest(k, self._free_at)[-1], self._paused_until)
+
+    def can_start_spare(self, now: float, reserve: int) -> bool:
+        """Whether a request may start at `now` and leave `reserve` slots free."""
+        ready = self.spare_start(reserve)
+        return ready is not None and ready <= now
+
     def start(self, now: float) -> None:
         """Take a slot for a request that starts at `now` (the caller checked `can_start`)."""
         if not self.can_start(now):
@@ -150,6 +174,8 @@ class ItrLimiter:
     #: limiter itself: a cycle would leave every limiter a registry drops to the collector.
     on_idle: Callable[[ItrLimiter], None] | None = None
     _waiters: deque[asyncio.Future[None]] = attrs.field(init=False, factory=deque)
+    #: Waiters for a spare slot, with the slots each leaves free: served after `_waiters`.
+    _spare: deque[tuple[asyncio.Future[None], int]] = attrs.field(init=False, factory=deque)
     _timer: asyncio.TimerHandle | None = attrs.field(init=False, default=None)
     _closed: bool = attrs.field(init=False, default=False)
 
@@ -159,8 +185,10 @@ class ItrLimiter:
 
     @property
     def waiting(self) -> int:
-        """Callers waiting for a slot."""
-        return sum(1 for w in self._waiters if not w.done())
+        """Callers waiting for a slot (a spare one too)."""
+        return sum(1 for w in self._waiters if not w.done()) + sum(
+            1 for w, _ in self._spare if not w.done()
+        )
 
     def slot(self) -> ItrLimiter:
         """``async with limiter.slot():`` holds a slot for one request (send, reply, body read).
@@ -170,10 +198,20 @@ class ItrLimiter:
         """
         return self
 
+    def spare_slot(self, reserve: int) -> _SpareSlot:
+        """``async with limiter.spare_slot(n):`` holds a slot that leaves `n` others free.
+
+        It waits while `n` or fewer are free, and while any ordinary request waits.
+        """
+        return _SpareSlot(self, reserve)
+
     async def __aenter__(self) -> None:
         await self._acquire()
 
     async def __aexit__(self, *_: object) -> None:
+        self._release()
+
+    def _release(self) -> None:
         self.schedule.finish(asyncio.get_running_loop().time())
         self._wake()
 
@@ -200,6 +238,20 @@ class ItrLimiter:
             return
         waiter: asyncio.Future[None] = loop.create_future()
         self._waiters.append(waiter)
+        await self._wait(waiter)
+
+    async def _acquire_spare(self, reserve: int) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if not (self._waiters or self._spare) and self.schedule.can_start_spare(now, reserve):
+            self.schedule.start(now)
+            return
+        waiter: asyncio.Future[None] = loop.create_future()
+        self._spare.append((waiter, reserve))
+        await self._wait(waiter)
+
+    async def _wait(self, waiter: asyncio.Future[None]) -> None:
+        loop = asyncio.get_running_loop()
         self._wake()
         try:
             await waiter
@@ -215,7 +267,23 @@ class ItrLimiter:
         if self._closed:
             return
         loop = asyncio.get_running_loop()
-        now = loop.time()
+        self._grant(loop.time())
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._waiters:
+            ready = self.schedule.next_start()
+        elif self._spare:
+            ready = self.schedule.spare_start(self._spare[0][1])
+        else:
+            ready = None
+            if self.schedule.busy == 0 and self.on_idle is not None:
+                self.on_idle(self)  # all ended: the registry keeps what the limit remembers
+        if ready is not None:
+            self._timer = loop.call_at(ready, self._wake)
+
+    def _grant(self, now: float) -> None:
+        """Start the waiters that may start at `now`: ordinary ones first, then spare ones."""
         while self._waiters:
             head = self._waiters[0]
             if head.done():  # cancelled while waiting
@@ -226,14 +294,30 @@ class ItrLimiter:
             self._waiters.popleft()
             self.schedule.start(now)
             head.set_result(None)
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        ready = self.schedule.next_start()
-        if self._waiters and ready is not None:
-            self._timer = loop.call_at(ready, self._wake)
-        elif not self._waiters and self.schedule.busy == 0 and self.on_idle is not None:
-            self.on_idle(self)  # everything ended: the registry keeps what the limit remembers
+        while self._spare and not self._waiters:  # spare slots only once no one else waits
+            spare, reserve = self._spare[0]
+            if spare.done():
+                self._spare.popleft()
+                continue
+            if not self.schedule.can_start_spare(now, reserve):
+                break
+            self._spare.popleft()
+            self.schedule.start(now)
+            spare.set_result(None)
+
+
+@attrs.frozen
+class _SpareSlot:
+    """The context manager of `ItrLimiter.spare_slot`."""
+
+    limiter: ItrLimiter
+    reserve: int
+
+    async def __aenter__(self) -> None:
+        await self.limiter._acquire_spare(self.reserve)
+
+    async def __aexit__(self, *_: object) -> None:
+        self.limiter._release()
 
 
 def _fresh_at(state: array[float]) -> float:

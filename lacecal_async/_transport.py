@@ -6,8 +6,10 @@ hands the bytes to the pure classifier, and retries what retrying can fix, passi
 the limiter again each time. `close()` fails every pending call with `LacecalClosedError`
 at once: callers waiting for a slot, a backoff, a connection or a reply.
 
-`derive()` makes a view with its own `retries` and `timeout` over the same session, per-ITR
-limiters, pool, cap, listeners and close: the API's limit holds across a client and its views.
+`derive()` makes a view with its own `retries`, `timeout` and `leave_free` over the same
+session, per-ITR limiters, pool, cap, listeners and close: the API's limit holds across a
+client and its views. A view with `leave_free` N takes an ITR's slot only while more than N
+are free, after every other request waiting for it (background work: hole repairs).
 """
 
 from __future__ import annotations
@@ -245,6 +247,8 @@ class Transport:
             # them), where the exact leaky bucket reaches 2N at the edge of the window.
             count, period = max_rate
             self._cap = AsyncLimiter(count, period + release_margin(period))
+        #: None: any free slot. N: a spare slot only, leaving N of the ITR's slots free.
+        self.leave_free: int | None = None
         #: Tasks waiting on the transport (one wait each at a time), failed by `close()`.
         self.pending: set[asyncio.Task[Any]] = set()
         self.cancelled_by_close: set[asyncio.Task[Any]] = set()
@@ -259,8 +263,8 @@ class Transport:
         """The callables every event goes to (shared with derived views)."""
         return self._shared.listeners
 
-    def derive(self, *, retries: int, timeout: float) -> Transport:
-        """Return a view with its own `retries` and `timeout` and everything else shared.
+    def derive(self, *, retries: int, timeout: float, leave_free: int | None = None) -> Transport:
+        """Return a view with its own `retries`, `timeout`, `leave_free`; all else shared.
 
         A shallow copy: the session, close state and listeners live in `_Shared`; the
         limiters, pool, cap, pending calls and jitter are the same objects in both.
@@ -268,6 +272,7 @@ class Transport:
         view = copy.copy(self)
         view.retries = retries
         view.timeout = timeout
+        view.leave_free = leave_free
         return view
 
     def limit_state(self, itr: str) -> LimitState:
@@ -429,7 +434,8 @@ class Transport:
         # the cap's token is taken last, just before sending, so no wait after it can bunch
         # requests up beyond the cap's bound. Slots are given back a period after the
         # exchange ends, so the waits after the slot cannot bunch one ITR's requests either.
-        async with limiter.slot():
+        slot = limiter.slot() if self.leave_free is None else limiter.spare_slot(self.leave_free)
+        async with slot:
             waited = loop.time() - asked
             ok = False
             if admission is not None:
@@ -583,12 +589,12 @@ class Transport:
         elapsed: float,
         outcome: tuple[Any, ...] | _Failure | None,
     ) -> None:
-        """Emit `RequestDone`; outcome None: the caller stopped waiting (``CancelledError``)."""
+        """Emit `RequestDone`; outcome None: the caller stopped waiting, or `close()` stopped it."""
         if not self._shared.listeners:
             return
         error, records = None, 0
-        if outcome is None:
-            error = "CancelledError"
+        if outcome is None:  # abandoned: by `close()` (the caller gets that error), or a cancel
+            error = "LacecalClosedError" if self.closed else "CancelledError"
         elif isinstance(outcome, _Failure):
             error = type(outcome.error).__name__
         else:

@@ -175,22 +175,33 @@ class LacecalClient:
             await self._transport.close()
 
     def with_options(
-        self, *, retries: int | None = None, timeout: float | None = None
+        self,
+        *,
+        retries: int | None = None,
+        timeout: float | None = None,
+        leave_free: int | None = None,
     ) -> LacecalClient:
-        """Return a view of this client with other `retries` and/or `timeout`.
+        """Return a view of this client with other `retries`, `timeout` and/or `leave_free`.
 
         The view shares the session, the per-ITR limiters, the pool, the `max_rate` cap and
         the listeners, so the API's limit holds across the client and all its views. For a
         call that must answer quickly (a configuration check): ``client.with_options(
         retries=0, timeout=10)``. Its `close()` does nothing; closing this client fails the
         view's pending calls too.
+
+        `leave_free` N makes the view's requests background work: each takes an ITR's slot
+        only while more than N of them are free (at most all but one), and only once no
+        other request waits for the ITR; meanwhile it waits. The sync engine repairs holes
+        through such a view, so a plant's polls always find the slots they need.
         """
         t = self._transport
         retries = t.retries if retries is None else retries
         timeout = t.timeout if timeout is None else timeout
         _check_options(retries, timeout)
+        if leave_free is not None and (isinstance(leave_free, bool) or leave_free < 0):
+            raise ValueError("leave_free is a number of slots, zero or more")
         view = LacecalClient.__new__(LacecalClient)
-        view._transport = t.derive(retries=retries, timeout=float(timeout))
+        view._transport = t.derive(retries=retries, timeout=float(timeout), leave_free=leave_free)
         view._is_view = True
         return view
 
@@ -510,16 +521,19 @@ class LacecalClient:
     # -- following ---------------------------------------------------------------------------
 
     def catch_up(
-        self, itr: str, endpoint: Endpoint | str, cursor: Cursor
+        self, itr: str, endpoint: Endpoint | str, cursor: Cursor, *, clock: Clock | None = None
     ) -> AsyncGenerator[tuple[tuple[Any, ...], Cursor]]:
         """Yield ``(records, cursor)`` per page after `cursor` up to the plant's latest record.
 
         Start with ``Cursor.since(endpoint, start)``; save each page's records with its
         cursor to resume exactly after a crash. One request when nothing is new.
+        A latest record dated more than `future_tolerance` after `clock` (default: the
+        system's) is never yielded: the records before it are, then `LacecalClockError`
+        is raised; so it is when the latest record is older than the cursor's.
         """
         if cursor.endpoint is not Endpoint(endpoint):
             raise ValueError(f"the cursor is for {cursor.endpoint.value}, not {endpoint}")
-        return follow_mod.catch_up(self._transport, validate_itr(itr), cursor)
+        return follow_mod.catch_up(self._transport, validate_itr(itr), cursor, clock=clock)
 
     def follow(
         self,
@@ -539,7 +553,9 @@ class LacecalClient:
         backs off (logged, identifier redacted) and is retried, never dropped. Save each
         batch's records and cursor in one transaction: after a restart, pass the saved
         cursors back and every record comes exactly once. `clock` (default: the real one)
-        decides when to poll. ``aclose()`` it, or cancel its consumer, to stop.
+        decides when to poll, and what is the future: a record dated after it (beyond
+        `future_tolerance`) is never yielded, and the plant keeps its schedule, logging
+        the `LacecalClockError`. ``aclose()`` it, or cancel its consumer, to stop.
         """
         return follow_mod.follow(
             self._transport, itrs, endpoint, since, cursors, clock=clock, buffer=buffer

@@ -12,6 +12,7 @@ from lacecal_async import redaction
 
 __all__ = [
     "InvalidITRError",
+    "LacecalClockError",
     "LacecalClosedError",
     "LacecalConnectionError",
     "LacecalError",
@@ -101,3 +102,25 @@ class LacecalClosedError(LacecalError):
     Every call still pending when the client closes fails with it at once, and so does any
     call made afterwards (without sending a request).
     """
+
+
+class LacecalClockError(LacecalError):
+    """A plant's records disagree with the client's clock: nothing of the offending record is kept.
+
+    `future` True: the server's latest record starts more than its period (at most a day)
+    and five minutes of clock skew after the client's clock (a logger's clock glitch); the
+    records before it were delivered, it was not, and the cursor never moves past it.
+    `future` False: the server's latest record is older than one already delivered (its
+    clock went back, or it lost data): nothing newer can be fetched until it passes it.
+    `record_time` is the offending record's start and `reference` the clock's time (future)
+    or the start of the newest record delivered (older) [UNIX s]; `endpoint` names it.
+    """
+
+    def __init__(
+        self, message: str, *, endpoint: str, record_time: int, reference: float, future: bool
+    ) -> None:
+        super().__init__(message)
+        self.endpoint = endpoint
+        self.record_time = record_time
+        self.reference = reference
+        self.future = future

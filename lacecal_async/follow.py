@@ -10,6 +10,12 @@ and its cursor in ONE transaction, and passes the saved cursors back after a res
 every record exactly once: a batch either is saved whole with its cursor, or is asked for
 again. A cursor is a small frozen value; `Cursor.to_json` / `Cursor.from_json` persist it.
 It holds no identifier (key it by your own name for the plant).
+
+Time is the client's: a record starting more than `future_tolerance` after the clock (a
+logger's clock glitch: its latest record dated next year) is never delivered and never
+moves a cursor. The records before it are, and `catch_up` then raises `LacecalClockError`,
+as it does when the server's latest record is older than one already delivered: a plant
+that cannot progress is a failure its caller sees, never a quiet "nothing new".
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncGenerator, Iterable, Iterator, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import attrs
@@ -30,11 +36,17 @@ from lacecal_async._protocol import validate_range
 from lacecal_async._transport import Transport
 from lacecal_async.clock import Clock, SystemClock, sleep_until
 from lacecal_async.endpoints import Endpoint
-from lacecal_async.errors import LacecalClosedError, LacecalError
+from lacecal_async.errors import LacecalClockError, LacecalClosedError, LacecalError
 from lacecal_async.itr import fingerprint, redact, validate_itr
 from lacecal_async.polling import backoff, next_poll, phase_of
 
-__all__ = ["Cursor", "FollowBatch", "catch_up", "follow"]
+__all__ = ["CLOCK_SKEW", "Cursor", "FollowBatch", "catch_up", "follow", "future_tolerance"]
+
+#: How far a server's or logger's clock may run ahead of the client's and still be believed [s].
+CLOCK_SKEW = 300
+#: The longest period `future_tolerance` allows for [s]: a record claiming a longer one is
+#: no reason to believe a date further ahead.
+_LONGEST_PERIOD = 86_400
 
 _log = logging.getLogger("lacecal_async.follow")
 _CURSOR_VERSION = 1
@@ -60,6 +72,27 @@ def _interval(value: object) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ValueError("a cursor's interval is a positive int number of seconds, or None")
     return value
+
+
+def future_tolerance(interval: int | None) -> int:
+    """Return how far after the clock a record of period `interval` may start [s].
+
+    One period (at most a day; `DEFAULT_INTERVAL` when unknown), as a server may list the
+    period under way, plus `CLOCK_SKEW`: 15 minutes for the usual 10-minute periods.
+    """
+    return min(interval or DEFAULT_INTERVAL, _LONGEST_PERIOD) + CLOCK_SKEW
+
+
+def _utc(unix_time: float) -> str:
+    return datetime.fromtimestamp(unix_time, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _span(seconds: float) -> str:
+    """Say how far ahead a record is: always more than `CLOCK_SKEW`, so minutes at least."""
+    for unit, size in (("d", 86400), ("h", 3600)):
+        if seconds >= size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds / 60:.1f} min"
 
 
 @attrs.frozen
@@ -132,19 +165,63 @@ class FollowBatch:
 
 
 async def catch_up(
-    transport: Transport, itr: str, cursor: Cursor
+    transport: Transport, itr: str, cursor: Cursor, *, clock: Clock | None = None
 ) -> AsyncGenerator[tuple[tuple[Any, ...], Cursor]]:
     """Yield ``(records, cursor)`` per page from after `cursor` up to the latest record.
 
     One request asks for the latest record; nothing newer than the cursor ends it there.
     When the latest record is the next period's (the usual poll), that request is all;
     otherwise the range in between is paged (the Pager handles gaps), then the latest.
+
+    `clock` (default: the system's) tells what "now" is. A latest record starting more than
+    `future_tolerance` after it is refused: the records up to the tolerance are yielded,
+    then `LacecalClockError` (future) is raised; so it is when the latest record is older
+    than the cursor's (one a record set, not a `Cursor.since`).
     """
     endpoint = cursor.endpoint
     found = await transport.request(endpoint, itr)
-    if not found or found[-1].unix_time <= cursor.after:
+    if not found:
         return
     latest = found[-1]
+    now = (clock or SystemClock()).now()
+    limit = now + future_tolerance(cursor.interval or latest.interval)
+    if latest.unix_time > limit:
+        end = int(limit) + 1
+        if cursor.after + 1 < end:  # the records a working clock dated: they are news
+            pages = replies(transport, endpoint, itr, cursor.after + 1, end)
+            async with contextlib.aclosing(pages):
+                async for reply in pages:
+                    if reply.records:
+                        cursor = cursor.advanced(reply.records)
+                        yield reply.records, cursor
+        raise LacecalClockError(
+            f"{endpoint.value} for ITR {redact(itr)}: the latest record starts "
+            f"{_utc(latest.unix_time)}, {_span(latest.unix_time - now)} after this client's "
+            f"clock (more than one period and {CLOCK_SKEW} s of skew): a clock fault of the "
+            "logger or server; that record is ignored, the ones before it are kept",
+            endpoint=endpoint.value,
+            record_time=latest.unix_time,
+            reference=now,
+            future=True,
+        )
+    if latest.unix_time < cursor.after and cursor.interval is not None:
+        why = (
+            "that one is dated after this client's clock: resume from a cursor before it"
+            if cursor.after > limit
+            else "the server's clock went back or it lost data; nothing newer is fetched "
+            "until it passes that one"
+        )
+        raise LacecalClockError(
+            f"{endpoint.value} for ITR {redact(itr)}: the latest record starts "
+            f"{_utc(latest.unix_time)}, before the newest one already delivered "
+            f"({_utc(cursor.after)}): {why}",
+            endpoint=endpoint.value,
+            record_time=latest.unix_time,
+            reference=cursor.after,
+            future=False,
+        )
+    if latest.unix_time <= cursor.after:
+        return
     only_new = (
         cursor.interval is not None
         and latest.interval == cursor.interval
@@ -177,13 +254,19 @@ async def _follow_one(
     failures = 0
     while True:
         try:
-            pages = catch_up(transport, itr, cursor)
+            pages = catch_up(transport, itr, cursor, clock=clock)
             async with contextlib.aclosing(pages):
                 async for records, after in pages:
                     cursor = after
                     await queue.put(FollowBatch(key, records, cursor))
         except LacecalClosedError:
             raise
+        except LacecalClockError as exc:
+            # The plant goes on (the records before a future one came): keep its schedule.
+            failures += 1
+            _log.warning(
+                "%s %s: %s (%d in a row)", redact(itr), cursor.endpoint.value, exc, failures
+            )
         except LacecalError as exc:
             failures += 1
             wait = backoff(failures, cursor.interval or DEFAULT_INTERVAL)
@@ -197,7 +280,8 @@ async def _follow_one(
             )
             await clock.sleep(wait)
             continue
-        failures = 0
+        else:
+            failures = 0
         interval = cursor.interval or DEFAULT_INTERVAL
         await sleep_until(
             clock, next_poll(clock.now(), interval, grid=cursor.after + 1, phase=phase)

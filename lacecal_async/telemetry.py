@@ -33,9 +33,11 @@ class RequestDone:
     When: a failed attempt is reported as it ends; a good reply once its body is decoded,
     after the ITR's slot is given back. In `stream_many`/`fetch_many` that decoding waits
     until the consumer has taken the page before it, so a slow consumer delays the event
-    (not its `duration`). An attempt whose caller stopped waiting (a stream closed or
-    cancelled, a cancelled call) mid-exchange or before its body was decoded is reported
-    with ``error="CancelledError"`` and 0 records (`status` the reply's, if it had come).
+    (not its `duration`). An attempt abandoned mid-exchange or before its body was decoded
+    is reported with 0 records (`status` the reply's, if it had come) and
+    ``error="LacecalClosedError"`` when `close()` abandoned it (what its caller got), else
+    ``"CancelledError"`` (its caller stopped waiting: a stream closed or cancelled, a
+    cancelled call).
     """
 
     itr: str

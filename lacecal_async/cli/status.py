@@ -17,6 +17,7 @@ from typing import Any
 from lacecal_async.cli.stores import check_db, is_dsn, make_store, store_error
 from lacecal_async.cli.sync_progress import when
 from lacecal_async.errors import LacecalError
+from lacecal_async.follow import future_tolerance
 from lacecal_async.redaction import printable
 from lacecal_async.sync import LeaseStore, StatusRow
 
@@ -28,10 +29,13 @@ _LEASE = "lease"
 
 
 def status_objects(rows: list[StatusRow], now: float) -> list[dict[str, Any]]:
-    """One JSON-ready object per row: UNIX times, their ISO forms, lag [s] behind `now`."""
+    """One JSON-ready object per row: UNIX times, their ISO forms, lag [s] behind `now`.
+
+    A negative lag: the latest stored record is dated after `now`.
+    """
     out = []
     for row in rows:
-        lag = None if row.latest_record is None else max(now - row.latest_record, 0.0)
+        lag = None if row.latest_record is None else now - row.latest_record
         out.append(
             {
                 "plant": row.plant,
@@ -50,6 +54,10 @@ def status_objects(rows: list[StatusRow], now: float) -> list[dict[str, Any]]:
                 "lease_holder": row.holder,
                 "refused_by": list(row.refused_by),
                 "orphaned": row.orphaned,
+                "future_record": row.future_record,
+                "future": None if row.future_record is None else when(row.future_record),
+                "future_seen_at": row.future_seen_at,
+                "future_removed": row.future_removed,
             }
         )
     return out
@@ -59,10 +67,32 @@ def format_lag(seconds: float | None) -> str:
     """Return the lag column's text: ``-`` (no record), else seconds, minutes, hours or days."""
     if seconds is None:
         return "-"
+    if seconds < 0:
+        return f"ahead {format_lag(-seconds)}"
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size:
             return f"{seconds / size:.1f}{unit}"
     return f"{seconds:.0f}s"
+
+
+def _fault_notes(o: dict[str, Any]) -> list[str]:
+    """Return the lines under a row naming what was ignored, or is off, in time."""
+    notes = []
+    if o["future_record"] is not None:
+        seen = o["future_seen_at"]
+        ahead = "" if seen is None else f", {format_lag(o['future_record'] - seen)} after the clock"
+        removed = o["future_removed"]
+        notes.append(
+            f"    ignored a record dated {o['future']}{ahead} (last at {when(seen)}): a clock "
+            "fault of the logger or server"
+            + (f"; {removed} stored record(s) dated after the clock removed" if removed else "")
+        )
+    if o["lag_s"] is not None and -o["lag_s"] > future_tolerance(None):
+        notes.append(
+            "    the latest stored record is dated after this machine's clock: the next "
+            "`lacecal sync` removes it and catches up from the last believable one"
+        )
+    return notes
 
 
 def _orphan_note(o: dict[str, Any]) -> str:
@@ -82,7 +112,9 @@ def _table(objects: list[dict[str, Any]], *, fleet: bool = False) -> str:
             o["first"] or "-",
             o["latest"] or "-",
             format_lag(o["lag_s"]),
-            f"{o['holes']} ({o['missing_periods']} periods)",
+            "-"
+            if o["endpoint"] == "inverter_list"
+            else f"{o['holes']} ({o['missing_periods']} periods)",
             str(o["failures"]),
             when(o["next_poll"]),
             *((o["lease_holder"] or "free",) if fleet else ()),
@@ -99,6 +131,7 @@ def _table(objects: list[dict[str, Any]], *, fleet: bool = False) -> str:
             out.append(_orphan_note(o))
         if o["last_error"]:
             out.append(f"    last error at {when(o['last_error_at'])}: {o['last_error']}")
+        out.extend(_fault_notes(o))
     if not objects:
         out.append("(no plants yet: `lacecal sync` adds them)")
     return "\n".join(printable(line) for line in out) + "\n"
@@ -135,7 +168,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "status",
         help="show where each plant stands in a `lacecal sync` database",
         description="Per plant and endpoint: first and latest stored record (UTC), lag "
-        "behind now, holes, consecutive failures and the last error, next poll. On a fleet's "
+        "behind now, holes, consecutive failures and the last error, next poll; a record "
+        "ignored for being dated after the clock; failed refreshes of the inverter list "
+        "(endpoint inverter_list). On a fleet's "
         "PostgreSQL database also the worker holding each plant's lease (or free), and a "
         "warning for a plant every live worker refused for want of its identifier.",
     )

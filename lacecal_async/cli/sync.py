@@ -183,7 +183,10 @@ any case, width or spacing, is refused: exit 2). Its file is created readable by
 only (0600).
 
 --since is where a plant NEW to the database starts; a plant with sync state resumes
-after its latest stored record and --since is ignored for it.
+after its latest stored record and --since is ignored for it. A record dated more than
+one period and 5 minutes after this machine's clock (a logger's clock glitch) is never
+stored: the records before it are, the plant fails (see lacecal status) and goes on once
+the logger is fixed; such records an older version stored are removed.
 
 Without --follow: exit 0 once every plant is up to date, 1 if some failed (each listed).
 With --follow it runs until stopped: each plant is asked once per its integration
@@ -191,8 +194,9 @@ period, shortly after a period closes; after downtime it backfills first. SIGTER
 Ctrl-C stops it after the pages in flight are committed (exit 0). A SIGKILL loses at most
 those pages: run it again and it resumes exactly after the last committed record.
 Holes (periods missing between stored records) are asked for again 6, 36, 144 and 1008
-periods after they were found; --lookback DURATION (e.g. 2h) also re-reads that window
-before the latest record on every cycle. See: lacecal status DB.
+periods after they were found, with the requests the polls leave free (a poll never waits
+for a repair); --lookback DURATION (e.g. 2h) also re-reads that window before the latest
+record on every cycle. A failing inverter list backs off on its own. See: lacecal status DB.
 
 DB may be a PostgreSQL DSN (postgresql://user@host/db; needs lacecal_async[postgres]).
 With --follow each such process is one worker of a fleet: the workers share the plants

@@ -63,21 +63,27 @@ class SyncProgress:
         name = self.names.get(cycle.plant, cycle.plant)
         head = f"{name} {cycle.endpoint.value}:"
         wait = format_duration(max(cycle.next_poll - time.time(), 0.0))
+        inventory = (
+            ""
+            if cycle.inventory_error is None
+            else f"; the inverter list failed: {' '.join(cycle.inventory_error.split())}"
+        )
         if cycle.error is not None:
             reason = " ".join(cycle.error.split())
             return (
                 f"{head} failed ({cycle.failures} in a row): {reason}; "
-                f"again in {wait} ({cycle.records} records stored first){self._trouble(cycle)}"
+                f"again in {wait} ({cycle.records} records stored first){inventory}"
+                f"{self._trouble(cycle)}"
             )
         repaired = f" ({cycle.repaired} filled holes)" if cycle.repaired else ""
         return (
             f"{head} +{cycle.records} records{repaired}, latest {when(cycle.latest)}, "
-            f"next poll in {wait}{self._trouble(cycle)}"
+            f"next poll in {wait}{inventory}{self._trouble(cycle)}"
         )
 
     def __call__(self, cycle: Cycle) -> None:
         """Report a finished cycle."""
-        if self.mode == "none" and cycle.error is None:
+        if self.mode == "none" and cycle.error is None and cycle.inventory_error is None:
             return
         text = self.redact(self.line(cycle))
         if self.mode != "live":

@@ -26,12 +26,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 import os
 import random
 import secrets
 import socket
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, Literal, cast
 
@@ -40,8 +41,8 @@ import attrs
 from lacecal_async.client import LacecalClient
 from lacecal_async.clock import Clock, SystemClock, sleep_until
 from lacecal_async.endpoints import Endpoint
-from lacecal_async.errors import LacecalClosedError, LacecalError
-from lacecal_async.follow import Cursor
+from lacecal_async.errors import LacecalClockError, LacecalClosedError, LacecalError
+from lacecal_async.follow import Cursor, future_tolerance
 from lacecal_async.itr import fingerprint, redact, validate_itr
 from lacecal_async.polling import backoff, next_poll, phase_of
 from lacecal_async.redaction import Hider
@@ -70,6 +71,8 @@ __all__ = [
     "sync_plants",
     "worker_id",
 ]
+
+_log = logging.getLogger("lacecal_async.sync")
 
 #: The period assumed for a plant none of whose records told its own [s].
 DEFAULT_INTERVAL = 600
@@ -159,8 +162,11 @@ def _endpoints(endpoints: Iterable[Endpoint | str] | Endpoint | str) -> tuple[En
 class Cycle:
     """What one cycle of a plant's endpoint did: the engine's progress event.
 
-    records: records committed (new, repaired and re-read); latest: the newest stored
-    record's start; next_poll: when it asks again; error: why it failed (None: it did not).
+    records: records committed (new, repaired and re-read); repaired: those that filled
+    holes (in `follow`, the repairs between the previous cycle and this one); latest: the
+    newest stored record's start; next_poll: when it asks again; error: why it failed (None:
+    it did not); inventory_error: why this cycle's refresh of the inverter list failed
+    (None: it did not, or was not due).
     """
 
     plant: str
@@ -173,6 +179,7 @@ class Cycle:
     next_poll: float
     failures: int
     error: str | None
+    inventory_error: str | None = None
 
 
 @attrs.frozen
@@ -238,6 +245,8 @@ class _Context:
     since: int | None
     lookback: float | None
     on_cycle: Callable[[Cycle], object] | None
+    #: The client's view for hole repairs: it leaves each plant's polls the slots they need.
+    spare: LacecalClient
     rng: random.Random = attrs.field(factory=random.Random)
     #: In a fleet: the store again, with fenced writes, and this worker's id.
     fleet: FleetStore | None = None
@@ -254,11 +263,15 @@ class _Context:
                 plant, endpoint, records, state, now=now, worker=self.worker
             )
 
-    async def commit_inventory(self, plant: str, inverters: Sequence[Any], now: float) -> None:
+    async def commit_inventory(
+        self, plant: str, inverters: Sequence[Any], now: float, next_poll: float
+    ) -> None:
         if self.fleet is None:
-            await self.store.commit_inventory(plant, inverters, now=now)
+            await self.store.commit_inventory(plant, inverters, now=now, next_poll=next_poll)
         else:
-            await self.fleet.commit_inventory(plant, inverters, now=now, worker=self.worker)
+            await self.fleet.commit_inventory(
+                plant, inverters, now=now, next_poll=next_poll, worker=self.worker
+            )
 
     async def repair_attempted(self, plant: str, endpoint: Endpoint, start: int, end: int) -> None:
         now = self.clock.now()
@@ -277,10 +290,20 @@ class _Context:
         else:
             await self.fleet.record_error(plant, endpoint, error, when, now=now, worker=self.worker)
 
+    async def drop_future(
+        self, plant: str, endpoint: Endpoint, after: int, seen: int | None
+    ) -> int:
+        now = self.clock.now()
+        if self.fleet is None:
+            return await self.store.drop_future(plant, endpoint, after=after, seen=seen, now=now)
+        return await self.fleet.drop_future(
+            plant, endpoint, after=after, seen=seen, now=now, worker=self.worker
+        )
+
 
 @attrs.define
 class _Worker:
-    """One plant's endpoint: its cycles, its state, its schedule."""
+    """One plant's endpoint: its polls and its repairs, its state, its schedule."""
 
     ctx: _Context
     plant: SyncPlant
@@ -289,20 +312,38 @@ class _Worker:
     inventory_due: float | None = None
     inverters: int | None = None
     inventory_error: str | None = None
+    inventory_failures: int = 0
     #: The latest record's start, when asked for its period (the poll grid before any is stored).
     grid: int | None = None
     asked_period: bool = False
+    #: Records repairs landed since the last cycle event (follow mode repairs between polls).
+    repaired: int = 0
+    #: Records and pages the current cycle committed so far (reported even if it fails).
+    landed: tuple[int, int] = (0, 0)
+    #: Held while the state is written: the polls and the repairs take turns.
+    writing: asyncio.Lock = attrs.field(factory=asyncio.Lock)
+    #: Set after the first cycle (which removes any future-dated rows): repairs start then.
+    polled: asyncio.Event = attrs.field(factory=asyncio.Event)
 
     @property
     def key(self) -> str:
         return self.plant.key
 
+    @property
+    def interval(self) -> int:
+        return self.state.interval or DEFAULT_INTERVAL
+
+    def limit(self) -> int:
+        """Return the latest start a record may have now: a later one is a clock fault."""
+        return int(self.ctx.clock.now() + future_tolerance(self.state.interval))
+
     def cursor(self) -> Cursor:
         if self.state.latest is not None:
             return Cursor(self.endpoint, self.state.latest, self.state.interval)
-        if self.ctx.since is None:
+        since = self.ctx.since if self.ctx.since is not None else self.state.since
+        if since is None:
             raise ValueError(f"plant {self.plant.name} has no sync state: give `since`")
-        cursor = Cursor.since(self.endpoint, self.ctx.since)
+        cursor = Cursor.since(self.endpoint, since)
         if self.state.since is None:  # kept by the store: late periods after it are a hole
             self.state = attrs.evolve(self.state, since=cursor.after + 1)
         return cursor
@@ -312,44 +353,62 @@ class _Worker:
         if state is not None:
             self.state = state
 
-    async def _commit(self, records: Sequence[Any]) -> None:
-        await self.ctx.commit_page(self.key, self.endpoint, records, self.state)
+    async def _commit(self, records: Sequence[Any], **changes: Any) -> None:  # noqa: ANN401
+        """Commit `records` with the state changed by `changes`, in turn with the repairs."""
+        async with self.writing:
+            state = attrs.evolve(self.state, **changes)
+            await self.ctx.commit_page(self.key, self.endpoint, records, state)
+            self.state = state
 
-    async def _range(self, start: int, end: int) -> tuple[Any, ...]:
-        client, itr = self.ctx.client, self.plant.itr
-        if self.endpoint is Endpoint.METER:
-            return await client.meter_records(itr, start, end)
-        return await client.inverter_records(itr, start, end)
+    async def _range(self, client: LacecalClient, start: int, end: int) -> tuple[Any, ...]:
+        """Return the records of ``[start, end)``, but none dated after the clock's tolerance."""
+        limit = self.limit()
+        end = min(end, limit + 1)
+        if end <= start:
+            return ()
+        itr = self.plant.itr
+        found: tuple[Any, ...] = await (
+            client.meter_records(itr, start, end)
+            if self.endpoint is Endpoint.METER
+            else client.inverter_records(itr, start, end)
+        )
+        return tuple(record for record in found if record.unix_time <= limit)
 
-    async def _catch_up(self) -> tuple[int, int]:
-        records = pages = 0
-        batches = self.ctx.client.catch_up(self.plant.itr, self.endpoint, self.cursor())
+    async def _drop_future(self, seen: int | None) -> int:
+        """Remove stored periods dated after the clock (noting `seen`, one just refused)."""
+        async with self.writing:
+            after = self.limit()
+            removed = await self.ctx.drop_future(self.key, self.endpoint, after, seen)
+            if removed or (self.state.latest or 0) > after:
+                await self.load()  # the newest period kept is the cursor now
+        return removed
+
+    async def _catch_up(self) -> None:
+        batches = self.ctx.client.catch_up(
+            self.plant.itr, self.endpoint, self.cursor(), clock=self.ctx.clock
+        )
         async with contextlib.aclosing(batches):
             async for batch, cursor in batches:
-                self.state = attrs.evolve(
-                    self.state, latest=cursor.after, interval=cursor.interval, failures=0
-                )
-                await self._commit(batch)
-                records += len(batch)
-                pages += 1
-        return records, pages
+                await self._commit(batch, latest=cursor.after, interval=cursor.interval, failures=0)
+                records, pages = self.landed
+                self.landed = (records + len(batch), pages + 1)
 
-    async def _repair(self) -> int:
+    async def _repair(self) -> None:
+        """Ask for the holes due now with the slots the polls leave; count what lands."""
         store, clock = self.ctx.store, self.ctx.clock
-        landed = 0
         for hole in await store.holes(self.key, self.endpoint, due_by=clock.now()):
-            found = await self._range(hole.start, hole.end)
+            found = await self._range(self.ctx.spare, hole.start, hole.end)
             if found:
                 await self._commit(found)
-                landed += len(found)
+                self.repaired += len(found)
             await self.ctx.repair_attempted(self.key, self.endpoint, hole.start, hole.end)
-        return landed
 
     async def _look_back(self) -> int:
         latest, lookback = self.state.latest, self.ctx.lookback
         if latest is None or not lookback:
             return 0
-        found = await self._range(max(int(latest - lookback), 0), latest)  # never a negative t
+        # never a negative t
+        found = await self._range(self.ctx.client, max(int(latest - lookback), 0), latest)
         if found:
             await self._commit(found)
         return len(found)
@@ -360,6 +419,7 @@ class _Worker:
         A plant started ``--since now`` stores nothing in its first cycle, so no record has
         told its period and it would wait `DEFAULT_INTERVAL`; one request (through the
         client's rate limiter, like any other) tells it, and its next poll follows it.
+        A record dated after the clock tells nothing.
         """
         self.asked_period = True
         client, itr = self.ctx.client, self.plant.itr
@@ -368,58 +428,90 @@ class _Worker:
             if self.endpoint is Endpoint.METER
             else client.latest_inverter_record(itr)
         )
-        if latest is not None:
+        if latest is not None and latest.unix_time <= self.limit():
             self.state = attrs.evolve(self.state, interval=latest.interval)
             self.grid = latest.unix_time
 
-    async def _inventory(self, interval: int) -> None:
-        now = self.ctx.clock.now()
+    async def _inventory(self) -> str | None:
+        """Refresh the inverter list when due; return why it failed (None: it did not, or no try).
+
+        A failure is stored like any other (``lacecal status`` shows it, endpoint
+        ``inverter_list``) and backs off in the plant's periods, apart from its records.
+        """
+        ctx, interval = self.ctx, self.interval
+        now = ctx.clock.now()
         if self.endpoint is not Endpoint.INVERTER or (
             self.inventory_due is not None and now < self.inventory_due
         ):
-            return
+            return None
         try:
-            inverters = await self.ctx.client.inverters(self.plant.itr)
+            inverters = await ctx.client.inverters(self.plant.itr)
         except LacecalClosedError:
             raise
         except LacecalError as exc:
+            self.inventory_failures += 1
             self.inventory_error = str(exc)
-            return
-        await self.ctx.commit_inventory(self.key, inverters, now)
-        self.inverters, self.inventory_error = len(inverters), None
+            self.inventory_due = now + backoff(self.inventory_failures, interval, rng=ctx.rng)
+            await ctx.record_error(
+                self.key, Endpoint.INVERTER_LIST, self.inventory_error, self.inventory_due, now
+            )
+            return self.inventory_error
         self.inventory_due = now + INVENTORY_EVERY * interval
+        await ctx.commit_inventory(self.key, inverters, now, self.inventory_due)
+        self.inverters, self.inventory_error, self.inventory_failures = len(inverters), None, 0
+        return None
 
-    async def cycle(self) -> Cycle:
-        """Run one cycle; a plant's failure is stored and reported, never raised."""
+    async def cycle(self, *, repair: bool = True) -> Cycle:
+        """Run one cycle; a plant's failure is stored and reported, never raised.
+
+        `repair`: ask for the holes due too (`sync`); `follow` repairs between polls.
+        """
         ctx = self.ctx
-        records = pages = repaired = 0
+        self.landed = (0, 0)
         error: str | None = None
+        inventory_error: str | None = None
+        fault: LacecalClockError | None = None
+        looked = 0
         try:
-            records, pages = await self._catch_up()
+            if self.state.latest is not None and self.state.latest > self.limit():
+                await self._drop_future(None)  # a store written before records were checked
+            try:
+                await self._catch_up()
+            except LacecalClockError as exc:  # the records before the fault are committed
+                fault = exc
+                if exc.future:
+                    await self._drop_future(exc.record_time)
             if self.state.interval is None and not self.asked_period:
                 await self._learn_period()
-            repaired = await self._repair()
-            records += repaired + await self._look_back()
-            await self._inventory(self.state.interval or DEFAULT_INTERVAL)
+            if repair:
+                await self._repair()
+            looked = await self._look_back()
+            inventory_error = await self._inventory()
+            if fault is not None:
+                error = str(fault)
         except (LacecalClosedError, StoreError):
             raise
         except LacecalError as exc:
-            error = str(exc)
-        interval = self.state.interval or DEFAULT_INTERVAL
+            error, fault = str(exc), None
+        interval = self.interval
         now = ctx.clock.now()
+        grid = self.state.latest if self.state.latest is not None else self.grid or 0
+        when = next_poll(now, interval, grid=grid, phase=phase_of(self.key), rng=ctx.rng)
         if error is None:
-            grid = self.state.latest if self.state.latest is not None else self.grid or 0
-            when = next_poll(now, interval, grid=grid, phase=phase_of(self.key), rng=ctx.rng)
-            self.state = attrs.evolve(self.state, next_poll=when, failures=0)
-            await self._commit(())
+            await self._commit((), next_poll=when, failures=0)
         else:
-            when = now + backoff(self.state.failures + 1, interval, rng=ctx.rng)
-            await ctx.record_error(self.key, self.endpoint, error, when, now)
-            await self.load()
+            if fault is None:  # a clock fault keeps the schedule: the records before it come
+                when = now + backoff(self.state.failures + 1, interval, rng=ctx.rng)
+            async with self.writing:
+                await ctx.record_error(self.key, self.endpoint, error, when, now)
+                await self.load()
+        self.polled.set()
+        repaired, self.repaired = self.repaired, 0
+        records, pages = self.landed
         cycle = Cycle(
             self.key,
             self.endpoint,
-            records,
+            records + repaired + looked,
             pages,
             repaired,
             self.state.latest,
@@ -427,16 +519,34 @@ class _Worker:
             when,
             self.state.failures,
             error,
+            inventory_error,
         )
         if ctx.on_cycle is not None:
             ctx.on_cycle(cycle)
         return cycle
 
     async def forever(self) -> None:
-        """Cycle until cancelled, sleeping on the clock until each next poll."""
+        """Poll until cancelled, sleeping on the clock until each next poll."""
         while True:
-            cycle = await self.cycle()
+            cycle = await self.cycle(repair=False)
             await sleep_until(self.ctx.clock, cycle.next_poll)
+
+    async def repairs(self) -> None:
+        """Repair due holes between polls, once a period, until cancelled.
+
+        Through `_Context.spare`: a repair takes only a slot of the plant's rate limit that
+        its polls do not need, and waits for one meanwhile, so a poll keeps its schedule
+        whatever the holes. A failed repair leaves its hole due for the next round.
+        """
+        await self.polled.wait()
+        while True:
+            try:
+                await self._repair()
+            except (LacecalClosedError, StoreError):
+                raise
+            except LacecalError as exc:
+                _log.info("%s %s: a repair failed: %s", self.plant.name, self.endpoint.value, exc)
+            await self.ctx.clock.sleep(self.interval)
 
 
 async def _workers(
@@ -456,6 +566,7 @@ async def _workers(
 def _context(  # noqa: PLR0917 - private, called twice
     client: LacecalClient,
     store: Store,
+    endpoints: Sequence[Endpoint],
     since: datetime | int | None,
     clock: Clock | None,
     lookback: float | None,
@@ -465,8 +576,43 @@ def _context(  # noqa: PLR0917 - private, called twice
     if lookback is not None and not (math.isfinite(lookback) and lookback >= 0):
         raise ValueError("lookback is a finite duration in seconds, zero or more")
     return _Context(
-        client, store, clock if clock is not None else SystemClock(), start, lookback, on_cycle
+        client,
+        store,
+        clock if clock is not None else SystemClock(),
+        start,
+        lookback,
+        on_cycle,
+        client.with_options(leave_free=_poll_slots(endpoints, lookback)),
     )
+
+
+def _poll_slots(endpoints: Sequence[Endpoint], lookback: float | None = None) -> int:
+    """Return the requests a plant's poll makes at once: what its hole repairs leave free.
+
+    One per endpoint (its latest record), and one more each with a `lookback`: they come at
+    the same phase of the period, and a repair never takes the slots they need.
+    """
+    return len(endpoints) * (2 if lookback else 1)
+
+
+def _leaf(error: BaseException | None) -> BaseException | None:
+    """Return the first exception of a (nested) group, or `error` itself."""
+    while isinstance(error, BaseExceptionGroup):
+        error = error.exceptions[0]
+    return error
+
+
+@contextlib.contextmanager
+def _closed_as_one() -> Iterator[None]:
+    """Raise a client closed under the engine's tasks as one `LacecalClosedError`.
+
+    Every task waiting on the client fails with it at once; a group of them would slip
+    past ``except LacecalClosedError``.
+    """
+    try:
+        yield
+    except* LacecalClosedError as closed:
+        raise cast("BaseException", _leaf(closed)) from None
 
 
 async def sync(
@@ -489,12 +635,13 @@ async def sync(
     before each latest record. A plant's failure is in its report (and the store), never
     raised; a cancellation stops at once, after the commit in flight.
     """
-    ctx = _context(client, store, since, clock, lookback, on_cycle)
-    chosen = sync_plants(plants)
+    chosen, endpoints = sync_plants(plants), _endpoints(endpoints)
+    ctx = _context(client, store, endpoints, since, clock, lookback, on_cycle)
     client.hide_identifiers(plant.itr for plant in chosen)  # a reply may echo any of them
-    workers = await _workers(ctx, chosen, _endpoints(endpoints))
-    async with asyncio.TaskGroup() as group:
-        tasks = [group.create_task(worker.cycle()) for worker in workers]
+    workers = await _workers(ctx, chosen, endpoints)
+    with _closed_as_one():
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(worker.cycle()) for worker in workers]
     reports: dict[str, PlantReport] = {}
     for worker, task in zip(workers, tasks, strict=True):
         cycle = task.result()
@@ -543,8 +690,8 @@ async def follow(
     1/60 of it), so that the previous holder's requests have left the API's window: the
     per-ITR limit then holds across the hand-over too.
     """
-    ctx = _context(client, store, since, clock, lookback, on_cycle)
     chosen, endpoints = sync_plants(plants), _endpoints(endpoints)
+    ctx = _context(client, store, endpoints, since, clock, lookback, on_cycle)
     client.hide_identifiers(plant.itr for plant in chosen)  # held here or not: all hidden
     if isinstance(store, LeaseStore):
         if not lease_ttl > 0:
@@ -562,9 +709,11 @@ async def follow(
         await fleet.run()
         return
     workers = await _workers(ctx, chosen, endpoints)
-    async with asyncio.TaskGroup() as group:
-        for one in workers:
-            group.create_task(one.forever())
+    with _closed_as_one():
+        async with asyncio.TaskGroup() as group:
+            for one in workers:
+                group.create_task(one.forever())
+                group.create_task(one.repairs())
 
 
 def _seen(done: asyncio.Future[Any]) -> None:
@@ -590,6 +739,8 @@ class _Fleet:
     running: dict[str, asyncio.Task[None]] = attrs.field(factory=dict)
     #: The latest lease round: awaited (not cancelled) before the leases are released.
     last_round: asyncio.Future[LeaseBalance] | None = None
+    #: Set when a plant's task ended because the client closed: the loop stops at once.
+    closed: asyncio.Event = attrs.field(factory=asyncio.Event)
 
     def know(self, plants: Iterable[SyncPlant]) -> None:
         self.known.update((fingerprint(plant.itr), plant.itr) for plant in plants)
@@ -645,7 +796,9 @@ class _Fleet:
                 else:
                     deadline = sent + self.ttl
                     await self._apply(balance)
-                await asyncio.sleep(max(sent + self.ttl / 3 - loop.time(), 0.0))
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(max(sent + self.ttl / 3 - loop.time(), 0.0)):
+                        await self.closed.wait()
         finally:
             await self._stop(list(self.running))
             # A round still in flight may yet renew or take leases: let it land, then release.
@@ -668,9 +821,7 @@ class _Fleet:
         for key, task in list(self.running.items()):
             if task.done():
                 del self.running[key]
-                error = task.exception()
-                if isinstance(error, BaseExceptionGroup):
-                    error = error.exceptions[0]
+                error = _leaf(task.exception())
                 if isinstance(error, (StoreError, OSError)):
                     self._emit("stopped", [key], detail=f"the store failed: {error}")
                 elif error is not None:
@@ -712,8 +863,14 @@ class _Fleet:
         for key in start:
             entry = self.entries[key]
             plant = SyncPlant._stored(self.known[entry.fingerprint], entry.alias)
-            self.running[key] = asyncio.create_task(self._plant(plant))
+            self.running[key] = task = asyncio.create_task(self._plant(plant))
+            task.add_done_callback(self._ended)
         self._emit("took", start, balance)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        """Wake the lease loop when a plant ended because the client closed: all stop."""
+        if not task.cancelled() and isinstance(_leaf(task.exception()), LacecalClosedError):
+            self.closed.set()
 
     async def _plant(self, plant: SyncPlant) -> None:
         """Follow one leased plant until stopped, or until a fenced write finds it lost."""
@@ -727,5 +884,6 @@ class _Fleet:
             async with asyncio.TaskGroup() as group:
                 for one in workers:
                     group.create_task(one.forever())
+                    group.create_task(one.repairs())
         except* LeaseLostError as lost:
             self._emit("stopped", [plant.key], detail=str(lost.exceptions[0]))

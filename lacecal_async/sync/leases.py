@@ -174,9 +174,27 @@ class FleetStore(Store, LeaseStore, Protocol):
         """`Store.commit_page`, fenced by `worker`'s lease on `plant`."""
 
     async def commit_inventory(
-        self, plant: str, inverters: Sequence[Inverter], *, now: float, worker: str | None = None
+        self,
+        plant: str,
+        inverters: Sequence[Inverter],
+        *,
+        now: float,
+        next_poll: float | None = None,
+        worker: str | None = None,
     ) -> None:
         """`Store.commit_inventory`, fenced by `worker`'s lease on `plant`."""
+
+    async def drop_future(
+        self,
+        plant: str,
+        endpoint: Endpoint,
+        *,
+        after: int,
+        seen: int | None,
+        now: float,
+        worker: str | None = None,
+    ) -> int:
+        """`Store.drop_future`, fenced by `worker`'s lease on `plant`."""
 
     async def repair_attempted(
         self,

@@ -13,7 +13,7 @@ from typing import Any, Final
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.records import InverterRecord, MeterRecord
 from lacecal_async.sync.holes import Hole
-from lacecal_async.sync.store import TIMED
+from lacecal_async.sync.store import TIMED, StatusRow
 from lacecal_async.tables import INVERTERS, METER, PERIODS, Row, Table
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "hole",
     "key",
     "page_rows",
+    "status_row",
     "timed",
 ]
 
@@ -75,3 +76,27 @@ def by_plant(rows: Sequence[Row]) -> Iterator[tuple[str, list[Row]]]:
     for row in rows:
         runs.setdefault(str(row[0]), []).append(row)
     yield from runs.items()
+
+
+def status_row(row: Sequence[Any]) -> StatusRow:
+    """Return a row of the stores' status query as a `StatusRow` (the fleet's columns unset).
+
+    Columns: plant, endpoint, first and latest record, holes, missing periods, failures,
+    last error and when, next poll, then future_record, future_seen_at, future_removed.
+    """
+    endpoint = row[1]
+    return StatusRow(
+        row[0],
+        None if endpoint is None else Endpoint(endpoint),
+        first_record=row[2],
+        latest_record=row[3],
+        holes=row[4],
+        missing_periods=row[5],
+        failures=row[6],
+        last_error=row[7],
+        last_error_at=row[8],
+        next_poll=row[9],
+        future_record=row[10],
+        future_seen_at=row[11],
+        future_removed=row[12],
+    )

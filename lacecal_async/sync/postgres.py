@@ -158,6 +158,35 @@ _RECORD_ERROR = (
     "next_poll = excluded.next_poll, last_error = excluded.last_error, "
     "last_error_at = excluded.last_error_at, updated_at = excluded.updated_at"
 )
+_RECORD_INVENTORY_ERROR = (
+    "INSERT INTO inventory_state (plant, failures, last_error, last_error_at, next_poll, "
+    "updated_at) VALUES ($1, 1, $2, $3, $4, $3) "
+    "ON CONFLICT (plant) DO UPDATE SET failures = inventory_state.failures + 1, "
+    "last_error = excluded.last_error, last_error_at = excluded.last_error_at, "
+    "next_poll = excluded.next_poll, updated_at = excluded.updated_at"
+)
+_INVENTORY_DONE = (
+    "INSERT INTO inventory_state (plant, failures, next_poll, updated_at) VALUES ($1, 0, $2, $3) "
+    "ON CONFLICT (plant) DO UPDATE SET failures = 0, next_poll = excluded.next_poll, "
+    "updated_at = excluded.updated_at"
+)
+# Parameters: plant, endpoint, the newest period kept (start, interval), now, the latest
+# ignored start, periods removed, `after`. The latest moves back only if it was after it.
+_NOTE_FUTURE = """
+INSERT INTO sync_state (plant, endpoint, latest, interval_s, failures, updated_at,
+    future_record, future_seen_at, future_removed)
+VALUES ($1, $2, $3, $4, 0, $5::double precision, $6::bigint,
+    CASE WHEN $6::bigint IS NULL THEN NULL ELSE $5::double precision END, $7)
+ON CONFLICT (plant, endpoint) DO UPDATE SET
+    latest = CASE WHEN sync_state.latest > $8::bigint
+        THEN excluded.latest ELSE sync_state.latest END,
+    interval_s = CASE WHEN sync_state.latest > $8::bigint
+        THEN coalesce(excluded.interval_s, sync_state.interval_s) ELSE sync_state.interval_s END,
+    future_record = coalesce(excluded.future_record, sync_state.future_record),
+    future_seen_at = coalesce(excluded.future_seen_at, sync_state.future_seen_at),
+    future_removed = sync_state.future_removed + excluded.future_removed,
+    updated_at = excluded.updated_at
+"""
 _STATUS = """
 SELECT s.plant, s.endpoint,
     CASE s.endpoint
@@ -169,10 +198,15 @@ SELECT s.plant, s.endpoint,
     (SELECT count(*) FROM holes h WHERE h.plant = s.plant AND h.endpoint = s.endpoint),
     (SELECT coalesce(sum((end_time - start_time + interval_s - 1) / interval_s), 0)::bigint
         FROM holes h WHERE h.plant = s.plant AND h.endpoint = s.endpoint),
-    s.failures, s.last_error, s.last_error_at, s.next_poll
+    s.failures, s.last_error, s.last_error_at, s.next_poll,
+    s.future_record, s.future_seen_at, s.future_removed
 FROM sync_state s
 UNION ALL
-SELECT p.plant, NULL, NULL, NULL, 0, 0, 0, NULL, NULL, NULL
+SELECT i.plant, 'inverter_list' COLLATE "C", NULL, NULL, 0, 0, i.failures, i.last_error,
+    i.last_error_at, i.next_poll, NULL, NULL, 0
+FROM inventory_state i WHERE i.last_error IS NOT NULL
+UNION ALL
+SELECT p.plant, NULL, NULL, NULL, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, 0
 FROM plants p WHERE NOT EXISTS (SELECT 1 FROM sync_state s WHERE s.plant = p.plant)
 ORDER BY 1, 2
 """
@@ -469,6 +503,7 @@ class PostgresStore:
                     [
                         *TABLE_NAMES.values(),
                         *("plants", "sync_state", "holes", "leases", "workers", "lease_refusals"),
+                        "inventory_state",
                     ],
                 )
                 if clash:
@@ -891,15 +926,23 @@ class PostgresStore:
 
     # -- inventory ------------------------------------------------------------------------
     async def commit_inventory(
-        self, plant: str, inverters: Sequence[Inverter], *, now: float, worker: str | None = None
+        self,
+        plant: str,
+        inverters: Sequence[Inverter],
+        *,
+        now: float,
+        next_poll: float | None = None,
+        worker: str | None = None,
     ) -> None:
         """Replace the plant's inverter inventory with `inverters` in one transaction.
 
-        With `worker`, only while it holds the plant's lease (else `LeaseLostError`).
+        Its refreshes' failures are cleared; `next_poll` is when the next one is due. With
+        `worker`, only while it holds the plant's lease (else `LeaseLostError`).
         """
 
         async def job(conn: Conn) -> None:
             async with self._plant_write(conn, plant, worker, known=True):
+                await conn.execute(_INVENTORY_DONE, plant, next_poll, now)
                 await conn.execute(
                     "DELETE FROM inverters WHERE plant = $1 AND NOT inverter_id = ANY($2)",
                     plant,
@@ -1003,17 +1046,87 @@ class PostgresStore:
     ) -> None:
         """Count a failure of the plant's endpoint and when to try again; rows stay as they are.
 
-        With `worker`, only while it holds the plant's lease (else `LeaseLostError`).
+        `Endpoint.INVERTER_LIST`: a failed refresh of the inverter list. With `worker`, only
+        while it holds the plant's lease (else `LeaseLostError`).
         """
-        value = pages.timed(endpoint)
+        value = Endpoint(endpoint)
+        if value is not Endpoint.INVERTER_LIST:
+            pages.timed(value)
 
         async def job(conn: Conn) -> None:
             async with self._plant_write(conn, plant, worker, known=True):
+                if value is Endpoint.INVERTER_LIST:
+                    await conn.execute(
+                        _RECORD_INVENTORY_ERROR, plant, clean_error(message), now, next_attempt
+                    )
+                    return
                 await conn.execute(
                     _RECORD_ERROR, plant, value.value, next_attempt, clean_error(message), now
                 )
 
         await self._call(job)
+
+    async def drop_future(
+        self,
+        plant: str,
+        endpoint: Endpoint,
+        *,
+        after: int,
+        seen: int | None,
+        now: float,
+        worker: str | None = None,
+    ) -> int:
+        """Remove the stored periods starting after `after` (dated after the clock); how many.
+
+        As `SQLiteStore.drop_future`. With `worker`, only while it holds the plant's lease
+        (else `LeaseLostError`).
+        """
+        value = pages.timed(endpoint)
+        table = TABLE_NAMES[pages.PERIOD_TABLES[value]]
+
+        async def job(conn: Conn) -> int:
+            async with self._plant_write(conn, plant, worker, known=True):
+                (counted,) = await conn.fetch(
+                    f"SELECT count(*), max(unix_time) FROM {table} "  # noqa: S608
+                    "WHERE plant = $1 AND unix_time > $2",
+                    plant,
+                    after,
+                )
+                removed, newest = counted
+                if value is Endpoint.INVERTER:  # its rows refer to the periods
+                    await conn.execute(
+                        "DELETE FROM inverter WHERE plant = $1 AND unix_time > $2", plant, after
+                    )
+                await conn.execute(
+                    f"DELETE FROM {table} WHERE plant = $1 AND unix_time > $2",  # noqa: S608
+                    plant,
+                    after,
+                )
+                await conn.execute(
+                    "DELETE FROM holes WHERE plant = $1 AND endpoint = $2 AND end_time > $3",
+                    plant,
+                    value.value,
+                    after,
+                )
+                kept = await conn.fetchrow(
+                    f"SELECT unix_time, interval_s FROM {table} WHERE plant = $1 "  # noqa: S608
+                    "ORDER BY unix_time DESC LIMIT 1",
+                    plant,
+                )
+                ignored = max((t for t in (newest, seen) if t is not None), default=None)
+                await conn.execute(
+                    _NOTE_FUTURE,
+                    plant,
+                    value.value,
+                    *(kept or (None, None)),
+                    now,
+                    ignored,
+                    removed,
+                    after,
+                )
+            return int(removed)
+
+        return await self._call(job)
 
     async def status(self) -> list[StatusRow]:
         """Return a row per plant and synced endpoint (one row for a plant never synced).
@@ -1029,7 +1142,7 @@ class PostgresStore:
             out = []
             for row in rows:
                 holder, refused_by, live = fleet.get(row[0], (None, [], 0))
-                base = StatusRow(row[0], None if row[1] is None else Endpoint(row[1]), *row[2:])
+                base = pages.status_row(row)
                 out.append(
                     attrs.evolve(
                         base,

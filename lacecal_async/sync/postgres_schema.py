@@ -139,7 +139,25 @@ _V2: tuple[str, ...] = (
     "CREATE INDEX lease_refusals_worker ON lease_refusals (worker)",
 )
 
+# Version 3: faults a daemon survives (as the SQLite store's version 2). Per plant and
+# endpoint, what was ignored for being dated after the clock (the latest such record's
+# start, when it was refused, how many stored periods were removed for it); per plant, the
+# refreshes of its inverter list (their failures show in `status` like the records').
+_V3: tuple[str, ...] = (
+    "ALTER TABLE sync_state ADD COLUMN future_record bigint, "
+    "ADD COLUMN future_seen_at double precision, "
+    "ADD COLUMN future_removed bigint NOT NULL DEFAULT 0 CHECK (future_removed >= 0)",
+    f"""CREATE TABLE inventory_state (
+    plant {_TEXT} PRIMARY KEY REFERENCES plants (plant),
+    failures integer NOT NULL CHECK (failures >= 0),
+    last_error text,
+    last_error_at double precision,
+    next_poll double precision,
+    updated_at double precision NOT NULL
+)""",
+)
+
 #: Each migration's statements; migration i (from 0) takes the schema to version i + 1.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3)
 #: The schema version this library writes.
 SCHEMA_VERSION = len(MIGRATIONS)

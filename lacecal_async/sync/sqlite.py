@@ -87,6 +87,33 @@ _RECORD_ERROR = (
     "next_poll = excluded.next_poll, last_error = excluded.last_error, "
     "last_error_at = excluded.last_error_at, updated_at = excluded.updated_at"
 )
+_RECORD_INVENTORY_ERROR = (
+    "INSERT INTO inventory_state (plant, failures, last_error, last_error_at, next_poll, "
+    "updated_at) VALUES (?, 1, ?, ?, ?, ?) "
+    "ON CONFLICT (plant) DO UPDATE SET failures = failures + 1, "
+    "last_error = excluded.last_error, last_error_at = excluded.last_error_at, "
+    "next_poll = excluded.next_poll, updated_at = excluded.updated_at"
+)
+_INVENTORY_DONE = (
+    "INSERT INTO inventory_state (plant, failures, next_poll, updated_at) VALUES (?, 0, ?, ?) "
+    "ON CONFLICT (plant) DO UPDATE SET failures = 0, next_poll = excluded.next_poll, "
+    "updated_at = excluded.updated_at"
+)
+# Parameters: plant, endpoint, the newest period kept (start, interval), now, the latest
+# ignored start, periods removed, `after`. The latest moves back only if it was after it.
+_NOTE_FUTURE = """
+INSERT INTO sync_state (plant, endpoint, latest, interval_s, failures, updated_at,
+    future_record, future_seen_at, future_removed)
+VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6, CASE WHEN ?6 IS NULL THEN NULL ELSE ?5 END, ?7)
+ON CONFLICT (plant, endpoint) DO UPDATE SET
+    latest = CASE WHEN sync_state.latest > ?8 THEN excluded.latest ELSE sync_state.latest END,
+    interval_s = CASE WHEN sync_state.latest > ?8
+        THEN coalesce(excluded.interval_s, sync_state.interval_s) ELSE sync_state.interval_s END,
+    future_record = coalesce(excluded.future_record, sync_state.future_record),
+    future_seen_at = coalesce(excluded.future_seen_at, sync_state.future_seen_at),
+    future_removed = sync_state.future_removed + excluded.future_removed,
+    updated_at = excluded.updated_at
+"""
 _STATUS = """
 SELECT s.plant, s.endpoint,
     CASE s.endpoint
@@ -98,10 +125,15 @@ SELECT s.plant, s.endpoint,
     (SELECT count(*) FROM holes h WHERE h.plant = s.plant AND h.endpoint = s.endpoint),
     (SELECT coalesce(sum((end_time - start_time + interval_s - 1) / interval_s), 0)
         FROM holes h WHERE h.plant = s.plant AND h.endpoint = s.endpoint),
-    s.failures, s.last_error, s.last_error_at, s.next_poll
+    s.failures, s.last_error, s.last_error_at, s.next_poll,
+    s.future_record, s.future_seen_at, s.future_removed
 FROM sync_state s
 UNION ALL
-SELECT p.plant, NULL, NULL, NULL, 0, 0, 0, NULL, NULL, NULL
+SELECT i.plant, 'inverter_list', NULL, NULL, 0, 0, i.failures, i.last_error, i.last_error_at,
+    i.next_poll, NULL, NULL, 0
+FROM inventory_state i WHERE i.last_error IS NOT NULL
+UNION ALL
+SELECT p.plant, NULL, NULL, NULL, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, 0
 FROM plants p WHERE NOT EXISTS (SELECT 1 FROM sync_state s WHERE s.plant = p.plant)
 ORDER BY 1, 2
 """
@@ -658,13 +690,22 @@ class SQLiteStore:
 
     # -- inventory ------------------------------------------------------------------------
     async def commit_inventory(
-        self, plant: str, inverters: Sequence[Inverter], *, now: float
+        self,
+        plant: str,
+        inverters: Sequence[Inverter],
+        *,
+        now: float,
+        next_poll: float | None = None,
     ) -> None:
-        """Replace the plant's inverter inventory with `inverters` in one transaction."""
+        """Replace the plant's inverter inventory with `inverters` in one transaction.
+
+        Its refreshes' failures are cleared; `next_poll` is when the next one is due.
+        """
 
         def job(db: sqlite3.Connection) -> None:
             with _transaction(db):
                 self._require_plant(db, plant)
+                db.execute(_INVENTORY_DONE, (plant, next_poll, now))
                 db.execute(
                     "DELETE FROM inverters WHERE plant = ? AND inverter_id NOT IN "
                     "(SELECT value FROM json_each(?))",
@@ -750,12 +791,23 @@ class SQLiteStore:
         *,
         now: float,
     ) -> None:
-        """Count a failure of the plant's endpoint and when to try again; rows stay as they are."""
-        value = pages.timed(endpoint)
+        """Count a failure of the plant's endpoint and when to try again; rows stay as they are.
+
+        `Endpoint.INVERTER_LIST`: a failed refresh of the inverter list.
+        """
+        value = Endpoint(endpoint)
+        if value is not Endpoint.INVERTER_LIST:
+            pages.timed(value)
 
         def job(db: sqlite3.Connection) -> None:
             with _transaction(db):
                 self._require_plant(db, plant)
+                if value is Endpoint.INVERTER_LIST:
+                    db.execute(
+                        _RECORD_INVENTORY_ERROR,
+                        (plant, clean_error(message), now, next_attempt, now),
+                    )
+                    return
                 db.execute(
                     _RECORD_ERROR,
                     (plant, value.value, next_attempt, clean_error(message), now, now),
@@ -763,13 +815,53 @@ class SQLiteStore:
 
         await self._call(job)
 
+    async def drop_future(
+        self, plant: str, endpoint: Endpoint, *, after: int, seen: int | None, now: float
+    ) -> int:
+        """Remove the stored periods starting after `after` (dated after the clock); how many.
+
+        The holes reaching past `after` go too, the sync state's latest and interval become
+        the newest kept period's, and the state notes the latest ignored start (a removed
+        period's, or `seen`) at `now`: all in one transaction.
+        """
+        value = pages.timed(endpoint)
+        table = TABLE_NAMES[pages.PERIOD_TABLES[value]]
+
+        def job(db: sqlite3.Connection) -> int:
+            with _transaction(db):
+                self._require_plant(db, plant)
+                removed, newest = db.execute(
+                    f"SELECT count(*), max(unix_time) FROM {table} "  # noqa: S608
+                    "WHERE plant = ? AND unix_time > ?",
+                    (plant, after),
+                ).fetchone()
+                if value is Endpoint.INVERTER:  # its rows refer to the periods
+                    db.execute(
+                        "DELETE FROM inverter WHERE plant = ? AND unix_time > ?", (plant, after)
+                    )
+                db.execute(
+                    f"DELETE FROM {table} WHERE plant = ? AND unix_time > ?",  # noqa: S608
+                    (plant, after),
+                )
+                db.execute(
+                    "DELETE FROM holes WHERE plant = ? AND endpoint = ? AND end_time > ?",
+                    (plant, value.value, after),
+                )
+                kept = db.execute(
+                    f"SELECT unix_time, interval_s FROM {table} WHERE plant = ? "  # noqa: S608
+                    "ORDER BY unix_time DESC LIMIT 1",
+                    (plant,),
+                ).fetchone() or (None, None)
+                ignored = max((t for t in (newest, seen) if t is not None), default=None)
+                db.execute(_NOTE_FUTURE, (plant, value.value, *kept, now, ignored, removed, after))
+            return int(removed)
+
+        return await self._call(job)
+
     async def status(self) -> list[StatusRow]:
         """Return a row per plant and synced endpoint (one row for a plant never synced)."""
 
         def job(db: sqlite3.Connection) -> list[StatusRow]:
-            return [
-                StatusRow(row[0], None if row[1] is None else Endpoint(row[1]), *row[2:])
-                for row in db.execute(_STATUS)
-            ]
+            return [pages.status_row(row) for row in db.execute(_STATUS)]
 
         return await self._call(job)

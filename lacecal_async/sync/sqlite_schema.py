@@ -100,7 +100,26 @@ _V1: tuple[str, ...] = (
     "CREATE INDEX holes_due ON holes (next_attempt) WHERE next_attempt IS NOT NULL",
 )
 
+# Version 2: faults a daemon survives. Per plant and endpoint, what was ignored for being
+# dated after the clock (the latest such record's start, when it was refused, and how many
+# stored periods were removed for it); and per plant, the refreshes of its inverter list
+# (their failures show in `status` like the records').
+_V2: tuple[str, ...] = (
+    "ALTER TABLE sync_state ADD COLUMN future_record INTEGER",
+    "ALTER TABLE sync_state ADD COLUMN future_seen_at REAL",
+    "ALTER TABLE sync_state ADD COLUMN future_removed INTEGER NOT NULL DEFAULT 0 "
+    "CHECK (future_removed >= 0)",
+    """CREATE TABLE inventory_state (
+    plant TEXT PRIMARY KEY REFERENCES plants (plant),
+    failures INTEGER NOT NULL CHECK (failures >= 0),
+    last_error TEXT,
+    last_error_at REAL,
+    next_poll REAL,
+    updated_at REAL NOT NULL
+) STRICT""",
+)
+
 #: Each migration's statements; migration i (from 0) takes the schema to version i + 1.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1,)
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
 #: The schema version this library writes.
 SCHEMA_VERSION = len(MIGRATIONS)

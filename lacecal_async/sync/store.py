@@ -2,9 +2,12 @@
 
 A store keeps each plant's records in the tables of `lacecal_async.tables` (``meter``;
 ``inverter`` per inverter and period beside ``inverter_periods`` with each period's total),
-its inverter inventory, one sync state per plant and endpoint, and the holes in its records
-with their repair schedule. `commit_page` upserts a page's rows AND writes the plant's sync state in
-one transaction: resume is exact, a replay is harmless, a crash loses at most that page.
+its inverter inventory (and the state of its refreshes), one sync state per plant and
+endpoint, and the holes in its records with their repair schedule. `commit_page` upserts
+a page's rows AND writes the plant's sync state in one transaction: resume is exact, a
+replay is harmless, a crash loses at most that page. Records dated after the clock are
+never stored; `drop_future` removes those a store took before that rule, and the sync
+state notes what was ignored.
 
 Plants are named by a key, never by their identifier (a bearer secret): the alias the user
 gave, else `lacecal_async.fingerprint` of the identifier. Times are UNIX seconds; callers
@@ -110,9 +113,16 @@ class PlantEntry:
 class StatusRow:
     """One line of ``lacecal status``: a plant's endpoint, from its stored records and state.
 
-    endpoint is None for a plant added but never synced. first_record / latest_record are
-    the starts of the oldest and newest stored records [UNIX s]; holes counts the holes
-    and missing_periods the periods they span.
+    endpoint is None for a plant added but never synced, and ``inverter_list`` for the
+    refreshes of a plant's inverter list once one failed (failures, last error, next try;
+    no records, no holes). first_record / latest_record are the starts of the oldest and
+    newest stored records [UNIX s]; holes counts the holes and missing_periods the periods
+    they span.
+
+    What was ignored for being dated after the clock (a logger's clock fault): future_record,
+    the start of the latest such record [UNIX s]; future_seen_at, when it was last refused;
+    future_removed, the stored periods `drop_future` removed (a store written before records
+    were checked). None, None, 0 when nothing was.
 
     A store whose workers share plants by leases (`PostgresStore`) also says, per plant:
     holder, the worker holding its unexpired lease (None: free); refused_by, the live workers
@@ -134,6 +144,9 @@ class StatusRow:
     holder: str | None = None
     refused_by: tuple[str, ...] = ()
     orphaned: bool = False
+    future_record: int | None = None
+    future_seen_at: float | None = None
+    future_removed: int = 0
 
 
 class Store(Protocol):
@@ -196,9 +209,17 @@ class Store(Protocol):
         """
 
     async def commit_inventory(
-        self, plant: str, inverters: Sequence[Inverter], *, now: float
+        self,
+        plant: str,
+        inverters: Sequence[Inverter],
+        *,
+        now: float,
+        next_poll: float | None = None,
     ) -> None:
-        """Replace the plant's inverter inventory with `inverters` in one transaction."""
+        """Replace the plant's inverter inventory with `inverters` in one transaction.
+
+        Its refreshes' failures are cleared; `next_poll` is when the next refresh is due.
+        """
 
     async def inventory(self, plant: str) -> list[Inverter]:
         """Return the plant's inverters, by id."""
@@ -228,7 +249,20 @@ class Store(Protocol):
     ) -> None:
         """Count a failure of the plant's endpoint and when to try again; rows stay as they are.
 
-        The message is cleaned by `clean_error` before it is stored.
+        The message is cleaned by `clean_error` before it is stored. `Endpoint.INVERTER_LIST`
+        counts a failed refresh of the inventory (apart from the records' failures).
+        """
+
+    async def drop_future(
+        self, plant: str, endpoint: Endpoint, *, after: int, seen: int | None, now: float
+    ) -> int:
+        """Remove the endpoint's stored periods starting after `after`; return how many.
+
+        For periods dated after the clock (a logger's clock fault) that a store took before
+        records were checked: the holes reaching past `after` go with them, the sync state's
+        latest and interval become those of the newest period left (None: none left), and
+        the state notes the latest ignored start (that of a removed period, or `seen`, a
+        record just refused) at `now`. One transaction; nothing at or before `after` changes.
         """
 
     async def status(self) -> list[StatusRow]:

@@ -21,7 +21,7 @@ from aiohttp import web
 
 from lacecal_async.endpoints import Endpoint, WireFormat
 from lacecal_async.testing.clock import Clock, SystemClock
-from lacecal_async.testing.faults import MAINTENANCE_PAGE, Faults, garble, truncate
+from lacecal_async.testing.faults import MAINTENANCE_PAGE, Faults, garble, truncate, with_glitch
 from lacecal_async.testing.plants import Plant
 from lacecal_async.testing.query import BadRequestError, Query, parse_query
 from lacecal_async.testing.ratelimit import SlidingWindow, format_retry_after
@@ -212,7 +212,7 @@ class FakeLacecalServer:
         if state is None:
             return _text(404, "unknown ITR")
         state.requests += 1
-        response = self._admit(state, arrival)
+        response = self._admit(state, arrival, endpoint)
         if response is None:
             response = await self._reply(request, state, endpoint)
         status = 0 if response is None else response.status
@@ -226,11 +226,12 @@ class FakeLacecalServer:
             return web.Response()
         return response
 
-    def _admit(self, state: _ItrState, arrival: float) -> web.Response | None:
+    def _admit(self, state: _ItrState, arrival: float, endpoint: Endpoint) -> web.Response | None:
         """Return a 429 if the ITR's window is full, else None (and count the admission)."""
         wait = state.limiter.admit(arrival) if state.limiter is not None else None
         if wait is None:
-            state.admitted += 1
+            if state.faults.apply_to(endpoint.value):
+                state.admitted += 1
             return None
         state.rejections += 1
         hint = state.faults.retry_after if state.faults.retry_after is not None else wait
@@ -241,6 +242,8 @@ class FakeLacecalServer:
     ) -> web.Response | None:
         """Apply the faults, then serve the records; None means drop the connection."""
         faults, count = state.faults, state.admitted
+        if not faults.apply_to(endpoint.value):
+            faults, count = Faults(), 1  # healthy: no counted fault reaches 1 with zeros
         if faults.delay:
             await asyncio.sleep(faults.delay)
         if faults.drop_connection or count <= faults.drop_first:
@@ -253,7 +256,7 @@ class FakeLacecalServer:
             query = parse_query(endpoint, request.query)
         except BadRequestError as error:
             return _text(400, str(error))
-        body = self._body(state, endpoint, query)
+        body = self._body(state, endpoint, query, faults)
         if faults.truncate:
             body = truncate(body)
         if faults.garbage:
@@ -261,10 +264,15 @@ class FakeLacecalServer:
         content_type = _PHP_HTML if faults.json_as_html else _CONTENT_TYPES[query.wire_format]
         return web.Response(body=body, headers={"Content-Type": content_type})
 
-    def _body(self, state: _ItrState, endpoint: Endpoint, query: Query) -> bytes:
+    def _body(self, state: _ItrState, endpoint: Endpoint, query: Query, faults: Faults) -> bytes:
         fmt = query.wire_format
         if endpoint is Endpoint.INVERTER_LIST:
             items = [encode_item(endpoint, inverter, fmt) for inverter in state.plant.inverters]
             return assemble(endpoint, items, fmt)
-        times = state.plant.page_times(query.start, query.n, now=self.clock.now())
+        plant, now = state.plant, self.clock.now()
+        times = plant.page_times(query.start, query.n, now=now)
+        glitch = faults.future_time(plant.interval, now)
+        if glitch is not None:
+            periods = plant.interval if plant.n_counts == "periods" else None
+            times = with_glitch(times, query.start, query.n, glitch, periods=periods)
         return assemble(endpoint, [state.fragment(endpoint, fmt, t) for t in times], fmt)

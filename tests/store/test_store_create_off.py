@@ -69,8 +69,10 @@ async def test_sqlite_older_schema_is_refused_not_upgraded(tmp_path: Path) -> No
     async with SQLiteStore(db) as store:
         await store.add_plant(KEY)
     before = files(tmp_path)
+    version = sqlite_schema.SCHEMA_VERSION
     with pytest.raises(
-        NoStoreError, match=r"schema version 1 is older .* \(2\); run `lacecal sync`"
+        NoStoreError,
+        match=rf"schema version {version} is older .* \({version + 1}\); run `lacecal sync`",
     ):
         await NewerSQLiteStore(db, create=False).open()
     assert files(tmp_path) == before

@@ -49,11 +49,11 @@ async def test_a_new_store_has_the_current_schema(tmp_path: Path) -> None:
     db = tmp_path / "new.db"
     async with SQLiteStore(db):
         pass
-    assert user_version(db) == SCHEMA_VERSION == 1
+    assert user_version(db) == SCHEMA_VERSION == 2
     tables = {r[0] for r in rows(db, "SELECT name FROM sqlite_schema WHERE type = 'table'")}
     assert tables == {
         *("plants", "meter", "inverter", "inverter_periods", "inverters"),
-        *("sync_state", "holes"),
+        *("sync_state", "holes", "inventory_state"),
     }
     assert rows(db, "PRAGMA journal_mode") == [("wal",)]
 
@@ -66,17 +66,18 @@ async def test_a_newer_library_upgrades_in_one_transaction(tmp_path: Path) -> No
         await store.commit_page(KEY, Endpoint.METER, page, page_state(page), now=1.0)
     with pytest.raises(sqlite3.OperationalError, match="nowhere"):
         await BrokenUpgradeStore(db).open()
-    assert user_version(db) == 1
+    assert user_version(db) == SCHEMA_VERSION
     assert "note" not in {r[1] for r in rows(db, "PRAGMA table_info(meter)")}  # rolled back
     async with NewerStore(db) as newer:
         assert await newer.state(KEY, Endpoint.METER) == page_state(page)
-    assert user_version(db) == 2
+    assert user_version(db) == SCHEMA_VERSION + 1
     assert "note" in {r[1] for r in rows(db, "PRAGMA table_info(meter)")}
     assert len(rows(db, "SELECT * FROM meter")) == len(page)
-    # This library (schema 1) refuses the upgraded file, and leaves it as it is.
-    with pytest.raises(SchemaVersionError, match=r"schema version 2 is newer .* \(1\)"):
+    # This library refuses the upgraded file, and leaves it as it is.
+    newer_message = rf"schema version {SCHEMA_VERSION + 1} is newer .* \({SCHEMA_VERSION}\)"
+    with pytest.raises(SchemaVersionError, match=newer_message):
         await SQLiteStore(db).open()
-    assert user_version(db) == 2
+    assert user_version(db) == SCHEMA_VERSION + 1
     async with NewerStore(db):  # the newer library still opens it
         pass
 

@@ -27,9 +27,12 @@ is what makes running sums (`lacecal_async.stats_sums`) identical across window 
 
 from __future__ import annotations
 
+import itertools
+import math
+import operator
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone, tzinfo
-from typing import Final, Literal
+from typing import Any, Final, Literal, NoReturn
 
 import attrs
 
@@ -133,6 +136,11 @@ class StatsRow:
         return self.reported.get(quantity, 0) == self.expected
 
 
+def _finite(value: object) -> bool:
+    """Whether a value can be summed (a real number that is not NaN nor infinite)."""
+    return isinstance(value, int | float) and math.isfinite(value)
+
+
 def _slots(low: int, high: int, grid: tuple[int, int]) -> int:
     """Period starts on `grid` (interval, phase) in ``[low, high)``."""
     interval, phase = grid
@@ -147,8 +155,8 @@ class _Pending:
 
     unix_time: int
     interval: int
-    kind: str
-    values: tuple[tuple[str, float | None], ...]
+    values: Sequence[Any]
+    fixed: bool
 
 
 class PlantRollup:
@@ -195,7 +203,10 @@ class PlantRollup:
         self._periods = 0
         self._sums: dict[str, int] = {}
         self._counts: dict[str, int] = {}
+        self._fixed_rows: list[Sequence[Any]] = []
+        self._fixed_times: list[int] = []
         self._zones: dict[int, timezone] = {}
+        self._last_at: tuple[int, datetime] | None = None
 
     # -- input ----------------------------------------------------------------------------
     def add_records(self, records: Iterable[MeterRecord | InverterRecord]) -> list[StatsRow]:
@@ -228,8 +239,9 @@ class PlantRollup:
             raise TypeError("a meter row's unix_time and utc_offset_s are ints")
         if not isinstance(interval, int):
             raise TypeError("a meter row's interval_s is an int")
-        values = zip(METER_QUANTITIES, row[5:], strict=True)
-        return self.add(unix_time, offset, interval, values, "meter")  # type: ignore[arg-type]
+        if len(row) != 5 + len(METER_QUANTITIES):
+            raise ValueError(f"a meter row has {5 + len(METER_QUANTITIES)} columns, not {len(row)}")
+        return self._add(unix_time, offset, interval, row[5:], "meter", fixed=True)
 
     def add(
         self,
@@ -240,6 +252,17 @@ class PlantRollup:
         kind: Literal["meter", "inverter"] = "meter",
     ) -> list[StatsRow]:
         """Add one period: its start [UNIX s], UTC offset [s], length [s] and values."""
+        return self._add(unix_time, offset, interval, tuple(values), kind, fixed=False)
+
+    def _add(  # noqa: PLR0917 - private: a period's parts
+        self,
+        unix_time: int,
+        offset: int,
+        interval: int,
+        values: Sequence[Any],
+        kind: str,
+        fixed: bool,
+    ) -> list[StatsRow]:
         if self._finished:
             raise ValueError("this rollup is finished")
         if isinstance(interval, bool) or not isinstance(interval, int) or interval < 1:
@@ -267,12 +290,12 @@ class PlantRollup:
         if self._s is None:
             if self._start is not None and unix_time < self._start:
                 if unix_time >= self._start - LONGEST[self.bucket]:  # may share start's bucket
-                    self._waiting.append(_Pending(unix_time, interval, kind, tuple(values)))
+                    self._waiting.append(_Pending(unix_time, interval, values, fixed))
                 return []
-            return self._open_first(_Pending(unix_time, interval, kind, tuple(values)))
+            return self._open_first(_Pending(unix_time, interval, values, fixed))
         if changed:  # a DST change seen in the records: the open bucket may end elsewhere
             self._e = bucket_end(self._s, self.bucket, self._zone)
-        return self._take(unix_time, interval, values)
+        return self._take(unix_time, interval, values, fixed)
 
     def finish(self) -> list[StatsRow]:
         """Close the last bucket; return its row (and any held back). Nothing can be added."""
@@ -303,14 +326,20 @@ class PlantRollup:
         self._grid = (periods[0].interval, earliest % periods[0].interval)
         rows: list[StatsRow] = []
         for period in periods:
-            rows += self._take(period.unix_time, period.interval, period.values)
+            rows += self._take(period.unix_time, period.interval, period.values, period.fixed)
         return rows
 
     def _open(self, start: int) -> None:
         self._s = start
         self._e = bucket_end(start, self.bucket, self._zone)
 
-    def _take(self, unix_time: int, interval: int, values: Values) -> list[StatsRow]:
+    def _take(
+        self,
+        unix_time: int,
+        interval: int,
+        values: Sequence[Any],
+        fixed: bool,
+    ) -> list[StatsRow]:
         rows = []
         while unix_time >= self._e:
             rows.append(self._close())
@@ -318,30 +347,71 @@ class PlantRollup:
         if self._periods == 0:
             self._grid = (interval, unix_time % interval)
         self._periods += 1
+        if fixed:  # the meter's columns by position: summed column by column on close
+            self._fixed_rows.append(values)
+            self._fixed_times.append(unix_time)
+            return rows
         sums, counts = self._sums, self._counts
         for name, value in values:
-            if value is None:
-                continue
-            try:
-                grains = round(value * QUANTUM)
-            except (ValueError, OverflowError, TypeError):
-                raise ValueError(
-                    f"{self.plant}: {name} of the period at {unix_time} is {value!r}, "
-                    "not a finite number"
-                ) from None
-            sums[name] = sums.get(name, 0) + grains
-            counts[name] = counts.get(name, 0) + 1
+            if value is not None:
+                sums[name] = sums.get(name, 0) + self._grains(name, value, unix_time)
+                counts[name] = counts.get(name, 0) + 1
         return rows
+
+    def _grains(self, name: str, value: float, unix_time: int) -> int:
+        try:
+            return round(value * QUANTUM)
+        except (ValueError, OverflowError, TypeError):
+            raise ValueError(
+                f"{self.plant}: {name} of the period at {unix_time} is {value!r}, "
+                "not a finite number"
+            ) from None
+
+    def _sum_columns(self) -> None:
+        """Sum the bucket's meter rows column by column (C loops: the hot path of a store)."""
+        rows, width = self._fixed_rows, len(METER_QUANTITIES)
+        flat = list(itertools.chain.from_iterable(rows))
+        if None not in flat:  # every meter reported every period: one pass over all values
+            try:
+                grains = list(map(round, map(operator.mul, flat, itertools.repeat(QUANTUM))))
+            except (ValueError, OverflowError, TypeError):
+                self._refuse(flat)
+            for i, name in enumerate(METER_QUANTITIES):
+                self._sums[name] = sum(grains[i::width])
+                self._counts[name] = len(rows)
+        else:
+            for i, column in enumerate(zip(*rows, strict=True)):
+                kept = [v for v in column if v is not None]
+                if kept:
+                    try:
+                        found = sum(map(round, map(operator.mul, kept, itertools.repeat(QUANTUM))))
+                    except (ValueError, OverflowError, TypeError):
+                        self._refuse(flat)
+                    self._sums[METER_QUANTITIES[i]] = found
+                    self._counts[METER_QUANTITIES[i]] = len(kept)
+        self._fixed_rows = []
+        self._fixed_times = []
+
+    def _refuse(self, flat: list[Any]) -> NoReturn:
+        """Raise naming the first value of the bucket's meter rows that is not a number."""
+        width = len(METER_QUANTITIES)
+        at = next(j for j, v in enumerate(flat) if v is not None and not _finite(v))
+        self._grains(METER_QUANTITIES[at % width], flat[at], self._fixed_times[at // width])
+        raise AssertionError  # pragma: no cover - _grains raised
 
     def _close(self) -> StatsRow:
         start, end = self._s, self._e
         assert start is not None  # noqa: S101 - only called with a bucket open
-        names = sorted(self._sums, key=quantity_rank)
+        if self._fixed_rows:
+            self._sum_columns()  # in the meter's order already
+            names = list(self._sums)
+        else:
+            names = sorted(self._sums, key=quantity_rank)
         row = StatsRow(
             plant=self.plant,
             bucket=self.bucket,
             start=self._at(start),
-            end=self._at(end),
+            end=self._at(end, keep=True),
             interval=self._grid[0],
             periods=self._periods,
             expected=_slots(max(start, self._origin), end, self._grid),
@@ -353,14 +423,23 @@ class PlantRollup:
         self._counts = {}
         return row
 
-    def _at(self, unix_time: int) -> datetime:
-        """Return the instant at the zone's offset then, as a fixed offset (never ambiguous)."""
+    def _at(self, unix_time: int, *, keep: bool = False) -> datetime:
+        """Return the instant at the zone's offset then, as a fixed offset (never ambiguous).
+
+        `keep`: a bucket's end, which is the next bucket's start: kept for it.
+        """
+        cached = self._last_at
+        if cached is not None and cached[0] == unix_time:
+            return cached[1]
         offset = self._zone.utcoffset(datetime.fromtimestamp(unix_time, self._zone))
         seconds = 0 if offset is None else int(offset.total_seconds())
         fixed = self._zones.get(seconds)
         if fixed is None:
             fixed = self._zones[seconds] = timezone(timedelta(seconds=seconds))
-        return datetime.fromtimestamp(unix_time, fixed)
+        found = datetime.fromtimestamp(unix_time, fixed)
+        if keep:
+            self._last_at = (unix_time, found)
+        return found
 
 
 def total(rows: Iterable[StatsRow], quantity: str) -> float | None:

@@ -115,6 +115,19 @@ def test_bad_records_are_refused_with_the_plant_named(
         rollup({"p": records}, "hour", MADRID)
 
 
+def test_a_bad_value_of_a_plant_with_every_meter_is_named_too() -> None:
+    plant = make_plants(1, seed=2, start=DAY, days=1, gaps=False)[0]
+    records = plant.meter_records(DAY, DAY + 3600)
+    assert records[3].grid is not None
+    bad = attrs.evolve(records[3].grid.rst, q2=math.nan)
+    records[3] = attrs.evolve(records[3], grid=attrs.evolve(records[3].grid, rst=bad))
+    with pytest.raises(ValueError, match=rf"p: grid_q2_kvarh of the period at {DAY + 1800} is nan"):
+        rollup({"p": records}, "hour", MADRID)
+    engine = PlantRollup("p", "hour", MADRID)
+    with pytest.raises(ValueError, match=r"p: load_kwh of the period at \d+ is 'x'"):
+        engine.add(DAY, 7200, 600, [("load_kwh", "x")])  # type: ignore[list-item]
+
+
 def test_meter_and_inverter_records_do_not_mix() -> None:
     inverter = InverterRecord(DAY + 600, local_start(DAY + 600), 600, 1.0, ())
     with pytest.raises(ValueError, match="meter and inverter"):

@@ -8,9 +8,11 @@ period reported has no row (never a zero); its sum carries over.
 
 Statistic ids are ``<source>:<plant>_<quantity>`` (``lacecal:roof_grid_imported``): the
 plant's alias, else its fingerprint, as a slug; a plant label that could hold an identifier
-is refused. The metadata has every key a release reads: ``has_mean`` (releases before
-2025.4), ``mean_type`` (2025.4 on), ``unit_class`` (2025.11 on; required from 2026.11),
-``has_sum``, ``name``, ``source``, ``statistic_id`` and ``unit_of_measurement``.
+is refused. The metadata has the keys of the Home Assistant release it is for (``release``;
+pass ``homeassistant.const.__version__``), as core's recorder builds its row from them and
+refuses a key it has no column for: ``has_sum``, ``name``, ``source``, ``statistic_id``,
+``unit_of_measurement``, and ``has_mean`` before 2025.4, ``mean_type`` from 2025.4 on
+(``StatisticMeanType``), ``unit_class`` from 2025.11 on (required from 2026.11).
 
 Feeding it incrementally: keep each statistic's `HaStatistic.resume` and start the next
 rollup at its start, anchored on it. It is the last row before the first hour still
@@ -31,9 +33,11 @@ from lacecal_async.stats import StatsRow, as_unix, quantity_rank, unit_of
 from lacecal_async.stats_sums import SumAnchor, SumRow, running_sums
 
 __all__ = [
+    "HA_RELEASE",
     "SOURCE",
     "HaStatistic",
     "ha_metadata",
+    "ha_release",
     "ha_statistics",
     "object_id",
     "statistic_id",
@@ -41,6 +45,11 @@ __all__ = [
 
 #: The default ``source`` (and statistic id prefix); an integration passes its own domain.
 SOURCE: Final = "lacecal"
+#: The release whose metadata `ha_metadata` gives by default: the newest shape.
+HA_RELEASE: Final = "2025.11"
+#: Where ``mean_type`` replaced ``has_mean``, and where ``unit_class`` came.
+_MEAN_TYPE, _UNIT_CLASS = (2025, 4), (2025, 11)
+_RELEASE = re.compile(r"([0-9]{4})\.([0-9]{1,2})(?:\..*)?", re.ASCII)
 #: Home Assistant's unit and unit class (its unit converter) of each of our units.
 _HA_UNITS: Final = {"kWh": ("kWh", "energy"), "kVArh": ("kvarh", "reactive_energy")}
 _WORDS = re.compile(r"[a-z0-9]+")
@@ -88,19 +97,35 @@ def _label(quantity: str) -> str:
     return name.replace("_", " ")
 
 
-def ha_metadata(plant: str, quantity: str, *, source: str = SOURCE) -> dict[str, Any]:
-    """Return the ``StatisticMetaData`` of a plant's quantity: a sum, no mean."""
+def ha_release(version: str) -> tuple[int, int]:
+    """Return ``(year, month)`` of a Home Assistant version (``2025.11.2``, ``2026.1.0.dev0``)."""
+    found = _RELEASE.fullmatch(version.strip())
+    if found is None:
+        raise ValueError(f"a Home Assistant version is YEAR.MONTH[.PATCH], not {version!r}")
+    return int(found[1]), int(found[2])
+
+
+def ha_metadata(
+    plant: str, quantity: str, *, source: str = SOURCE, release: str = HA_RELEASE
+) -> dict[str, Any]:
+    """Return the ``StatisticMetaData`` of a plant's quantity (a sum, no mean) for `release`."""
     unit, unit_class = _HA_UNITS[unit_of(quantity)]
-    return {
-        "has_mean": False,
-        "mean_type": 0,  # StatisticMeanType.NONE
+    version = ha_release(release)
+    metadata: dict[str, Any] = {}
+    if version < _MEAN_TYPE:
+        metadata["has_mean"] = False
+    else:
+        metadata["mean_type"] = 0  # StatisticMeanType.NONE
+    metadata |= {
         "has_sum": True,
         "name": f"{plant} {_label(quantity)}",
         "source": source,
         "statistic_id": statistic_id(plant, quantity, source=source),
-        "unit_class": unit_class,
-        "unit_of_measurement": unit,
     }
+    if version >= _UNIT_CLASS:
+        metadata["unit_class"] = unit_class
+    metadata["unit_of_measurement"] = unit
+    return metadata
 
 
 @attrs.frozen
@@ -145,13 +170,15 @@ def ha_statistics(
     source: str = SOURCE,
     anchors: Mapping[str, SumAnchor] | None = None,
     settled: datetime | int | None = None,
+    release: str = HA_RELEASE,
 ) -> list[HaStatistic]:
     """Return a `HaStatistic` per plant and quantity of hourly rows, by plant.
 
     `anchors`: per statistic id, the row to continue the sum from (`running_sums`); a
     statistic without one starts at 0. `settled`: hours ending by then count as final for
     `HaStatistic.resume` even if incomplete (a hole the store gave up repairing must not
-    hold every later export back). ValueError for rows that are not hours starting on a
+    hold every later export back). `release`: the metadata's shape (`ha_metadata`).
+    ValueError for rows that are not hours starting on a
     UTC hour (Home Assistant's statistics are hourly), for two plants whose ids collide,
     and as `running_sums` raises.
     """
@@ -171,13 +198,14 @@ def ha_statistics(
         other = seen.setdefault(object_id(plant), plant)
         if other != plant:
             raise ValueError(f"plants {other!r} and {plant!r} would share statistic ids")
+    ha_release(release)
     given = anchors or {}
     cut = None if settled is None else as_unix(settled, "settled")
     out = []
     for plant, plant_rows in plants.items():
         quantities = sorted({q for row in plant_rows for q in row.energy}, key=quantity_rank)
         for quantity in quantities:
-            metadata = ha_metadata(plant, quantity, source=source)
+            metadata = ha_metadata(plant, quantity, source=source, release=release)
             anchor = given.get(metadata["statistic_id"])
             sums = running_sums(plant_rows, quantity, anchor)
             stats = [

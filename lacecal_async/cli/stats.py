@@ -37,7 +37,7 @@ from lacecal_async.endpoints import Endpoint
 from lacecal_async.errors import LacecalError
 from lacecal_async.stats import StatsRow
 from lacecal_async.stats_buckets import BUCKETS, Bucket
-from lacecal_async.stats_ha import SOURCE, statistic_id
+from lacecal_async.stats_ha import HA_RELEASE, SOURCE, ha_release, statistic_id
 from lacecal_async.stats_store import rollup_store
 from lacecal_async.stats_sums import SumAnchor
 from lacecal_async.sync import NoStoreError, PostgresStore, SchemaVersionError, SQLiteStore
@@ -206,6 +206,10 @@ def _plan(args: argparse.Namespace) -> _Plan:
         statistic_id("plant", "load_kwh", source=args.source)
     except ValueError as exc:
         raise UsageError(f"--source: {exc}") from None
+    try:
+        ha_release(args.ha_version)
+    except ValueError as exc:
+        raise UsageError(f"--ha-version: {exc}") from None
     anchors: dict[str, SumAnchor] = {}
     if args.continue_from is not None:
         if fmt != "ha-json":
@@ -229,7 +233,7 @@ def run(args: argparse.Namespace) -> int:
             plants = await _plants(store, args.plant)
             output = open_stats_output(
                 args.output, plan.fmt, plan.endpoint, sys.stdout,
-                source=args.source, anchors=plan.anchors,
+                source=args.source, anchors=plan.anchors, release=args.ha_version,
             )  # fmt: skip
             await stats_rows(
                 store, output, tally, endpoint=plan.endpoint, bucket=plan.bucket,
@@ -348,6 +352,13 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         metavar="NAME",
         help=f"ha-json: the statistics' source and id prefix (default {SOURCE}; "
         "an integration's domain)",
+    )
+    parser.add_argument(
+        "--ha-version",
+        default=HA_RELEASE,
+        metavar="YEAR.MONTH",
+        help=f"ha-json: the Home Assistant release whose metadata keys to write (default "
+        f"{HA_RELEASE}: mean_type and unit_class; before 2025.4: has_mean)",
     )
     parser.add_argument(
         "-q", "--quiet", action="store_true", help="no summary line on stderr; only errors"

@@ -35,7 +35,7 @@ from lacecal_async.cli.options import UsageError
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.private_file import create_private_file
 from lacecal_async.stats import StatsRow
-from lacecal_async.stats_ha import ha_statistics
+from lacecal_async.stats_ha import HA_RELEASE, SOURCE, ha_statistics
 from lacecal_async.stats_sums import SumAnchor
 from lacecal_async.stats_tables import stats_object, stats_tables
 from lacecal_async.tables import Table
@@ -158,6 +158,7 @@ class HaJsonWriter:
     destination: str
     source: str
     anchors: Mapping[str, SumAnchor]
+    release: str = HA_RELEASE
     statistics: int = attrs.field(init=False, default=0)
     _stream: TextIO = attrs.field(init=False)
     _partial: Path | None = attrs.field(init=False, default=None)
@@ -187,7 +188,13 @@ class HaJsonWriter:
         if not self._rows:
             return
         settled = self._rows[-1].end - SETTLED_AFTER
-        found = ha_statistics(self._rows, source=self.source, anchors=self.anchors, settled=settled)
+        found = ha_statistics(
+            self._rows,
+            source=self.source,
+            anchors=self.anchors,
+            settled=settled,
+            release=self.release,
+        )
         self._rows = []
         for statistic in found:
             text = json.dumps(statistic.as_json(), ensure_ascii=False, allow_nan=False)
@@ -233,15 +240,17 @@ def open_stats_output(
     endpoint: Endpoint,
     stdout: TextIO,
     *,
-    source: str = "lacecal",
+    source: str = SOURCE,
     anchors: Mapping[str, SumAnchor] | None = None,
+    release: str = HA_RELEASE,
 ) -> StatsOutput:
     """Open the output of `path` (None or ``-``: `stdout`) in `fmt`."""
     stream = path is None or path == "-"
     try:
         if fmt == "ha-json":
             sink: Path | TextIO = stdout if stream else Path(path)  # type: ignore[arg-type]
-            return HaJsonWriter(sink, "stdout" if stream else str(path), source, anchors or {})
+            where = "stdout" if stream else str(path)
+            return HaJsonWriter(sink, where, source, anchors or {}, release)
         tables = stats_tables(endpoint)
         if stream:
             return _Flat(Export([_flat_writer(fmt, None, tables[0], stdout)]))

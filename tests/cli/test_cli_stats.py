@@ -161,6 +161,7 @@ def test_home_assistant_hours_add_up_to_the_stored_months(db: Path, tmp_path: Pa
     statistics = json.loads(out.read_text(encoding="utf-8"))
     want, _ = stored_months(db, "meter", list(METER_QUANTITIES))
     ids = {s["metadata"]["statistic_id"] for s in statistics}
+    assert {"mean_type", "unit_class"} <= set(statistics[0]["metadata"])
     assert "lacecal:cadiz_2_grid_imported" in ids
     assert "lacecal:roof_grid_q1" in ids
     for statistic in statistics:
@@ -257,9 +258,13 @@ def test_an_existing_output_is_kept_without_force(
     ha = tmp_path / "ha.json"
     ha.write_text("[]")
     ha.chmod(0o640)
-    assert stats(db, "--by", "hour", "-o", str(ha), "--force", "-q", "barn") == 0
+    old = ["--ha-version", "2024.6", "--source", "solar"]
+    assert stats(db, "--by", "hour", "-o", str(ha), "--force", "-q", *old, "barn") == 0
     assert stat.S_IMODE(ha.stat().st_mode) == 0o640  # a replaced file keeps its mode
-    assert json.loads(ha.read_text())[0]["metadata"]["statistic_id"].startswith("lacecal:barn_")
+    metadata = json.loads(ha.read_text())[0]["metadata"]
+    assert metadata["statistic_id"].startswith("solar:barn_")
+    assert metadata["has_mean"] is False
+    assert "mean_type" not in metadata
 
 
 def test_stdout_is_json_lines_and_a_plant_can_be_chosen(

@@ -25,8 +25,7 @@ START = int(datetime(2024, 10, 26, 22, tzinfo=MADRID).timestamp())
 PLANTS = make_plants(2, seed=4, start=START, days=1)
 SLUG = re.compile(r"[a-z0-9]+(_[a-z0-9]+)*")
 METADATA_KEYS = {
-    "has_mean", "mean_type", "has_sum", "name", "source", "statistic_id", "unit_class",
-    "unit_of_measurement",
+    "mean_type", "has_sum", "name", "source", "statistic_id", "unit_class", "unit_of_measurement",
 }  # fmt: skip
 
 
@@ -47,7 +46,6 @@ def test_statistics_have_valid_ids_metadata_and_hourly_rows() -> None:
         assert SLUG.fullmatch(obj)
         assert metadata["source"] == domain == "lacecal"
         assert metadata["has_sum"] is True
-        assert metadata["has_mean"] is False
         assert metadata["mean_type"] == 0
         assert metadata["name"].startswith("roof ")
         for row in statistic.stats:
@@ -94,6 +92,26 @@ def test_ids_use_the_alias_or_fingerprint_never_an_identifier() -> None:
     with pytest.raises(ValueError, match="source must be a slug"):
         statistic_id("roof", "load_kwh", source="My Solar")
     assert ha_metadata("roof", "total_energy_kwh")["name"] == "roof inverters total"
+
+
+@pytest.mark.parametrize(
+    ("release", "keys"),
+    [
+        ("2024.12.5", {"has_mean"}),  # before mean_type: a key more is a TypeError there
+        ("2025.4.0", {"mean_type"}),
+        ("2025.10.4", {"mean_type"}),
+        ("2025.11", {"mean_type", "unit_class"}),
+        ("2026.1.0.dev0", {"mean_type", "unit_class"}),
+    ],
+)
+def test_the_metadata_has_the_keys_of_the_release(release: str, keys: set[str]) -> None:
+    common = {"has_sum", "name", "source", "statistic_id", "unit_of_measurement"}
+    (statistic, *_) = ha_statistics(hours(), release=release)
+    assert set(statistic.metadata) == common | keys
+    assert statistic.metadata.get("has_mean", False) is False
+    assert set(ha_metadata("roof", "load_kwh", release=release)) == common | keys
+    with pytest.raises(ValueError, match=r"YEAR\.MONTH"):
+        ha_statistics(hours(), release="latest")
 
 
 def test_two_plants_whose_ids_collide_are_refused() -> None:

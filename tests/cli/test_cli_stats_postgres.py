@@ -55,6 +55,7 @@ def test_stats_reads_a_postgresql_store_as_it_reads_sqlite(
     lite = str(tmp_path / "sync.db")
     sync(server, lite)
     sync(server, postgres_dsn)
+    capsys.readouterr()
     common = ["--since", "2024-10-24", *args, "-q"]
     assert main(["stats", lite, *common, "-o", str(tmp_path / f"lite-{name}")]) == 0
     assert main(["stats", postgres_dsn, *common, "-o", str(tmp_path / f"pg-{name}")]) == 0

@@ -377,8 +377,8 @@ class PlantRollup:
             except (ValueError, OverflowError, TypeError):
                 self._refuse(flat)
             for i, name in enumerate(METER_QUANTITIES):
-                self._sums[name] = sum(grains[i::width])
-                self._counts[name] = len(rows)
+                self._sums[name] = self._sums.get(name, 0) + sum(grains[i::width])
+                self._counts[name] = self._counts.get(name, 0) + len(rows)
         else:
             for i, column in enumerate(zip(*rows, strict=True)):
                 kept = [v for v in column if v is not None]
@@ -387,8 +387,9 @@ class PlantRollup:
                         found = sum(map(round, map(operator.mul, kept, itertools.repeat(QUANTUM))))
                     except (ValueError, OverflowError, TypeError):
                         self._refuse(flat)
-                    self._sums[METER_QUANTITIES[i]] = found
-                    self._counts[METER_QUANTITIES[i]] = len(kept)
+                    name = METER_QUANTITIES[i]
+                    self._sums[name] = self._sums.get(name, 0) + found
+                    self._counts[name] = self._counts.get(name, 0) + len(kept)
         self._fixed_rows = []
         self._fixed_times = []
 
@@ -402,11 +403,10 @@ class PlantRollup:
     def _close(self) -> StatsRow:
         start, end = self._s, self._e
         assert start is not None  # noqa: S101 - only called with a bucket open
+        ordered = bool(self._fixed_rows) and not self._sums  # meter rows alone: in order
         if self._fixed_rows:
-            self._sum_columns()  # in the meter's order already
-            names = list(self._sums)
-        else:
-            names = sorted(self._sums, key=quantity_rank)
+            self._sum_columns()
+        names = list(self._sums) if ordered else sorted(self._sums, key=quantity_rank)
         row = StatsRow(
             plant=self.plant,
             bucket=self.bucket,

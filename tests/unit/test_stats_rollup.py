@@ -205,6 +205,19 @@ def test_plants_come_out_in_order_each_in_time_order() -> None:
     assert [(r.plant, r.start.hour) for r in rows] == [("a", 0), ("a", 1), ("b", 1)]
 
 
+def test_meter_rows_and_named_values_of_one_bucket_add_up() -> None:
+    engine = PlantRollup("p", "hour", MADRID)
+    engine.add_records([meter(DAY)])  # by position, as a store's rows come
+    engine.add(DAY + 600, 7200, 600, [("load_kwh", 0.25), ("grid_imported_kwh", 1.5)])
+    engine.add_records([meter(DAY + 1200)])
+    (row,) = engine.finish()
+    assert row.energy["load_kwh"] == 4.25
+    assert row.energy["grid_imported_kwh"] == 3.5
+    assert row.reported["load_kwh"] == 3
+    assert row.reported["grid_exported_kwh"] == 2
+    assert list(row.energy) == [q for q in METER_QUANTITIES if q in row.energy]
+
+
 def test_a_finished_rollup_takes_nothing_more() -> None:
     engine = PlantRollup("p", "hour", MADRID)
     assert engine.add_records(day_of(DAY, 3)) == []

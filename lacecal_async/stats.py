@@ -144,9 +144,7 @@ def _finite(value: object) -> bool:
 def _slots(low: int, high: int, grid: tuple[int, int]) -> int:
     """Period starts on `grid` (interval, phase) in ``[low, high)``."""
     interval, phase = grid
-    if high <= low:
-        return 0
-    return (phase - low) // interval - (phase - high) // interval
+    return max((phase - low) // interval - (phase - high) // interval, 0)
 
 
 @attrs.define

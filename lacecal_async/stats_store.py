@@ -11,8 +11,8 @@ store can make: a plant's rows begin with its first STORED period, even inside t
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from contextlib import aclosing, asynccontextmanager
 from datetime import datetime, tzinfo
 from typing import Any, Protocol, TypeVar
 
@@ -77,7 +77,7 @@ async def _first_period(store: RecordSource, table: Table, plant: str) -> int | 
 
 async def _batches(
     store: RecordSource, kind: Endpoint, window: dict[str, Any]
-) -> AsyncIterator[tuple[str, list[Row] | list[MeterRecord] | list[InverterRecord]]]:
+) -> AsyncGenerator[tuple[str, list[Row] | list[MeterRecord] | list[InverterRecord]], None]:
     """Yield ``(plant, rows or records)``: meter rows as they are stored, inverter records."""
     if kind is Endpoint.METER:
         async with _closing(store.read_rows(METER, **window)) as batches:
@@ -100,13 +100,14 @@ async def rollup_store(
     start: int | datetime | None = None,
     end: int | datetime | None = None,
     batch: int = READ_BATCH,
-) -> AsyncIterator[StatsRow]:
+) -> AsyncGenerator[StatsRow, None]:
     """Yield the rows of the store's meter or inverter periods, by plant and time.
 
     `plants`: those plants only (None: every plant with periods in the window). `tz`,
     `start` and `end` as for `lacecal_async.stats.rollup` (the window widened to whole
     buckets). Errors are the store's (reading) and the rollup's (a value that is not a
-    finite number).
+    finite number). Leaving early, close it (``contextlib.aclosing``): the store's read in
+    progress ends then, not when the event loop shuts down.
     """
     kind = Endpoint(endpoint)
     if kind not in (Endpoint.METER, Endpoint.INVERTER):
@@ -126,7 +127,7 @@ async def rollup_store(
     }
     table = METER if kind is Endpoint.METER else PERIODS
     current: PlantRollup | None = None
-    async with _closing(_batches(store, kind, window)) as batches:
+    async with aclosing(_batches(store, kind, window)) as batches:
         async for plant, found in batches:
             if current is None or current.plant != plant:
                 if current is not None:

@@ -13,6 +13,7 @@ import math
 import sqlite3
 import sys
 from collections.abc import Sequence
+from contextlib import aclosing
 from datetime import datetime, tzinfo
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -148,18 +149,20 @@ async def stats_rows(
     since: int,
     until: int | None,
 ) -> None:
-    """Roll the store's periods up into `output`, a plant's rows in batches."""
+    """Roll the store's periods up into `output`, a plant's rows in batches, and finish it."""
     batch: list[StatsRow] = []
     rows = rollup_store(store, endpoint, bucket, zone, plants=plants, start=since, end=until)
-    async for row in rows:
-        if batch and (row.plant != batch[0].plant or len(batch) >= _BATCH):
-            output.write(batch[0].plant, batch)
-            tally.count(batch)
-            batch = []
-        batch.append(row)
+    async with aclosing(rows):
+        async for row in rows:
+            if batch and (row.plant != batch[0].plant or len(batch) >= _BATCH):
+                output.write(batch[0].plant, batch)
+                tally.count(batch)
+                batch = []
+            batch.append(row)
     if batch:
         output.write(batch[0].plant, batch)
         tally.count(batch)
+    output.finish()
 
 
 def _check_continuation(path: str, since: int, until: int | None) -> dict[str, SumAnchor]:
@@ -245,24 +248,38 @@ def run(args: argparse.Namespace) -> int:
     try:
         outcome = run_interruptible(work)
     except BrokenPipeError:
+        _finish(output, ok=False)
         return 1
     except (LacecalError, sqlite3.Error, ValueError, OSError) as exc:
         failed = exc
-    finally:
-        if output is not None:
-            if failed is not None and isinstance(output, HaJsonWriter):
-                output.discard()
-            else:
-                output.close()
-            written = _written(tally, plan.bucket, output)
+    closing = _finish(output, ok=failed is None)
+    failed = failed or closing
     if failed is not None:
         return _failed(args.db, failed, opened=output is not None)
+    written = "nothing written" if output is None else _written(tally, plan.bucket, output)
     if isinstance(outcome, Interrupted):
         print(f"lacecal: interrupted; {written}", file=sys.stderr)
         return outcome.exit_status
     if not args.quiet:
         print(f"lacecal: {written}", file=sys.stderr)
     return 0
+
+
+def _finish(output: StatsOutput | None, *, ok: bool) -> OSError | None:
+    """Close the output (a failed run's ha-json is discarded); return the error closing it.
+
+    After a failure, an error closing (a full disk again) is not the one to report.
+    """
+    if output is None:
+        return None
+    try:
+        if not ok and isinstance(output, HaJsonWriter):
+            output.discard()
+        else:
+            output.close()
+    except OSError as exc:
+        return exc if ok else None
+    return None
 
 
 def _failed(db: str, exc: Exception, *, opened: bool) -> int:

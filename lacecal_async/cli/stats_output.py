@@ -7,13 +7,15 @@ each inverter's rows beside it, in ``X.inverters.csv``; a stream gets the first 
 
 ``ha-json`` is one JSON array with an object per statistic, each the arguments of Home
 Assistant's ``async_add_external_statistics`` (``metadata``, ``stats``) and the ``resume``
-point of the next export. A plant's statistics are written once its rows are all read; the
-file is written beside the output and put in its place on success only, so an existing
-file is never left half-replaced.
+point of the next export. A plant's statistics are written once its rows are all read (an
+interrupted run leaves out the plant in hand); the file is written beside the output and
+put in its place when closed, or discarded after an error, so an existing file is never
+left half-replaced.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
@@ -73,8 +75,11 @@ class StatsOutput(Protocol):
     def write(self, plant: str, rows: Sequence[StatsRow]) -> None:
         """Write (or keep) a batch of one plant's rows."""
 
+    def finish(self) -> None:
+        """Write what is kept: every row has been given."""
+
     def close(self) -> None:
-        """Finish the output: every file valid and in place."""
+        """Close the output: every file valid and in place."""
 
     def counts(self) -> list[tuple[str, int]]:
         """Rows (statistics, for ha-json) written so far, per destination."""
@@ -123,6 +128,9 @@ class _Flat:
     def write(self, plant: str, rows: Sequence[StatsRow]) -> None:
         self.export.write(plant, rows)
 
+    def finish(self) -> None:
+        """Nothing is kept: every batch was written."""
+
     def close(self) -> None:
         self._written = self.export.counts()
         self.export.close()
@@ -141,9 +149,14 @@ def _flat_writer(fmt: StatsFormat, file: Path | None, table: Table, stdout: Text
     if fmt == "parquet":
         return ParquetWriter(file, str(file), table, atomic=not is_stream(str(file)))
     stream = create_private_file(file).open("w", encoding="utf-8", newline="")
-    if fmt == "csv":
-        return CsvWriter(stream, str(file), table)
-    return JsonLinesWriter(stream, str(file), _objects)
+    if fmt == "jsonl":
+        return JsonLinesWriter(stream, str(file), _objects)
+    try:
+        return CsvWriter(stream, str(file), table)  # it writes the header
+    except OSError:
+        with contextlib.suppress(OSError):  # the header is what could not be written
+            stream.close()
+        raise
 
 
 @attrs.define
@@ -202,9 +215,13 @@ class HaJsonWriter:
             self.statistics += 1
         self._stream.flush()
 
-    def close(self) -> None:
-        """Write the last plant, end the array and put the file in place."""
+    def finish(self) -> None:
+        """Write the last plant's statistics."""
         self._flush()
+
+    def close(self) -> None:
+        """End the array and put the file in place (a plant not finished is left out)."""
+        self._rows = []
         self._finish()
 
     def discard(self) -> None:
@@ -254,7 +271,7 @@ def open_stats_output(
         tables = stats_tables(endpoint)
         if stream:
             return _Flat(Export([_flat_writer(fmt, None, tables[0], stdout)]))
-        files = stats_files(path, fmt, endpoint)
+        files = stats_files(path, fmt, endpoint) or [Path(path)]  # type: ignore[arg-type]
         writers: list[TableWriter] = []
         try:
             for file, table in zip(files, tables, strict=False):

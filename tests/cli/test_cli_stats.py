@@ -7,12 +7,13 @@ must give, for each plant, monthly totals equal to the sum of its stored periods
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import json
 import sqlite3
 import stat
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -22,6 +23,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from lacecal_async.cli import main
+from lacecal_async.cli import stats as stats_command
+from lacecal_async.cli.interrupt import Interrupted
 from lacecal_async.cli.itrs import ENV_VAR
 from lacecal_async.stats import METER_QUANTITIES
 from lacecal_async.testing import FakeLacecalServer, make_plants
@@ -289,3 +292,85 @@ def test_a_database_without_a_store_is_refused(
     assert "lacecal: error: " in capsys.readouterr().err
     assert stats(tmp_path / "missing.db", "--by", "day") == 2
     assert "no such store" in capsys.readouterr().err
+
+
+def test_an_interrupted_run_keeps_what_it_wrote_and_exits_128_plus_the_signal(
+    db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def ran_then_stopped(work: Callable[[], Coroutine[Any, Any, None]]) -> Interrupted:
+        asyncio.run(work())
+        return Interrupted(2)
+
+    def never_ran(work: Callable[[], Awaitable[None]]) -> Interrupted:
+        return Interrupted(15)
+
+    out = tmp_path / "days.csv"
+    monkeypatch.setattr(stats_command, "run_interruptible", ran_then_stopped)
+    assert stats(db, "--by", "day", "-o", str(out)) == 130
+    err = capsys.readouterr().err
+    assert err.startswith("lacecal: interrupted; ")
+    assert f"to {out}" in err
+    assert out.read_text().count("\n") > 1
+    monkeypatch.setattr(stats_command, "run_interruptible", never_ran)
+    assert stats(db, "--by", "day", "-o", str(tmp_path / "none.csv")) == 143
+    assert capsys.readouterr().err == "lacecal: interrupted; nothing written\n"
+
+
+def test_failures_say_what_failed_and_exit_1(
+    db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"not a database, not at all" * 100)
+    assert stats(garbage, "--by", "day") == 2  # names no store: a usage error
+    assert "is not an SQLite database" in capsys.readouterr().err
+    down = "postgresql://stats:secret@127.0.0.1:1/nowhere"  # nothing listens on port 1
+    assert main(["stats", down, "--by", "day", "--since", str(SINCE)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("lacecal: error: cannot read postgresql://127.0.0.1:1/nowhere: ")
+    assert "secret" not in err
+    if Path("/dev/full").exists():  # a full disk under the output
+        assert stats(db, "--by", "day", "-o", "/dev/full", "--format", "csv") == 2
+        assert "cannot write /dev/full: No space left on device" in capsys.readouterr().err
+        assert stats(db, "--by", "day", "-o", "/dev/full", "--format", "jsonl") == 1
+        assert capsys.readouterr().err == "lacecal: error: No space left on device\n"
+    # A continuation whose anchor is no bucket of the rows (20 past the hour): nothing is
+    # left half-written; an existing output stays as it was.
+    previous = tmp_path / "previous.json"
+    previous.write_text(
+        json.dumps(
+            [
+                {
+                    "metadata": {"statistic_id": "lacecal:roof_load"},
+                    "stats": [],
+                    "resume": {"start": "2024-10-22T10:20:00+02:00", "sum": 5.0},
+                }
+            ]
+        )
+    )
+    out = tmp_path / "next.json"
+    out.write_text("[]")
+    args = ["--by", "hour", "-o", str(out), "--force", "--continue-from", str(previous)]
+    assert stats(db, *args, "roof") == 1
+    assert "the anchor's bucket (2024-10-22T08:20:00+00:00) is not among the rows" in (
+        capsys.readouterr().err
+    )
+    assert out.read_text() == "[]"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "garbage.db",
+        "next.json",
+        "previous.json",
+    ]
+    late = ["--by", "hour", "--until", "2024-10-22T10:00", "--continue-from", str(previous)]
+    assert stats(db, *late, "-o", str(tmp_path / "x.json")) == 2
+    assert "--until must be after it" in capsys.readouterr().err
+
+
+def test_a_broken_pipe_exits_1_quietly(
+    db: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def broken(work: Callable[[], Awaitable[None]]) -> None:
+        raise BrokenPipeError
+
+    monkeypatch.setattr(stats_command, "run_interruptible", broken)
+    assert stats(db, "--by", "day") == 1
+    assert capsys.readouterr().err == ""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -22,6 +23,7 @@ from lacecal_async.cli.stats_output import (
 from lacecal_async.cli.when import parse_when
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.stats import rollup
+from lacecal_async.stats_tables import stats_tables
 from lacecal_async.testing import make_plants
 
 MADRID = ZoneInfo("Europe/Madrid")
@@ -66,10 +68,27 @@ def test_formats_and_the_files_they_write(tmp_path: Path) -> None:
         open_stats_output(str(tmp_path / "no" / "x.csv"), "csv", Endpoint.METER, io.StringIO())
 
 
+def test_a_stream_named_by_path_gets_the_first_table(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # so the writer's open does not block
+    try:
+        output = open_stats_output(str(fifo), "csv", Endpoint.INVERTER, io.StringIO())
+        output.write("roof", HOURS)
+        output.close()
+        text = os.read(reader, 1 << 20).decode()
+    finally:
+        os.close(reader)
+    assert text.startswith("plant,unix_time,start,")
+    assert text.count("\n") == 1 + len(HOURS)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe"]  # no companion file
+
+
 def test_csv_goes_to_stdout_with_its_header() -> None:
     out = io.StringIO()
     output = open_stats_output(None, "csv", Endpoint.METER, out)
     output.write("roof", HOURS)
+    output.finish()
     output.close()
     lines = out.getvalue().splitlines()
     assert lines[0].startswith("plant,unix_time,start,utc_offset_s,end,interval_s,periods,")
@@ -82,6 +101,7 @@ def test_ha_json_to_stdout_and_a_discarded_file(tmp_path: Path) -> None:
     writer = HaJsonWriter(out, "stdout", "lacecal", {})
     writer.write("roof", HOURS[:2])
     writer.write("roof", HOURS[2:])
+    writer.finish()
     writer.close()
     found = json.loads(out.getvalue())
     assert len(found) == 20
@@ -94,7 +114,8 @@ def test_ha_json_to_stdout_and_a_discarded_file(tmp_path: Path) -> None:
     assert target.read_text() == "[]"
     assert list(tmp_path.iterdir()) == [target]
     quiet = HaJsonWriter(tmp_path / "empty.json", "empty.json", "lacecal", {})
-    quiet.close()
+    quiet.write("roof", HOURS)
+    quiet.close()  # interrupted before the plant was finished: left out
     assert json.loads((tmp_path / "empty.json").read_text()) == []
     stale = HaJsonWriter(Path("/dev/null"), "/dev/null", "lacecal", {})
     stale.discard()  # a stream has nothing to put back
@@ -140,3 +161,17 @@ def test_a_continuation_names_what_is_wrong_with_the_file(tmp_path: Path) -> Non
     )
     with pytest.raises(UsageError, match="has no UTC offset"):
         read_continuation(str(naive))
+
+
+def test_parquet_to_a_binary_stdout_and_tables_of_what_has_periods() -> None:
+    pq = pytest.importorskip("pyarrow.parquet")
+    raw = io.BytesIO()
+    stdout = io.TextIOWrapper(raw, encoding="utf-8")
+    output = open_stats_output(None, "parquet", Endpoint.METER, stdout)
+    output.write("roof", HOURS)
+    output.close()
+    table = pq.read_table(io.BytesIO(raw.getvalue()))
+    assert table.num_rows == len(HOURS)
+    assert table.column("complete").to_pylist() == [row.complete for row in HOURS]
+    with pytest.raises(ValueError, match="no periods to roll up"):
+        stats_tables(Endpoint.INVERTER_LIST)

@@ -230,6 +230,8 @@ def test_a_finished_rollup_takes_nothing_more() -> None:
         PlantRollup("p", "hour").add_meter_row(("p", "x", None, 0, 600))
     with pytest.raises(TypeError, match="interval_s is an int"):
         PlantRollup("p", "hour").add_meter_row(("p", 0, None, 0, "600"))
+    with pytest.raises(ValueError, match="a meter row has 25 columns, not 6"):
+        PlantRollup("p", "hour").add_meter_row(("p", 0, None, 0, 600, 1.0))
 
 
 def test_records_after_the_end_are_left_out() -> None:

@@ -45,6 +45,10 @@ SECTIONS: dict[str, tuple[str, str]] = {
         "500 plants followed on a scaled clock: poll spread, 429s, delay to store",
     ),
     "sync": ("benchmarks.bench_sync", "records/s of a lacecal sync backfill beside fetch to CSV"),
+    "stats": (
+        "benchmarks.bench_stats",
+        "records/s rolled up from a plant-year store, beside a SQL GROUP BY of the same rows",
+    ),
     "fleet": (
         "benchmarks.bench_fleet",
         "records/s and plants per host of a PostgreSQL fleet backfill, --workers 2 vs 1",

@@ -47,7 +47,7 @@ __all__ = [
     "utc_offset",
 ]
 
-Kind = Literal["string", "int64", "float64", "timestamp"]
+Kind = Literal["string", "int64", "float64", "timestamp", "bool"]
 Value = str | int | float | datetime | None
 Row = tuple[Value, ...]
 

@@ -1,4 +1,4 @@
-"""The ``lacecal`` command (also ``python -m lacecal_async``): fetch, sync, status, export and more.
+"""The ``lacecal`` command (also ``python -m lacecal_async``): fetch, sync, status, export, stats.
 
 It imports the library; the library never imports it. Nothing here needs more than the
 library's own dependencies; Parquet output needs pyarrow (the ``parquet`` extra).
@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from lacecal_async import __version__
-from lacecal_async.cli import demo, fetch, inverters, serve, status, store_export
+from lacecal_async.cli import demo, fetch, inverters, serve, stats, status, store_export
 from lacecal_async.cli import sync as sync_command
 from lacecal_async.cli.messages import hidden_messages
 from lacecal_async.cli.options import UsageError
@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     inverters.add_parser(subparsers)
     sync_command.add_parser(subparsers)
     status.add_parser(subparsers)
+    stats.add_parser(subparsers)
     serve.add_parser(subparsers)
     demo.add_parser(subparsers)
     return parser
@@ -68,10 +69,11 @@ def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     try:
         args, extra = parser.parse_known_args(argv)
-        if extra:  # identifiers after options: argparse leaves them over
-            if not hasattr(args, "itr") or any(e.startswith("-") for e in extra):
+        if extra:  # identifiers (or plants) after options: argparse leaves them over
+            trailing = getattr(args, "trailing", "itr")  # the list they belong to
+            if not hasattr(args, trailing) or any(e.startswith("-") for e in extra):
                 parser.error(f"unrecognized arguments: {' '.join(extra)}")
-            args.itr += extra
+            getattr(args, trailing).extend(extra)
     except SystemExit as exc:  # --help, --version (0) or a usage error (2), already printed
         return exc.code if isinstance(exc.code, int) else 2
     if not hasattr(args, "func"):

@@ -1,8 +1,9 @@
 """``lacecal demo``: fetch a week from 25 fake plants, write CSV files, print a summary.
 
 The fake server runs in-process on loopback with a scaled rate limit; the fetching is the
-same `Fetch` that ``lacecal fetch`` runs, with the same client and CSV writer. The records
-are then checked against the fake plants' ground truth.
+same `Fetch` that ``lacecal fetch`` runs, with the same client and CSV writer. The summary
+is computed by the rollup ``lacecal stats`` uses (per local day, DST included), and the
+records are checked against the fake plants' ground truth.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from lacecal_async.cli.options import make_client, parse_rate
 from lacecal_async.cli.progress import Display, choose_mode
 from lacecal_async.cli.when import LOCAL_ZONE
 from lacecal_async.endpoints import Endpoint
-from lacecal_async.records import InverterRecord, MeterRecord
+from lacecal_async.stats import TOTAL_ENERGY, StatsRow, rollup, total
 from lacecal_async.testing import FakeLacecalServer, Plant, make_plants
 
 __all__ = ["DEMO_DAY", "TOWNS", "Totals", "add_parser", "mismatches", "run"]
@@ -66,40 +67,52 @@ class Totals:
         """Nothing to finish."""
 
 
-def _sum(values: Sequence[float | None]) -> float:
-    return sum(v for v in values if v is not None)
-
-
 def summary(
     refs: Sequence[PlantRef], meters: Totals, inverters: Totals
-) -> tuple[list[list[str]], bool]:
+) -> tuple[list[list[str]], bool, list[StatsRow]]:
     """Per plant: produced (inverters), imported, exported, consumed (load meter) [kWh].
 
-    A plant without a load meter shows consumption derived from the energy balance
-    (renewable meter, else inverters, plus imported minus exported), marked ``*``.
+    Computed through `lacecal_async.stats.rollup`, as ``lacecal stats`` computes: each
+    plant's records summed per local day (Europe/Madrid), the days added up exactly. A
+    plant without a load meter shows consumption derived from the energy balance
+    (renewable meter, else inverters, plus imported minus exported), marked ``*``. The
+    daily rows come back too (their completeness is part of the summary).
     """
     header = ["plant", "produced kWh", "imported kWh", "exported kWh", "consumed kWh"]
     rows, derived_any = [header], False
+    days: list[StatsRow] = []
     sums = [0.0] * 4
     for ref in refs:
-        meter: list[MeterRecord] = meters.records.get(ref.label, [])
-        inverter: list[InverterRecord] = inverters.records.get(ref.label, [])
-        produced = _sum([r.total_energy for r in inverter])
-        imported = _sum([r.grid.rst.imported if r.grid else None for r in meter])
-        exported = _sum([r.grid.rst.exported if r.grid else None for r in meter])
-        derived = not any(r.load is not None for r in meter)
-        if derived:
-            renewable = [r.renewable.rst for r in meter if r.renewable is not None]
-            source = _sum(renewable) if renewable else produced
-            consumed = source + imported - exported
-        else:
-            consumed = _sum([r.load.rst if r.load else None for r in meter])
+        meter = rollup({ref.label: meters.records.get(ref.label, [])}, "day", LOCAL_ZONE)
+        inverter = rollup({ref.label: inverters.records.get(ref.label, [])}, "day", LOCAL_ZONE)
+        days += meter + inverter
+        produced = total(inverter, TOTAL_ENERGY) or 0.0
+        imported = total(meter, "grid_imported_kwh") or 0.0
+        exported = total(meter, "grid_exported_kwh") or 0.0
+        consumed = total(meter, "load_kwh")
+        derived = consumed is None
+        if consumed is None:
+            renewable = total(meter, "renewable_kwh")
+            consumed = (produced if renewable is None else renewable) + imported - exported
         derived_any |= derived
         values = (produced, imported, exported, consumed)
         sums = [a + b for a, b in zip(sums, values, strict=True)]
         rows.append([ref.name, *(f"{v:,.1f}" for v in values[:3]), _cell(consumed, derived)])
     rows.append(["total", *(f"{v:,.1f}" for v in sums)])
-    return rows, derived_any
+    return rows, derived_any, days
+
+
+def _days_line(days: Sequence[StatsRow]) -> str:
+    """Say how the days were counted: their lengths, and how many miss a period."""
+    lengths = sorted({round((row.end - row.start).total_seconds() / 3600) for row in days})
+    odd = sorted({r.start.date().isoformat() for r in days if r.end - r.start != timedelta(days=1)})
+    incomplete = sum(not row.complete for row in days)
+    shown = " and ".join(f"{hours} h" for hours in lengths)
+    return (
+        "Summed per local day (Europe/Madrid) by lacecal_async.stats, as `lacecal stats` does:\n"
+        f"days of {shown}{' (' + ', '.join(odd) + ')' if odd else ''}; "
+        f"{incomplete} of {len(days)} daily rows miss a period (marked, never zero-filled)."
+    )
 
 
 def _cell(value: float, derived: bool) -> str:
@@ -186,11 +199,12 @@ def run(args: argparse.Namespace) -> int:
     if isinstance(outcome, Interrupted):
         print("lacecal: demo interrupted", file=stderr)
         return outcome.exit_status
-    rows, derived = summary(refs, sinks["meter"], sinks["inverter"])
+    rows, derived, days = summary(refs, sinks["meter"], sinks["inverter"])
     print(file=stdout)
     print(_align(rows), file=stdout)
     if derived:
         print("* no load meter: consumption = production + imported - exported", file=stdout)
+    print(_days_line(days), file=stdout)
     records = sum(fetch.periods for fetch in fetches)
     print(
         f"\nWrote {out / 'meter.csv'}, {out / 'inverter.csv'} and {out / 'inverter.periods.csv'} "

@@ -231,6 +231,7 @@ def arrow_schema(table: Table) -> Any:  # noqa: ANN401 - pyarrow has no type hin
         "int64": pa.int64(),
         "float64": pa.float64(),
         "timestamp": pa.timestamp("ms", tz="UTC"),
+        "bool": pa.bool_(),
     }
     return pa.schema([(column.name, types[column.kind]) for column in table.columns])
 

@@ -1,0 +1,383 @@
+"""``lacecal stats``: a sync store's energies per hour, day or month, ready for dashboards.
+
+The store's periods are rolled up by `lacecal_async.stats_store.rollup_store` (batch by
+batch: a year of a fleet never sits in memory) and written as ``lacecal export`` writes
+(typed Parquet, files 0600, nothing overwritten without --force), or as Home Assistant
+statistics (``ha-json``) whose sums continue a previous export's (``--continue-from``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sqlite3
+import sys
+from collections.abc import Sequence
+from contextlib import aclosing
+from datetime import datetime, tzinfo
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import attrs
+
+from lacecal_async.cli.interrupt import Interrupted, run_interruptible
+from lacecal_async.cli.options import UsageError
+from lacecal_async.cli.stats_output import (
+    STATS_FORMATS,
+    HaJsonWriter,
+    StatsFormat,
+    StatsOutput,
+    choose_stats_format,
+    open_stats_output,
+    read_continuation,
+    stats_files,
+)
+from lacecal_async.cli.stores import is_dsn, make_store, shown, store_error
+from lacecal_async.cli.when import LOCAL_ZONE, WHEN_HELP, parse_when
+from lacecal_async.endpoints import Endpoint
+from lacecal_async.errors import LacecalError
+from lacecal_async.stats import StatsRow
+from lacecal_async.stats_buckets import BUCKETS, Bucket
+from lacecal_async.stats_ha import HA_RELEASE, SOURCE, ha_release, statistic_id
+from lacecal_async.stats_store import rollup_store
+from lacecal_async.stats_sums import SumAnchor
+from lacecal_async.sync import NoStoreError, PostgresStore, SchemaVersionError, SQLiteStore
+
+__all__ = ["StatsTally", "add_parser", "parse_zone", "run", "stats_rows", "when_in"]
+
+#: Rows handed to the output at once.
+_BATCH = 1000
+
+STATS_EPILOG = f"""\
+{WHEN_HELP}
+With --tz, dates and times without an offset are local time in that zone instead.
+
+Rows: one per plant and bucket: each quantity's energy (meter: grid import and export
+three-phase and per phase, Q1 to Q4, load, renewable; inverter: the plant's total, and
+each inverter beside it), the periods the bucket has and the periods it should have. A
+bucket with a missing period is marked (complete false), never filled with zeros. A local
+day is 23 or 25 hours at a DST change; the repeated autumn hour is two buckets.
+
+--since and --until are widened to whole buckets. A plant's rows begin with its first
+stored period (periods before it are not missing: they never existed) and end with the
+bucket of its newest one (counted whole: an hour in progress is incomplete).
+
+Without --tz, buckets follow the UTC offsets the records carry (the plants' local time as
+the service dates them; exact unless a hole spans a DST change). --tz ZONE (an IANA name:
+Europe/Madrid, UTC) buckets in that zone.
+
+Formats (--format, else the extension): .csv, .jsonl, .parquet (typed) and .json for
+ha-json: Home Assistant statistics (hourly only), one object per statistic id
+(<source>:<plant>_<quantity>) with the metadata and stats async_add_external_statistics
+takes and the resume point of the next export. --continue-from PREVIOUS.json continues
+each statistic's sum from that point: start --since at or before it, and import every
+row (rows with the same start replace the old ones, so repaired holes are corrected).
+Inverter rollups into X.csv write each inverter's rows beside it, in X.inverters.csv.
+JSON Lines on stdout without -o. An existing output is never overwritten without --force.
+
+DB is the SQLite file or PostgreSQL DSN `lacecal sync` writes; it is only read.
+
+Exit status: 0 written; 1 the store could not be read, or a sum could not be continued;
+2 usage error (no such store, an unknown plant, a window the sums cannot continue);
+130 interrupted by Ctrl-C.
+"""
+
+
+@attrs.define
+class StatsTally:
+    """What a run wrote: rows, plants, incomplete rows."""
+
+    rows: int = 0
+    incomplete: int = 0
+    plants: set[str] = attrs.field(factory=set)
+
+    def count(self, rows: Sequence[StatsRow]) -> None:
+        """Count a batch."""
+        self.rows += len(rows)
+        self.incomplete += sum(not row.complete for row in rows)
+        self.plants.update(row.plant for row in rows)
+
+
+def parse_zone(name: str) -> tzinfo:
+    """Return the IANA zone `name` (``Europe/Madrid``, ``UTC``), or raise `UsageError`."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise UsageError(
+            f"--tz {name!r}: no such time zone (an IANA name: Europe/Madrid, UTC)"
+        ) from None
+
+
+def when_in(text: str, zone: tzinfo | None) -> int:
+    """Return the UNIX time of a WHEN; without an offset, local time in `zone` if given."""
+    unix = parse_when(text)
+    value = text.strip()
+    if zone is None or value.lower() == "now":
+        return unix
+    if value.isascii() and value.isdigit() and len(value) != 4:  # UNIX s (4 digits: a year)
+        return unix
+    try:
+        if datetime.fromisoformat(value).tzinfo is not None:
+            return unix  # an explicit offset
+    except ValueError:
+        pass  # a month or a year
+    wall = datetime.fromtimestamp(unix, LOCAL_ZONE).replace(tzinfo=None)
+    return math.ceil(wall.replace(tzinfo=zone).timestamp())
+
+
+async def _plants(store: SQLiteStore | PostgresStore, wanted: Sequence[str]) -> list[str] | None:
+    """Return the plants asked for (None: all), or raise naming one the store lacks."""
+    if not wanted:
+        return None
+    known = {entry.plant for entry in await store.plants()}
+    for plant in wanted:
+        if plant not in known:
+            listed = ", ".join(sorted(known)[:10]) or "none"
+            raise UsageError(f"the store holds no plant {plant!r} (its plants: {listed})")
+    return list(dict.fromkeys(wanted))
+
+
+async def stats_rows(
+    store: SQLiteStore | PostgresStore,
+    output: StatsOutput,
+    tally: StatsTally,
+    *,
+    endpoint: Endpoint,
+    bucket: Bucket,
+    zone: tzinfo | None,
+    plants: Sequence[str] | None,
+    since: int,
+    until: int | None,
+) -> None:
+    """Roll the store's periods up into `output`, a plant's rows in batches, and finish it."""
+    batch: list[StatsRow] = []
+    rows = rollup_store(store, endpoint, bucket, zone, plants=plants, start=since, end=until)
+    async with aclosing(rows):
+        async for row in rows:
+            if batch and (row.plant != batch[0].plant or len(batch) >= _BATCH):
+                output.write(batch[0].plant, batch)
+                tally.count(batch)
+                batch = []
+            batch.append(row)
+    if batch:
+        output.write(batch[0].plant, batch)
+        tally.count(batch)
+    output.finish()
+
+
+def _check_continuation(path: str, since: int, until: int | None) -> dict[str, SumAnchor]:
+    anchors, starts = read_continuation(path)
+    for sid, start in sorted(starts.items(), key=lambda item: datetime.fromisoformat(item[1])):
+        at = datetime.fromisoformat(start).timestamp()
+        if since > at:
+            raise UsageError(
+                f"{path}: {sid} resumes at {start}: start --since at or before it, so its "
+                "sum continues"
+            )
+        if until is not None and until <= at:
+            raise UsageError(f"{path}: {sid} resumes at {start}: --until must be after it")
+    return anchors
+
+
+@attrs.frozen
+class _Plan:
+    """The checked options of a run."""
+
+    zone: tzinfo | None
+    since: int
+    until: int | None
+    endpoint: Endpoint
+    bucket: Bucket
+    fmt: StatsFormat
+    anchors: dict[str, SumAnchor]
+
+
+def _plan(args: argparse.Namespace) -> _Plan:
+    """Check the options before anything is opened; `UsageError` for the first wrong one."""
+    if not is_dsn(args.db) and not Path(args.db).is_file():
+        raise UsageError(f"{shown(args.db)}: no such store")
+    zone = None if args.tz is None else parse_zone(args.tz)
+    since = when_in(args.since, zone)
+    until = None if args.until is None else when_in(args.until, zone)
+    if until is not None and until <= since:
+        raise UsageError("--until is not after --since")
+    endpoint = Endpoint(args.endpoint)
+    fmt = choose_stats_format(args.output, args.format)
+    if fmt == "ha-json" and args.by != "hour":
+        raise UsageError("ha-json is Home Assistant's hourly statistics: use --by hour")
+    try:
+        statistic_id("plant", "load_kwh", source=args.source)
+    except ValueError as exc:
+        raise UsageError(f"--source: {exc}") from None
+    try:
+        ha_release(args.ha_version)
+    except ValueError as exc:
+        raise UsageError(f"--ha-version: {exc}") from None
+    anchors: dict[str, SumAnchor] = {}
+    if args.continue_from is not None:
+        if fmt != "ha-json":
+            raise UsageError("--continue-from continues the sums of ha-json: --format ha-json")
+        anchors = _check_continuation(args.continue_from, since, until)
+    existing = [file for file in stats_files(args.output, fmt, endpoint) if file.exists()]
+    if existing and not args.force:
+        raise UsageError(f"{existing[0]} exists: --force overwrites it")
+    return _Plan(zone, since, until, endpoint, args.by, fmt, anchors)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``lacecal stats``; return the exit status."""
+    plan = _plan(args)
+    output: StatsOutput | None = None
+    tally = StatsTally()
+
+    async def work() -> None:
+        nonlocal output
+        async with make_store(args.db, create=False) as store:
+            plants = await _plants(store, args.plant)
+            output = open_stats_output(
+                args.output, plan.fmt, plan.endpoint, sys.stdout,
+                source=args.source, anchors=plan.anchors, release=args.ha_version,
+            )  # fmt: skip
+            await stats_rows(
+                store, output, tally, endpoint=plan.endpoint, bucket=plan.bucket,
+                zone=plan.zone, plants=plants, since=plan.since, until=plan.until,
+            )  # fmt: skip
+
+    failed: Exception | None = None
+    outcome: Interrupted | None = None
+    try:
+        outcome = run_interruptible(work)
+    except BrokenPipeError:
+        _finish(output, ok=False)
+        return 1
+    except (LacecalError, sqlite3.Error, ValueError, OSError) as exc:
+        failed = exc
+    closing = _finish(output, ok=failed is None)
+    failed = failed or closing
+    if failed is not None:
+        return _failed(args.db, failed, opened=output is not None)
+    written = "nothing written" if output is None else _written(tally, plan.bucket, output)
+    if isinstance(outcome, Interrupted):
+        print(f"lacecal: interrupted; {written}", file=sys.stderr)
+        return outcome.exit_status
+    if not args.quiet:
+        print(f"lacecal: {written}", file=sys.stderr)
+    return 0
+
+
+def _finish(output: StatsOutput | None, *, ok: bool) -> OSError | None:
+    """Close the output (a failed run's ha-json is discarded); return the error closing it.
+
+    After a failure, an error closing (a full disk again) is not the one to report.
+    """
+    if output is None:
+        return None
+    try:
+        if not ok and isinstance(output, HaJsonWriter):
+            output.discard()
+        else:
+            output.close()
+    except OSError as exc:
+        return exc if ok else None
+    return None
+
+
+def _failed(db: str, exc: Exception, *, opened: bool) -> int:
+    """Say why the run failed (a DSN's password never shown); return the exit status."""
+    if isinstance(exc, (SchemaVersionError, NoStoreError)):  # DB names no store: usage
+        print(f"lacecal: error: {store_error(db, exc)}", file=sys.stderr)
+        return 2
+    if isinstance(exc, ValueError) and opened:  # the rollup's, not the store's
+        print(f"lacecal: error: {exc}", file=sys.stderr)
+    elif isinstance(exc, OSError) and opened:  # an output file, not the store
+        print(f"lacecal: error: {exc.strerror or exc}", file=sys.stderr)
+    else:
+        print(f"lacecal: error: cannot read {store_error(db, exc)}", file=sys.stderr)
+    return 1
+
+
+def _written(tally: StatsTally, bucket: Bucket, output: StatsOutput) -> str:
+    where = ", ".join(f"{n:,} to {d}" for d, n in output.counts())
+    incomplete = f"{tally.incomplete:,} incomplete"
+    plants = f"{len(tally.plants)} plant{'s' if len(tally.plants) != 1 else ''}"
+    text = f"{tally.rows:,} {bucket} rows of {plants} ({incomplete})"
+    if isinstance(output, HaJsonWriter):
+        return f"{text}: {where or 'nothing'} (statistics)"
+    return f"{text}: {where or 'nothing written'}"
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``stats`` to the command."""
+    parser = subparsers.add_parser(
+        "stats",
+        help="a sync store's energies per hour, day or month (CSV, Parquet, Home Assistant)",
+        description="Sum the meter or inverter periods a sync store holds per plant and "
+        "hour, local day or month, marking every bucket with a missing period.",
+        epilog=STATS_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "db",
+        metavar="DB",
+        help="the store lacecal sync writes: a SQLite file or a PostgreSQL DSN postgresql://...",
+    )
+    parser.add_argument(
+        "plant",
+        nargs="*",
+        metavar="PLANT",
+        help="only these plants: aliases or fingerprints (default: all)",
+    )
+    parser.add_argument("--by", choices=BUCKETS, required=True, help="the bucket")
+    parser.add_argument(
+        "--tz",
+        metavar="ZONE",
+        default=None,
+        help="buckets in this IANA zone (default: the offsets the records carry)",
+    )
+    parser.add_argument("--since", metavar="WHEN", required=True, help="first instant (included)")
+    parser.add_argument("--until", metavar="WHEN", default=None, help="end (excluded)")
+    parser.add_argument(
+        "--endpoint",
+        choices=("meter", "inverter"),
+        default="meter",
+        help="which records (default meter)",
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        default=None,
+        help="FILE.csv, .jsonl, .parquet or .json (ha-json) ('-': stdout; default: "
+        "JSON Lines on stdout)",
+    )
+    parser.add_argument(
+        "--format",
+        choices=STATS_FORMATS,
+        default=None,
+        help="the output format (default: from FILE's extension; JSON Lines on stdout)",
+    )
+    parser.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
+    parser.add_argument(
+        "--continue-from",
+        metavar="PREVIOUS",
+        default=None,
+        help="an earlier ha-json output: continue each statistic's sum from it",
+    )
+    parser.add_argument(
+        "--source",
+        default=SOURCE,
+        metavar="NAME",
+        help=f"ha-json: the statistics' source and id prefix (default {SOURCE}; "
+        "an integration's domain)",
+    )
+    parser.add_argument(
+        "--ha-version",
+        default=HA_RELEASE,
+        metavar="YEAR.MONTH",
+        help=f"ha-json: the Home Assistant release whose metadata keys to write (default "
+        f"{HA_RELEASE}: mean_type and unit_class; before 2025.4: has_mean)",
+    )
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="no summary line on stderr; only errors"
+    )
+    parser.set_defaults(func=run, trailing="plant")  # plants after the options too

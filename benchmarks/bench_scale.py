@@ -62,7 +62,7 @@ async def _child_fetch(url: str, itrs: int, start: int) -> dict[str, Any]:
         wall = time.perf_counter() - started
         records = sum(len(result.records) for result in results.values())
         failed = sum(result.error is not None for result in results.values())
-        tracked = len(client._transport.limiters)  # still holding their slots: the limit is real
+        tracked = client.tracked_itrs  # still holding their slots: the limit is real
     return {
         "baseline_mib": baseline,
         "peak_mib": peak_rss_mib(),

@@ -25,8 +25,9 @@ from lacecal_async.sync import FleetEvent, LeaseBalance, PostgresStore, StatusRo
 from lacecal_async.sync.leases import DEFAULT_SLACK
 from lacecal_async.sync.postgres_schema import MIGRATIONS
 from lacecal_async.testing import FakeLacecalServer, make_plants
-from tests.support.checks import wait_until
+from tests.support.checks import DEADLINE, wait_until
 from tests.support.fleet import EXPIRE_SOON, CountingStore, until
+from tests.support.lease_worker import measured_ttl
 
 PERIOD = 2
 LONG = 60.0  # a ttl that does not expire during a test
@@ -172,7 +173,6 @@ async def _text_of_tables(dsn: str) -> str:
 async def test_follow_workers_without_an_identifier_refuse_it_once_then_a_newcomer_syncs_it(
     postgres_dsn: str,
 ) -> None:
-    ttl = 0.3
     start = int(time.time()) // PERIOD * PERIOD - 10 * PERIOD
     plants = make_plants(3, seed=9, start=start, days=1, interval=PERIOD, follow_clock=True)
     known, orphan = [p.itr for p in plants[:2]], plants[2]
@@ -182,6 +182,7 @@ async def test_follow_workers_without_an_identifier_refuse_it_once_then_a_newcom
         LacecalClient(base_url=server.base_url, rate_limit=(50, 1.0)) as client,
         CountingStore(postgres_dsn) as store,
     ):
+        ttl = await measured_ttl(store)  # rounds never late, however busy the machine
         key = await store.add_plant(fingerprint(orphan.itr), "orphan")
         common = functools.partial(
             follow, client, store, endpoints="meter", since=start, lease_ttl=ttl,
@@ -196,7 +197,10 @@ async def test_follow_workers_without_an_identifier_refuse_it_once_then_a_newcom
         # Then many lease rounds: a worker's rounds are ttl / 3 apart at least, so these
         # span 12 ttls, past the 10 after which a refusal kept in memory once wore off.
         after = {w: store.rounds[w] + 36 for w in ("w1", "w2")}
-        await wait_until(lambda: all(store.rounds[w] >= n for w, n in after.items()))
+        await wait_until(
+            lambda: all(store.rounds[w] >= n for w, n in after.items()),
+            deadline=DEADLINE + 36 * ttl,
+        )
         assert refusers() == ["w1", "w2"]  # once each: no ping-pong
 
         async def orphaned() -> bool:  # as soon as both heartbeats are live (never late)

@@ -54,32 +54,35 @@ async def test_a_failing_inverter_list_is_stored_shown_and_backs_off_in_periods(
                 on_cycle=cycles.append,
             )
         )
+        asked: list[float] = []
+
+        def settled() -> bool:
+            # Four listings asked, each reported by its cycle, and the records polled more
+            # often than the listing: the listing backs off, the records do not. (On a busy
+            # machine a cycle may outlast a period: how many cycles come is not timed.)
+            asked[:] = listings()
+            reported = sum(1 for c in cycles if c.inventory_error)
+            return len(asked) >= 4 and reported == len(asked) < len(cycles)
+
         try:
-            await wait_until(lambda: len(listings()) >= 4)
-            # Backed off in periods: the k-th retry waits at least 2**(k-1) periods of the
-            # clock (the server logs arrivals in monotonic seconds; the clock runs SPEED
-            # times faster).
-            asked = listings()
-            gaps = [(b - a) * SPEED for a, b in itertools.pairwise(asked)]
-            assert all(gap >= 2**k * PERIOD for k, gap in enumerate(gaps)), gaps
-            # the cycle that asked the fourth time has reported it
-            await wait_until(lambda: sum(1 for c in cycles if c.inventory_error) >= 4)
+            await wait_until(lambda: settled() or task.done())
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-        asked = listings()
         rows = {row.endpoint: row for row in await store.status()}
+    assert len(asked) >= 4
+    # Backed off in periods: the k-th retry waits at least 2**(k-1) periods of the clock
+    # (the server logs arrivals in monotonic seconds; the clock runs SPEED times faster).
+    gaps = [(b - a) * SPEED for a, b in itertools.pairwise(asked)]
+    assert all(gap >= 2**k * PERIOD for k, gap in enumerate(gaps)), gaps
     # Reported in the cycle event of each cycle that asked, the records' own fine.
-    reported = [c for c in cycles if c.inventory_error]
-    assert len(reported) == len(asked)
-    assert all("HTTP 503" in (c.inventory_error or "") for c in reported)
+    assert all("HTTP 503" in (c.inventory_error or "") for c in cycles if c.inventory_error)
     assert all(c.error is None for c in cycles)
-    # Stored, and shown by status apart from the records (whose failures stay 0).
+    # Stored, and shown by status apart from the records (whose failures stay 0): each
+    # listing answered (one more may have been under way when the follow was cancelled).
     listing = rows[Endpoint.INVERTER_LIST]
-    assert listing.failures == len(asked)
+    assert len(asked) <= listing.failures <= len(asked) + 1
     assert "HTTP 503" in (listing.last_error or "")
     assert listing.next_poll is not None
     assert listing.next_poll > clock.now() - 32 * PERIOD
     assert rows[Endpoint.INVERTER].failures == 0
-    # ...while the records were polled on their own schedule, more often.
-    assert len(cycles) > len(asked)

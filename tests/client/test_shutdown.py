@@ -264,4 +264,4 @@ async def test_close_stays_quick_with_a_listener_and_replies_waiting_to_decode()
     # never took are reported undecoded (no records), not decoded first. Decoded: the page
     # the consumer took and the one readied for its next step, no more.
     assert sum(e.ok for e in done) <= 2
-    assert all(e.records == 0 and e.error == "CancelledError" for e in done if not e.ok)
+    assert all(e.records == 0 and e.error == "LacecalClosedError" for e in done if not e.ok)

@@ -108,11 +108,12 @@ class _Unresolved(aiohttp.abc.AbstractResolver):
 async def test_the_gates_answer_bounds_getting_a_connection(
     server: FakeLacecalServer, make_client: ClientFactory, plant: Plant
 ) -> None:
-    # The client's own timeout is a minute; the gate leaves 50 ms to get connected, so the
-    # attempt fails then, before anything is sent, instead of leaving late.
+    # The client's own timeout is a minute, the session's connect 30 s; the gate leaves 50 ms
+    # to get connected, so the attempt fails then, before anything is sent, not late.
     port = server.base_url.split(":")[2].split("/")[0]
     async with aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(resolver=_Unresolved())
+        connector=aiohttp.TCPConnector(resolver=_Unresolved()),
+        timeout=aiohttp.ClientTimeout(connect=30.0),  # the shorter of the two bounds it
     ) as session:
         client = make_client(
             f"http://localhost:{port}/APIv1/", session=session, retries=0, timeout=60.0

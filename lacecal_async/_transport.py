@@ -10,6 +10,9 @@ at once: callers waiting for a slot, a backoff, a connection or a reply.
 session, per-ITR limiters, pool, cap, listeners and close: the API's limit holds across a
 client and its views. A view with `leave_free` N takes an ITR's slot only while more than N
 are free, after every other request waiting for it (background work: hole repairs).
+`gated()` makes a view whose every attempt asks a `Gate` last, once every wait is over and
+just before the request is sent: a fleet worker refuses to ask for a plant whose lease it
+cannot prove it still holds.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import asyncio
 import copy
 import ipaddress
 import logging
+import math
 import random
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
@@ -55,7 +59,14 @@ from lacecal_async.telemetry import (
     RetryScheduled,
 )
 
-__all__ = ["DEFAULT_POOL_SIZE", "MAX_BODY_BYTES", "Admission", "Transport", "check_base_url"]
+__all__ = [
+    "DEFAULT_POOL_SIZE",
+    "MAX_BODY_BYTES",
+    "Admission",
+    "Gate",
+    "Transport",
+    "check_base_url",
+]
 
 #: Connections (and so requests in flight) of a session the client creates itself.
 DEFAULT_POOL_SIZE = 100
@@ -63,6 +74,12 @@ DEFAULT_POOL_SIZE = 100
 _MAX_PAUSE_PERIODS = 10
 #: Largest reply body read, after decompression [bytes]; a 144-record XML meter page is ~0.2 MB.
 MAX_BODY_BYTES = 16 << 20
+#: The shortest connect a gate's answer allows [s]: aiohttp reads 0 as "no limit".
+_MIN_CONNECT = 0.001
+
+#: Asked right before each attempt is sent: raise to refuse it, or return how many seconds
+#: it may still take to leave (getting a connection included).
+Gate = Callable[[], float]
 
 _logger = logging.getLogger("lacecal_async")
 
@@ -249,6 +266,8 @@ class Transport:
             self._cap = AsyncLimiter(count, period + release_margin(period))
         #: None: any free slot. N: a spare slot only, leaving N of the ITR's slots free.
         self.leave_free: int | None = None
+        #: Asked just before each attempt is sent (`gated`); None: nothing to ask.
+        self.gate: Gate | None = None
         #: Tasks waiting on the transport (one wait each at a time), failed by `close()`.
         self.pending: set[asyncio.Task[Any]] = set()
         self.cancelled_by_close: set[asyncio.Task[Any]] = set()
@@ -273,6 +292,22 @@ class Transport:
         view.retries = retries
         view.timeout = timeout
         view.leave_free = leave_free
+        return view
+
+    def gated(self, gate: Gate) -> Transport:
+        """Return a view that asks `gate` before each attempt, and this view's gate if any.
+
+        The gates run synchronously after the waits for the ITR's slot, the admission, a
+        place in flight and the cap, so a process stopped during a wait (SIGSTOP, a frozen
+        VM) is asked again when it wakes. A gate that raises fails the call with that error:
+        no request, no retry. The shortest time a gate returns bounds getting a connection
+        (waiting for a pooled one, resolving, connecting, TLS): an attempt that could not
+        leave in time fails as a `LacecalConnectionError` before sending anything. On a
+        kept-alive connection the request is written in the same step of the event loop.
+        """
+        view = copy.copy(self)
+        first = self.gate
+        view.gate = gate if first is None else lambda: min(first(), gate())
         return view
 
     def limit_state(self, itr: str) -> LimitState:
@@ -446,8 +481,17 @@ class Transport:
                         capped = loop.time()
                         await self._cap.acquire()
                         waited += loop.time() - capped
+                    # Last, after every wait: from here to the send, nothing waits but
+                    # the connection, which the gate's answer bounds.
+                    connect = None if self.gate is None else self.gate()
                     outcome = await self._exchange(
-                        session, endpoint, itr, params, limiter, attempt=_Try(number, waited)
+                        session,
+                        endpoint,
+                        itr,
+                        params,
+                        limiter,
+                        attempt=_Try(number, waited),
+                        connect=connect,
                     )
                 ok = not isinstance(outcome, _Failure)
             finally:
@@ -464,10 +508,28 @@ class Transport:
         limiter: ItrLimiter,
         *,
         attempt: _Try,
+        connect: float | None = None,
     ) -> _Reply | _Failure:
+        """One GET; `connect` [s], if given, bounds getting a connection for it."""
         loop = asyncio.get_running_loop()
         started = loop.time()
         failure: _Failure | None = None
+        extra: dict[str, Any] = {}
+        limit = None
+        if connect is not None:
+            # The session's own timeouts, but the connection's bounded (and not rounded up
+            # to a whole second, which aiohttp does above its `ceil_threshold`).
+            own = session.timeout
+            limit = max(connect, _MIN_CONNECT)
+            if own.connect is not None:
+                limit = min(limit, own.connect)
+            extra["timeout"] = aiohttp.ClientTimeout(
+                total=own.total,
+                connect=limit,
+                sock_read=own.sock_read,
+                sock_connect=own.sock_connect,
+                ceil_threshold=math.inf,
+            )
         try:
             async with (
                 asyncio.timeout(self.timeout),
@@ -479,6 +541,7 @@ class Transport:
                     headers=self.headers,
                     allow_redirects=False,
                     raise_for_status=False,
+                    **extra,
                 ) as response,
             ):
                 # Chunks joined once (one chunk is not copied at all), as `read()` does,
@@ -497,12 +560,12 @@ class Transport:
             elapsed = loop.time() - started
             self._report(endpoint, itr, attempt, status=None, elapsed=elapsed, outcome=None)
             raise
-        except TimeoutError:
+        except TimeoutError as exc:
+            what = f"no complete reply within {self.timeout:g}s"
+            if limit is not None and isinstance(exc, aiohttp.ServerTimeoutError):
+                what = f"no connection within the {limit:.3g}s its gate left"
             failure = _Failure(
-                LacecalConnectionError(
-                    f"{endpoint.path} for ITR {redact(itr)}: no complete reply "
-                    f"within {self.timeout:g}s"
-                ),
+                LacecalConnectionError(f"{endpoint.path} for ITR {redact(itr)}: {what}"),
                 retryable=True,
             )
         except (aiohttp.ClientError, OSError) as exc:

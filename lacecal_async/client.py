@@ -10,7 +10,14 @@ from __future__ import annotations
 import contextlib
 import importlib.metadata
 import re
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable, Mapping
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Iterable,
+    Mapping,
+)
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Literal, Self, overload
@@ -202,6 +209,25 @@ class LacecalClient:
             raise ValueError("leave_free is a number of slots, zero or more")
         view = LacecalClient.__new__(LacecalClient)
         view._transport = t.derive(retries=retries, timeout=float(timeout), leave_free=leave_free)
+        view._is_view = True
+        return view
+
+    def with_gate(self, gate: Callable[[], float]) -> LacecalClient:
+        """Return a view of this client that asks `gate()` right before sending each request.
+
+        It is asked once per attempt, synchronously, after every wait (the ITR's rate
+        limiter, the pool, `max_rate`): a process stopped during a wait is asked when it
+        wakes. Raise to refuse: the call fails with that exception, no request is made,
+        and it is not retried. Else return how long [s] the request may still take to leave:
+        getting its connection (a pooled one, or resolving, connecting and TLS) is cut off
+        after that, and the attempt fails as a `LacecalConnectionError` without sending
+        (on a kept-alive connection the request is written at once). A fleet worker gates
+        each plant's requests on its lease: it sends nothing for a plant it cannot prove it
+        still holds. A view of a gated view asks both gates. Like `with_options`, the view
+        shares everything else with this client, and its `close()` does nothing.
+        """
+        view = LacecalClient.__new__(LacecalClient)
+        view._transport = self._transport.gated(gate)
         view._is_view = True
         return view
 

@@ -21,6 +21,7 @@ from lacecal_async.sync.engine import (
     worker_id,
 )
 from lacecal_async.sync.holes import REPAIR_AFTER, Hole
+from lacecal_async.sync.lease_gate import LeaseDeadlineError, LeaseGate
 from lacecal_async.sync.leases import (
     FleetStore,
     LeaseBalance,
@@ -49,6 +50,8 @@ __all__ = [
     "FleetStore",
     "Hole",
     "LeaseBalance",
+    "LeaseDeadlineError",
+    "LeaseGate",
     "LeaseLostError",
     "LeaseStore",
     "NoStoreError",

@@ -16,7 +16,10 @@ time (`lacecal_async.sync.leases`). Every ``ttl / 3`` a worker balances its leas
 only on the plants it holds, stops a plant before releasing it, stops every plant when a
 round fails or returns after its start plus the ttl, and releases all on the way out. Its
 writes are fenced with its worker id, so a worker that lost a lease cannot write after the
-new holder took over. A leased plant whose identifier this worker was not given is
+new holder took over; and each request for a plant passes the plant's lease gate
+(`lacecal_async.sync.lease_gate`) right before it is sent, so a worker stalled past its
+lease asks for nothing when it wakes: the plant stops and starts again if the next round
+still holds it. A leased plant whose identifier this worker was not given is
 reported (`FleetEvent`) and released as refused: the store never leases it to this worker
 again while it lives, another worker takes it, and one that every live worker refused
 stays free (no hand-overs) until a worker that has not refused it joins.
@@ -46,6 +49,7 @@ from lacecal_async.follow import Cursor, future_tolerance
 from lacecal_async.itr import fingerprint, redact, validate_itr
 from lacecal_async.polling import backoff, next_poll, phase_of
 from lacecal_async.redaction import Hider
+from lacecal_async.sync.lease_gate import LeaseGate
 from lacecal_async.sync.leases import FleetStore, LeaseBalance, LeaseLostError, LeaseStore
 from lacecal_async.sync.store import (
     ALIAS_HOLDS_IDENTIFIER,
@@ -446,7 +450,7 @@ class _Worker:
             return None
         try:
             inverters = await ctx.client.inverters(self.plant.itr)
-        except LacecalClosedError:
+        except (LacecalClosedError, StoreError):  # a lease gate's refusal included
             raise
         except LacecalError as exc:
             self.inventory_failures += 1
@@ -741,6 +745,12 @@ class _Fleet:
     last_round: asyncio.Future[LeaseBalance] | None = None
     #: Set when a plant's task ended because the client closed: the loop stops at once.
     closed: asyncio.Event = attrs.field(factory=asyncio.Event)
+    #: Each held plant's lease deadline: its requests are refused from then, less a margin.
+    gate: LeaseGate = attrs.field()
+
+    @gate.default
+    def _gate(self) -> LeaseGate:
+        return LeaseGate(self.ttl)
 
     def know(self, plants: Iterable[SyncPlant]) -> None:
         self.known.update((fingerprint(plant.itr), plant.itr) for plant in plants)
@@ -767,7 +777,7 @@ class _Fleet:
         try:
             while True:
                 self._reap()
-                sent = loop.time()
+                sent, renewing = loop.time(), self.gate.clock()
                 try:
                     self.last_round = asyncio.ensure_future(
                         self.store.balance_leases(self.worker, ttl=self.ttl)
@@ -780,6 +790,7 @@ class _Fleet:
                     balance, late = None, True
                     reason = str(exc) or type(exc).__name__
                 if late or balance is None:
+                    self.gate.drop()
                     if self.running:
                         stopped = list(self.running)
                         await self._stop(stopped)
@@ -795,11 +806,13 @@ class _Fleet:
                     deadline = 0.0
                 else:
                     deadline = sent + self.ttl
+                    self.gate.hold(balance.held, renewing)
                     await self._apply(balance)
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(max(sent + self.ttl / 3 - loop.time(), 0.0)):
                         await self.closed.wait()
         finally:
+            self.gate.drop()
             await self._stop(list(self.running))
             # A round still in flight may yet renew or take leases: let it land, then release.
             with contextlib.suppress(Exception):
@@ -848,6 +861,7 @@ class _Fleet:
             if key not in self.entries or self.entries[key].fingerprint not in self.known
         )
         await self._stop([*give, *missing])
+        self.gate.drop([*give, *missing])
         if give:
             await self.store.release_leases(self.worker, give)
         if missing:  # the store records the refusal: never leased to this worker again
@@ -863,7 +877,7 @@ class _Fleet:
         for key in start:
             entry = self.entries[key]
             plant = SyncPlant._stored(self.known[entry.fingerprint], entry.alias)
-            self.running[key] = task = asyncio.create_task(self._plant(plant))
+            self.running[key] = task = asyncio.create_task(self._plant(plant, self._gated(key)))
             task.add_done_callback(self._ended)
         self._emit("took", start, balance)
 
@@ -872,9 +886,19 @@ class _Fleet:
         if not task.cancelled() and isinstance(_leaf(task.exception()), LacecalClosedError):
             self.closed.set()
 
-    async def _plant(self, plant: SyncPlant) -> None:
-        """Follow one leased plant until stopped, or until a fenced write finds it lost."""
-        workers = [_Worker(self.ctx, plant, endpoint) for endpoint in self.endpoints]
+    def _gated(self, key: str) -> _Context:
+        """Return the engine's context for plant `key`: its requests pass its lease gate."""
+        gate = self.gate.gate(key)
+        ctx = self.ctx
+        return attrs.evolve(ctx, client=ctx.client.with_gate(gate), spare=ctx.spare.with_gate(gate))
+
+    async def _plant(self, plant: SyncPlant, ctx: _Context) -> None:
+        """Follow one leased plant until stopped, or until it may have lost its lease.
+
+        A fenced write finding it lost, or its lease gate refusing a request, ends it quietly
+        (reported): the next round starts it again if it still holds the lease.
+        """
+        workers = [_Worker(ctx, plant, endpoint) for endpoint in self.endpoints]
         try:
             # The previous holder may have asked for it within the rate window: let it pass.
             await asyncio.sleep(self.handover_wait)

@@ -29,8 +29,9 @@ Fencing: the writes for a plant (`FleetStore.commit_page` and the others) take a
 ``worker=``; with it, the store checks in the same transaction that the worker still holds
 an unexpired lease on the plant, and raises `LeaseLostError` if not. So a worker that was
 stalled past its lease (a long GC pause, a frozen VM) cannot write old state over the new
-holder's. This module holds the pure arithmetic and the protocols; `PostgresStore`
-implements them.
+holder's; nor can it ask the API for the plant: its requests pass a gate on the lease's
+deadline by its own clock (`lacecal_async.sync.lease_gate`). This module holds the pure
+arithmetic and the protocols; `PostgresStore` implements them.
 """
 
 from __future__ import annotations

@@ -49,7 +49,7 @@ async def test_plants_followed_together_poll_each_at_its_own_phase(tmp_path: Pat
     plants = make_plants(
         len(keys), seed=31, start=T0, interval=PERIOD, gaps=False, follow_clock=True
     )
-    clock = JumpClock(now, sleepers=2 * len(keys))  # a poller and a repairer each
+    clock = JumpClock(now, sleepers=2 * len(keys))  # each plant's polls and its repairs
     polls: dict[str, list[_Poll]] = {key: [] for key in keys}
 
     def seen(cycle: Cycle) -> None:
@@ -100,7 +100,7 @@ async def test_late_data_lands_on_the_repair_schedule(tmp_path: Path) -> None:
     # The gap fills in 2 periods from now, well before its first repair (6 periods).
     base = make_plants(1, seed=6, start=start, days=1, interval=period, follow_clock=True)[0]
     plant = attrs.evolve(base, gaps=(), late=((*gap, now + 2 * period),))
-    clock = JumpClock(now, sleepers=2)  # the poller and the repairer
+    clock = JumpClock(now, sleepers=2)  # the plant's polls and its repairs
     landed: list[float] = []
     polled: list[float] = []
     async with (

@@ -1,12 +1,12 @@
 """A follow engine's clock on virtual time: it jumps once every task running on it sleeps.
 
 The engine waits for its next poll on a `Clock` (``now`` and ``sleep``). `JumpClock` is
-one whose time moves only when all of its `sleepers` (the tasks running on it: one per
-plant and endpoint `follow` runs) are asleep: it then jumps to the earliest wake-up and
-wakes those due. Everything between two sleeps (HTTP to the fake server, the database)
-takes no clock time, however busy the machine, so a schedule seen on it is exact, and a
-test of days of polls runs as fast as the machine goes. A fake server given the same
-clock decides by it which records exist.
+one whose time moves only when all of its `sleepers` (the tasks running on it: two per
+plant and endpoint `follow` runs, its polls and its hole repairs) are asleep: it then
+jumps to the earliest wake-up and wakes those due. Everything between two sleeps (HTTP to
+the fake server, the database) takes no clock time, however busy the machine, so a
+schedule seen on it is exact, and a test of days of polls runs as fast as the machine
+goes. A fake server given the same clock decides by it which records exist.
 """
 
 from __future__ import annotations

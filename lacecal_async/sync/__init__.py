@@ -38,6 +38,8 @@ from lacecal_async.sync.store import (
     StatusRow,
     Store,
     StoreError,
+    StoreInUseError,
+    StoreUnavailableError,
     SyncState,
     check_alias,
 )
@@ -63,6 +65,8 @@ __all__ = [
     "StatusRow",
     "Store",
     "StoreError",
+    "StoreInUseError",
+    "StoreUnavailableError",
     "SyncPlant",
     "SyncState",
     "check_alias",

@@ -57,6 +57,7 @@ from lacecal_async.sync.store import (
     PlantEntry,
     Store,
     StoreError,
+    StoreUnavailableError,
     SyncState,
     check_alias,
 )
@@ -84,6 +85,20 @@ DEFAULT_INTERVAL = 600
 INVENTORY_EVERY = 144
 #: How long a fleet worker's leases last without renewal [s]; it renews every third of it.
 DEFAULT_LEASE_TTL = 30.0
+#: The first wait after the store failed for a while [s]; it doubles with each failure in a
+#: row, up to the plant's period (`store_backoff`).
+STORE_RETRY = 1.0
+
+
+def store_backoff(failures: int, interval: float, *, rng: random.Random) -> float:
+    """Return how long to wait [s] after the store failed `failures` times in a row.
+
+    A database that drops connections or restarts is back in seconds, a full disk when
+    someone frees space: try again soon, then less often, at least once per period.
+    Jittered (50-100%) so that plants do not all come back at once.
+    """
+    wait = min(STORE_RETRY * 2.0 ** min(failures - 1, 30), max(interval, STORE_RETRY))
+    return wait * rng.uniform(0.5, 1.0)
 
 
 def worker_id() -> str:
@@ -328,6 +343,10 @@ class _Worker:
     writing: asyncio.Lock = attrs.field(factory=asyncio.Lock)
     #: Set after the first cycle (which removes any future-dated rows): repairs start then.
     polled: asyncio.Event = attrs.field(factory=asyncio.Event)
+    #: Cycles in a row the store failed for a while (`StoreUnavailableError`).
+    store_failures: int = 0
+    #: Whether the state in memory may be behind the store's (a commit it could not confirm).
+    stale: bool = False
 
     @property
     def key(self) -> str:
@@ -468,15 +487,20 @@ class _Worker:
     async def cycle(self, *, repair: bool = True) -> Cycle:
         """Run one cycle; a plant's failure is stored and reported, never raised.
 
-        `repair`: ask for the holes due too (`sync`); `follow` repairs between polls.
+        `repair`: ask for the holes due too (`sync`); `follow` repairs between polls. A store
+        failing for a while (`StoreUnavailableError`) is reported and retried soon; a lease
+        lost (`LeaseLostError`, the gate's refusal included) is raised: the fleet acts on it.
         """
-        ctx = self.ctx
         self.landed = (0, 0)
         error: str | None = None
         inventory_error: str | None = None
         fault: LacecalClockError | None = None
         looked = 0
         try:
+            if self.stale:  # a commit the store could not confirm may have landed: ask it
+                async with self.writing:
+                    await self.load()
+                self.stale = False
             if self.state.latest is not None and self.state.latest > self.limit():
                 await self._drop_future(None)  # a store written before records were checked
             try:
@@ -493,23 +517,56 @@ class _Worker:
             inventory_error = await self._inventory()
             if fault is not None:
                 error = str(fault)
-        except (LacecalClosedError, StoreError):
+        except StoreUnavailableError as exc:
+            return self._store_failed(exc, inventory_error, looked)
+        except (LacecalClosedError, StoreError):  # lease lost or gate refused: give it up
             raise
         except LacecalError as exc:
             error, fault = str(exc), None
-        interval = self.interval
+        try:
+            when = await self._schedule(error, fault)
+        except StoreUnavailableError as exc:
+            return self._store_failed(exc, inventory_error, looked)
+        self.store_failures = 0
+        self.polled.set()
+        return self._report(when, error, inventory_error, looked)
+
+    async def _schedule(self, error: str | None, fault: LacecalClockError | None) -> float:
+        """Write the cycle's outcome and return when to poll next: on schedule, or backed off."""
+        ctx, interval = self.ctx, self.interval
         now = ctx.clock.now()
         grid = self.state.latest if self.state.latest is not None else self.grid or 0
         when = next_poll(now, interval, grid=grid, phase=phase_of(self.key), rng=ctx.rng)
         if error is None:
             await self._commit((), next_poll=when, failures=0)
-        else:
-            if fault is None:  # a clock fault keeps the schedule: the records before it come
-                when = now + backoff(self.state.failures + 1, interval, rng=ctx.rng)
-            async with self.writing:
-                await ctx.record_error(self.key, self.endpoint, error, when, now)
-                await self.load()
-        self.polled.set()
+            return when
+        if fault is None:  # a clock fault keeps the schedule: the records before it come
+            when = now + backoff(self.state.failures + 1, interval, rng=ctx.rng)
+        async with self.writing:
+            await ctx.record_error(self.key, self.endpoint, error, when, now)
+            await self.load()
+        return when
+
+    def _store_failed(
+        self, exc: StoreUnavailableError, inventory_error: str | None, looked: int
+    ) -> Cycle:
+        """Report a cycle the store failed for a while, and ask again soon (`store_backoff`).
+
+        Nothing is written (the store is what failed): the error is logged and in the
+        cycle's event, and the next cycle first reads the state back from the store.
+        """
+        self.store_failures += 1
+        self.stale = True
+        now = self.ctx.clock.now()
+        wait = store_backoff(self.store_failures, self.interval, rng=self.ctx.rng)
+        error = f"the store failed, trying again in {wait:.3g} s: {exc}"
+        _log.warning("%s %s: %s", self.plant.name, self.endpoint.value, error)
+        return self._report(now + wait, error, inventory_error, looked)
+
+    def _report(
+        self, when: float, error: str | None, inventory_error: str | None, looked: int
+    ) -> Cycle:
+        """Return (and hand to `on_cycle`) the cycle's event."""
         repaired, self.repaired = self.repaired, 0
         records, pages = self.landed
         cycle = Cycle(
@@ -525,8 +582,8 @@ class _Worker:
             error,
             inventory_error,
         )
-        if ctx.on_cycle is not None:
-            ctx.on_cycle(cycle)
+        if self.ctx.on_cycle is not None:
+            self.ctx.on_cycle(cycle)
         return cycle
 
     async def forever(self) -> None:
@@ -546,6 +603,11 @@ class _Worker:
         while True:
             try:
                 await self._repair()
+            except StoreUnavailableError as exc:  # its hole stays due: the next round asks
+                _log.warning(
+                    "%s %s: a repair failed: %s", self.plant.name, self.endpoint.value, exc
+                )
+                self.stale = True
             except (LacecalClosedError, StoreError):
                 raise
             except LacecalError as exc:
@@ -772,8 +834,12 @@ class _Fleet:
         loop = asyncio.get_running_loop()
         deadline = 0.0
         # A clean slate for this id: an earlier run of it that did not leave cleanly (a
-        # crash) may still have leases, a heartbeat and refusals of plants it lacked.
-        await self.store.release_leases(self.worker)
+        # crash) may still have leases, a heartbeat and refusals of plants it lacked. A
+        # database down now is no reason to stop: the rounds below wait for it.
+        try:
+            await self.store.release_leases(self.worker)
+        except StoreUnavailableError as exc:
+            _log.warning("worker %s: could not release earlier leases: %s", self.worker, exc)
         try:
             while True:
                 self._reap()
@@ -790,24 +856,20 @@ class _Fleet:
                     balance, late = None, True
                     reason = str(exc) or type(exc).__name__
                 if late or balance is None:
-                    self.gate.drop()
-                    if self.running:
-                        stopped = list(self.running)
-                        await self._stop(stopped)
-                        self._emit(
-                            "stopped",
-                            stopped,
-                            detail=(
-                                f"lease round failed: {reason}"
-                                if balance is None
-                                else "lease round came back too late"
-                            ),
-                        )
+                    await self._stop_all(
+                        f"lease round failed: {reason}"
+                        if balance is None
+                        else "lease round came back too late"
+                    )
                     deadline = 0.0
                 else:
                     deadline = sent + self.ttl
                     self.gate.hold(balance.held, renewing)
-                    await self._apply(balance)
+                    try:
+                        await self._apply(balance)
+                    except StoreUnavailableError as exc:  # as a failed round: stop, try again
+                        deadline = 0.0
+                        await self._stop_all(f"lease round failed: {exc}")
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(max(sent + self.ttl / 3 - loop.time(), 0.0)):
                         await self.closed.wait()
@@ -820,6 +882,14 @@ class _Fleet:
                     await self.last_round
             with contextlib.suppress(Exception):
                 await self.store.release_leases(self.worker)
+
+    async def _stop_all(self, detail: str) -> None:
+        """Stop every plant: this worker cannot prove it still holds their leases."""
+        self.gate.drop()
+        if self.running:
+            stopped = list(self.running)
+            await self._stop(stopped)
+            self._emit("stopped", stopped, detail=detail)
 
     async def _refresh(self) -> None:
         self.entries = {entry.plant: entry for entry in await self.store.plants()}

@@ -33,6 +33,7 @@ from lacecal_async.private_file import create_private_file
 from lacecal_async.records import Inverter, InverterRecord, MeterRecord
 from lacecal_async.sync import pages
 from lacecal_async.sync.holes import Hole, attempted, find_gaps, head_gap, reconcile
+from lacecal_async.sync.sqlite_faults import store_error
 from lacecal_async.sync.sqlite_schema import MIGRATIONS, TABLE_NAMES
 from lacecal_async.sync.store import (
     NoStoreError,
@@ -141,14 +142,21 @@ ORDER BY 1, 2
 
 @contextlib.contextmanager
 def _transaction(db: sqlite3.Connection) -> Iterator[None]:
-    """Run the block in one write transaction: all of it commits, or none of it."""
+    """Run the block in one write transaction: all of it commits, or none of it.
+
+    A full disk or a lock can fail the COMMIT itself, and SQLite may have rolled the
+    transaction back on its own already: either way none of it is left open, so the
+    connection's next transaction starts clean (the error is raised as it came).
+    """
     db.execute("BEGIN IMMEDIATE")  # take the write lock now: no deadlock upgrading later
     try:
         yield
+        db.execute("COMMIT")
     except BaseException:
-        db.execute("ROLLBACK")
+        if db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):  # the block's error is the one to see
+                db.execute("ROLLBACK")
         raise
-    db.execute("COMMIT")
 
 
 @contextlib.contextmanager
@@ -315,7 +323,13 @@ class SQLiteStore:
     def _with_db(self, job: Callable[[sqlite3.Connection], T]) -> T:
         if self._db is None:  # pragma: no cover - close() runs after every job submitted
             raise StoreError(f"the store {self.path} is closed")
-        return job(self._db)
+        try:
+            return job(self._db)
+        except sqlite3.Error as exc:  # locked, full, damaged: a StoreError; others as they are
+            error = store_error(exc, self.path)
+            if error is None:
+                raise
+            raise error from None
 
     def _open_sync(self) -> None:
         db = self._connect()
@@ -329,6 +343,9 @@ class SQLiteStore:
             db.close()
             if exc.sqlite_errorcode == sqlite3.SQLITE_NOTADB:
                 raise SchemaVersionError(f"{self.path} is not an SQLite database") from None
+            error = store_error(exc, self.path)
+            if error is not None:
+                raise error from None
             if not self.create:  # a file it may not read, a WAL store it cannot share, ...
                 raise StoreError(f"cannot read {self.path}: {exc}") from None
             raise

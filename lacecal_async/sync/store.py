@@ -41,6 +41,8 @@ __all__ = [
     "StatusRow",
     "Store",
     "StoreError",
+    "StoreInUseError",
+    "StoreUnavailableError",
     "SyncState",
     "check_alias",
     "check_fingerprint",
@@ -63,6 +65,25 @@ ALIAS_HOLDS_IDENTIFIER = (
 
 class StoreError(LacecalError):
     """A store refused an operation: an unknown plant, a conflicting alias, a closed store."""
+
+
+class StoreUnavailableError(StoreError):
+    """The database failed for a while, not for good: the operation may be tried again.
+
+    A dropped connection, a server restarting, a lock held too long (SQLite's "database is
+    locked"), a full disk. The operation's transaction committed whole or not at all (a
+    connection lost during COMMIT cannot tell which): it is safe to repeat, as every write
+    is an upsert. The sync engine logs it, backs off and carries on; it never stops a
+    daemon. Not a `LeaseLostError`: a fleet worker keeps its plants.
+    """
+
+
+class StoreInUseError(StoreError):
+    """Another process follows this store, and the store takes one follower at a time.
+
+    A SQLite file has no leases: two daemons following it would both poll every plant,
+    twice the API's limit. The message names the holder (process id and host).
+    """
 
 
 class SchemaVersionError(StoreError):

@@ -35,9 +35,9 @@ import os
 import random
 import secrets
 import socket
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import Any, Literal, cast
+from typing import Any, Literal, TypeVar, cast
 
 import attrs
 
@@ -78,6 +78,7 @@ __all__ = [
 ]
 
 _log = logging.getLogger("lacecal_async.sync")
+T = TypeVar("T")
 
 #: The period assumed for a plant none of whose records told its own [s].
 DEFAULT_INTERVAL = 600
@@ -88,6 +89,8 @@ DEFAULT_LEASE_TTL = 30.0
 #: The first wait after the store failed for a while [s]; it doubles with each failure in a
 #: row, up to the plant's period (`store_backoff`).
 STORE_RETRY = 1.0
+#: The longest wait between tries to start while the store is unavailable [s].
+_START_RETRY_MAX = 60.0
 
 
 def store_backoff(failures: int, interval: float, *, rng: random.Random) -> float:
@@ -762,10 +765,7 @@ async def follow(
     if isinstance(store, LeaseStore):
         if not lease_ttl > 0:
             raise ValueError(f"lease_ttl is a positive number of seconds, not {lease_ttl}")
-        stored = {entry.fingerprint for entry in await cast("FleetStore", store).plants()}
-        for plant in chosen:  # one given without alias keeps the alias another worker gave
-            if plant.alias is not None or fingerprint(plant.itr) not in stored:
-                await store.add_plant(fingerprint(plant.itr), plant.alias)
+        await _patiently(lambda: _join(cast("FleetStore", store), chosen), ctx)
         ctx.fleet, ctx.worker = cast("FleetStore", store), worker or worker_id()
         if handover_wait is None:
             period = client.rate_limit[1]
@@ -774,12 +774,37 @@ async def follow(
         fleet.know(chosen)
         await fleet.run()
         return
-    workers = await _workers(ctx, chosen, endpoints)
+    workers = await _patiently(lambda: _workers(ctx, chosen, endpoints), ctx)
     with _closed_as_one():
         async with asyncio.TaskGroup() as group:
             for one in workers:
                 group.create_task(one.forever())
                 group.create_task(one.repairs())
+
+
+async def _join(store: FleetStore, chosen: Sequence[SyncPlant]) -> None:
+    """Add `chosen` to a fleet's store; one given without alias keeps the one another gave."""
+    stored = {entry.fingerprint for entry in await store.plants()}
+    for plant in chosen:
+        if plant.alias is not None or fingerprint(plant.itr) not in stored:
+            await store.add_plant(fingerprint(plant.itr), plant.alias)
+
+
+async def _patiently(call: Callable[[], Awaitable[T]], ctx: _Context) -> T:
+    """Return ``await call()``, trying again (`store_backoff`) while the store is unavailable.
+
+    For a daemon's start: a database restarting at that moment is waited for, not fatal.
+    `call` must be safe to repeat (adding plants and reading state are).
+    """
+    failures = 0
+    while True:
+        try:
+            return await call()
+        except StoreUnavailableError as exc:
+            failures += 1
+            wait = store_backoff(failures, _START_RETRY_MAX, rng=ctx.rng)
+            _log.warning("the store failed, trying again in %.3g s: %s", wait, exc)
+            await ctx.clock.sleep(wait)
 
 
 def _seen(done: asyncio.Future[Any]) -> None:

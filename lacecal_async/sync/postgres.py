@@ -501,7 +501,7 @@ class PostgresStore:
                     _raise_as_store_error(exc, self.dsn)
             # The connection went (a restart drops them all): retry once on fresh ones. The
             # job's transaction committed whole or not at all, and replaying it is harmless.
-            pool.expire_connections()
+            await pool.expire_connections()
             try:
                 return await attempt()
             except Exception as exc:  # noqa: BLE001 - as above

@@ -35,7 +35,7 @@ import os
 import random
 import secrets
 import socket
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, Literal, TypeVar, cast
 
@@ -55,6 +55,7 @@ from lacecal_async.sync.store import (
     ALIAS_HOLDS_IDENTIFIER,
     TIMED,
     PlantEntry,
+    SingleFollower,
     Store,
     StoreError,
     StoreUnavailableError,
@@ -774,12 +775,20 @@ async def follow(
         fleet.know(chosen)
         await fleet.run()
         return
-    workers = await _patiently(lambda: _workers(ctx, chosen, endpoints), ctx)
-    with _closed_as_one():
-        async with asyncio.TaskGroup() as group:
-            for one in workers:
-                group.create_task(one.forever())
-                group.create_task(one.repairs())
+    # A store without leases takes one follower at a time: a second would double the polls.
+    following = store.following() if isinstance(store, SingleFollower) else _nothing()
+    async with following:
+        workers = await _patiently(lambda: _workers(ctx, chosen, endpoints), ctx)
+        with _closed_as_one():
+            async with asyncio.TaskGroup() as group:
+                for one in workers:
+                    group.create_task(one.forever())
+                    group.create_task(one.repairs())
+
+
+@contextlib.asynccontextmanager
+async def _nothing() -> AsyncIterator[None]:
+    yield
 
 
 async def _join(store: FleetStore, chosen: Sequence[SyncPlant]) -> None:

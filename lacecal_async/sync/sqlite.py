@@ -32,6 +32,7 @@ from lacecal_async.endpoints import Endpoint
 from lacecal_async.private_file import create_private_file
 from lacecal_async.records import Inverter, InverterRecord, MeterRecord
 from lacecal_async.sync import pages
+from lacecal_async.sync.follow_lock import follow_lock
 from lacecal_async.sync.holes import Hole, attempted, find_gaps, head_gap, reconcile
 from lacecal_async.sync.sqlite_faults import store_error
 from lacecal_async.sync.sqlite_schema import MIGRATIONS, TABLE_NAMES
@@ -269,6 +270,16 @@ class SQLiteStore:
     _db: sqlite3.Connection | None = attrs.field(init=False, default=None)
 
     # -- lifecycle ------------------------------------------------------------------------
+    @contextlib.asynccontextmanager
+    async def following(self) -> AsyncIterator[None]:
+        """Hold the store's follow lock (`lacecal_async.sync.follow_lock`) for the block.
+
+        `follow` holds it while it runs: one follow daemon per file. `StoreInUseError`, naming
+        the holder (pid and host), if another process (or another store here) holds it.
+        """
+        with follow_lock(self.path):
+            yield
+
     async def open(self) -> None:
         """Create or upgrade the schema; `SchemaVersionError` for a newer or foreign one.
 

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol, Self, runtime_checkable
 
 import attrs
 
@@ -38,6 +39,7 @@ __all__ = [
     "NoStoreError",
     "PlantEntry",
     "SchemaVersionError",
+    "SingleFollower",
     "StatusRow",
     "Store",
     "StoreError",
@@ -288,6 +290,17 @@ class Store(RecordSource, Protocol):
 
     async def status(self) -> list[StatusRow]:
         """Return a row per plant and synced endpoint (one row for a plant never synced)."""
+
+
+@runtime_checkable
+class SingleFollower(Protocol):
+    """A store that one `follow` at a time may use (`SQLiteStore`: it has no leases).
+
+    `follow` holds `following` while it runs; a second one is refused (`StoreInUseError`).
+    """
+
+    def following(self) -> AbstractAsyncContextManager[None]:
+        """Hold the store's follow lock for the block; `StoreInUseError` if another does."""
 
 
 def check_fingerprint(fingerprint: str) -> str:

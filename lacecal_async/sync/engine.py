@@ -189,7 +189,8 @@ class Cycle:
     holes (in `follow`, the repairs between the previous cycle and this one); latest: the
     newest stored record's start; next_poll: when it asks again; error: why it failed (None:
     it did not); inventory_error: why this cycle's refresh of the inverter list failed
-    (None: it did not, or was not due).
+    (None: it did not, or was not due). failures: the plant's failures in a row; for a cycle
+    the store failed (`StoreUnavailableError`, not stored), the store's failures in a row.
     """
 
     plant: str
@@ -531,7 +532,14 @@ class _Worker:
             when = await self._schedule(error, fault)
         except StoreUnavailableError as exc:
             return self._store_failed(exc, inventory_error, looked)
-        self.store_failures = 0
+        if self.store_failures:
+            _log.warning(
+                "%s %s: the store works again (after %d failed cycles)",
+                self.plant.name,
+                self.endpoint.value,
+                self.store_failures,
+            )
+            self.store_failures = 0
         self.polled.set()
         return self._report(when, error, inventory_error, looked)
 
@@ -564,11 +572,19 @@ class _Worker:
         now = self.ctx.clock.now()
         wait = store_backoff(self.store_failures, self.interval, rng=self.ctx.rng)
         error = f"the store failed, trying again in {wait:.3g} s: {exc}"
-        _log.warning("%s %s: %s", self.plant.name, self.endpoint.value, error)
-        return self._report(now + wait, error, inventory_error, looked)
+        # The first failure in a row, and one in ten after it: a full disk for hours is a
+        # few lines, not one per plant and second (each cycle's event says it anyway).
+        level = logging.WARNING if self.store_failures % 10 == 1 else logging.INFO
+        _log.log(level, "%s %s: %s", self.plant.name, self.endpoint.value, error)
+        return self._report(now + wait, error, inventory_error, looked, self.store_failures)
 
     def _report(
-        self, when: float, error: str | None, inventory_error: str | None, looked: int
+        self,
+        when: float,
+        error: str | None,
+        inventory_error: str | None,
+        looked: int,
+        failures: int | None = None,
     ) -> Cycle:
         """Return (and hand to `on_cycle`) the cycle's event."""
         repaired, self.repaired = self.repaired, 0
@@ -582,7 +598,7 @@ class _Worker:
             self.state.latest,
             self.state.interval,
             when,
-            self.state.failures,
+            self.state.failures if failures is None else failures,
             error,
             inventory_error,
         )

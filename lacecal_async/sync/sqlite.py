@@ -248,6 +248,20 @@ def _write_holes(
     )
 
 
+#: How a reader opens a store, in turn while the file system refuses what it needs to write.
+_READER_MODES = ("mode=rw", "mode=ro", "mode=ro&immutable=1")
+#: The result codes of a file SQLite could not open or write: a read-only file system.
+_CANNOT_WRITE = frozenset({sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY})
+
+
+class _CannotWriteError(Exception):
+    """A reader's open failed for want of writing: the next of `_READER_MODES` may do."""
+
+    def __init__(self, error: StoreError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 @attrs.define
 class SQLiteStore:
     """Synced records in one SQLite file at `path` (created with mode 0600).
@@ -343,7 +357,29 @@ class SQLiteStore:
             raise error from None
 
     def _open_sync(self) -> None:
-        db = self._connect()
+        if self.create:
+            self._db = self._checked(self._connect())
+            return
+        if not self.path.exists():
+            raise NoStoreError(f"{self.path}: no such file; `lacecal sync` creates a store")
+        # mode=rw first: SQLite never creates the file (and, as the last connection to a WAL
+        # store, removes the -wal and -shm files it needed on closing, where mode=ro leaves
+        # them). A store on a read-only file system (or in a directory this user may not
+        # write) cannot have its -shm file made: read it with mode=ro, which uses one a
+        # writer elsewhere made, else as immutable (no writer can be at work there).
+        first: StoreError | None = None
+        for mode in _READER_MODES:
+            try:
+                self._db = self._checked(self._connect(mode))
+            except _CannotWriteError as exc:
+                first = first or exc.error
+                continue
+            return
+        assert first is not None  # noqa: S101 - the loop ran
+        raise first
+
+    def _checked(self, db: sqlite3.Connection) -> sqlite3.Connection:
+        """Return `db` with the schema created or upgraded, or checked (`create` off)."""
         try:
             if self.create:
                 self._configure(db)
@@ -358,34 +394,39 @@ class SQLiteStore:
             if error is not None:
                 raise error from None
             if not self.create:  # a file it may not read, a WAL store it cannot share, ...
-                raise StoreError(f"cannot read {self.path}: {exc}") from None
+                error = StoreError(f"cannot read {self.path}: {exc}")
+                if exc.sqlite_errorcode & 0xFF in _CANNOT_WRITE:
+                    raise _CannotWriteError(error) from None
+                raise error from None
             raise
         except BaseException:
             db.close()
             raise
-        self._db = db
+        return db
 
-    def _connect(self) -> sqlite3.Connection:
-        """Connect to the file: created (mode 0600) if missing, unless `create` is off."""
+    def _connect(self, mode: str = "mode=rw") -> sqlite3.Connection:
+        """Connect to the file: created (mode 0600) if missing, unless `create` is off.
+
+        `mode`: how a reader (`create` off) opens it, one of `_READER_MODES`.
+        """
         if self.create:
             try:
                 create_private_file(self.path)
             except OSError as exc:  # a directory, no such folder, no permission
                 raise StoreError(f"cannot open {self.path}: {exc.strerror}") from None
             return sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
-        if not self.path.exists():
-            raise NoStoreError(f"{self.path}: no such file; `lacecal sync` creates a store")
-        # mode=rw: SQLite never creates the file (and, as the last connection to a WAL store,
-        # removes the -wal and -shm files it needed on closing, where mode=ro leaves them).
         try:
             return sqlite3.connect(
-                f"{self.path.absolute().as_uri()}?mode=rw",
+                f"{self.path.absolute().as_uri()}?{mode}",
                 uri=True,
                 timeout=self.timeout,
                 isolation_level=None,
             )
         except sqlite3.OperationalError as exc:  # a directory, no permission
-            raise StoreError(f"cannot open {self.path}: {exc}") from None
+            error = StoreError(f"cannot open {self.path}: {exc}")
+            if exc.sqlite_errorcode & 0xFF in _CANNOT_WRITE:
+                raise _CannotWriteError(error) from None
+            raise error from None
 
     def _configure(self, db: sqlite3.Connection) -> None:
         db.execute("PRAGMA foreign_keys = ON")

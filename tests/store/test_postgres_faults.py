@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from typing import Any
 
 import asyncpg
 import pytest
@@ -25,7 +26,7 @@ _WAITING = (
 KEY = fingerprint("2Yw4aCQ9gfZ6y1T9")
 
 
-async def _terminate_the_waiting(admin: asyncpg.Connection) -> None:  # type: ignore[type-arg]
+async def _terminate_the_waiting(admin: asyncpg.Connection[Any]) -> None:
     """Wait for a backend blocked on the admin's lock, then terminate it."""
     found: list[int] = []
 

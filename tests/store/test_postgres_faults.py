@@ -26,18 +26,22 @@ _WAITING = (
 KEY = fingerprint("2Yw4aCQ9gfZ6y1T9")
 
 
-async def _terminate_the_waiting(admin: asyncpg.Connection[Any]) -> None:
-    """Wait for a backend blocked on the admin's lock, then terminate it."""
+async def _terminate_the_waiting(admin: asyncpg.Connection[Any], gone: set[int]) -> None:
+    """Wait for a backend blocked on the admin's lock, not one of `gone`; terminate it.
+
+    A terminated backend may still show as waiting for a moment: `gone` are skipped.
+    """
     found: list[int] = []
 
     async def waiting() -> bool:
         await admin.execute("SELECT pg_stat_clear_snapshot()")  # fresh within its transaction
-        found[:] = await admin.fetchval(_WAITING) or []
+        found[:] = [pid for pid in await admin.fetchval(_WAITING) or [] if pid not in gone]
         return bool(found)
 
     await until(waiting)
     for pid in found:
         await admin.execute("SELECT pg_terminate_backend($1)", pid)
+        gone.add(pid)
 
 
 async def test_a_terminated_backend_is_a_store_unavailable_error(postgres_dsn: str) -> None:
@@ -49,8 +53,9 @@ async def test_a_terminated_backend_is_a_store_unavailable_error(postgres_dsn: s
             await locked.start()
             await admin.execute("LOCK TABLE plants IN ACCESS EXCLUSIVE MODE")
             call = asyncio.create_task(store.plants())
-            await _terminate_the_waiting(admin)  # the call's first connection
-            await _terminate_the_waiting(admin)  # and the fresh one it tried again on
+            gone: set[int] = set()
+            await _terminate_the_waiting(admin, gone)  # the call's first connection
+            await _terminate_the_waiting(admin, gone)  # and the fresh one it tried again on
             with pytest.raises(StoreUnavailableError) as caught:
                 await call
             await locked.rollback()
@@ -71,7 +76,7 @@ async def test_one_terminated_backend_is_tried_again_unseen(postgres_dsn: str) -
             await locked.start()
             await admin.execute("LOCK TABLE plants IN ACCESS EXCLUSIVE MODE")
             call = asyncio.create_task(store.plants())
-            await _terminate_the_waiting(admin)
+            await _terminate_the_waiting(admin, set())
             await locked.rollback()
         finally:
             await admin.close()

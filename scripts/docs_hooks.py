@@ -26,11 +26,15 @@ def cli_reference() -> str:
     os.environ["COLUMNS"] = "100"  # argparse wraps to the terminal's width
     parser = build_parser()
     parts = ["## `lacecal`\n", "```text", f"$ lacecal --help\n{parser.format_help()}```\n"]
-    commands = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]  # noqa: SLF001
+    commands = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     for action in commands:
         for name, sub in action.choices.items():
             help_text = sub.format_help()
-            parts += [f"## `lacecal {name}`\n", "```text", f"$ lacecal {name} --help\n{help_text}```\n"]
+            parts += [
+                f"## `lacecal {name}`\n",
+                "```text",
+                f"$ lacecal {name} --help\n{help_text}```\n",
+            ]
     return "\n".join(parts)
 
 
@@ -52,7 +56,7 @@ def commits_since(commit: str) -> str:
 
 
 def benchmarks_table() -> str:
-    """The latest run's table, its machine and commit first."""
+    """Return the latest run's table, its commit and date first."""
     latest = json.loads((ROOT / "benchmarks/results/latest.json").read_text(encoding="utf-8"))
     machine = latest["machine"]
     commit = machine["commit"] + (" (with uncommitted changes)" if machine.get("dirty") else "")

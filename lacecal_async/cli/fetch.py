@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import AsyncGenerator, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 import attrs
 
@@ -108,10 +108,17 @@ class Fetch:
             self.display.finish()
 
 
+class LogSink(Protocol):
+    """Where log lines go: a fetch's `Display` or a sync's `SyncProgress`."""
+
+    def log(self, line: str) -> None:
+        """Write one log line."""
+
+
 class _DisplayHandler(logging.Handler):
     """Send the library's log records through the display (above a live one)."""
 
-    def __init__(self, display: Display) -> None:
+    def __init__(self, display: LogSink) -> None:
         super().__init__()
         self.display = display
 
@@ -123,7 +130,7 @@ class _DisplayHandler(logging.Handler):
 
 
 @contextlib.contextmanager
-def log_to(display: Display, *, verbose: bool) -> Iterator[None]:
+def log_to(display: LogSink, *, verbose: bool) -> Iterator[None]:
     """Route the library's warnings (all its logs if `verbose`) to the display meanwhile."""
     logger = logging.getLogger(_LIBRARY_LOGGER)
     handler = _DisplayHandler(display)

@@ -70,7 +70,7 @@ def test_duckdb_query_sums_each_period_once(tmp_path: Path) -> None:
 
 
 def test_postgres_example_prints_its_lease(postgres_dsn: str, tmp_path: Path) -> None:
-    (code,) = [block.code for block in blocks("python") if "PostgresStore(dsn)" in block.code]
+    (code,) = [block.code for block in blocks("python") if "lease_plants" in block.code]
     script = tmp_path / "example.py"
     script.write_text(code, encoding="utf-8")
     env = {**os.environ, "LACECAL_DSN": postgres_dsn}

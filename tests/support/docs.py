@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import textwrap
 from pathlib import Path
 
 import attrs
@@ -10,7 +11,8 @@ import attrs
 ROOT = Path(__file__).resolve().parents[2]
 #: Every page whose examples CI runs: the README and the whole site.
 PAGES = (ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md")))
-_FENCE = re.compile(r"^```(\w*)\n(.*?)^```$", re.DOTALL | re.MULTILINE)
+#: A fenced block, at the margin or indented under a list item.
+_FENCE = re.compile(r"^( *)```(\w*)\n(.*?)^\1```$", re.DOTALL | re.MULTILINE)
 
 
 @attrs.frozen
@@ -34,9 +36,10 @@ def blocks(lang: str, pages: tuple[Path, ...] = PAGES) -> list[Block]:
     for page in pages:
         text = page.read_text(encoding="utf-8")
         for match in _FENCE.finditer(text):
-            if match.group(1) == lang:
+            indent, kind, code = match.groups()
+            if kind == lang:
                 line = text.count("\n", 0, match.start()) + 1
-                found.append(Block(page, line, lang, match.group(2)))
+                found.append(Block(page, line, lang, textwrap.dedent(code) if indent else code))
     return found
 
 

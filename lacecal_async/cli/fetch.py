@@ -315,8 +315,8 @@ FETCH_EPILOG = f"""\
 
 The output format is --format, else the file's extension: .csv, .jsonl (or .ndjson),
 .parquet (needs pyarrow: pip install 'lacecal_async[parquet]'); without -o, or with -o -,
-JSON Lines on stdout. The columns and their types are the same in every format (see the
-README's table): start is the UTC instant of unix_time, utc_offset_s the plant's offset.
+JSON Lines on stdout. The columns and their types are the same in every format (the docs'
+reference/schema page): start is the UTC instant of unix_time, utc_offset_s the plant's offset.
 The first column, plant, holds the alias (alias=IDENTIFIER), else the full identifier;
 stderr never shows more than an alias or a redacted identifier (...WXYZ).
 Records of one plant are in time order; plants interleave as their pages arrive.

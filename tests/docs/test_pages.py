@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import io
+import json
 import os
 import re
 import shlex
@@ -151,3 +152,19 @@ def test_every_page_is_in_the_site() -> None:
     nav = page("mkdocs.yml")
     for path in PAGES[1:]:
         assert str(path.relative_to(ROOT / "docs")) in nav, path
+
+
+#: One-off measurements the docs name by the commit they were made at (not benchmark runs).
+ONE_OFF_RUNS = {"41b0fe9", "b562518", "65873e7"}
+
+
+def test_figures_name_the_latest_benchmark_run() -> None:
+    """A figure from the benchmarks names its run: a new latest.json makes the docs say so."""
+    latest = json.loads(page("benchmarks/results/latest.json"))["machine"]["commit"]
+    named = {
+        commit
+        for path in PAGES
+        for commit in re.findall(r"`([0-9a-f]{7})`", path.read_text(encoding="utf-8"))
+    }
+    assert latest in named
+    assert named - {latest} <= ONE_OFF_RUNS, "figures from an older run: update them"

@@ -20,10 +20,10 @@ BENCH_MARK = "<!-- generated: benchmarks -->"
 
 
 def cli_reference() -> str:
-    """Every command's ``--help``, as ``lacecal COMMAND --help`` prints it at 100 columns."""
+    """Every command's ``--help``, as ``lacecal COMMAND --help`` prints it at 80 columns."""
     from lacecal_async.cli import build_parser  # noqa: PLC0415 - only when a page asks
 
-    os.environ["COLUMNS"] = "100"  # argparse wraps to the terminal's width
+    os.environ["COLUMNS"] = "80"  # argparse wraps to the terminal's width: the page's, here
     parser = build_parser()
     parts = ["## `lacecal`\n", "```text", f"$ lacecal --help\n{parser.format_help()}```\n"]
     commands = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]

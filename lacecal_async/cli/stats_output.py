@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -305,15 +306,28 @@ def read_continuation(path: str) -> tuple[dict[str, SumAnchor], dict[str, str]]:
             sid = statistic["metadata"]["statistic_id"]
             resume = statistic["resume"]
             if resume is not None:
-                anchors[sid] = SumAnchor(_aware(resume["start"]), float(resume["sum"]))
+                anchors[sid] = SumAnchor(_aware(resume["start"]), _finite(resume["sum"]))
                 starts[sid] = resume["start"]
             elif statistic["stats"]:
                 starts[sid] = statistic["stats"][0]["start"]
+                _aware(starts[sid])  # compared with the others' starts: aware times only
     except (KeyError, TypeError, ValueError) as exc:
         raise UsageError(
             f"{path}: not an ha-json output of lacecal stats ({type(exc).__name__}: {exc})"
         ) from None
     return anchors, starts
+
+
+def _finite(value: object) -> float:
+    """Return a resume sum: a finite JSON number (``"nan"``, true and 1e400 are not)."""
+    try:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            found = float(value)
+            if math.isfinite(found):
+                return found
+    except OverflowError:  # an integer of 400 digits
+        pass
+    raise ValueError(f"a resume sum is a finite number, not {str(value)[:40]!r}")
 
 
 def _aware(text: str) -> datetime:

@@ -718,6 +718,8 @@ async def follow(
             for one in workers:
                 group.create_task(one.forever())
                 group.create_task(one.repairs())
+            if workers:  # a close() ends the workers' sleeps too, not their next request
+                group.create_task(client.wait_closed())
 
 
 def _seen(done: asyncio.Future[Any]) -> None:
@@ -774,9 +776,12 @@ class _Fleet:
         # A clean slate for this id: an earlier run of it that did not leave cleanly (a
         # crash) may still have leases, a heartbeat and refusals of plants it lacked.
         await self.store.release_leases(self.worker)
+        watch = asyncio.create_task(self._watch_close())
         try:
             while True:
                 self._reap()
+                if watch.done():  # no plant running saw it: a worker holding none, asleep
+                    raise LacecalClosedError("the LacecalClient was closed")
                 sent, renewing = loop.time(), self.gate.clock()
                 try:
                     self.last_round = asyncio.ensure_future(
@@ -812,14 +817,22 @@ class _Fleet:
                     async with asyncio.timeout(max(sent + self.ttl / 3 - loop.time(), 0.0)):
                         await self.closed.wait()
         finally:
+            watch.cancel()
             self.gate.drop()
             await self._stop(list(self.running))
+            await asyncio.gather(watch, return_exceptions=True)
             # A round still in flight may yet renew or take leases: let it land, then release.
             with contextlib.suppress(Exception):
                 if self.last_round is not None:
                     await self.last_round
             with contextlib.suppress(Exception):
                 await self.store.release_leases(self.worker)
+
+    async def _watch_close(self) -> None:
+        """Wake the lease loop when the client closes, whatever the plants are doing."""
+        with contextlib.suppress(LacecalClosedError):
+            await self.ctx.client.wait_closed()
+        self.closed.set()
 
     async def _refresh(self) -> None:
         self.entries = {entry.plant: entry for entry in await self.store.plants()}

@@ -18,7 +18,7 @@ from lacecal_async.cli import main
 AWARE = "2024-10-27T00:00:00+00:00"
 
 
-def statistic(sid: str, resume: Any, stats: list[Any]) -> dict[str, Any]:  # noqa: ANN401
+def statistic(sid: str, resume: Any, stats: list[Any]) -> dict[str, Any]:
     return {"metadata": {"statistic_id": sid}, "resume": resume, "stats": stats}
 
 

@@ -43,7 +43,15 @@ from lacecal_async.stats_store import rollup_store
 from lacecal_async.stats_sums import SumAnchor
 from lacecal_async.sync import NoStoreError, PostgresStore, SchemaVersionError, SQLiteStore
 
-__all__ = ["StatsTally", "add_parser", "parse_zone", "run", "stats_rows", "when_in"]
+__all__ = [
+    "StatsTally",
+    "add_parser",
+    "parse_zone",
+    "run",
+    "settled_hours",
+    "stats_rows",
+    "when_in",
+]
 
 #: Rows handed to the output at once.
 _BATCH = 1000
@@ -72,6 +80,7 @@ ha-json: Home Assistant statistics (hourly only), one object per statistic id
 takes and the resume point of the next export. --continue-from PREVIOUS.json continues
 each statistic's sum from that point: start --since at or before it, and import every
 row (rows with the same start replace the old ones, so repaired holes are corrected).
+The resume point never passes an hour with a hole the store may still repair.
 Inverter rollups into X.csv write each inverter's rows beside it, in X.inverters.csv.
 JSON Lines on stdout without -o. An existing output is never overwritten without --force.
 
@@ -135,6 +144,30 @@ async def _plants(store: SQLiteStore | PostgresStore, wanted: Sequence[str]) -> 
             listed = ", ".join(sorted(known)[:10]) or "none"
             raise UsageError(f"the store holds no plant {plant!r} (its plants: {listed})")
     return list(dict.fromkeys(wanted))
+
+
+async def settled_hours(
+    store: SQLiteStore | PostgresStore, plants: Sequence[str] | None, endpoint: Endpoint
+) -> dict[str, int]:
+    """Return, per plant, up to when [UNIX s] the store will repair nothing more.
+
+    That is the start of its first hole still scheduled for repair, else of its newest
+    period: ha-json's ``resume`` may pass an incomplete hour before it (a hole given up),
+    never one a repair may still fill. The schedule counts periods from when the store
+    found a hole, not from the hole's own time: an old hole of a backlog synced today is
+    repaired for days yet.
+    """
+    keys = plants if plants is not None else [entry.plant for entry in await store.plants()]
+    found: dict[str, int] = {}
+    for key in keys:
+        state = await store.state(key, endpoint)
+        holes = await store.holes(key, endpoint)
+        cuts = [hole.start for hole in holes if hole.next_attempt is not None]
+        if state is not None and state.latest is not None:
+            cuts.append(state.latest)
+        if cuts:
+            found[key] = min(cuts)
+    return found
 
 
 async def stats_rows(
@@ -234,9 +267,13 @@ def run(args: argparse.Namespace) -> int:
         nonlocal output
         async with make_store(args.db, create=False) as store:
             plants = await _plants(store, args.plant)
+            settled = None
+            if plan.fmt == "ha-json":
+                settled = await settled_hours(store, plants, plan.endpoint)
             output = open_stats_output(
                 args.output, plan.fmt, plan.endpoint, sys.stdout,
                 source=args.source, anchors=plan.anchors, release=args.ha_version,
+                settled=settled,
             )  # fmt: skip
             await stats_rows(
                 store, output, tally, endpoint=plan.endpoint, bucket=plan.bucket,

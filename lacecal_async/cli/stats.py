@@ -9,7 +9,6 @@ statistics (``ha-json``) whose sums continue a previous export's (``--continue-f
 from __future__ import annotations
 
 import argparse
-import math
 import sqlite3
 import sys
 from collections.abc import Sequence
@@ -33,7 +32,7 @@ from lacecal_async.cli.stats_output import (
     stats_files,
 )
 from lacecal_async.cli.stores import is_dsn, make_store, shown, store_error
-from lacecal_async.cli.when import LOCAL_ZONE, WHEN_HELP, parse_when
+from lacecal_async.cli.when import WHEN_HELP, parse_when
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.errors import LacecalError
 from lacecal_async.stats import StatsRow
@@ -119,19 +118,7 @@ def parse_zone(name: str) -> tzinfo:
 
 def when_in(text: str, zone: tzinfo | None) -> int:
     """Return the UNIX time of a WHEN; without an offset, local time in `zone` if given."""
-    unix = parse_when(text)
-    value = text.strip()
-    if zone is None or value.lower() == "now":
-        return unix
-    if value.isascii() and value.isdigit() and len(value) != 4:  # UNIX s (4 digits: a year)
-        return unix
-    try:
-        if datetime.fromisoformat(value).tzinfo is not None:
-            return unix  # an explicit offset
-    except ValueError:
-        pass  # a month or a year
-    wall = datetime.fromtimestamp(unix, LOCAL_ZONE).replace(tzinfo=None)
-    return math.ceil(wall.replace(tzinfo=zone).timestamp())
+    return parse_when(text) if zone is None else parse_when(text, zone=zone)
 
 
 async def _plants(store: SQLiteStore | PostgresStore, wanted: Sequence[str]) -> list[str] | None:

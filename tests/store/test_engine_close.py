@@ -64,7 +64,7 @@ async def test_closing_the_client_while_follow_sleeps_ends_it(store_kind: StoreK
     """Every plant polled, its poller and repairer asleep on a clock that never moves: close()
     ends `follow` at once. Before, it noticed at its next request only, a period later.
     """
-    clock = FakeClock(max(p.latest for p in PLANTS) + 60)
+    clock = FakeClock(max(p.latest or p.first for p in PLANTS) + 60)
     async with (
         FakeLacecalServer(PLANTS, rate_limit=None) as server,
         store_kind.make() as store,

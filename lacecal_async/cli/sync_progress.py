@@ -23,10 +23,17 @@ __all__ = ["SyncProgress", "when"]
 
 
 def when(unix_time: float | None) -> str:
-    """Return ``2024-10-02 13:50:00Z``, or ``-`` for None."""
+    """Return ``2024-10-02 13:50:00Z``, or ``-`` for None.
+
+    A time no datetime holds (a logger's clock glitch to ``9999-12-31 23:00 -1200``, noted
+    by the store) is shown in UNIX seconds.
+    """
     if unix_time is None:
         return "-"
-    return datetime.fromtimestamp(unix_time, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    try:
+        return datetime.fromtimestamp(unix_time, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    except (ValueError, OverflowError, OSError):
+        return f"UNIX time {unix_time:.0f}"
 
 
 @attrs.define
@@ -80,6 +87,12 @@ class SyncProgress:
             f"{head} +{cycle.records} records{repaired}, latest {when(cycle.latest)}, "
             f"next poll in {wait}{inventory}{self._trouble(cycle)}"
         )
+
+    def log(self, line: str) -> None:
+        """Write a log line (``-v``); a live table is drawn again below it."""
+        self.stream.write(f"lacecal: {self.redact(line)}\n")
+        self.stream.flush()
+        self.drawn = 0
 
     def __call__(self, cycle: Cycle) -> None:
         """Report a finished cycle."""

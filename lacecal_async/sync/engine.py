@@ -602,11 +602,18 @@ class _Worker:
         self.stale = True
         now = self.ctx.clock.now()
         wait = store_backoff(self.store_failures, self.interval, rng=self.ctx.rng)
-        error = f"the store failed, trying again in {wait:.3g} s: {exc}"
+        error = f"the store is unavailable: {exc}"
         # The first failure in a row, and one in ten after it: a full disk for hours is a
         # few lines, not one per plant and second (each cycle's event says it anyway).
         level = logging.WARNING if self.store_failures % 10 == 1 else logging.INFO
-        _log.log(level, "%s %s: %s", self.plant.name, self.endpoint.value, error)
+        _log.log(
+            level,
+            "%s %s: %s; trying again in %.3g s",
+            self.plant.name,
+            self.endpoint.value,
+            error,
+            wait,
+        )
         return self._report(now + wait, error, inventory_error, looked, self.store_failures)
 
     def _report(

@@ -18,19 +18,22 @@ import sys
 from collections.abc import Mapping, Sequence
 
 from lacecal_async.cli.bounds import check_duration, check_workers
+from lacecal_async.cli.counted_store import counted_store
 from lacecal_async.cli.fetch import add_plant_options, add_progress_options
-from lacecal_async.cli.fleet import default_workers, printer, run_workers, watch_parent
+from lacecal_async.cli.fleet import default_workers, run_workers, watch_parent
 from lacecal_async.cli.gc_tuning import bulk_gc
 from lacecal_async.cli.interrupt import Interrupted, run_interruptible
 from lacecal_async.cli.itrs import Redactor, collect_plants, read_stdin
+from lacecal_async.cli.log_lines import library_logs, stamped
 from lacecal_async.cli.options import UsageError, add_client_options, make_client
 from lacecal_async.cli.progress import choose_mode
 from lacecal_async.cli.stores import check_db, is_dsn, make_store, shown
 from lacecal_async.cli.sync_progress import SyncProgress
 from lacecal_async.cli.when import WHEN_HELP, parse_when
+from lacecal_async.endpoints import Endpoint
 from lacecal_async.errors import LacecalError
 from lacecal_async.itr import fingerprint
-from lacecal_async.sync import PlantReport, SyncPlant, follow, sync, worker_id
+from lacecal_async.sync import PlantReport, Store, SyncPlant, follow, sync, worker_id
 
 __all__ = ["add_parser", "parse_duration", "run"]
 
@@ -95,6 +98,37 @@ def _workers(args: argparse.Namespace, plants: Sequence[SyncPlant]) -> int:
     return workers
 
 
+async def _plan(
+    store: Store,
+    plants: Sequence[SyncPlant],
+    endpoints: Sequence[str],
+    since: int,
+    progress: SyncProgress,
+) -> None:
+    """Tell `progress` where each plant's endpoints start: their sync state, else `since`."""
+    chosen = [Endpoint(e) for e in endpoints]
+    for plant in plants:
+        states = [await store.state(plant.key, e) for e in chosen]
+        progress.plan(plant.key, chosen, states, since)
+
+
+def _progress(
+    args: argparse.Namespace, plants: Sequence[SyncPlant], redact: Redactor
+) -> SyncProgress:
+    """Return the progress display of a run: on stderr, stamped unless journald stamps it."""
+    stderr = sys.stderr
+    return SyncProgress(
+        stderr,
+        choose_mode(args.progress, stderr),
+        {plant.key: plant.name for plant in plants},
+        redact,
+        {fingerprint(plant.itr): plant.key for plant in plants},
+        follow=args.follow,
+        rate=args.rate,
+        stamps=stamped(stderr),
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``lacecal sync``; return the exit status."""
     stderr = sys.stderr
@@ -123,53 +157,62 @@ def run(args: argparse.Namespace) -> int:
     if workers > 1:
         return run_workers(args.argv, workers, stdin=stdin)
     watch_parent(min(max(lease_ttl / 3, 0.1), 1.0))  # a --workers child: leave with the parent
-    keys = {fingerprint(plant.itr): plant.key for plant in plants}
-    progress = SyncProgress(stderr, choose_mode(args.progress, stderr), names, redact, keys)
+    progress = _progress(args, plants, redact)
     worker = worker_id()
     fleet = is_dsn(args.db) and args.follow
 
     async def work() -> dict[str, PlantReport]:
         agent = f"worker/{worker}" if fleet else None
-        async with make_client(args, user_agent=agent) as client, make_store(args.db) as store:
+        store = counted_store(args.db, progress.committed, dsn=is_dsn(args.db))
+        async with make_client(args, user_agent=agent) as client, store:
             client.add_listener(progress.on_event)
-            if args.follow:
-                await follow(
-                    client,
-                    store,
-                    plants,
-                    endpoints,
-                    since,
-                    lookback=lookback,
-                    on_cycle=progress,
-                    worker=worker,
-                    lease_ttl=lease_ttl,
-                    on_fleet=printer(stderr, redact),
+            if not fleet:  # a fleet's plants come and go with its leases: lines only
+                await _plan(store, plants, endpoints, since, progress)
+            ticker = asyncio.ensure_future(progress.run())
+            try:
+                if args.follow:
+                    await follow(
+                        client,
+                        store,
+                        plants,
+                        endpoints,
+                        since,
+                        lookback=lookback,
+                        on_cycle=progress,
+                        worker=worker,
+                        lease_ttl=lease_ttl,
+                        on_fleet=progress.fleet_log,
+                    )
+                return await sync(
+                    client, store, plants, endpoints, since, lookback=lookback, on_cycle=progress
                 )
-            return await sync(
-                client, store, plants, endpoints, since, lookback=lookback, on_cycle=progress
-            )
+            finally:
+                ticker.cancel()
 
     try:
-        with bulk_gc():
+        with bulk_gc(), library_logs(progress.log, verbose=args.verbose):
             outcome = run_interruptible(work)
     except (LacecalError, ValueError, OSError) as exc:
-        print(redact(f"lacecal: error: {where}: {exc}"), file=stderr)
+        progress.stopped(interrupted=True)
+        progress.log(f"lacecal: error: {where}: {exc}")
         return 1
     if isinstance(outcome, Interrupted):
-        if args.follow:
-            print("lacecal: stopped; every page fetched is committed", file=stderr)
-            return 0
-        print("lacecal: interrupted; every page fetched is committed", file=stderr)
-        return outcome.exit_status
+        done = progress.stopped(interrupted=True)
+        progress.log(f"lacecal: {'stopped' if args.follow else 'interrupted'}; {done}")
+        return 0 if args.follow else outcome.exit_status
+    return _report(outcome, names, progress)
+
+
+def _report(
+    outcome: Mapping[str, PlantReport], names: Mapping[str, str], progress: SyncProgress
+) -> int:
+    """Log the failures and the summary of a one-shot sync; return its exit status."""
+    done = progress.stopped(interrupted=False)
     failed = _failures(outcome, names)
     for line in failed:
-        print(redact(f"lacecal: {line}"), file=stderr)
-    records = sum(report.records for report in outcome.values())
-    print(
-        f"lacecal: {len(outcome) - len({f.split(' ')[0] for f in failed})} of {len(outcome)} "
-        f"plants up to date; {records:,} records stored",
-        file=stderr,
-    )
+        progress.log(f"lacecal: {line}")
+    up_to_date = len(outcome) - len({f.split(" ")[0] for f in failed})
+    progress.log(f"lacecal: {up_to_date} of {len(outcome)} plants up to date; {done}")
     return 1 if failed else 0
 
 

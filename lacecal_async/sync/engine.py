@@ -170,7 +170,7 @@ class Cycle:
     holes (in `follow`, the repairs between the previous cycle and this one); latest: the
     newest stored record's start; next_poll: when it asks again; error: why it failed (None:
     it did not); inventory_error: why this cycle's refresh of the inverter list failed
-    (None: it did not, or was not due).
+    (None: it did not, or was not due); reread: those of `records` the lookback re-read.
     """
 
     plant: str
@@ -184,6 +184,7 @@ class Cycle:
     failures: int
     error: str | None
     inventory_error: str | None = None
+    reread: int = 0
 
 
 @attrs.frozen
@@ -524,6 +525,7 @@ class _Worker:
             self.state.failures,
             error,
             inventory_error,
+            looked,
         )
         if ctx.on_cycle is not None:
             ctx.on_cycle(cycle)

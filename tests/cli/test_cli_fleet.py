@@ -53,7 +53,7 @@ def test_a_fleet_worker_in_process_until_sigterm(
     err = capsys.readouterr().err
     assert "took 2 plants (share 2, 1 workers): itr-" in err
     assert "roof" in err
-    assert "stopped; every page fetched is committed" in err
+    assert "records committed by this run; run it again to resume" in err
     assert all(itr[-8:] not in err for itr in itrs)
 
     async def check() -> None:

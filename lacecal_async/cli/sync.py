@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import re
 import sys
+import time
 from collections.abc import Mapping, Sequence
 
 from lacecal_async.cli.bounds import check_duration, check_workers
@@ -30,6 +32,7 @@ from lacecal_async.cli.progress import choose_mode
 from lacecal_async.cli.stores import check_db, is_dsn, make_store, shown
 from lacecal_async.cli.sync_progress import SyncProgress
 from lacecal_async.cli.when import WHEN_HELP, parse_when
+from lacecal_async.clock import Clock, ScaledClock, SystemClock
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.errors import LacecalError
 from lacecal_async.itr import fingerprint
@@ -37,6 +40,9 @@ from lacecal_async.sync import PlantReport, Store, SyncPlant, follow, sync, work
 
 __all__ = ["add_parser", "parse_duration", "run"]
 
+#: The fastest trial clock, and the latest epoch (10000-01-01) a trial clock may name.
+MAX_CLOCK_SPEED = 100_000.0
+MAX_EPOCH = 253_402_300_800.0
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)([smhd]?)", re.ASCII)
 
@@ -98,6 +104,26 @@ def _workers(args: argparse.Namespace, plants: Sequence[SyncPlant]) -> int:
     return workers
 
 
+def _lease_ttl(text: str) -> float:
+    """Parse ``--lease-ttl``: a positive duration."""
+    ttl = parse_duration(text)
+    if not ttl > 0:
+        raise UsageError("--lease-ttl is a positive duration")
+    return ttl
+
+
+def _clock(args: argparse.Namespace) -> Clock:
+    """Return the clock `--clock-speed` and `--clock-epoch` describe (default: the system's)."""
+    speed: float = args.clock_speed
+    if speed == 1.0 and args.clock_epoch is None:
+        return SystemClock()
+    if args.clock_epoch is None:
+        raise UsageError("--clock-speed needs --clock-epoch (lacecal serve prints both)")
+    epoch: float = args.clock_epoch
+    now = time.time()
+    return ScaledClock(epoch + (now - epoch) * speed, speed)
+
+
 async def _plan(
     store: Store,
     plants: Sequence[SyncPlant],
@@ -113,7 +139,7 @@ async def _plan(
 
 
 def _progress(
-    args: argparse.Namespace, plants: Sequence[SyncPlant], redact: Redactor
+    args: argparse.Namespace, plants: Sequence[SyncPlant], redact: Redactor, clock: Clock
 ) -> SyncProgress:
     """Return the progress display of a run: on stderr, stamped unless journald stamps it."""
     stderr = sys.stderr
@@ -126,6 +152,7 @@ def _progress(
         follow=args.follow,
         rate=args.rate,
         stamps=stamped(stderr),
+        clock=clock.now,
     )
 
 
@@ -136,12 +163,11 @@ def run(args: argparse.Namespace) -> int:
     # Read once: the --workers children get it through a pipe on their stdin.
     stdin = read_stdin() if "-" in args.itr_file else None
     refs = collect_plants(args.itr, args.itr_file, stdin=stdin)
-    since = parse_when(args.since)
+    clock = _clock(args)
+    since = parse_when(args.since, now=clock.now)
     endpoints = ("meter", "inverter") if args.endpoint == "all" else (args.endpoint,)
     lookback = parse_duration(args.lookback) if args.lookback is not None else None
-    lease_ttl = parse_duration(args.lease_ttl)
-    if not lease_ttl > 0:
-        raise UsageError("--lease-ttl is a positive duration")
+    lease_ttl = _lease_ttl(args.lease_ttl)
     try:
         plants = [SyncPlant(ref.itr, ref.alias) for ref in refs]
         names = {plant.key: plant.name for plant in plants}
@@ -157,7 +183,7 @@ def run(args: argparse.Namespace) -> int:
     if workers > 1:
         return run_workers(args.argv, workers, stdin=stdin)
     watch_parent(min(max(lease_ttl / 3, 0.1), 1.0))  # a --workers child: leave with the parent
-    progress = _progress(args, plants, redact)
+    progress = _progress(args, plants, redact, clock)
     worker = worker_id()
     fleet = is_dsn(args.db) and args.follow
 
@@ -182,9 +208,17 @@ def run(args: argparse.Namespace) -> int:
                         worker=worker,
                         lease_ttl=lease_ttl,
                         on_fleet=progress.fleet_log,
+                        clock=clock,
                     )
                 return await sync(
-                    client, store, plants, endpoints, since, lookback=lookback, on_cycle=progress
+                    client,
+                    store,
+                    plants,
+                    endpoints,
+                    since,
+                    lookback=lookback,
+                    on_cycle=progress,
+                    clock=clock,
                 )
             finally:
                 ticker.cancel()
@@ -304,6 +338,44 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="how long a worker's leases last unrenewed: a dead worker's plants move after "
         "it (default 30s)",
     )
+    trial = parser.add_argument_group("trials against `lacecal serve --follow --speed N`")
+    trial.add_argument(
+        "--clock-speed",
+        type=_clock_speed,
+        default=1.0,
+        metavar="N",
+        help="run this process's clock N times real time, as the fake server's (with "
+        "--clock-epoch; never against the real service)",
+    )
+    trial.add_argument(
+        "--clock-epoch",
+        type=_clock_epoch,
+        default=None,
+        metavar="T",
+        help="the UNIX time at which that clock read the real time (lacecal serve prints it)",
+    )
     add_client_options(parser)
     add_progress_options(parser)
     parser.set_defaults(func=run)
+
+
+def _clock_speed(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not (math.isfinite(value) and 0 < value <= MAX_CLOCK_SPEED):
+        raise argparse.ArgumentTypeError(
+            f"expected a speed above 0 and at most {MAX_CLOCK_SPEED:g}, not {text!r}"
+        )
+    return value
+
+
+def _clock_epoch(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not (math.isfinite(value) and 0 <= value < MAX_EPOCH):
+        raise argparse.ArgumentTypeError(f"expected a UNIX time, not {text!r}")
+    return value

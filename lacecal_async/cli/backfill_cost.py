@@ -16,10 +16,29 @@ from collections.abc import Sequence
 
 from lacecal_async.endpoints import MAX_PAGE, expected_pages
 
-__all__ = ["YEAR", "backfill_requests", "effective_period", "hours_per_plant_year"]
+__all__ = [
+    "YEAR",
+    "backfill_requests",
+    "effective_period",
+    "endpoint_requests",
+    "hours_per_plant_year",
+    "table",
+]
 
 #: A plant-year [s].
 YEAR = 365 * 86400
+
+
+def endpoint_requests(start: float, now: float, interval: int, *, asked_latest: bool) -> int:
+    """Return the requests one endpoint's backfill from `start` to `now` still takes.
+
+    One for the latest record (unless `asked_latest`), then a page per 144 periods; none
+    when no period after `start` has closed.
+    """
+    latest = 0 if asked_latest else 1
+    if now <= start + interval:
+        return latest
+    return latest + expected_pages(int(start), int(now), interval)
 
 
 def backfill_requests(span: float, interval: int, endpoints: int, *, inventory: bool) -> int:
@@ -28,8 +47,8 @@ def backfill_requests(span: float, interval: int, endpoints: int, *, inventory: 
     Per endpoint: one for the latest record, then the pages of the range; `inventory`: the
     inverter list's one request.
     """
-    pages = expected_pages(0, max(int(span), 0), interval)
-    return endpoints * (1 + pages) + (1 if inventory else 0)
+    each = endpoint_requests(0, span, interval, asked_latest=False)
+    return endpoints * each + (1 if inventory else 0)
 
 
 def effective_period(period: float, exchange: float = 0.0) -> float:

@@ -20,12 +20,12 @@ from typing import TextIO
 
 import attrs
 
-from lacecal_async.cli.backfill_cost import effective_period
+from lacecal_async.cli.backfill_cost import effective_period, endpoint_requests
 from lacecal_async.cli.fleet import fleet_line
 from lacecal_async.cli.itrs import Redactor
 from lacecal_async.cli.log_lines import stamp
 from lacecal_async.cli.progress import Mode, eta_seconds, format_duration
-from lacecal_async.endpoints import Endpoint, expected_pages
+from lacecal_async.endpoints import Endpoint
 from lacecal_async.sync import Cycle, FleetEvent, SyncState
 from lacecal_async.telemetry import ClientEvent, RateLimited, RequestDone, RetryScheduled
 
@@ -60,12 +60,8 @@ class _Backfill:
         if self.done:
             return 0, 0
         interval = self.interval or _ASSUMED_INTERVAL
-        first = 0 if self.pages else 1
-        if now <= self.position + interval:
-            return first, 0
-        return first + expected_pages(self.position, int(now), interval), int(
-            (now - self.position) // interval
-        )
+        requests = endpoint_requests(self.position, now, interval, asked_latest=bool(self.pages))
+        return requests, max(int((now - self.position) // interval), 0)
 
 
 @attrs.define
@@ -249,6 +245,8 @@ class SyncProgress:
             return 0.0
         now = self.clock()
         remaining = sum(w.remaining(now)[0] for w in plant.work.values())
+        inventory = plant.work.get(Endpoint.INVERTER)
+        remaining += 1 if inventory is not None and not inventory.done else 0  # its list
         count, period = self.rate
         rate = (count, effective_period(period, plant.exchange))
         return eta_seconds(plant.requests, max(remaining, 1), elapsed, rate)

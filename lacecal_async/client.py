@@ -7,6 +7,7 @@ and picks the layer.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib.metadata
 import re
@@ -180,6 +181,16 @@ class LacecalClient:
         """
         if not self._is_view:
             await self._transport.close()
+
+    async def wait_closed(self) -> None:
+        """Wait until the client is closed, then raise `LacecalClosedError` (at once if it is).
+
+        For a loop that sleeps between calls (the sync engine's `follow`): run it beside
+        the loop, and `close()` ends the loop's wait as it ends a pending call, not at the
+        loop's next call. A view waits for the client it came from.
+        """
+        async with self._transport.guard():
+            await asyncio.get_running_loop().create_future()  # only close() ends this wait
 
     def with_options(
         self,

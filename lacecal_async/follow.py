@@ -84,7 +84,11 @@ def future_tolerance(interval: int | None) -> int:
 
 
 def _utc(unix_time: float) -> str:
-    return datetime.fromtimestamp(unix_time, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    """Say when, in UTC; a time no datetime holds (a glitch to 9999-12-31 -12:00) in UNIX s."""
+    try:
+        return datetime.fromtimestamp(unix_time, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    except (ValueError, OverflowError, OSError):
+        return f"UNIX time {unix_time:.0f}"
 
 
 def _span(seconds: float) -> str:

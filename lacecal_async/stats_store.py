@@ -14,9 +14,10 @@ import itertools
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import aclosing, asynccontextmanager
 from datetime import datetime, tzinfo
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from lacecal_async.endpoints import Endpoint
+from lacecal_async.record_source import RecordSource
 from lacecal_async.records import InverterRecord, MeterRecord
 from lacecal_async.stats import PlantRollup, StatsRow, as_unix
 from lacecal_async.stats_buckets import LONGEST, Bucket, check_bucket
@@ -27,32 +28,6 @@ __all__ = ["READ_BATCH", "RecordSource", "rollup_store"]
 #: Periods read at once.
 READ_BATCH = 5000
 T = TypeVar("T")
-
-
-class RecordSource(Protocol):
-    """The reading half of a store (`SQLiteStore`, `PostgresStore`)."""
-
-    def read_rows(
-        self,
-        table: Table,
-        *,
-        plants: Sequence[str] | None = None,
-        start: int | None = None,
-        end: int | None = None,
-        batch: int = ...,
-    ) -> AsyncIterator[list[Row]]:
-        """Yield a table's rows in batches, by plant and time."""
-
-    def read_records(
-        self,
-        endpoint: Endpoint,
-        *,
-        plants: Sequence[str] | None = None,
-        start: int | None = None,
-        end: int | None = None,
-        batch: int = ...,
-    ) -> AsyncIterator[tuple[str, list[MeterRecord] | list[InverterRecord]]]:
-        """Yield ``(plant, records)`` batches, by plant and time."""
 
 
 @asynccontextmanager

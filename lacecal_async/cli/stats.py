@@ -9,7 +9,6 @@ statistics (``ha-json``) whose sums continue a previous export's (``--continue-f
 from __future__ import annotations
 
 import argparse
-import math
 import sqlite3
 import sys
 from collections.abc import Sequence
@@ -33,7 +32,7 @@ from lacecal_async.cli.stats_output import (
     stats_files,
 )
 from lacecal_async.cli.stores import is_dsn, make_store, shown, store_error
-from lacecal_async.cli.when import LOCAL_ZONE, WHEN_HELP, parse_when
+from lacecal_async.cli.when import WHEN_HELP, parse_when
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.errors import LacecalError
 from lacecal_async.stats import StatsRow
@@ -43,7 +42,15 @@ from lacecal_async.stats_store import rollup_store
 from lacecal_async.stats_sums import SumAnchor
 from lacecal_async.sync import NoStoreError, PostgresStore, SchemaVersionError, SQLiteStore
 
-__all__ = ["StatsTally", "add_parser", "parse_zone", "run", "stats_rows", "when_in"]
+__all__ = [
+    "StatsTally",
+    "add_parser",
+    "parse_zone",
+    "run",
+    "settled_hours",
+    "stats_rows",
+    "when_in",
+]
 
 #: Rows handed to the output at once.
 _BATCH = 1000
@@ -72,6 +79,7 @@ ha-json: Home Assistant statistics (hourly only), one object per statistic id
 takes and the resume point of the next export. --continue-from PREVIOUS.json continues
 each statistic's sum from that point: start --since at or before it, and import every
 row (rows with the same start replace the old ones, so repaired holes are corrected).
+The resume point never passes an hour with a hole the store may still repair.
 Inverter rollups into X.csv write each inverter's rows beside it, in X.inverters.csv.
 JSON Lines on stdout without -o. An existing output is never overwritten without --force.
 
@@ -110,19 +118,7 @@ def parse_zone(name: str) -> tzinfo:
 
 def when_in(text: str, zone: tzinfo | None) -> int:
     """Return the UNIX time of a WHEN; without an offset, local time in `zone` if given."""
-    unix = parse_when(text)
-    value = text.strip()
-    if zone is None or value.lower() == "now":
-        return unix
-    if value.isascii() and value.isdigit() and len(value) != 4:  # UNIX s (4 digits: a year)
-        return unix
-    try:
-        if datetime.fromisoformat(value).tzinfo is not None:
-            return unix  # an explicit offset
-    except ValueError:
-        pass  # a month or a year
-    wall = datetime.fromtimestamp(unix, LOCAL_ZONE).replace(tzinfo=None)
-    return math.ceil(wall.replace(tzinfo=zone).timestamp())
+    return parse_when(text) if zone is None else parse_when(text, zone=zone)
 
 
 async def _plants(store: SQLiteStore | PostgresStore, wanted: Sequence[str]) -> list[str] | None:
@@ -135,6 +131,30 @@ async def _plants(store: SQLiteStore | PostgresStore, wanted: Sequence[str]) -> 
             listed = ", ".join(sorted(known)[:10]) or "none"
             raise UsageError(f"the store holds no plant {plant!r} (its plants: {listed})")
     return list(dict.fromkeys(wanted))
+
+
+async def settled_hours(
+    store: SQLiteStore | PostgresStore, plants: Sequence[str] | None, endpoint: Endpoint
+) -> dict[str, int]:
+    """Return, per plant, up to when [UNIX s] the store will repair nothing more.
+
+    That is the start of its first hole still scheduled for repair, else of its newest
+    period: ha-json's ``resume`` may pass an incomplete hour before it (a hole given up),
+    never one a repair may still fill. The schedule counts periods from when the store
+    found a hole, not from the hole's own time: an old hole of a backlog synced today is
+    repaired for days yet.
+    """
+    keys = plants if plants is not None else [entry.plant for entry in await store.plants()]
+    found: dict[str, int] = {}
+    for key in keys:
+        state = await store.state(key, endpoint)
+        holes = await store.holes(key, endpoint)
+        cuts = [hole.start for hole in holes if hole.next_attempt is not None]
+        if state is not None and state.latest is not None:
+            cuts.append(state.latest)
+        if cuts:
+            found[key] = min(cuts)
+    return found
 
 
 async def stats_rows(
@@ -234,9 +254,13 @@ def run(args: argparse.Namespace) -> int:
         nonlocal output
         async with make_store(args.db, create=False) as store:
             plants = await _plants(store, args.plant)
+            settled = None
+            if plan.fmt == "ha-json":
+                settled = await settled_hours(store, plants, plan.endpoint)
             output = open_stats_output(
                 args.output, plan.fmt, plan.endpoint, sys.stdout,
                 source=args.source, anchors=plan.anchors, release=args.ha_version,
+                settled=settled,
             )  # fmt: skip
             await stats_rows(
                 store, output, tally, endpoint=plan.endpoint, bucket=plan.bucket,

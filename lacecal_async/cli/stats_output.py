@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol, TextIO
 
@@ -43,7 +44,6 @@ from lacecal_async.stats_tables import stats_object, stats_tables
 from lacecal_async.tables import Table
 
 __all__ = [
-    "SETTLED_AFTER",
     "STATS_FORMATS",
     "HaJsonWriter",
     "StatsFormat",
@@ -56,9 +56,6 @@ __all__ = [
 
 StatsFormat = Literal["csv", "jsonl", "parquet", "ha-json"]
 STATS_FORMATS: tuple[StatsFormat, ...] = ("csv", "jsonl", "parquet", "ha-json")
-#: An hour still incomplete this long before a plant's newest is taken as final for
-#: ``resume``: the store's repairs stop after 1008 periods (7 days of 600 s periods).
-SETTLED_AFTER = timedelta(days=8)
 _EXTENSIONS: dict[str, StatsFormat] = {
     ".csv": "csv",
     ".jsonl": "jsonl",
@@ -163,8 +160,9 @@ def _flat_writer(fmt: StatsFormat, file: Path | None, table: Table, stdout: Text
 class HaJsonWriter:
     """A JSON array of Home Assistant statistics, written plant by plant.
 
-    `anchors` continue each statistic's sum (by statistic id); a plant's hours incomplete
-    `SETTLED_AFTER` before its newest count as final for ``resume``.
+    `anchors` continue each statistic's sum (by statistic id). `settled`: per plant, the
+    time [UNIX s] up to which its hours count as final for ``resume`` even if incomplete
+    (the store will repair nothing before it); a plant without one waits for every hole.
     """
 
     sink: Path | TextIO
@@ -172,6 +170,7 @@ class HaJsonWriter:
     source: str
     anchors: Mapping[str, SumAnchor]
     release: str = HA_RELEASE
+    settled: Mapping[str, int] = attrs.field(factory=dict)
     statistics: int = attrs.field(init=False, default=0)
     _stream: TextIO = attrs.field(init=False)
     _partial: Path | None = attrs.field(init=False, default=None)
@@ -200,12 +199,11 @@ class HaJsonWriter:
     def _flush(self) -> None:
         if not self._rows:
             return
-        settled = self._rows[-1].end - SETTLED_AFTER
         found = ha_statistics(
             self._rows,
             source=self.source,
             anchors=self.anchors,
-            settled=settled,
+            settled=self.settled.get(self._rows[0].plant),
             release=self.release,
         )
         self._rows = []
@@ -260,14 +258,15 @@ def open_stats_output(
     source: str = SOURCE,
     anchors: Mapping[str, SumAnchor] | None = None,
     release: str = HA_RELEASE,
+    settled: Mapping[str, int] | None = None,
 ) -> StatsOutput:
-    """Open the output of `path` (None or ``-``: `stdout`) in `fmt`."""
+    """Open the output of `path` (None or ``-``: `stdout`) in `fmt` (`settled`: ha-json's)."""
     stream = path is None or path == "-"
     try:
         if fmt == "ha-json":
             sink: Path | TextIO = stdout if stream else Path(path)  # type: ignore[arg-type]
             where = "stdout" if stream else str(path)
-            return HaJsonWriter(sink, where, source, anchors or {}, release)
+            return HaJsonWriter(sink, where, source, anchors or {}, release, settled or {})
         tables = stats_tables(endpoint)
         if stream:
             return _Flat(Export([_flat_writer(fmt, None, tables[0], stdout)]))
@@ -305,15 +304,28 @@ def read_continuation(path: str) -> tuple[dict[str, SumAnchor], dict[str, str]]:
             sid = statistic["metadata"]["statistic_id"]
             resume = statistic["resume"]
             if resume is not None:
-                anchors[sid] = SumAnchor(_aware(resume["start"]), float(resume["sum"]))
+                anchors[sid] = SumAnchor(_aware(resume["start"]), _finite(resume["sum"]))
                 starts[sid] = resume["start"]
             elif statistic["stats"]:
                 starts[sid] = statistic["stats"][0]["start"]
+                _aware(starts[sid])  # compared with the others' starts: aware times only
     except (KeyError, TypeError, ValueError) as exc:
         raise UsageError(
             f"{path}: not an ha-json output of lacecal stats ({type(exc).__name__}: {exc})"
         ) from None
     return anchors, starts
+
+
+def _finite(value: object) -> float:
+    """Return a resume sum: a finite JSON number (``"nan"``, true and 1e400 are not)."""
+    try:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            found = float(value)
+            if math.isfinite(found):
+                return found
+    except OverflowError:  # an integer of 400 digits
+        pass
+    raise ValueError(f"a resume sum is a finite number, not {str(value)[:40]!r}")
 
 
 def _aware(text: str) -> datetime:

@@ -39,10 +39,17 @@ _BAR = 20
 
 
 def when(unix_time: float | None) -> str:
-    """Return ``2024-10-02 13:50:00Z``, or ``-`` for None."""
+    """Return ``2024-10-02 13:50:00Z``, or ``-`` for None.
+
+    A time no datetime holds (a logger's clock glitch to ``9999-12-31 23:00 -1200``, noted
+    by the store) is shown in UNIX seconds.
+    """
     if unix_time is None:
         return "-"
-    return datetime.fromtimestamp(unix_time, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    try:
+        return datetime.fromtimestamp(unix_time, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    except (ValueError, OverflowError, OSError):
+        return f"UNIX time {unix_time:.0f}"
 
 
 @attrs.define

@@ -14,7 +14,7 @@ import math
 import re
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, tzinfo
 from zoneinfo import ZoneInfo
 
 from lacecal_async.cli.bounds import MAX_UNIX, check_time
@@ -35,8 +35,13 @@ is October."""
 _MONTH = re.compile(r"([0-9]{4})(?:-([0-9]{2}))?")
 
 
-def parse_when(text: str, *, now: Callable[[], float] = time.time) -> int:
-    """Return the UNIX time `text` names (rounded up to a whole second), 1970 to 9999 UTC."""
+def parse_when(
+    text: str, *, now: Callable[[], float] = time.time, zone: tzinfo = LOCAL_ZONE
+) -> int:
+    """Return the UNIX time `text` names (rounded up to a whole second), 1970 to 9999 UTC.
+
+    `zone`: where a date or a datetime without an offset is local time (the plants').
+    """
     value = text.strip()
     if value.lower() == "now":
         return int(now())
@@ -56,7 +61,7 @@ def parse_when(text: str, *, now: Callable[[], float] = time.time) -> int:
             "UNIX seconds or 'now'"
         ) from None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=LOCAL_ZONE)
+        when = when.replace(tzinfo=zone)
     try:
         stamp = math.ceil(when.timestamp())
     except (OverflowError, ValueError):  # local 9999-12-31T23:59 and the like

@@ -44,7 +44,14 @@ import attrs
 from lacecal_async.client import LacecalClient
 from lacecal_async.clock import Clock, SystemClock, sleep_until
 from lacecal_async.endpoints import Endpoint
-from lacecal_async.errors import LacecalClockError, LacecalClosedError, LacecalError
+from lacecal_async.errors import (
+    LacecalClockError,
+    LacecalClosedError,
+    LacecalError,
+    LacecalParseError,
+    LacecalRateLimitError,
+    LacecalResponseError,
+)
 from lacecal_async.follow import Cursor, future_tolerance
 from lacecal_async.itr import fingerprint, redact, validate_itr
 from lacecal_async.polling import backoff, next_poll, phase_of
@@ -306,6 +313,15 @@ class _Context:
         )
 
 
+def _of_the_range(error: LacecalError) -> bool:
+    """Whether a failed request says something of its range only: a bad page, or a 4xx."""
+    if isinstance(error, LacecalRateLimitError):
+        return False
+    return isinstance(error, LacecalParseError) or (
+        isinstance(error, LacecalResponseError) and 400 <= error.status < 500
+    )
+
+
 @attrs.define
 class _Worker:
     """One plant's endpoint: its polls and its repairs, its state, its schedule."""
@@ -399,14 +415,29 @@ class _Worker:
                 self.landed = (records + len(batch), pages + 1)
 
     async def _repair(self) -> None:
-        """Ask for the holes due now with the slots the polls leave; count what lands."""
+        """Ask for the holes due now with the slots the polls leave; count what lands.
+
+        A hole whose reply is bad (a page the server cannot serve, a 4xx for its range)
+        stays due and the next holes are still asked for: one that always fails must not
+        hold the others back. The first such failure is raised once they are done; any
+        other failure (the server or the way to it is down, a 429) at once.
+        """
         store, clock = self.ctx.store, self.ctx.clock
+        bad: LacecalError | None = None
         for hole in await store.holes(self.key, self.endpoint, due_by=clock.now()):
-            found = await self._range(self.ctx.spare, hole.start, hole.end)
+            try:
+                found = await self._range(self.ctx.spare, hole.start, hole.end)
+            except (LacecalParseError, LacecalResponseError) as exc:
+                if not _of_the_range(exc):
+                    raise
+                bad = bad or exc
+                continue
             if found:
                 await self._commit(found)
                 self.repaired += len(found)
             await self.ctx.repair_attempted(self.key, self.endpoint, hole.start, hole.end)
+        if bad is not None:
+            raise bad
 
     async def _look_back(self) -> int:
         latest, lookback = self.state.latest, self.ctx.lookback
@@ -720,6 +751,8 @@ async def follow(
             for one in workers:
                 group.create_task(one.forever())
                 group.create_task(one.repairs())
+            if workers:  # a close() ends the workers' sleeps too, not their next request
+                group.create_task(client.wait_closed())
 
 
 def _seen(done: asyncio.Future[Any]) -> None:
@@ -776,9 +809,12 @@ class _Fleet:
         # A clean slate for this id: an earlier run of it that did not leave cleanly (a
         # crash) may still have leases, a heartbeat and refusals of plants it lacked.
         await self.store.release_leases(self.worker)
+        watch = asyncio.create_task(self._watch_close())
         try:
             while True:
                 self._reap()
+                if watch.done():  # no plant running saw it: a worker holding none, asleep
+                    raise LacecalClosedError("the LacecalClient was closed")
                 sent, renewing = loop.time(), self.gate.clock()
                 try:
                     self.last_round = asyncio.ensure_future(
@@ -814,14 +850,22 @@ class _Fleet:
                     async with asyncio.timeout(max(sent + self.ttl / 3 - loop.time(), 0.0)):
                         await self.closed.wait()
         finally:
+            watch.cancel()
             self.gate.drop()
             await self._stop(list(self.running))
+            await asyncio.gather(watch, return_exceptions=True)
             # A round still in flight may yet renew or take leases: let it land, then release.
             with contextlib.suppress(Exception):
                 if self.last_round is not None:
                     await self.last_round
             with contextlib.suppress(Exception):
                 await self.store.release_leases(self.worker)
+
+    async def _watch_close(self) -> None:
+        """Wake the lease loop when the client closes, whatever the plants are doing."""
+        with contextlib.suppress(LacecalClosedError):
+            await self.ctx.client.wait_closed()
+        self.closed.set()
 
     async def _refresh(self) -> None:
         self.entries = {entry.plant: entry for entry in await self.store.plants()}

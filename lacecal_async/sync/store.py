@@ -17,7 +17,7 @@ pass ``now`` so that a scaled or fake clock drives the repair schedule.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from types import TracebackType
 from typing import Protocol, Self
 
@@ -26,10 +26,10 @@ import attrs
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.errors import LacecalError
 from lacecal_async.itr import FINGERPRINT_PREFIX, ITR_LENGTH
+from lacecal_async.record_source import RecordSource
 from lacecal_async.records import Inverter, InverterRecord, MeterRecord
 from lacecal_async.redaction import Hider
 from lacecal_async.sync.holes import Hole
-from lacecal_async.tables import Row, Table
 
 __all__ = [
     "ALIAS_HOLDS_IDENTIFIER",
@@ -150,7 +150,7 @@ class StatusRow:
     future_removed: int = 0
 
 
-class Store(Protocol):
+class Store(RecordSource, Protocol):
     """The operations the sync engine needs; `SQLiteStore` implements them.
 
     Every method but `open`, `close` and the context manager needs an open store. Writes are
@@ -268,35 +268,6 @@ class Store(Protocol):
 
     async def status(self) -> list[StatusRow]:
         """Return a row per plant and synced endpoint (one row for a plant never synced)."""
-
-    def read_rows(
-        self,
-        table: Table,
-        *,
-        plants: Sequence[str] | None = None,
-        start: int | None = None,
-        end: int | None = None,
-        batch: int = ...,
-    ) -> AsyncIterator[list[Row]]:
-        """Yield a table's rows in batches, ordered by plant and time (then inverter).
-
-        `plants` keeps those plants only; `start` / `end` keep periods in ``[start, end)``.
-        """
-
-    def read_records(
-        self,
-        endpoint: Endpoint,
-        *,
-        plants: Sequence[str] | None = None,
-        start: int | None = None,
-        end: int | None = None,
-        batch: int = ...,
-    ) -> AsyncIterator[tuple[str, list[MeterRecord] | list[InverterRecord]]]:
-        """Yield ``(plant, records)`` batches of a timed endpoint, ordered by plant and time.
-
-        The records are those committed, as the client gave them (an inverter record's
-        inverters by id): ``lacecal export`` writes them as ``lacecal fetch`` does.
-        """
 
 
 def check_fingerprint(fingerprint: str) -> str:

@@ -36,11 +36,13 @@ from typing import IO, Any
 
 __all__ = [
     "KILL",
+    "children",
     "clean_up",
     "forget_group",
     "forget_postgres",
     "kill_group",
     "run",
+    "running",
     "stop_at_eof",
     "stop_postgres",
     "watch_group",
@@ -74,24 +76,24 @@ def kill_group(pgid: int, signum: int = KILL) -> bool:
     return True
 
 
-def _gone(pid: int) -> bool:
-    """Whether process `pid` has exited (a zombie counts: it runs no more)."""
+def running(pid: int) -> bool:
+    """Whether process `pid` runs (a zombie does not: it only waits to be reaped)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except FileNotFoundError:
-        return True
+        return False
     except OSError:  # pragma: no cover - no /proc: ask the kernel
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
-            return True
-        except PermissionError:
             return False
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] in {"Z", "X"}
+        except PermissionError:
+            return True
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] not in {"Z", "X"}
 
 
-def _children(pid: int) -> list[int]:
+def children(pid: int) -> list[int]:
     """Return the processes whose parent is `pid` (PostgreSQL backends lead their own groups)."""
     found = []
     for entry in Path("/proc").glob("[0-9]*/stat"):
@@ -118,10 +120,10 @@ def stop_postgres(directory: Path) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGQUIT)  # immediate shutdown: backends too, shared memory freed
     deadline = time.monotonic() + _POSTGRES_STOP
-    while not _gone(pid) and time.monotonic() < deadline:
+    while running(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    if not _gone(pid):  # pragma: no cover - a wedged server
-        for child in _children(pid):
+    if running(pid):  # pragma: no cover - a wedged server
+        for child in children(pid):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(child, KILL)
         with contextlib.suppress(ProcessLookupError):

@@ -175,3 +175,15 @@ def test_parquet_to_a_binary_stdout_and_tables_of_what_has_periods() -> None:
     assert table.column("complete").to_pylist() == [row.complete for row in HOURS]
     with pytest.raises(ValueError, match="no periods to roll up"):
         stats_tables(Endpoint.INVERTER_LIST)
+
+
+def test_a_wall_time_is_read_in_the_zone_given_not_through_madrid() -> None:
+    """Madrid skips 02:00-03:00 on 2024-03-31 and starts at 1970-01-01T01:00+01:00; UTC does
+    neither: ``--tz UTC --since 2024-03-31T02:30`` is 02:30Z, and 1970-01-01 is UNIX 0."""
+    utc = datetime(2024, 3, 31, 2, 30, tzinfo=UTC)
+    assert when_in("2024-03-31T02:30", UTC_ZONE) == int(utc.timestamp())
+    kolkata = datetime(2024, 3, 31, 2, tzinfo=ZoneInfo("Asia/Kolkata"))
+    assert when_in("2024-03-31T02:00", ZoneInfo("Asia/Kolkata")) == int(kolkata.timestamp())
+    assert when_in("1970-01-01", UTC_ZONE) == 0
+    with pytest.raises(UsageError, match="out of range"):  # after 9999 (UTC), as elsewhere
+        when_in("9999-12-31T23:30", ZoneInfo("Etc/GMT+12"))

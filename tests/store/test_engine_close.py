@@ -10,16 +10,19 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+import asyncpg
 import pytest
 
 from lacecal_async import LacecalClient, LacecalClosedError
-from lacecal_async.sync import Store, follow, sync
+from lacecal_async.sync import PostgresStore, Store, follow, sync
 from lacecal_async.telemetry import ClientEvent, RequestDone
-from lacecal_async.testing import FakeLacecalServer, Faults, make_plants
+from lacecal_async.testing import FakeClock, FakeLacecalServer, Faults, make_plants
 from tests.support.checks import DEADLINE, wait_until
 from tests.support.store_kinds import StoreKind
 
 PLANTS = make_plants(2, seed=71, days=1)
+#: Far longer than closing takes, far shorter than DEADLINE: a hang fails the test quickly.
+CLOSED_WITHIN = 30
 
 Run = Callable[[LacecalClient, Store], Coroutine[Any, Any, None]]
 
@@ -55,3 +58,41 @@ async def test_closing_the_client_raises_one_closed_error(store_kind: StoreKind,
             await asyncio.wait_for(task, DEADLINE)
     assert done
     assert {event.error for event in done} == {"LacecalClosedError"}
+
+
+async def test_closing_the_client_while_follow_sleeps_ends_it(store_kind: StoreKind) -> None:
+    """Every plant polled, its poller and repairer asleep on a clock that never moves: close()
+    ends `follow` at once. Before, it noticed at its next request only, a period later.
+    """
+    clock = FakeClock(max(p.latest or p.first for p in PLANTS) + 60)
+    async with (
+        FakeLacecalServer(PLANTS, rate_limit=None) as server,
+        store_kind.make() as store,
+    ):
+        client = LacecalClient(base_url=server.base_url, rate_limit=(100, 0.05))
+        plants = [p.itr for p in PLANTS]
+        task = asyncio.create_task(
+            follow(client, store, plants, "meter", since=PLANTS[0].first, clock=clock)
+        )
+        await wait_until(lambda: clock.sleepers == 2 * len(plants) or task.done())
+        await client.close()
+        with pytest.raises(LacecalClosedError):
+            await asyncio.wait_for(task, CLOSED_WITHIN)
+
+
+async def test_closing_the_client_ends_a_fleet_worker_holding_no_plant(postgres_dsn: str) -> None:
+    async with PostgresStore(postgres_dsn) as store:
+        client = LacecalClient(base_url="http://127.0.0.1:9/", rate_limit=(100, 0.05))
+        task = asyncio.create_task(follow(client, store, [], since=PLANTS[0].first))
+        conn = await asyncpg.connect(postgres_dsn)
+        try:  # the worker has run a lease round: it beats
+            async with asyncio.timeout(DEADLINE):
+                while True:
+                    if await conn.fetchval("SELECT count(*) FROM workers"):
+                        break
+                    await asyncio.sleep(0.01)
+        finally:
+            await conn.close()
+        await client.close()
+        with pytest.raises(LacecalClosedError):
+            await asyncio.wait_for(task, CLOSED_WITHIN)

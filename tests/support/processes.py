@@ -182,23 +182,9 @@ def poll_until(predicate: Callable[[], bool], *, deadline: float = DEADLINE) -> 
         time.sleep(0.02)
 
 
-def running(pid: int) -> bool:
-    """Whether process `pid` runs (a zombie does not: it only waits to be reaped)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] not in {"Z", "X"}
-
-
-def children(pid: int) -> list[int]:
-    """The processes whose parent is `pid`."""
-    found = []
-    for entry in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            if int(entry.read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.parent.name))
-    return found
+#: Whether a process runs (a zombie does not), and a process's children: the lifeline's own.
+running = lifeline.running
+children = lifeline.children
 
 
 def leftovers(name: str, value: str) -> dict[int, str]:

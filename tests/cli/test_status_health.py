@@ -127,3 +127,8 @@ def test_a_gap_between_stored_records_is_still_a_hole(
     _code, (row,) = _status(db, capsys)
     assert row["plant"] == fingerprint(plant.itr)
     assert (row["holes"], row["missing_periods"]) == (1, 6)
+
+
+def test_max_failures_is_at_least_one(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["status", str(tmp_path / "s.db"), "--max-failures", "0"]) == 2
+    assert "--max-failures is at least 1" in capsys.readouterr().err

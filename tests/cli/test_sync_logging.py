@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from lacecal_async.cli import main
 from lacecal_async.cli.itrs import ENV_VAR
 from lacecal_async.testing import FakeLacecalServer, make_plants
 from tests.support.cli import FAST, assert_no_secret, threaded_server
+from tests.support.interrupting import Watched, latest_records, main_until
 
 PLANT = make_plants(1, seed=31, days=2)[0]
 STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z lacecal: ")
@@ -87,3 +89,62 @@ def test_lines_are_stamped_unless_stderr_is_the_journal(
         monkeypatch.setattr(sys, "stderr", stream)
         assert main(_args(server, tmp_path / "u.db")) == 0
     assert all(STAMP.match(line) for line in log.read_text(encoding="utf-8").splitlines())
+
+
+class _Terminal(Watched):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_live_table_keeps_request_lines_above_it(
+    server: FakeLacecalServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    monkeypatch.setenv("TERM", "xterm")
+    args = _args(server, tmp_path / "s.db", "-v")
+    assert main([*args[:-3], "--progress", "auto", "-v"]) == 0
+    text = terminal.text()
+    # Each request line: the table cleared (cursor up its 2 rows), the line, the table again.
+    pieces = text.split("\x1b[2F\x1b[J")
+    requests = [piece for piece in pieces[1:] if REQUEST.search(piece)]
+    assert requests
+    for piece in requests:
+        line, _, after = piece.partition("\n")
+        assert STAMP.match(line)
+        assert after.startswith("sync: ")
+    assert_no_secret(text, [PLANT.itr])
+
+
+def test_ctrl_c_during_a_live_backfill_leaves_the_last_table_and_the_count(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    slow = make_plants(1, seed=32, days=30)[0]
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    monkeypatch.setenv("TERM", "xterm")
+    db = tmp_path / "s.db"
+    with threaded_server([slow]) as fake:
+        args = [
+            "sync", str(db), f"roof={slow.itr}", "--since", str(slow.first),
+            "--base-url", fake.base_url, "--rate", "1/0.5", "--endpoint", "meter",
+        ]  # fmt: skip
+        code = main_until(args, lambda: "roof" in latest_records(db))
+    assert code == 130
+    *_, table, last = terminal.text().split("\x1b[J")
+    assert "sync: 0/1 plants caught up, " in table
+    assert re.search(r"ETA \d", table)
+    committed = re.search(r"interrupted; (\d+) records committed by this run; run it again", last)
+    assert committed is not None, last
+    stored = latest_records(db)["roof"]
+    assert stored is not None
+    assert int(committed[1]) == len(slow.available_times(slow.first, stored + 1))
+
+
+def test_a_trial_clock_runs_a_one_shot_sync(
+    server: FakeLacecalServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    epoch = f"{time.time() - 3600:.3f}"  # twice real time since an hour ago: an hour ahead
+    args = _args(server, tmp_path / "s.db", "--clock-speed", "2", "--clock-epoch", epoch)
+    assert main(args) == 0
+    assert "1 of 1 plants up to date" in capsys.readouterr().err

@@ -8,7 +8,13 @@ Issue 24: late data and faults could only be set up from Python. The plants `lac
 from __future__ import annotations
 
 import asyncio
+import io
 import json
+import re
+import signal
+import sys
+import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -99,3 +105,34 @@ def test_sync_clock_options_are_checked(
     db = str(tmp_path / "c.db")
     assert main(["sync", db, "roof=Abcdefgh12345678", "--since", "now", *options]) == 2
     assert message in capsys.readouterr().err
+
+
+class _StopAfterTable(io.StringIO):
+    """``lacecal serve``'s stdout: once its URL and table are out, Ctrl-C."""
+
+    def flush(self) -> None:
+        super().flush()
+        signal.raise_signal(signal.SIGINT)
+
+
+def test_serve_hints_name_its_clock_its_dates_and_its_faults(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = _StopAfterTable()
+    monkeypatch.setattr(sys, "stdout", out)
+    epoch = int(time.time())
+    argv = [
+        "serve", "--follow", "--speed", "60", "--clock-epoch", str(epoch), "--days", "0.5",
+        "--plants", "3", "--late-gaps", "1", "--future-glitch", "1", "--fail-rate", "0.1",
+    ]  # fmt: skip
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    hint = re.search(rf"--since (\S+) --follow --clock-speed 60 --clock-epoch {epoch}\.000", err)
+    assert hint is not None, err
+    # The hour it names is inside the data: the window is the half day before now.
+    since = datetime.fromisoformat(hint[1]).timestamp()
+    assert time.time() - 0.5 * 86400 <= since <= time.time()
+    assert "the first 1 plants miss 12 periods" in err
+    assert "the next 1 plants also date a record a year ahead" in err
+    assert "10% of requests fail with 503" in err
+    assert out.getvalue().startswith("http://127.0.0.1:")

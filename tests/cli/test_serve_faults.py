@@ -82,7 +82,8 @@ def test_rehearse_alerts_a_late_gap_is_a_hole_and_a_glitch_a_warning(
 
 
 @pytest.mark.parametrize(
-    "bad", [["--fail-rate", "2"], ["--fail-rate", "nan"], ["--late-gaps", "-1"]]
+    "bad",
+    [["--fail-rate", "2"], ["--fail-rate", "nan"], ["--late-gaps", "-1"], ["--clock-epoch", "x"]],
 )
 def test_serve_refuses_bad_fault_options(
     bad: list[str], capsys: pytest.CaptureFixture[str]

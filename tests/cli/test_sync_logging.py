@@ -148,3 +148,17 @@ def test_a_trial_clock_runs_a_one_shot_sync(
     args = _args(server, tmp_path / "s.db", "--clock-speed", "2", "--clock-epoch", epoch)
     assert main(args) == 0
     assert "1 of 1 plants up to date" in capsys.readouterr().err
+
+
+def test_lookback_counts_re_read_records_apart_from_new_ones(
+    server: FakeLacecalServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "s.db"
+    assert main([*_args(server, db), "--endpoint", "meter"]) == 0
+    capsys.readouterr()
+    # Up to date already: nothing new, and the 2 hours before the latest record re-read.
+    assert main([*_args(server, db), "--endpoint", "meter", "--lookback", "2h"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    line = next(x for x in err if "roof meter:" in x)
+    assert re.search(r"roof meter: \+0 records, 12 re-read, latest ", line), line
+    assert err[-1].endswith("12 records committed by this run (12 of them re-read)"), err[-1]

@@ -265,6 +265,14 @@ one period and 5 minutes after this machine's clock (a logger's clock glitch) is
 stored: the records before it are, the plant fails (see lacecal status) and goes on once
 the logger is fixed; such records an older version stored are removed.
 
+Progress: on a terminal, a live table of the backfill (plants caught up, pages and records
+done of expected, an ETA from --rate: a plant's endpoints share its limit, 144 records a
+request); otherwise, and once caught up, one line per plant's endpoint per cycle (new
+records apart from those --lookback re-read). -v adds a line per request. Every line starts
+with a UTC timestamp unless stderr is the systemd journal (JOURNAL_STREAM), which stamps
+lines itself; LACECAL_LOG_TIMESTAMPS=on|off decides otherwise. Ctrl-C or SIGTERM ends with
+the records this run committed.
+
 Without --follow: exit 0 once every plant is up to date, 1 if some failed (each listed).
 With --follow it runs until stopped: each plant is asked once per its integration
 period, shortly after a period closes; after downtime it backfills first. SIGTERM or
@@ -286,6 +294,11 @@ dies loses its leases after --lease-ttl and the others take its plants over.
 --workers N runs N such workers on this host (default: one per usable core when the
 database lists more plants than one process keeps up with, 1500; else 1). SQLite takes
 one worker only. Without --follow the plants given are synced once, without leases.
+The parent of --workers N logs a worker that dies (its signal or exit status) and starts
+it again after 1 s, doubling to 60 s; exit 0 or 2 is not restarted.
+
+Trials: lacecal serve --follow --speed N prints --clock-speed N --clock-epoch T; given to
+sync, they make its clock run as the fake's, so --follow keeps up with it.
 """
 
 

@@ -26,7 +26,7 @@ CommitListener = Callable[[str, Endpoint, int, SyncState], None]
 class CountedSQLiteStore(SQLiteStore):
     """A `SQLiteStore` telling `listener` of each page it committed."""
 
-    listener: CommitListener | None = attrs.field(default=None, kw_only=True)
+    listener: CommitListener = attrs.field(kw_only=True)
 
     async def commit_page(
         self,
@@ -39,15 +39,14 @@ class CountedSQLiteStore(SQLiteStore):
     ) -> None:
         """`SQLiteStore.commit_page`, then the listener."""
         await super().commit_page(plant, endpoint, records, state, now=now)
-        if self.listener is not None:
-            self.listener(plant, endpoint, len(records), state)
+        self.listener(plant, endpoint, len(records), state)
 
 
 @attrs.define
 class CountedPostgresStore(PostgresStore):
     """A `PostgresStore` telling `listener` of each page it committed (fenced ones too)."""
 
-    listener: CommitListener | None = attrs.field(default=None, kw_only=True)
+    listener: CommitListener = attrs.field(kw_only=True)
 
     async def commit_page(
         self,
@@ -61,8 +60,7 @@ class CountedPostgresStore(PostgresStore):
     ) -> None:
         """`PostgresStore.commit_page`, then the listener."""
         await super().commit_page(plant, endpoint, records, state, now=now, worker=worker)
-        if self.listener is not None:
-            self.listener(plant, endpoint, len(records), state)
+        self.listener(plant, endpoint, len(records), state)
 
 
 def counted_store(

@@ -61,14 +61,19 @@ class _Backfill:
     pages: int = 0
     records: int = 0
     done: bool = False
+    #: The newest record the server named (its first reply is the latest record): the end.
+    end: int | None = None
 
     def remaining(self, now: float) -> tuple[int, int]:
         """Return the requests (the latest record's, then pages) and records left."""
         if self.done:
             return 0, 0
         interval = self.interval or _ASSUMED_INTERVAL
-        requests = endpoint_requests(self.position, now, interval, asked_latest=bool(self.pages))
-        return requests, max(int((now - self.position) // interval), 0)
+        horizon = now if self.end is None else min(self.end + interval, now)
+        requests = endpoint_requests(
+            self.position, horizon, interval, asked_latest=self.end is not None
+        )
+        return requests, max(int((horizon - interval - self.position) // interval), 0)
 
 
 @attrs.define
@@ -139,6 +144,9 @@ class SyncProgress:
             if plant is not None:
                 plant.requests += 1
                 plant.exchange += (event.duration - plant.exchange) / plant.requests
+                work = plant.work.get(event.endpoint)
+                if work is not None and event.newest is not None:
+                    work.end = max(work.end or event.newest, event.newest)
             return
         pair = (key, event.endpoint.value)
         counts = self.retries if isinstance(event, RetryScheduled) else self.limited

@@ -20,7 +20,12 @@ from lacecal_async.cli.backfill_cost import (
 )
 from lacecal_async.cli.fleet import exit_text, restarts
 from lacecal_async.cli.health import CRITICAL, OK, UNKNOWN, WARNING, Thresholds, judge, worst
+from lacecal_async.cli.itrs import Redactor
 from lacecal_async.cli.log_lines import journald_stream, stamp, stamped
+from lacecal_async.cli.sync_progress import SyncProgress
+from lacecal_async.endpoints import Endpoint
+from lacecal_async.sync import SyncState
+from lacecal_async.telemetry import RequestDone
 
 TIMING = Path(__file__).resolve().parents[2] / "docs" / "explanation" / "timing.md"
 
@@ -106,3 +111,21 @@ def test_how_a_worker_ended() -> None:
     assert restarts(-signal.SIGKILL)
     assert not restarts(0)
     assert not restarts(2)
+
+
+def test_the_backfill_ends_at_the_newest_record_the_server_named() -> None:
+    """Data that ends long before now (a fake's 2024 plants): the table expects only that."""
+    start, now = 1727827200, 1796648400.0  # 2024-10-02, and two years on
+    shown = io.StringIO()
+    progress = SyncProgress(
+        shown, "plain", {"roof": "roof"}, Redactor(()), {"itr-x": "roof"}, clock=lambda: now
+    )
+    progress.plan("roof", [Endpoint.METER], [None], start)
+    far = progress.summary()
+    assert re.search(r"0/\d{3,} pages", far), far  # up to now: hundreds of pages
+    end = start + 3 * 86400 - 600  # three days of 600 s records, the latest first
+    progress.on_event(RequestDone("...x", "itr-x", Endpoint.METER, 1, 200, None, 1, 0.1, 0.0, end))
+    assert "0/3 pages, 0/431 records" in progress.summary()
+    state = SyncState(latest=start + 144 * 600, interval=600)
+    progress.committed("roof", Endpoint.METER, 144, state)
+    assert "1/3 pages, 144/431 records" in progress.summary()

@@ -27,7 +27,7 @@ from lacecal_async.cli.log_lines import stamp
 from lacecal_async.cli.progress import Mode, eta_seconds, format_duration
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.sync import Cycle, FleetEvent, SyncState
-from lacecal_async.telemetry import ClientEvent, RateLimited, RequestDone, RetryScheduled
+from lacecal_async.telemetry import ClientEvent, RequestDone, RetryScheduled
 
 __all__ = ["SyncProgress", "when"]
 
@@ -137,7 +137,10 @@ class SyncProgress:
 
     # -- what happens ---------------------------------------------------------------------
     def on_event(self, event: ClientEvent) -> None:
-        """Count a plant's requests, retries and 429s (a client listener)."""
+        """Count a plant's requests, retries and 429s; learn where its backfill ends.
+
+        A client listener: the first reply of an endpoint's backfill is its latest record.
+        """
         key = self.keys.get(event.plant, event.plant)
         if isinstance(event, RequestDone):
             plant = self.plants.get(key)
@@ -150,8 +153,7 @@ class SyncProgress:
             return
         pair = (key, event.endpoint.value)
         counts = self.retries if isinstance(event, RetryScheduled) else self.limited
-        if isinstance(event, (RetryScheduled, RateLimited)):
-            counts[pair] = counts.get(pair, 0) + 1
+        counts[pair] = counts.get(pair, 0) + 1
 
     def committed(self, plant: str, endpoint: Endpoint, records: int, state: SyncState) -> None:
         """Take in a page the store committed (a `CommitListener`)."""

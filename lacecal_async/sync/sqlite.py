@@ -117,19 +117,23 @@ ON CONFLICT (plant, endpoint) DO UPDATE SET
     updated_at = excluded.updated_at
 """
 _STATUS = """
-SELECT s.plant, s.endpoint,
-    CASE s.endpoint
-        WHEN 'meter' THEN (SELECT min(unix_time) FROM meter WHERE plant = s.plant)
-        ELSE (SELECT min(unix_time) FROM inverter_periods WHERE plant = s.plant) END,
+SELECT s.plant, s.endpoint, s.first_time,
     CASE s.endpoint
         WHEN 'meter' THEN (SELECT max(unix_time) FROM meter WHERE plant = s.plant)
         ELSE (SELECT max(unix_time) FROM inverter_periods WHERE plant = s.plant) END,
-    (SELECT count(*) FROM holes h WHERE h.plant = s.plant AND h.endpoint = s.endpoint),
+    (SELECT count(*) FROM holes h WHERE h.plant = s.plant AND h.endpoint = s.endpoint
+        AND h.start_time > s.first_time),
     (SELECT coalesce(sum((end_time - start_time + interval_s - 1) / interval_s), 0)
-        FROM holes h WHERE h.plant = s.plant AND h.endpoint = s.endpoint),
+        FROM holes h WHERE h.plant = s.plant AND h.endpoint = s.endpoint
+        AND h.start_time > s.first_time),
     s.failures, s.last_error, s.last_error_at, s.next_poll,
     s.future_record, s.future_seen_at, s.future_removed
-FROM sync_state s
+FROM (SELECT *,
+    CASE endpoint
+        WHEN 'meter' THEN (SELECT min(unix_time) FROM meter m WHERE m.plant = t.plant)
+        ELSE (SELECT min(unix_time) FROM inverter_periods i WHERE i.plant = t.plant) END
+        AS first_time
+    FROM sync_state t) s
 UNION ALL
 SELECT i.plant, 'inverter_list', NULL, NULL, 0, 0, i.failures, i.last_error, i.last_error_at,
     i.next_poll, NULL, NULL, 0

@@ -157,7 +157,11 @@ _V3: tuple[str, ...] = (
 )""",
 )
 
+# Version 4: `leases.refused_by` goes. Only the last refuser, written and never read since
+# version 2's `lease_refusals` (which `status` reads).
+_V4: tuple[str, ...] = ("ALTER TABLE leases DROP COLUMN refused_by",)
+
 #: Each migration's statements; migration i (from 0) takes the schema to version i + 1.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3)
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4)
 #: The schema version this library writes.
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -18,7 +18,7 @@ import pytest
 
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.sync import PostgresStore, SchemaVersionError, StoreError, SyncState
-from lacecal_async.sync.postgres import UpsertMethod, upsert_rows
+from lacecal_async.sync.core import StoreCore
 from lacecal_async.sync.postgres_schema import MIGRATIONS, SCHEMA_VERSION
 from lacecal_async.tables import METER
 from lacecal_async.testing.postgres import (
@@ -267,25 +267,10 @@ def test_a_server_that_cannot_start_is_unavailable_with_the_reason(
         shutil.rmtree(bin_dir)
 
 
-@pytest.mark.parametrize("method", ["unnest", "copy", "executemany"])
-async def test_every_upsert_method_writes_the_same_rows(
-    postgres_dsn: str, conn: asyncpg.Connection[Any], method: UpsertMethod
-) -> None:
-    async with PostgresStore(postgres_dsn) as store:
-        await store.add_plant(KEY)
-        pages = meter_pages()[:2]
-        for page in (*pages, pages[0]):  # the first again: conflicts, replaced
-            async with conn.transaction():
-                await upsert_rows(conn, METER, METER.rows(KEY, page), method)
-        await upsert_rows(conn, METER, [], method)  # nothing to send
-        stored = [row async for batch in store.read_rows(METER) for row in batch]
-    assert stored == METER.rows(KEY, [*pages[0], *pages[1]])
-
-
 class StatementPerStepStore(PostgresStore):
-    """The store writing a page a statement per step, as before `postgres_page`."""
+    """The store writing a page a statement per step (the core's way, SQLite's)."""
 
-    one_statement_pages: ClassVar[bool] = False
+    _write_page = StoreCore._write_page
 
 
 @pytest.mark.slow

@@ -28,7 +28,7 @@ from lacecal_async.records import MeterRecord
 from lacecal_async.sync import PostgresStore, SyncState
 from lacecal_async.sync.core import StoreCore, upsert_from
 from lacecal_async.sync.postgres_page import upsert_unnest
-from lacecal_async.sync.postgres_schema import TABLE_NAMES
+from lacecal_async.sync.schema import TABLE_NAMES
 from lacecal_async.tables import METER, Table
 from lacecal_async.tables import Row as TableRow
 from lacecal_async.testing import make_plants

@@ -11,11 +11,13 @@ tables (`StoreCore._write_page`, `StoreCore._upsert`) and who may write a plant
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any, ClassVar, Protocol, TypeVar
+from types import TracebackType
+from typing import Any, ClassVar, Protocol, Self, TypeVar
 
 import attrs
 
@@ -24,7 +26,7 @@ from lacecal_async.records import Inverter, InverterRecord, MeterRecord
 from lacecal_async.sync import pages
 from lacecal_async.sync.dialect import Dialect
 from lacecal_async.sync.holes import Hole, attempted, find_gaps, head_gap, reconcile
-from lacecal_async.sync.sqlite_schema import TABLE_NAMES
+from lacecal_async.sync.schema import TABLE_NAMES
 from lacecal_async.sync.store import (
     PlantEntry,
     StatusRow,
@@ -51,6 +53,7 @@ __all__ = [
     "Job",
     "StoreCore",
     "read_around",
+    "retrieve",
     "run_at_once",
     "upsert_from",
 ]
@@ -284,6 +287,12 @@ async def _write_holes(
     )
 
 
+def retrieve(done: asyncio.Future[Any]) -> None:
+    """Mark a job's outcome as seen when its caller was cancelled and will never look."""
+    if not done.cancelled():
+        done.exception()
+
+
 class StoreCore:
     """The operations both stores share; a store adds its lifecycle, driver and `_call`."""
 
@@ -293,6 +302,28 @@ class StoreCore:
     _ADD_PLANT_LOCK: ClassVar[str | None] = None
     #: Run with the new plant's key once it is added (PostgreSQL: its lease row).
     _PLANT_ADDED: ClassVar[tuple[str, ...]] = ()
+
+    async def open(self) -> None:
+        """Open the store: create or upgrade its schema, or check it."""
+        raise NotImplementedError  # pragma: no cover
+
+    async def close(self) -> None:
+        """Let the calls in flight finish, then close the store (safe to call twice)."""
+        raise NotImplementedError  # pragma: no cover
+
+    async def __aenter__(self) -> Self:
+        """Open the store."""
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Close the store."""
+        await self.close()
 
     async def _call(self, job: Job[T]) -> T:
         raise NotImplementedError  # pragma: no cover

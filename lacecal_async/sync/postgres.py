@@ -19,14 +19,13 @@ import asyncio
 import contextlib
 import urllib.parse
 from collections.abc import Sequence
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, Self, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, TypeAlias, TypeVar
 
 import attrs
 
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.sync import pages
-from lacecal_async.sync.core import STATUS, Driver, Job, StoreCore
+from lacecal_async.sync.core import STATUS, Driver, Job, StoreCore, retrieve
 from lacecal_async.sync.dialect import POSTGRES, Dialect
 from lacecal_async.sync.leases import (
     DEFAULT_SLACK,
@@ -37,7 +36,7 @@ from lacecal_async.sync.leases import (
 )
 from lacecal_async.sync.postgres_faults import store_error, transient
 from lacecal_async.sync.postgres_page import page_statement, unnest_arguments, upsert_unnest
-from lacecal_async.sync.postgres_schema import MIGRATIONS, TABLE_NAMES
+from lacecal_async.sync.schema import POSTGRES_MIGRATIONS, TABLE_NAMES
 from lacecal_async.sync.store import (
     NoStoreError,
     SchemaVersionError,
@@ -178,12 +177,6 @@ def _raise_as_store_error(exc: Exception, dsn: str) -> NoReturn:
     raise converted from None
 
 
-def _retrieve(done: asyncio.Future[Any]) -> None:
-    """Mark a job's outcome as seen when its caller was cancelled and will never look."""
-    if not done.cancelled():
-        done.exception()
-
-
 def dsn_shown(dsn: str) -> str:
     """Return the DSN fit for messages and reprs: host, port, database; never a password."""
     try:
@@ -214,7 +207,7 @@ class PostgresStore(StoreCore):
     timeout: float = 30.0
     create: bool = attrs.field(default=True, kw_only=True)
     #: The schema, as migrations (a subclass may append one to test an upgrade).
-    migrations: ClassVar[tuple[tuple[str, ...], ...]] = MIGRATIONS
+    migrations: ClassVar[tuple[tuple[str, ...], ...]] = POSTGRES_MIGRATIONS
     dialect: ClassVar[Dialect] = POSTGRES
     #: Plants are added rarely: one at a time keeps `add_plant`'s checks exact.
     _ADD_PLANT_LOCK: ClassVar[str | None] = (
@@ -272,20 +265,6 @@ class PostgresStore(StoreCore):
         finally:
             await pool.close()
 
-    async def __aenter__(self) -> Self:
-        """Open the store."""
-        await self.open()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Close the store."""
-        await self.close()
-
     async def _call(self, job: Job[T]) -> T:
         pool = self._pool
         if pool is None:
@@ -314,7 +293,7 @@ class PostgresStore(StoreCore):
         task = asyncio.ensure_future(run())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        task.add_done_callback(_retrieve)
+        task.add_done_callback(retrieve)
         return await asyncio.shield(task)
 
     async def _migrate(self, conn: Conn) -> None:

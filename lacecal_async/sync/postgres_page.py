@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from lacecal_async.sync.core import read_around, upsert_from
-from lacecal_async.sync.postgres_schema import column_type
+from lacecal_async.sync.schema import column_type
 from lacecal_async.tables import Row, Table
 
 __all__ = ["STATE_VALUES", "page_statement", "unnest_arguments", "upsert_unnest"]

@@ -21,17 +21,16 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from types import TracebackType
-from typing import Any, ClassVar, Self, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import attrs
 
 from lacecal_async.private_file import create_private_file
-from lacecal_async.sync.core import Job, StoreCore, run_at_once
+from lacecal_async.sync.core import Job, StoreCore, retrieve, run_at_once
 from lacecal_async.sync.dialect import SQLITE, Dialect
 from lacecal_async.sync.follow_lock import follow_lock
+from lacecal_async.sync.schema import SQLITE_MIGRATIONS
 from lacecal_async.sync.sqlite_faults import store_error
-from lacecal_async.sync.sqlite_schema import MIGRATIONS
 from lacecal_async.sync.store import NoStoreError, SchemaVersionError, StoreError
 
 __all__ = ["SQLiteStore"]
@@ -103,12 +102,6 @@ def _snapshot(db: sqlite3.Connection) -> Iterator[None]:
         db.execute("COMMIT")
 
 
-def _retrieve(done: asyncio.Future[Any]) -> None:
-    """Mark a job's outcome as seen when its caller was cancelled and will never look."""
-    if not done.cancelled():
-        done.exception()
-
-
 #: How a reader opens a store, in turn while the file system refuses what it needs to write.
 _READER_MODES = ("mode=rw", "mode=ro", "mode=ro&immutable=1")
 #: The result codes of a file SQLite could not open or write: a read-only file system.
@@ -140,7 +133,7 @@ class SQLiteStore(StoreCore):
     timeout: float = 30.0
     create: bool = attrs.field(default=True, kw_only=True)
     #: The schema, as migrations (a subclass may append one to test an upgrade).
-    migrations: ClassVar[tuple[tuple[str, ...], ...]] = MIGRATIONS
+    migrations: ClassVar[tuple[tuple[str, ...], ...]] = SQLITE_MIGRATIONS
     dialect: ClassVar[Dialect] = SQLITE
     _executor: ThreadPoolExecutor | None = attrs.field(init=False, default=None)
     _db: sqlite3.Connection | None = attrs.field(init=False, default=None)
@@ -183,20 +176,6 @@ class SQLiteStore(StoreCore):
         finally:
             executor.shutdown(wait=False)
 
-    async def __aenter__(self) -> Self:
-        """Open the store."""
-        await self.open()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Close the store."""
-        await self.close()
-
     async def _call(self, job: Job[T]) -> T:
         executor = self._executor
         if executor is None:
@@ -206,7 +185,7 @@ class SQLiteStore(StoreCore):
         done = asyncio.get_running_loop().run_in_executor(
             executor, self._with_db, lambda db: run_at_once(job(_Driver(db)))
         )
-        done.add_done_callback(_retrieve)
+        done.add_done_callback(retrieve)
         return await asyncio.shield(done)
 
     def _with_db(self, job: Callable[[sqlite3.Connection], T]) -> T:

@@ -19,7 +19,7 @@ import pytest
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.sync import PostgresStore, SchemaVersionError, StoreError, SyncState
 from lacecal_async.sync.core import StoreCore
-from lacecal_async.sync.postgres_schema import MIGRATIONS, SCHEMA_VERSION
+from lacecal_async.sync.schema import POSTGRES_MIGRATIONS as MIGRATIONS
 from lacecal_async.tables import METER
 from lacecal_async.testing.postgres import (
     PostgresUnavailableError,
@@ -27,6 +27,8 @@ from lacecal_async.testing.postgres import (
     find_postgres_bin,
 )
 from tests.support.stores import KEY, PLANT, meter_pages, page_state
+
+SCHEMA_VERSION = len(MIGRATIONS)
 
 
 class NewerStore(PostgresStore):
@@ -313,3 +315,30 @@ async def test_one_statement_pages_store_what_a_statement_per_step_stores(
     assert got[0]  # the meter's holes: some seen, with their schedule
     assert got[2] == PLANT.meter_records(*span)
     assert got[5] == PLANT.inverter_records(*span)
+
+
+class _Version3Store(PostgresStore):
+    """The store as the release before `leases.refused_by` went shipped it (schema 3)."""
+
+    migrations: ClassVar[tuple[tuple[str, ...], ...]] = MIGRATIONS[:3]
+
+
+async def test_a_version_3_store_loses_refused_by_and_keeps_its_refusals(
+    postgres_dsn: str, conn: asyncpg.Connection[Any]
+) -> None:
+    page = meter_pages()[0]
+    async with _Version3Store(postgres_dsn) as old:
+        await old.add_plant(KEY)
+        await old.commit_page(KEY, Endpoint.METER, page, page_state(page), now=1.0)
+        await conn.execute("INSERT INTO workers VALUES ('a', now(), now(), now() + '1 hour')")
+        await conn.execute("INSERT INTO lease_refusals VALUES ($1, 'a', now())", KEY)
+        await conn.execute("UPDATE leases SET refused_by = 'a' WHERE plant = $1", KEY)
+    assert "refused_by" in await columns(conn, "leases")
+    async with PostgresStore(postgres_dsn) as store:
+        (row,) = await store.status()
+        assert (row.holder, row.refused_by, row.orphaned) == (None, ("a",), True)
+        assert await store.state(KEY, Endpoint.METER) == page_state(page)
+        assert await store.lease_plants("b", want=1, ttl=60.0) == [KEY]
+        assert await store.release_leases("b", [KEY], refused=True) == [KEY]
+    assert "refused_by" not in await columns(conn, "leases")
+    assert await conn.fetchval("SELECT max(version) FROM schema_version") == SCHEMA_VERSION == 4

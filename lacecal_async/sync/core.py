@@ -28,7 +28,9 @@ from lacecal_async.sync.dialect import Dialect
 from lacecal_async.sync.holes import Hole, attempted, find_gaps, head_gap, reconcile
 from lacecal_async.sync.schema import TABLE_NAMES
 from lacecal_async.sync.store import (
+    NoStoreError,
     PlantEntry,
+    SchemaVersionError,
     StatusRow,
     StoreError,
     SyncState,
@@ -52,6 +54,7 @@ __all__ = [
     "Driver",
     "Job",
     "StoreCore",
+    "check_version",
     "read_around",
     "retrieve",
     "run_at_once",
@@ -285,6 +288,26 @@ async def _write_holes(
         "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         [(plant, endpoint.value, *attrs.astuple(hole)) for hole in holes],
     )
+
+
+def check_version(where: str, version: int, target: int, *, create: bool, empty: str) -> None:
+    """Refuse a schema `version` the store (of version `target`) cannot use.
+
+    Newer: `SchemaVersionError`, whatever the store. Older, or none (`empty` says so), for
+    a reader (`create` off), which upgrades nothing: `NoStoreError`.
+    """
+    if version > target:
+        raise SchemaVersionError(
+            f"{where}: schema version {version} is newer than this lacecal_async knows "
+            f"({target}); upgrade lacecal_async to open it"
+        )
+    if version < target and not create:
+        raise NoStoreError(
+            f"{where}: schema version {version} is older than this lacecal_async's "
+            f"({target}); run `lacecal sync` to upgrade it"
+            if version
+            else f"{where}: {empty}; `lacecal sync` creates one"
+        )
 
 
 def retrieve(done: asyncio.Future[Any]) -> None:

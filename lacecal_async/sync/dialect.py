@@ -42,7 +42,7 @@ class Dialect:
     #: The start is a ``timestamptz`` (else ISO 8601 text with the plant's offset).
     timestamps: bool
 
-    @functools.cache  # noqa: B019 - two instances, a bounded set of statements
+    @functools.lru_cache(maxsize=1024)  # noqa: B019 - two instances, module-wide
     def sql(self, statement: str) -> str:
         """Return the core's `statement` in this dialect."""
         if self.timestamps:

@@ -1,10 +1,11 @@
 """`PostgresStore`: the store of a fleet, one PostgreSQL database that many workers share.
 
-Same tables, semantics and guarantees as `SQLiteStore` (each page's rows and the plant's
-sync state commit in one transaction; holes and their repair schedule; no identifier
-stored), on asyncpg, plus the leases by which workers split the plants
-(`lacecal_async.sync.leases`). asyncpg is imported when a store opens, so a plain install
-of the library does without it.
+Same tables, statements and guarantees as `SQLiteStore`: both run the store core
+(`lacecal_async.sync.core`), this one on asyncpg. Here live what PostgreSQL does its own
+way: the pool, the schema's versions, a page written in one statement
+(`lacecal_async.sync.postgres_page`), and the leases by which workers split the plants
+(`lacecal_async.sync.leases`), which fence every write. asyncpg is imported when a store
+opens, so a plain install of the library does without it.
 
 Calls run on a small connection pool, each in a task of its own that the store awaits
 shielded: a write, once called, completes even if its caller is cancelled, and `close`
@@ -25,7 +26,7 @@ import attrs
 
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.sync import pages
-from lacecal_async.sync.core import STATUS, Driver, Job, StoreCore, retrieve
+from lacecal_async.sync.core import STATUS, Driver, Job, StoreCore, check_version, retrieve
 from lacecal_async.sync.dialect import POSTGRES, Dialect
 from lacecal_async.sync.leases import (
     DEFAULT_SLACK,
@@ -38,7 +39,6 @@ from lacecal_async.sync.postgres_faults import store_error, transient
 from lacecal_async.sync.postgres_page import page_statement, unnest_arguments, upsert_unnest
 from lacecal_async.sync.schema import POSTGRES_MIGRATIONS, TABLE_NAMES
 from lacecal_async.sync.store import (
-    NoStoreError,
     SchemaVersionError,
     StatusRow,
     StoreError,
@@ -56,6 +56,7 @@ if TYPE_CHECKING:
 __all__ = ["PostgresStore", "dsn_shown"]
 
 T = TypeVar("T")
+_EMPTY = "no lacecal store in this database"
 #: Advisory lock keys (the first is this library's, the second the purpose).
 _LOCK_SPACE = 0x1ACECA1
 _LOCK_MIGRATE = 1
@@ -325,18 +326,7 @@ class PostgresStore(StoreCore):
                         "applied_at timestamptz NOT NULL DEFAULT now())"
                     )
                 version = 0
-            if version > target:
-                raise SchemaVersionError(
-                    f"{where}: schema version {version} is newer than this lacecal_async "
-                    f"knows ({target}); upgrade lacecal_async to open it"
-                )
-            if version < target and not self.create:
-                raise NoStoreError(
-                    f"{where}: schema version {version} is older than this lacecal_async's "
-                    f"({target}); run `lacecal sync` to upgrade it"
-                    if version
-                    else f"{where}: no lacecal store in this database; `lacecal sync` creates one"
-                )
+            check_version(where, version, target, create=self.create, empty=_EMPTY)
             for number, statements in enumerate(self.migrations[version:], version + 1):
                 for statement in statements:
                     await conn.execute(statement)

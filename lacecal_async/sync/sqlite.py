@@ -26,7 +26,7 @@ from typing import Any, ClassVar, TypeVar
 import attrs
 
 from lacecal_async.private_file import create_private_file
-from lacecal_async.sync.core import Job, StoreCore, retrieve, run_at_once
+from lacecal_async.sync.core import Job, StoreCore, check_version, retrieve, run_at_once
 from lacecal_async.sync.dialect import SQLITE, Dialect
 from lacecal_async.sync.follow_lock import follow_lock
 from lacecal_async.sync.schema import SQLITE_MIGRATIONS
@@ -102,6 +102,7 @@ def _snapshot(db: sqlite3.Connection) -> Iterator[None]:
         db.execute("COMMIT")
 
 
+_EMPTY = "an empty database, not a lacecal store"
 #: How a reader opens a store, in turn while the file system refuses what it needs to write.
 _READER_MODES = ("mode=rw", "mode=ro", "mode=ro&immutable=1")
 #: The result codes of a file SQLite could not open or write: a read-only file system.
@@ -296,34 +297,22 @@ class SQLiteStore(StoreCore):
             self._db = None
 
     def _version(self, db: sqlite3.Connection) -> int:
-        """Return the file's schema version (0: empty); refuse a newer or foreign one."""
-        target = len(self.migrations)
+        """Return the file's schema version (0: empty); refuse one this store cannot use."""
         (version,) = db.execute("PRAGMA user_version").fetchone()
-        if version > target:
-            raise SchemaVersionError(
-                f"{self.path}: schema version {version} is newer than this lacecal_async "
-                f"knows ({target}); upgrade lacecal_async to open it"
-            )
         if version == 0 and db.execute("SELECT count(*) FROM sqlite_schema").fetchone()[0]:
             raise SchemaVersionError(
                 f"{self.path}: a database with tables but no lacecal_async schema version; "
                 "it is not a lacecal store"
             )
+        check_version(
+            str(self.path), version, len(self.migrations), create=self.create, empty=_EMPTY
+        )
         return int(version)
 
     def _check_current(self, db: sqlite3.Connection) -> None:
         """Refuse, writing nothing, a file that does not hold this schema version."""
         with _snapshot(db):
-            version = self._version(db)
-        if version == 0:
-            raise NoStoreError(
-                f"{self.path}: an empty database, not a lacecal store; `lacecal sync` creates one"
-            )
-        if version < len(self.migrations):
-            raise NoStoreError(
-                f"{self.path}: schema version {version} is older than this lacecal_async's "
-                f"({len(self.migrations)}); run `lacecal sync` to upgrade it"
-            )
+            self._version(db)
 
     def _migrate(self, db: sqlite3.Connection) -> None:
         target = len(self.migrations)

@@ -48,7 +48,7 @@ class _Driver:
         self.db.execute(SQLITE.sql(sql), SQLITE.args(args))
 
     async def executemany(self, sql: str, args: Iterable[Sequence[Any]]) -> None:
-        self.db.executemany(SQLITE.sql(sql), (SQLITE.args(a) for a in args))
+        self.db.executemany(SQLITE.sql(sql), args)  # rows of values: no list among them
 
     async def fetch(self, sql: str, *args: Any) -> list[Any]:  # noqa: ANN401
         return self.db.execute(SQLITE.sql(sql), SQLITE.args(args)).fetchall()

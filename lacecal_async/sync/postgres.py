@@ -163,11 +163,15 @@ class _Driver:
 
     def transaction(self) -> contextlib.AbstractAsyncContextManager[Any]:
         """Run the block in one transaction."""
-        return self.conn.transaction()
+        block: contextlib.AbstractAsyncContextManager[Any] = self.conn.transaction()
+        return block
 
     def snapshot(self) -> contextlib.AbstractAsyncContextManager[Any]:
         """Run the block's reads in one read-only transaction, one snapshot."""
-        return self.conn.transaction(isolation="repeatable_read", readonly=True)
+        block: contextlib.AbstractAsyncContextManager[Any] = self.conn.transaction(
+            isolation="repeatable_read", readonly=True
+        )
+        return block
 
 
 def _raise_as_store_error(exc: Exception, dsn: str) -> NoReturn:

@@ -53,6 +53,7 @@ __all__ = [
     "UPSERT_STATE",
     "Driver",
     "Job",
+    "PageWrite",
     "StoreCore",
     "check_version",
     "read_around",
@@ -244,6 +245,20 @@ def state_args(state: SyncState, now: float) -> tuple[Any, ...]:
 
 
 @attrs.frozen
+class PageWrite:
+    """A page as `StoreCore._write_page` writes it, with its plant's sync state."""
+
+    plant: str
+    endpoint: Endpoint
+    #: Each table's rows (`pages.page_rows`).
+    tables: list[tuple[Table, list[Row]]]
+    #: The page's first and last period start.
+    span: tuple[int, int]
+    #: `UPSERT_STATE`'s parameters after plant and endpoint (`state_args`).
+    state: tuple[Any, ...]
+
+
+@attrs.frozen
 class _Filter:
     """The rows a read keeps: some plants only, periods in ``[start, end)``."""
 
@@ -360,20 +375,12 @@ class StoreCore:
         """Insert or replace `rows` of a data table, a statement per row."""
         await db.executemany(_UPSERT[table], [self.dialect.row_in(row) for row in rows])
 
-    async def _write_page(  # noqa: PLR0917 - private, the page's parts
-        self,
-        db: Driver,
-        plant: str,
-        endpoint: Endpoint,
-        tables: list[tuple[Table, list[Row]]],
-        times: tuple[int, int],
-        state: tuple[Any, ...],
-    ) -> Sequence[Sequence[Any]]:
+    async def _write_page(self, db: Driver, page: PageWrite) -> Sequence[Sequence[Any]]:
         """Write a page's rows and its sync state; return `read_around`'s rows after it."""
-        for table, rows in tables:
+        for table, rows in page.tables:
             await self._upsert(db, table, rows)
-        await db.execute(UPSERT_STATE, plant, endpoint.value, *state)
-        return await db.fetch(_AROUND[endpoint], plant, endpoint.value, *times)
+        await db.execute(UPSERT_STATE, page.plant, page.endpoint.value, *page.state)
+        return await db.fetch(_AROUND[page.endpoint], page.plant, page.endpoint.value, *page.span)
 
     @contextlib.asynccontextmanager
     async def _plant_write(
@@ -481,10 +488,10 @@ class StoreCore:
                         plant,
                         times,
                     )
-                span = (min(times), max(times))
-                found = await self._write_page(
-                    db, plant, value, tables, span, state_args(state, now)
+                page = PageWrite(
+                    plant, value, tables, (min(times), max(times)), state_args(state, now)
                 )
+                found = await self._write_page(db, page)
                 # Read around the page: its own periods are added (PostgreSQL's one statement
                 # reads the tables as they were before it).
                 stored = {row[1]: row[3] for row in found if row[0] == 0}

@@ -26,7 +26,15 @@ import attrs
 
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.sync import pages
-from lacecal_async.sync.core import STATUS, Driver, Job, StoreCore, check_version, retrieve
+from lacecal_async.sync.core import (
+    STATUS,
+    Driver,
+    Job,
+    PageWrite,
+    StoreCore,
+    check_version,
+    retrieve,
+)
 from lacecal_async.sync.dialect import POSTGRES, Dialect
 from lacecal_async.sync.leases import (
     DEFAULT_SLACK,
@@ -386,25 +394,20 @@ class PostgresStore(StoreCore):
         if rows:
             await db.execute(upsert_unnest(table), *unnest_arguments(rows, len(table.columns)))
 
-    async def _write_page(  # noqa: PLR0917 - private, the page's parts
-        self,
-        db: Driver,
-        plant: str,
-        endpoint: Endpoint,
-        tables: list[tuple[Table, list[Row]]],
-        times: tuple[int, int],
-        state: tuple[Any, ...],
-    ) -> Sequence[Sequence[Any]]:
+    async def _write_page(self, db: Driver, page: PageWrite) -> Sequence[Sequence[Any]]:
         """Write the page and its state and read around it in one statement (one round trip).
 
         The read sees the tables as they were before the statement (`postgres_page`).
         """
         arrays = [
             column
-            for table, rows in tables
+            for table, rows in page.tables
             for column in unnest_arguments(_last_per_key(table, rows), len(table.columns))
         ]
-        return await db.fetch(_PAGE_SQL[endpoint], plant, endpoint.value, *times, *state, *arrays)
+        return await db.fetch(
+            _PAGE_SQL[page.endpoint],
+            *(page.plant, page.endpoint.value, *page.span, *page.state, *arrays),
+        )
 
     async def status(self) -> list[StatusRow]:
         """Return a row per plant and synced endpoint (one row for a plant never synced).

@@ -36,9 +36,10 @@ class CountedSQLiteStore(SQLiteStore):
         state: SyncState,
         *,
         now: float,
+        worker: str | None = None,
     ) -> None:
         """`SQLiteStore.commit_page`, then the listener."""
-        await super().commit_page(plant, endpoint, records, state, now=now)
+        await super().commit_page(plant, endpoint, records, state, now=now, worker=worker)
         self.listener(plant, endpoint, len(records), state)
 
 

@@ -23,7 +23,7 @@ from lacecal_async.cli import main
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.sync import FleetEvent, LeaseBalance, PostgresStore, StatusRow, follow
 from lacecal_async.sync.leases import DEFAULT_SLACK
-from lacecal_async.sync.postgres_schema import MIGRATIONS
+from lacecal_async.sync.schema import POSTGRES_MIGRATIONS as MIGRATIONS
 from lacecal_async.testing import FakeLacecalServer, make_plants
 from tests.support.checks import DEADLINE, wait_until
 from tests.support.fleet import EXPIRE_SOON, CountingStore, until

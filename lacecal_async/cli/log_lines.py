@@ -18,7 +18,16 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import TextIO
 
-__all__ = ["STAMPS_ENV", "LibraryLog", "journald_stream", "library_logs", "stamp", "stamped"]
+__all__ = [
+    "STAMPS_ENV",
+    "LibraryLog",
+    "journald_stream",
+    "level_line",
+    "library_logs",
+    "stamp",
+    "stamped",
+    "sync_line",
+]
 
 _LIBRARY_LOGGER = "lacecal_async"
 #: ``on`` or ``off`` overrides whether log lines get a timestamp (default: unless journald).
@@ -54,27 +63,47 @@ def stamp(now: float | None = None) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-class LibraryLog(logging.Handler):
-    """Pass the library's log records to `write` as ``lacecal: [level: ]message`` lines."""
+def sync_line(record: logging.LogRecord) -> str:
+    """``lacecal: [level: ]message``: DEBUG and INFO without a level word (the usual lines)."""
+    level = "" if record.levelno <= logging.INFO else f"{record.levelname.lower()}: "
+    return f"lacecal: {level}{record.getMessage()}"
 
-    def __init__(self, write: Callable[[str], None]) -> None:
+
+def level_line(record: logging.LogRecord) -> str:
+    """``level: message``, for a display that adds its own prefix (``lacecal fetch``'s)."""
+    return f"{record.levelname.lower()}: {record.getMessage()}"
+
+
+class LibraryLog(logging.Handler):
+    """Pass the library's log records to `write`, each as the line `line` makes of it."""
+
+    def __init__(
+        self,
+        write: Callable[[str], None],
+        line: Callable[[logging.LogRecord], str] = sync_line,
+    ) -> None:
         super().__init__()
         self.write = write
+        self.line = line
 
     def emit(self, record: logging.LogRecord) -> None:
-        """Write one record; DEBUG and INFO without a level word (they are the usual lines)."""
+        """Write one record."""
         try:
-            level = "" if record.levelno <= logging.INFO else f"{record.levelname.lower()}: "
-            self.write(f"lacecal: {level}{record.getMessage()}")
-        except Exception:  # noqa: BLE001 - logging must never break the sync
+            self.write(self.line(record))
+        except Exception:  # noqa: BLE001 - logging must never break the command
             self.handleError(record)
 
 
 @contextlib.contextmanager
-def library_logs(write: Callable[[str], None], *, verbose: bool) -> Iterator[None]:
+def library_logs(
+    write: Callable[[str], None],
+    *,
+    verbose: bool,
+    line: Callable[[logging.LogRecord], str] = sync_line,
+) -> Iterator[None]:
     """Route the library's warnings (every request too if `verbose`) to `write` meanwhile."""
     logger = logging.getLogger(_LIBRARY_LOGGER)
-    handler = LibraryLog(write)
+    handler = LibraryLog(write, line)
     level = logger.level
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG if verbose else logging.WARNING)

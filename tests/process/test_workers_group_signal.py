@@ -20,6 +20,7 @@ import pytest
 
 from lacecal_async.testing import FakeServerProcess
 from tests.support import processes
+from tests.support.checks import DEADLINE
 
 PERIOD = 2
 
@@ -63,7 +64,7 @@ async def test_a_signal_to_the_whole_group_stops_the_workers_cleanly(
             processes.poll_until(lambda: _synced(db) == 2 or parent.poll() is not None)
             assert parent.poll() is None, err.text
             os.killpg(parent.pid, signum)  # the terminal's Ctrl-C, systemd's stop
-            assert parent.wait(processes.DEADLINE) == 0, err.join()
+            assert parent.wait(DEADLINE) == 0, err.join()
             lines = err.join()
     assert not any("killed by signal" in line for line in lines), lines
     assert any(line.startswith("lacecal: stopped;") for line in lines), lines

@@ -74,7 +74,11 @@ def test_sqlite_errors_by_result_code(tmp_path: Path) -> None:
     assert type(error) is StoreError
     assert "damaged" in str(error)
     # An error of the statement, one without a result code, and no SQLite error at all.
-    assert sqlite_error(_sqlite_fault(tmp_path, "SELECT * FROM nowhere"), path) is None
+    assert sqlite_error(_sqlite_fault(tmp_path, "SELECT 1 +"), path) is None
+    # A table the schema promised is gone: the store is damaged, not the statement.
+    gone = sqlite_error(_sqlite_fault(tmp_path, "SELECT * FROM nowhere"), path)
+    assert type(gone) is StoreError
+    assert "schema is damaged" in str(gone)
     assert sqlite_error(sqlite3.OperationalError("made by hand"), path) is None
     assert sqlite_error(ValueError("bug"), path) is None
 

@@ -188,7 +188,7 @@ def _ratio(value: object) -> str:
 
 
 def markdown(report: dict[str, Any]) -> str:
-    """The table for the README: one row per figure, with its baseline, ratio and target."""
+    """The docs' performance table: one row per figure, with its baseline, ratio and target."""
     m = report["machine"]
     lines = [
         f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']} on {m['system']}; "

@@ -7,8 +7,8 @@ Parquet) and the sync store's tables have the same columns, names, units and typ
 then is ``utc_offset_s``. Inverter data is two tables so that no column repeats a value per
 row: ``inverter`` (one row per inverter and period) and ``periods`` (one row per period,
 with the plant's total). Rows lose nothing, so `meter_record` and `inverter_record` give
-back the records a store's rows came from. The README's schema table is checked against
-this module.
+back the records a store's rows came from. The docs' schema tables
+(docs/reference/schema.md) are checked against this module.
 """
 
 from __future__ import annotations

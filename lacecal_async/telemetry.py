@@ -25,8 +25,9 @@ class RequestDone:
     itr: the identifier redacted (``...WXYZ``). plant: its fingerprint. attempt: 1 for the
     first, 2 for the first retry. status: the HTTP status, None when no reply came
     (connection error, timeout).
-    error: the `LacecalError` subclass's name when the attempt failed (``"LacecalParseError"``
-    for a 200 that did not decode), None on success. records: records in a good reply.
+    error: None on success; else the name of the exception class that ended the attempt: a
+    `LacecalError` subclass's (``"LacecalParseError"`` for a 200 that did not decode), or
+    ``"CancelledError"`` (below). records: records in a good reply.
     duration: seconds from sending the request to the end of the body. limiter_wait: seconds
     this attempt waited for its ITR's slot and for the client-wide `max_rate` cap.
 

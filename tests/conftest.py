@@ -3,8 +3,8 @@
 Layout: ``unit/`` pure code on bytes and fake clocks; ``client/`` the client over real HTTP
 to the fake server; ``fake/`` the fake server itself; ``store/`` stores, sync and fleets
 on real SQLite and PostgreSQL; ``cli/`` the command in process; ``process/`` real
-subprocesses (kills, signals, restarts); ``docs/`` the README's examples. Helpers live in
-``support/``; no test module imports another.
+subprocesses (kills, signals, restarts); ``docs/`` the examples and claims of the README and
+the docs site. Helpers live in ``support/``; no test module imports another.
 """
 
 from __future__ import annotations

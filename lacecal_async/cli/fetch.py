@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import AsyncGenerator, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 import attrs
 
@@ -108,10 +108,17 @@ class Fetch:
             self.display.finish()
 
 
+class LogSink(Protocol):
+    """Where log lines go: a fetch's `Display` or a sync's `SyncProgress`."""
+
+    def log(self, line: str) -> None:
+        """Write one log line."""
+
+
 class _DisplayHandler(logging.Handler):
     """Send the library's log records through the display (above a live one)."""
 
-    def __init__(self, display: Display) -> None:
+    def __init__(self, display: LogSink) -> None:
         super().__init__()
         self.display = display
 
@@ -123,7 +130,7 @@ class _DisplayHandler(logging.Handler):
 
 
 @contextlib.contextmanager
-def log_to(display: Display, *, verbose: bool) -> Iterator[None]:
+def log_to(display: LogSink, *, verbose: bool) -> Iterator[None]:
     """Route the library's warnings (all its logs if `verbose`) to the display meanwhile."""
     logger = logging.getLogger(_LIBRARY_LOGGER)
     handler = _DisplayHandler(display)
@@ -308,8 +315,8 @@ FETCH_EPILOG = f"""\
 
 The output format is --format, else the file's extension: .csv, .jsonl (or .ndjson),
 .parquet (needs pyarrow: pip install 'lacecal_async[parquet]'); without -o, or with -o -,
-JSON Lines on stdout. The columns and their types are the same in every format (see the
-README's table): start is the UTC instant of unix_time, utc_offset_s the plant's offset.
+JSON Lines on stdout. The columns and their types are the same in every format (the docs'
+reference/schema page): start is the UTC instant of unix_time, utc_offset_s the plant's offset.
 The first column, plant, holds the alias (alias=IDENTIFIER), else the full identifier;
 stderr never shows more than an alias or a redacted identifier (...WXYZ).
 Records of one plant are in time order; plants interleave as their pages arrive.

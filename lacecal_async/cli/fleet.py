@@ -61,7 +61,8 @@ def watch_parent(every: float) -> bool:
 
 
 #: Plants one process keeps up with backfilling at the full rate limit, both endpoints
-#: (README "Sizing": CPU-bound in the client). A fleet this large or smaller needs one.
+#: (docs/how-to/postgres-fleet.md, "Sizing": CPU-bound in the client). A fleet this large or
+#: smaller needs one.
 PLANTS_PER_PROCESS = 1500
 
 

@@ -6,7 +6,8 @@ long-lived objects (modules, the event loop, the client). The command is an appl
 it may tune the collector for the job: `gc.freeze` moves everything alive after start-up to
 a permanent generation that no pass walks, and a higher generation-0 threshold makes passes
 rarer. The library never changes global GC state; a library user's own bulk job may do the
-same (see the README). ``LACECAL_GC_TUNING=0`` switches it off (the benchmark's baseline).
+same (docs/how-to/many-plants.md). ``LACECAL_GC_TUNING=0`` switches it off (the benchmark's
+baseline).
 """
 
 from __future__ import annotations

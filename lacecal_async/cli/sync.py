@@ -16,9 +16,10 @@ import asyncio
 import re
 import sys
 from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 
 from lacecal_async.cli.bounds import check_duration, check_workers
-from lacecal_async.cli.fetch import add_plant_options, add_progress_options
+from lacecal_async.cli.fetch import add_plant_options, add_progress_options, log_to
 from lacecal_async.cli.fleet import default_workers, printer, run_workers, watch_parent
 from lacecal_async.cli.gc_tuning import bulk_gc
 from lacecal_async.cli.interrupt import Interrupted, run_interruptible
@@ -150,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
             )
 
     try:
-        with bulk_gc():
+        with bulk_gc(), log_to(progress, verbose=True) if args.verbose else nullcontext():
             outcome = run_interruptible(work)
     except (LacecalError, ValueError, OSError) as exc:
         print(redact(f"lacecal: error: {where}: {exc}"), file=stderr)

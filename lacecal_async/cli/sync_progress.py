@@ -88,6 +88,12 @@ class SyncProgress:
             f"next poll in {wait}{inventory}{self._trouble(cycle)}"
         )
 
+    def log(self, line: str) -> None:
+        """Write a log line (``-v``); a live table is drawn again below it."""
+        self.stream.write(f"lacecal: {self.redact(line)}\n")
+        self.stream.flush()
+        self.drawn = 0
+
     def __call__(self, cycle: Cycle) -> None:
         """Report a finished cycle."""
         if self.mode == "none" and cycle.error is None and cycle.inventory_error is None:

@@ -19,7 +19,7 @@ from lacecal_async.testing import make_plants
 from tests.support.checks import library_timers
 from tests.support.fixtures import ServerFactory
 
-#: Bytes a recently used ITR may cost, at most (the README says what it costs).
+#: Bytes a recently used ITR may cost, at most (docs/explanation/rate-model.md says so).
 PER_ITR = 500
 #: The limit's period in the first test: what it remembers of an ITR lasts this long [s].
 #: A day, not the API's minute: under tracemalloc, coverage and a busy machine the test can

@@ -1,11 +1,11 @@
 """Follow at fleet size: what each followed plant costs once caught up, and in steady polls.
 
-`follow` runs in a fresh interpreter (so that its RSS is its own) on the real clock, one
-endpoint ("meter") per plant, a SQLite store, against the fake server in its own process
-(real per-ITR limit, 6 per 60 s; plants of 600 s periods whose records end at the clock).
-The plants' period grid is shifted so that a period closes `lead` seconds after the start
-(an estimate of the catch-up): every plant catches up first, then polls at its own phase
-after that close. Measured:
+`follow` runs in a fresh interpreter (so that its RSS is its own), one endpoint ("meter")
+per plant, a SQLite store, against the fake server in its own process (real per-ITR limit,
+6 per 60 s; plants of 600 s periods whose records end at the clock). Both run on a
+`ScaledClock` at `SPEED` (about real time) set so that a period closes `lead` seconds after
+the start (an estimate of the catch-up): every plant catches up first, then polls at its
+own phase after that close. Measured:
 
 - RSS after catch-up (every plant cycled once and sits waiting), and the growth over the
   same process before `follow` started, per plant (target: 100,000 plants in <= 300 MiB);
@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks._common import Row, current_rss_mib, row, run_child
-from lacecal_async import LacecalClient
+from lacecal_async import LacecalClient, ScaledClock
 from lacecal_async.polling import JITTER, POLL_DELAY, POLL_SPREAD
 from lacecal_async.sync import Cycle, SQLiteStore, follow
 from lacecal_async.telemetry import ClientEvent, RequestDone
@@ -47,8 +47,10 @@ LIMIT = (6, 60.0)
 SEED = 15
 #: Periods of records each plant has before the engine starts.
 BACKLOG = 2
-#: Seconds of steady polls measured after the close.
+#: Clock seconds of steady polls measured after the close.
 SLICE = 60.0
+#: The clock's speed: about real time, but not quite, so that a period closes when wanted.
+SPEED = 1.1
 #: (plants, trace) runs of the section; smoke mode runs a tiny one.
 RUNS = ((10_000, True), (10_000, False), (100_000, False))
 SMOKE_RUNS = ((300, True),)
@@ -94,7 +96,10 @@ def _sites(snapshot: tracemalloc.Snapshot, count: int) -> list[dict[str, Any]]:
     return out
 
 
-async def _child_follow(url: str, count: int, start: int, close: float, trace: bool) -> Any:  # noqa: ANN401 - JSON
+async def _child_follow(  # noqa: PLR0917 - private: one measurement
+    url: str, count: int, start: int, close: float, epoch: float, trace: bool
+) -> dict[str, Any]:
+    clock = ScaledClock(epoch + (time.time() - epoch) * SPEED, SPEED)
     served = make_plants(count, SEED, start=start, days=1, interval=INTERVAL, follow_clock=True)
     plants = [(p.itr, f"p{i}") for i, p in enumerate(served)]
     del served
@@ -114,7 +119,7 @@ async def _child_follow(url: str, count: int, start: int, close: float, trace: b
     window = (close, close + SLICE)
 
     def cycled(cycle: Cycle) -> None:
-        now = time.time()
+        now = clock.now()
         before = last.get(cycle.plant)
         last[cycle.plant] = (now, cycle.next_poll, cycle.latest)
         if cycle.error is None and cycle.plant not in first:
@@ -135,25 +140,29 @@ async def _child_follow(url: str, count: int, start: int, close: float, trace: b
             rss_before = current_rss_mib()
             if trace:
                 tracemalloc.start()
-            began, cpu0 = time.time(), time.process_time()
+            began, cpu0 = clock.now(), time.process_time()
             task = asyncio.create_task(
-                follow(client, store, plants, "meter", since=start, on_cycle=cycled)
+                follow(client, store, plants, "meter", since=start, clock=clock, on_cycle=cycled)
             )
             await caught_up.wait()
-            caught = time.time()
+            caught = clock.now()
             cpu_catchup = time.process_time() - cpu0
             await asyncio.sleep(1.0)  # the last cycles' repairs end too
             gc.collect()
             rss_after = current_rss_mib()
-            sites = _sites(tracemalloc.take_snapshot(), count) if trace else []
+            snapshot = tracemalloc.take_snapshot() if trace else None
+            sites = _sites(snapshot, count) if snapshot else []
+            traced = tracemalloc.get_traced_memory()[0] / count if trace else None
+            del snapshot
             tracemalloc.stop()
             by_type = _by_type(types_before, count)
             del types_before
+            due = [when - close for _, when, _ in last.values()]
             cpu_slice, polls = 0.0, 0
             if not trace:  # the slice of steady polls: from the close, SLICE seconds
-                await asyncio.sleep(max(window[0] - time.time(), 0.0))
+                await clock.sleep(window[0] - clock.now())
                 cpu1, polls0 = time.process_time(), len(steady)
-                await asyncio.sleep(max(window[1] - time.time(), 0.0))
+                await clock.sleep(window[1] - clock.now())
                 cpu_slice, polls = time.process_time() - cpu1, len(steady) - polls0
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -169,8 +178,10 @@ async def _child_follow(url: str, count: int, start: int, close: float, trace: b
         "catchup_cpu_ms_per_plant": cpu_catchup * 1000 / count,
         "caught_up_before_close": caught < close,
         "sites": sites,
+        "traced_bytes_per_plant": traced,
         "by_type": by_type,
         "polls": polls,
+        "first_due_after_close_s": [min(due), max(due)],
         "cpu_ms_per_poll": cpu_slice * 1000 / polls if polls else None,
         "late_max": max(late, default=0.0),
         "late_p99": percentile(late, 0.99),
@@ -184,8 +195,10 @@ async def _child_follow(url: str, count: int, start: int, close: float, trace: b
 
 async def _measure(count: int, trace: bool) -> dict[str, Any]:
     lead = 0.0 if trace else _lead(count)  # a traced run measures no steady polls
-    close = time.time() + lead + 30  # the server and the plants take a while to start
-    close = float(math.ceil(close))
+    # The clock reads `close` (a period's close) once `lead` seconds and the start are over.
+    now, ahead = time.time(), (lead + 30) * SPEED
+    close = float(math.ceil((now + ahead) / INTERVAL) * INTERVAL)
+    epoch = (now * SPEED - (close - ahead)) / (SPEED - 1)  # the clock reads close - ahead now
     start = int(close) - (BACKLOG + 1) * INTERVAL
     async with FakeServerProcess(
         plants=count,
@@ -195,9 +208,13 @@ async def _measure(count: int, trace: bool) -> dict[str, Any]:
         start=start,
         interval=INTERVAL,
         follow=True,
+        extra_args=("--speed", repr(SPEED), "--epoch", repr(epoch)),
     ) as server:
-        args = ("--url", server.base_url, "--plants", str(count), "--start", str(start))
-        args = (*args, "--close", repr(close), *(("--trace",) if trace else ()))
+        args = [
+            *("--url", server.base_url, "--plants", str(count), "--start", str(start)),
+            *("--close", repr(close), "--epoch", repr(epoch)),
+            *(["--trace"] if trace else []),
+        ]
         # In a thread: the loop keeps reading the server's output meanwhile.
         return await asyncio.to_thread(
             run_child, "benchmarks.bench_plants", "child", *args, timeout=1800
@@ -217,6 +234,7 @@ def _rows(result: dict[str, Any]) -> list[Row]:
             "caught_up_before_close",
             "polls",
             "requests",
+            "traced_bytes_per_plant",
             "sites",
             "by_type",
         )
@@ -299,10 +317,18 @@ def _child(argv: list[str]) -> None:
     parser.add_argument("--plants", type=int, required=True)
     parser.add_argument("--start", type=int, required=True)
     parser.add_argument("--close", type=float, required=True)
+    parser.add_argument("--epoch", type=float, required=True)
     parser.add_argument("--trace", action="store_true")
     options = parser.parse_args(argv)
     result = asyncio.run(
-        _child_follow(options.url, options.plants, options.start, options.close, options.trace)
+        _child_follow(
+            options.url,
+            options.plants,
+            options.start,
+            options.close,
+            options.epoch,
+            options.trace,
+        )
     )
     print(json.dumps(result))
 

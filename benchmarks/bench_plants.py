@@ -111,24 +111,25 @@ async def _child_follow(  # noqa: PLR0917 - private: one measurement
             requests += 1
             rejected += event.status == 429
 
-    first: set[str] = set()
     caught_up = asyncio.Event()
-    #: Per plant: when its last cycle ended and when it said it would poll next.
-    last: dict[str, tuple[float, float, int | None]] = {}
+    failed = 0
+    #: Per plant: when it said it would poll next (small: the process's memory is measured).
+    due: dict[str, float] = {}
     steady: list[tuple[float, float, float]] = []  # (ended, due, appeared)
     window = (close, close + SLICE)
 
     def cycled(cycle: Cycle) -> None:
+        nonlocal failed
         now = clock.now()
-        before = last.get(cycle.plant)
-        last[cycle.plant] = (now, cycle.next_poll, cycle.latest)
-        if cycle.error is None and cycle.plant not in first:
-            first.add(cycle.plant)
-            if len(first) == count:
+        failed += cycle.error is not None
+        before = due.get(cycle.plant)
+        due[cycle.plant] = cycle.next_poll
+        if before is None:
+            if len(due) == count:
                 caught_up.set()
-        elif before is not None and window[0] <= now < window[1] and cycle.records:
+        elif window[0] <= now < window[1] and cycle.records:
             appeared = (cycle.latest or 0) + INTERVAL
-            steady.append((now, before[1], appeared))
+            steady.append((now, before, appeared))
 
     with tempfile.TemporaryDirectory() as folder:
         async with (
@@ -157,7 +158,7 @@ async def _child_follow(  # noqa: PLR0917 - private: one measurement
             tracemalloc.stop()
             by_type = _by_type(types_before, count)
             del types_before
-            due = [when - close for _, when, _ in last.values()]
+            first_due = [when - close for when in due.values()]
             cpu_slice, polls = 0.0, 0
             if not trace:  # the slice of steady polls: from the close, SLICE seconds
                 await clock.sleep(window[0] - clock.now())
@@ -181,7 +182,8 @@ async def _child_follow(  # noqa: PLR0917 - private: one measurement
         "traced_bytes_per_plant": traced,
         "by_type": by_type,
         "polls": polls,
-        "first_due_after_close_s": [min(due), max(due)],
+        "first_due_after_close_s": [min(first_due), max(first_due)],
+        "failed_cycles": failed,
         "cpu_ms_per_poll": cpu_slice * 1000 / polls if polls else None,
         "late_max": max(late, default=0.0),
         "late_p99": percentile(late, 0.99),
@@ -232,6 +234,8 @@ def _rows(result: dict[str, Any]) -> list[Row]:
             "catchup_s",
             "catchup_cpu_ms_per_plant",
             "caught_up_before_close",
+            "first_due_after_close_s",
+            "failed_cycles",
             "polls",
             "requests",
             "traced_bytes_per_plant",

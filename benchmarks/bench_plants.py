@@ -116,7 +116,8 @@ async def _child_follow(  # noqa: PLR0917 - private: one measurement
     #: Per plant: when it said it would poll next (small: the process's memory is measured).
     due: dict[str, float] = {}
     steady: list[tuple[float, float, float]] = []  # (ended, due, appeared)
-    window = (close, close + SLICE)
+    #: The slice of steady polls: from the close (or the catch-up's end, if later).
+    window = [close, close + SLICE]
 
     def cycled(cycle: Cycle) -> None:
         nonlocal failed
@@ -161,6 +162,8 @@ async def _child_follow(  # noqa: PLR0917 - private: one measurement
             first_due = [when - close for when in due.values()]
             cpu_slice, polls = 0.0, 0
             if not trace:  # the slice of steady polls: from the close, SLICE seconds
+                if caught > close:  # the catch-up overran the close: polls are late from here
+                    window[:] = [caught, caught + SLICE]
                 await clock.sleep(window[0] - clock.now())
                 cpu1, polls0 = time.process_time(), len(steady)
                 await clock.sleep(window[1] - clock.now())

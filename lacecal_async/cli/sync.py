@@ -26,7 +26,7 @@ from lacecal_async.cli.interrupt import Interrupted, run_interruptible
 from lacecal_async.cli.itrs import Redactor, collect_plants, read_stdin
 from lacecal_async.cli.options import UsageError, add_client_options, make_client
 from lacecal_async.cli.progress import choose_mode
-from lacecal_async.cli.stores import check_db, is_dsn, make_store, shown
+from lacecal_async.cli.stores import check_db, is_dsn, make_store, store_error
 from lacecal_async.cli.sync_progress import SyncProgress
 from lacecal_async.cli.when import WHEN_HELP, parse_when
 from lacecal_async.errors import LacecalError
@@ -115,11 +115,10 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     redact = Redactor(tuple(ref.itr for ref in refs))
-    where = shown(args.db)
     try:
         workers = _workers(args, plants)
     except (LacecalError, ValueError, OSError) as exc:
-        print(redact(f"lacecal: error: {where}: {exc}"), file=stderr)
+        print(redact(f"lacecal: error: {store_error(args.db, exc)}"), file=stderr)
         return 1
     if workers > 1:
         return run_workers(args.argv, workers, stdin=stdin)
@@ -154,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
         with bulk_gc(), log_to(progress, verbose=True) if args.verbose else nullcontext():
             outcome = run_interruptible(work)
     except (LacecalError, ValueError, OSError) as exc:
-        print(redact(f"lacecal: error: {where}: {exc}"), file=stderr)
+        print(redact(f"lacecal: error: {store_error(args.db, exc)}"), file=stderr)
         return 1
     if isinstance(outcome, Interrupted):
         if args.follow:

@@ -35,9 +35,9 @@ import os
 import random
 import secrets
 import socket
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import Any, Literal, cast
+from typing import Any, Literal, TypeVar, cast
 
 import attrs
 
@@ -63,8 +63,10 @@ from lacecal_async.sync.store import (
     ALIAS_HOLDS_IDENTIFIER,
     TIMED,
     PlantEntry,
+    SingleFollower,
     Store,
     StoreError,
+    StoreUnavailableError,
     SyncState,
     check_alias,
 )
@@ -85,6 +87,7 @@ __all__ = [
 ]
 
 _log = logging.getLogger("lacecal_async.sync")
+T = TypeVar("T")
 
 #: The period assumed for a plant none of whose records told its own [s].
 DEFAULT_INTERVAL = 600
@@ -97,6 +100,22 @@ DEFAULT_LEASE_TTL = 30.0
 FOLLOW_TASKS = 1024
 #: A job of follow's schedule: a plant's poll, or a round of its repairs.
 _POLL, _REPAIRS = 0, 1
+#: The first wait after the store failed for a while [s]; it doubles with each failure in a
+#: row, up to the plant's period (`store_backoff`).
+STORE_RETRY = 1.0
+#: The longest wait between tries to start while the store is unavailable [s].
+_START_RETRY_MAX = 60.0
+
+
+def store_backoff(failures: int, interval: float, *, rng: random.Random) -> float:
+    """Return how long to wait [s] after the store failed `failures` times in a row.
+
+    A database that drops connections or restarts is back in seconds, a full disk when
+    someone frees space: try again soon, then less often, at least once per period.
+    Jittered (50-100%) so that plants do not all come back at once.
+    """
+    wait = min(STORE_RETRY * 2.0 ** min(failures - 1, 30), max(interval, STORE_RETRY))
+    return wait * rng.uniform(0.5, 1.0)
 
 
 def worker_id() -> str:
@@ -183,7 +202,8 @@ class Cycle:
     holes (in `follow`, the repairs between the previous cycle and this one); latest: the
     newest stored record's start; next_poll: when it asks again; error: why it failed (None:
     it did not); inventory_error: why this cycle's refresh of the inverter list failed
-    (None: it did not, or was not due).
+    (None: it did not, or was not due). failures: the plant's failures in a row; for a cycle
+    the store failed (`StoreUnavailableError`, not stored), the store's failures in a row.
     """
 
     plant: str
@@ -353,6 +373,10 @@ class _Worker:
     writing: asyncio.Lock = attrs.field(factory=asyncio.Lock)
     #: Set after the first cycle (which removes any future-dated rows): repairs start then.
     polled: _Flag = attrs.field(factory=lambda: _Flag())  # noqa: PLW0108 - defined below
+    #: Cycles in a row the store failed for a while (`StoreUnavailableError`).
+    store_failures: int = 0
+    #: Whether the state in memory may be behind the store's (a commit it could not confirm).
+    stale: bool = False
 
     @property
     def key(self) -> str:
@@ -508,15 +532,20 @@ class _Worker:
     async def cycle(self, *, repair: bool = True) -> Cycle:
         """Run one cycle; a plant's failure is stored and reported, never raised.
 
-        `repair`: ask for the holes due too (`sync`); `follow` repairs between polls.
+        `repair`: ask for the holes due too (`sync`); `follow` repairs between polls. A store
+        failing for a while (`StoreUnavailableError`) is reported and retried soon; a lease
+        lost (`LeaseLostError`, the gate's refusal included) is raised: the fleet acts on it.
         """
-        ctx = self.ctx
         self.landed = (0, 0)
         error: str | None = None
         inventory_error: str | None = None
         fault: LacecalClockError | None = None
         looked = 0
         try:
+            if self.stale:  # a commit the store could not confirm may have landed: ask it
+                async with self.writing:
+                    await self.load()
+                self.stale = False
             if self.state.latest is not None and self.state.latest > self.limit():
                 await self._drop_future(None)  # a store written before records were checked
             try:
@@ -533,23 +562,78 @@ class _Worker:
             inventory_error = await self._inventory()
             if fault is not None:
                 error = str(fault)
-        except (LacecalClosedError, StoreError):
+        except StoreUnavailableError as exc:
+            return self._store_failed(exc, inventory_error, looked)
+        except (LacecalClosedError, StoreError):  # lease lost or gate refused: give it up
             raise
         except LacecalError as exc:
             error, fault = str(exc), None
-        interval = self.interval
+        try:
+            when = await self._schedule(error, fault)
+        except StoreUnavailableError as exc:
+            return self._store_failed(exc, inventory_error, looked)
+        if self.store_failures:
+            _log.warning(
+                "%s %s: the store works again (after %d failed cycles)",
+                self.plant.name,
+                self.endpoint.value,
+                self.store_failures,
+            )
+            self.store_failures = 0
+        self.polled.set()
+        return self._report(when, error, inventory_error, looked)
+
+    async def _schedule(self, error: str | None, fault: LacecalClockError | None) -> float:
+        """Write the cycle's outcome and return when to poll next: on schedule, or backed off."""
+        ctx, interval = self.ctx, self.interval
         now = ctx.clock.now()
         grid = self.state.latest if self.state.latest is not None else self.grid or 0
         when = next_poll(now, interval, grid=grid, phase=phase_of(self.key), rng=ctx.rng)
         if error is None:
             await self._commit((), next_poll=when, failures=0)
-        else:
-            if fault is None:  # a clock fault keeps the schedule: the records before it come
-                when = now + backoff(self.state.failures + 1, interval, rng=ctx.rng)
-            async with self.writing:
-                await ctx.record_error(self.key, self.endpoint, error, when, now)
-                await self.load()
-        self.polled.set()
+            return when
+        if fault is None:  # a clock fault keeps the schedule: the records before it come
+            when = now + backoff(self.state.failures + 1, interval, rng=ctx.rng)
+        async with self.writing:
+            await ctx.record_error(self.key, self.endpoint, error, when, now)
+            await self.load()
+        return when
+
+    def _store_failed(
+        self, exc: StoreUnavailableError, inventory_error: str | None, looked: int
+    ) -> Cycle:
+        """Report a cycle the store failed for a while, and ask again soon (`store_backoff`).
+
+        Nothing is written (the store is what failed): the error is logged and in the
+        cycle's event, and the next cycle first reads the state back from the store.
+        """
+        self.store_failures += 1
+        self.stale = True
+        now = self.ctx.clock.now()
+        wait = store_backoff(self.store_failures, self.interval, rng=self.ctx.rng)
+        error = f"the store is unavailable: {exc}"
+        # The first failure in a row, and one in ten after it: a full disk for hours is a
+        # few lines, not one per plant and second (each cycle's event says it anyway).
+        level = logging.WARNING if self.store_failures % 10 == 1 else logging.INFO
+        _log.log(
+            level,
+            "%s %s: %s; trying again in %.3g s",
+            self.plant.name,
+            self.endpoint.value,
+            error,
+            wait,
+        )
+        return self._report(now + wait, error, inventory_error, looked, self.store_failures)
+
+    def _report(
+        self,
+        when: float,
+        error: str | None,
+        inventory_error: str | None,
+        looked: int,
+        failures: int | None = None,
+    ) -> Cycle:
+        """Return (and hand to `on_cycle`) the cycle's event."""
         repaired, self.repaired = self.repaired, 0
         records, pages = self.landed
         cycle = Cycle(
@@ -561,12 +645,12 @@ class _Worker:
             self.state.latest,
             self.state.interval,
             when,
-            self.state.failures,
+            self.state.failures if failures is None else failures,
             error,
             inventory_error,
         )
-        if ctx.on_cycle is not None:
-            ctx.on_cycle(cycle)
+        if self.ctx.on_cycle is not None:
+            self.ctx.on_cycle(cycle)
         return cycle
 
     async def step(self, action: int) -> float | None:
@@ -595,6 +679,9 @@ class _Worker:
         """
         try:
             await self._repair()
+        except StoreUnavailableError as exc:  # its hole stays due: the next round asks
+            _log.warning("%s %s: a repair failed: %s", self.plant.name, self.endpoint.value, exc)
+            self.stale = True
         except (LacecalClosedError, StoreError):
             raise
         except LacecalError as exc:
@@ -786,10 +873,7 @@ async def follow(
     if isinstance(store, LeaseStore):
         if not lease_ttl > 0:
             raise ValueError(f"lease_ttl is a positive number of seconds, not {lease_ttl}")
-        stored = {entry.fingerprint for entry in await cast("FleetStore", store).plants()}
-        for plant in chosen:  # one given without alias keeps the alias another worker gave
-            if plant.alias is not None or fingerprint(plant.itr) not in stored:
-                await store.add_plant(fingerprint(plant.itr), plant.alias)
+        await _patiently(lambda: _join(cast("FleetStore", store), chosen), ctx)
         ctx.fleet, ctx.worker = cast("FleetStore", store), worker or worker_id()
         if handover_wait is None:
             period = client.rate_limit[1]
@@ -799,17 +883,50 @@ async def follow(
         async with _Schedules.open(ctx.clock) as ctx.schedules:  # the plants it holds wait here
             await fleet.run()
         return
-    workers = await _workers(ctx, chosen, endpoints)
-    if not workers:
-        return
-    async with _Schedules.open(ctx.clock) as schedules:
-        ctx.schedules, ctx.lot = schedules, Lot()
-        schedules.start(ctx.lot, workers, ctx.clock.now())
-        with _closed_as_one():
-            async with asyncio.TaskGroup() as group:
-                group.create_task(_ended(ctx.lot))
-                # a close() ends the plants' waits too, not their next request
-                group.create_task(client.wait_closed())
+    # A store without leases takes one follower at a time: a second would double the polls.
+    following = store.following() if isinstance(store, SingleFollower) else _nothing()
+    async with following:
+        workers = await _patiently(lambda: _workers(ctx, chosen, endpoints), ctx)
+        if not workers:
+            return
+        async with _Schedules.open(ctx.clock) as schedules:
+            ctx.schedules, ctx.lot = schedules, Lot()
+            schedules.start(ctx.lot, workers, ctx.clock.now())
+            with _closed_as_one():
+                async with asyncio.TaskGroup() as group:
+                    group.create_task(_ended(ctx.lot))
+                    # a close() ends the plants' waits too, not their next request
+                    group.create_task(client.wait_closed())
+
+
+@contextlib.asynccontextmanager
+async def _nothing() -> AsyncIterator[None]:
+    yield
+
+
+async def _join(store: FleetStore, chosen: Sequence[SyncPlant]) -> None:
+    """Add `chosen` to a fleet's store; one given without alias keeps the one another gave."""
+    stored = {entry.fingerprint for entry in await store.plants()}
+    for plant in chosen:
+        if plant.alias is not None or fingerprint(plant.itr) not in stored:
+            await store.add_plant(fingerprint(plant.itr), plant.alias)
+
+
+async def _patiently(call: Callable[[], Awaitable[T]], ctx: _Context) -> T:
+    """Return ``await call()``, trying again (`store_backoff`) while the store is unavailable.
+
+    For a daemon's start: a database restarting at that moment is waited for, not fatal.
+    `call` must be safe to repeat (adding plants and reading state are).
+    """
+    failures = 0
+    while True:
+        try:
+            return await call()
+        except StoreUnavailableError as exc:
+            failures += 1
+            wait = store_backoff(failures, _START_RETRY_MAX, rng=ctx.rng)
+            _log.warning("the store failed, trying again in %.3g s: %s", wait, exc)
+            await ctx.clock.sleep(wait)
 
 
 async def _ended(lot: Lot) -> None:
@@ -869,8 +986,12 @@ class _Fleet:
         loop = asyncio.get_running_loop()
         deadline = 0.0
         # A clean slate for this id: an earlier run of it that did not leave cleanly (a
-        # crash) may still have leases, a heartbeat and refusals of plants it lacked.
-        await self.store.release_leases(self.worker)
+        # crash) may still have leases, a heartbeat and refusals of plants it lacked. A
+        # database down now is no reason to stop: the rounds below wait for it.
+        try:
+            await self.store.release_leases(self.worker)
+        except StoreUnavailableError as exc:
+            _log.warning("worker %s: could not release earlier leases: %s", self.worker, exc)
         watch = asyncio.create_task(self._watch_close())
         try:
             while True:
@@ -890,24 +1011,20 @@ class _Fleet:
                     balance, late = None, True
                     reason = str(exc) or type(exc).__name__
                 if late or balance is None:
-                    self.gate.drop()
-                    if self.running:
-                        stopped = list(self.running)
-                        await self._stop(stopped)
-                        self._emit(
-                            "stopped",
-                            stopped,
-                            detail=(
-                                f"lease round failed: {reason}"
-                                if balance is None
-                                else "lease round came back too late"
-                            ),
-                        )
+                    await self._stop_all(
+                        f"lease round failed: {reason}"
+                        if balance is None
+                        else "lease round came back too late"
+                    )
                     deadline = 0.0
                 else:
                     deadline = sent + self.ttl
                     self.gate.hold(balance.held, renewing)
-                    await self._apply(balance)
+                    try:
+                        await self._apply(balance)
+                    except StoreUnavailableError as exc:  # as a failed round: stop, try again
+                        deadline = 0.0
+                        await self._stop_all(f"lease round failed: {exc}")
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(max(sent + self.ttl / 3 - loop.time(), 0.0)):
                         await self.closed.wait()
@@ -922,6 +1039,14 @@ class _Fleet:
                     await self.last_round
             with contextlib.suppress(Exception):
                 await self.store.release_leases(self.worker)
+
+    async def _stop_all(self, detail: str) -> None:
+        """Stop every plant: this worker cannot prove it still holds their leases."""
+        self.gate.drop()
+        if self.running:
+            stopped = list(self.running)
+            await self._stop(stopped)
+            self._emit("stopped", stopped, detail=detail)
 
     async def _watch_close(self) -> None:
         """Wake the lease loop when the client closes, whatever the plants are doing."""

@@ -22,7 +22,7 @@ import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime, timedelta, timezone
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, NoReturn, Self, TypeAlias, TypeVar
 
 import attrs
 
@@ -37,6 +37,7 @@ from lacecal_async.sync.leases import (
     fair_share,
     surplus,
 )
+from lacecal_async.sync.postgres_faults import store_error, transient
 from lacecal_async.sync.postgres_page import page_statement, unnest_arguments
 from lacecal_async.sync.postgres_schema import MIGRATIONS, TABLE_NAMES, column_type
 from lacecal_async.sync.store import (
@@ -45,6 +46,7 @@ from lacecal_async.sync.store import (
     SchemaVersionError,
     StatusRow,
     StoreError,
+    StoreUnavailableError,
     SyncState,
     check_alias,
     check_fingerprint,
@@ -308,6 +310,14 @@ async def _write_holes(
     )
 
 
+def _raise_as_store_error(exc: Exception, dsn: str) -> NoReturn:
+    """Raise what a store raises for `exc`: a `StoreError` for asyncpg's, else `exc` itself."""
+    converted = store_error(exc, dsn_shown(dsn))
+    if converted is None:
+        raise exc
+    raise converted from None
+
+
 def _retrieve(done: asyncio.Future[Any]) -> None:
     """Mark a job's outcome as seen when its caller was cancelled and will never look."""
     if not done.cancelled():
@@ -434,15 +444,18 @@ class PostgresStore:
                 timeout=self.timeout,
                 command_timeout=self.timeout,
             )
-        except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
-            raise StoreError(
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            error = StoreUnavailableError if transient(exc) else StoreError
+            raise error(
                 f"cannot connect to {dsn_shown(self.dsn)}: {type(exc).__name__}: {exc}"
             ) from None
         try:
             async with pool.acquire() as conn:
                 await self._migrate(conn)
-        except BaseException:
+        except BaseException as exc:
             await pool.close()
+            if isinstance(exc, Exception):
+                _raise_as_store_error(exc, self.dsn)
             raise
         self._pool = pool
 
@@ -476,9 +489,23 @@ class PostgresStore:
         if pool is None:
             raise StoreError(f"the store {dsn_shown(self.dsn)} is not open")
 
-        async def run() -> T:
+        async def attempt() -> T:
             async with pool.acquire() as conn:
                 return await job(conn)
+
+        async def run() -> T:
+            try:
+                return await attempt()
+            except Exception as exc:  # noqa: BLE001 - asyncpg's are sorted; others raised
+                if not transient(exc):
+                    _raise_as_store_error(exc, self.dsn)
+            # The connection went (a restart drops them all): retry once on fresh ones. The
+            # job's transaction committed whole or not at all, and replaying it is harmless.
+            await pool.expire_connections()
+            try:
+                return await attempt()
+            except Exception as exc:  # noqa: BLE001 - as above
+                _raise_as_store_error(exc, self.dsn)
 
         # Shielded: a cancelled caller does not stop a job under way, so a call made always
         # completes whole (and `close` waits for it).

@@ -32,7 +32,9 @@ from lacecal_async.endpoints import Endpoint
 from lacecal_async.private_file import create_private_file
 from lacecal_async.records import Inverter, InverterRecord, MeterRecord
 from lacecal_async.sync import pages
+from lacecal_async.sync.follow_lock import follow_lock
 from lacecal_async.sync.holes import Hole, attempted, find_gaps, head_gap, reconcile
+from lacecal_async.sync.sqlite_faults import store_error
 from lacecal_async.sync.sqlite_schema import MIGRATIONS, TABLE_NAMES
 from lacecal_async.sync.store import (
     NoStoreError,
@@ -141,14 +143,21 @@ ORDER BY 1, 2
 
 @contextlib.contextmanager
 def _transaction(db: sqlite3.Connection) -> Iterator[None]:
-    """Run the block in one write transaction: all of it commits, or none of it."""
+    """Run the block in one write transaction: all of it commits, or none of it.
+
+    A full disk or a lock can fail the COMMIT itself, and SQLite may have rolled the
+    transaction back on its own already: either way none of it is left open, so the
+    connection's next transaction starts clean (the error is raised as it came).
+    """
     db.execute("BEGIN IMMEDIATE")  # take the write lock now: no deadlock upgrading later
     try:
         yield
+        db.execute("COMMIT")
     except BaseException:
-        db.execute("ROLLBACK")
+        if db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):  # the block's error is the one to see
+                db.execute("ROLLBACK")
         raise
-    db.execute("COMMIT")
 
 
 @contextlib.contextmanager
@@ -239,6 +248,20 @@ def _write_holes(
     )
 
 
+#: How a reader opens a store, in turn while the file system refuses what it needs to write.
+_READER_MODES = ("mode=rw", "mode=ro", "mode=ro&immutable=1")
+#: The result codes of a file SQLite could not open or write: a read-only file system.
+_CANNOT_WRITE = frozenset({sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY})
+
+
+class _CannotWriteError(Exception):
+    """A reader's open failed for want of writing: the next of `_READER_MODES` may do."""
+
+    def __init__(self, error: StoreError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 @attrs.define
 class SQLiteStore:
     """Synced records in one SQLite file at `path` (created with mode 0600).
@@ -261,6 +284,16 @@ class SQLiteStore:
     _db: sqlite3.Connection | None = attrs.field(init=False, default=None)
 
     # -- lifecycle ------------------------------------------------------------------------
+    @contextlib.asynccontextmanager
+    async def following(self) -> AsyncIterator[None]:
+        """Hold the store's follow lock (`lacecal_async.sync.follow_lock`) for the block.
+
+        `follow` holds it while it runs: one follow daemon per file. `StoreInUseError`, naming
+        the holder (pid and host), if another process (or another store here) holds it.
+        """
+        with follow_lock(self.path):
+            yield
+
     async def open(self) -> None:
         """Create or upgrade the schema; `SchemaVersionError` for a newer or foreign one.
 
@@ -315,10 +348,38 @@ class SQLiteStore:
     def _with_db(self, job: Callable[[sqlite3.Connection], T]) -> T:
         if self._db is None:  # pragma: no cover - close() runs after every job submitted
             raise StoreError(f"the store {self.path} is closed")
-        return job(self._db)
+        try:
+            return job(self._db)
+        except sqlite3.Error as exc:  # locked, full, damaged: a StoreError; others as they are
+            error = store_error(exc, self.path)
+            if error is None:
+                raise
+            raise error from None
 
     def _open_sync(self) -> None:
-        db = self._connect()
+        if self.create:
+            self._db = self._checked(self._connect())
+            return
+        if not self.path.exists():
+            raise NoStoreError(f"{self.path}: no such file; `lacecal sync` creates a store")
+        # mode=rw first: SQLite never creates the file (and, as the last connection to a WAL
+        # store, removes the -wal and -shm files it needed on closing, where mode=ro leaves
+        # them). A store on a read-only file system (or in a directory this user may not
+        # write) cannot have its -shm file made: read it with mode=ro, which uses one a
+        # writer elsewhere made, else as immutable (no writer can be at work there).
+        first: StoreError | None = None
+        for mode in _READER_MODES:
+            try:
+                self._db = self._checked(self._connect(mode))
+            except _CannotWriteError as exc:
+                first = first or exc.error
+                continue
+            return
+        assert first is not None  # noqa: S101 - the loop ran
+        raise first
+
+    def _checked(self, db: sqlite3.Connection) -> sqlite3.Connection:
+        """Return `db` with the schema created or upgraded, or checked (`create` off)."""
         try:
             if self.create:
                 self._configure(db)
@@ -329,35 +390,43 @@ class SQLiteStore:
             db.close()
             if exc.sqlite_errorcode == sqlite3.SQLITE_NOTADB:
                 raise SchemaVersionError(f"{self.path} is not an SQLite database") from None
+            error = store_error(exc, self.path)
+            if error is not None:
+                raise error from None
             if not self.create:  # a file it may not read, a WAL store it cannot share, ...
-                raise StoreError(f"cannot read {self.path}: {exc}") from None
+                error = StoreError(f"cannot read {self.path}: {exc}")
+                if exc.sqlite_errorcode & 0xFF in _CANNOT_WRITE:
+                    raise _CannotWriteError(error) from None
+                raise error from None
             raise
         except BaseException:
             db.close()
             raise
-        self._db = db
+        return db
 
-    def _connect(self) -> sqlite3.Connection:
-        """Connect to the file: created (mode 0600) if missing, unless `create` is off."""
+    def _connect(self, mode: str = "mode=rw") -> sqlite3.Connection:
+        """Connect to the file: created (mode 0600) if missing, unless `create` is off.
+
+        `mode`: how a reader (`create` off) opens it, one of `_READER_MODES`.
+        """
         if self.create:
             try:
                 create_private_file(self.path)
             except OSError as exc:  # a directory, no such folder, no permission
                 raise StoreError(f"cannot open {self.path}: {exc.strerror}") from None
             return sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
-        if not self.path.exists():
-            raise NoStoreError(f"{self.path}: no such file; `lacecal sync` creates a store")
-        # mode=rw: SQLite never creates the file (and, as the last connection to a WAL store,
-        # removes the -wal and -shm files it needed on closing, where mode=ro leaves them).
         try:
             return sqlite3.connect(
-                f"{self.path.absolute().as_uri()}?mode=rw",
+                f"{self.path.absolute().as_uri()}?{mode}",
                 uri=True,
                 timeout=self.timeout,
                 isolation_level=None,
             )
         except sqlite3.OperationalError as exc:  # a directory, no permission
-            raise StoreError(f"cannot open {self.path}: {exc}") from None
+            error = StoreError(f"cannot open {self.path}: {exc}")
+            if exc.sqlite_errorcode & 0xFF in _CANNOT_WRITE:
+                raise _CannotWriteError(error) from None
+            raise error from None
 
     def _configure(self, db: sqlite3.Connection) -> None:
         db.execute("PRAGMA foreign_keys = ON")

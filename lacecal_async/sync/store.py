@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol, Self, runtime_checkable
 
 import attrs
 
@@ -38,9 +39,12 @@ __all__ = [
     "NoStoreError",
     "PlantEntry",
     "SchemaVersionError",
+    "SingleFollower",
     "StatusRow",
     "Store",
     "StoreError",
+    "StoreInUseError",
+    "StoreUnavailableError",
     "SyncState",
     "check_alias",
     "check_fingerprint",
@@ -63,6 +67,25 @@ ALIAS_HOLDS_IDENTIFIER = (
 
 class StoreError(LacecalError):
     """A store refused an operation: an unknown plant, a conflicting alias, a closed store."""
+
+
+class StoreUnavailableError(StoreError):
+    """The database failed for a while, not for good: the operation may be tried again.
+
+    A dropped connection, a server restarting, a lock held too long (SQLite's "database is
+    locked"), a full disk. The operation's transaction committed whole or not at all (a
+    connection lost during COMMIT cannot tell which): it is safe to repeat, as every write
+    is an upsert. The sync engine logs it, backs off and carries on; it never stops a
+    daemon. Not a `LeaseLostError`: a fleet worker keeps its plants.
+    """
+
+
+class StoreInUseError(StoreError):
+    """Another process follows this store, and the store takes one follower at a time.
+
+    A SQLite file has no leases: two daemons following it would both poll every plant,
+    twice the API's limit. The message names the holder (process id and host).
+    """
 
 
 class SchemaVersionError(StoreError):
@@ -267,6 +290,17 @@ class Store(RecordSource, Protocol):
 
     async def status(self) -> list[StatusRow]:
         """Return a row per plant and synced endpoint (one row for a plant never synced)."""
+
+
+@runtime_checkable
+class SingleFollower(Protocol):
+    """A store that one `follow` at a time may use (`SQLiteStore`: it has no leases).
+
+    `follow` holds `following` while it runs; a second one is refused (`StoreInUseError`).
+    """
+
+    def following(self) -> AbstractAsyncContextManager[None]:
+        """Hold the store's follow lock for the block; `StoreInUseError` if another does."""
 
 
 def check_fingerprint(fingerprint: str) -> str:

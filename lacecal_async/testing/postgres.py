@@ -162,6 +162,29 @@ class TemporaryPostgres:
             "start",
         )
 
+    def restart(self) -> None:
+        """Restart the server on its port, as an operator's ``pg_ctl restart`` does.
+
+        Every client's connection drops (a fast shutdown); the server takes new ones once
+        it is back, when this returns.
+        """
+        if self._dir is None:
+            raise PostgresUnavailableError("the server is not running: start() it first")
+        data = self._dir / "data"
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(data),
+            "-m",
+            "fast",
+            "-l",
+            str(self._dir / "log"),
+            "-w",
+            "-t",
+            "60",
+            "restart",
+        )
+
     def stop(self) -> None:
         """Stop the server at once and delete its files; safe to call twice."""
         directory, self._dir = self._dir, None

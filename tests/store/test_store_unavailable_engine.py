@@ -1,0 +1,121 @@
+"""The engine waits out a store that is unavailable when a daemon starts, or mid lease round.
+
+`follow` adds its plants first: a database restarting at that moment is retried
+(`StoreUnavailableError`), not fatal. A fleet worker whose leases cannot be released at
+start, or whose round cannot be applied, stops its plants and tries again next round.
+Each store here fails a chosen call by raising what a dropped connection raises.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from lacecal_async import LacecalClient
+from lacecal_async.sync import (
+    Cycle,
+    FleetEvent,
+    PlantEntry,
+    PostgresStore,
+    SQLiteStore,
+    StoreUnavailableError,
+    follow,
+)
+from lacecal_async.testing import Plant
+from tests.support.checks import wait_until
+from tests.support.fixtures import ClientFactory, ServerFactory
+from tests.support.lease_worker import measured_ttl
+
+
+def _drop(name: str, calls: Counter[str], fail: set[int]) -> None:
+    calls[name] += 1
+    if calls[name] in fail:
+        raise StoreUnavailableError(f"the connection dropped ({name}, call {calls[name]})")
+
+
+class SlowToStart(SQLiteStore):
+    """A SQLite store whose first `add_plant` finds the database unavailable."""
+
+    calls: Counter[str]
+
+    async def add_plant(self, fingerprint: str, alias: str | None = None) -> str:
+        _drop("add_plant", self.calls, {1})
+        return await super().add_plant(fingerprint, alias)
+
+
+class FlakyFleetStore(PostgresStore):
+    """A fleet store whose first release and second plant listing find the database gone."""
+
+    calls: Counter[str]
+
+    async def release_leases(
+        self, worker: str, plants: Sequence[str] | None = None, *, refused: bool = False
+    ) -> list[str]:
+        _drop("release_leases", self.calls, {1})
+        return await super().release_leases(worker, plants, refused=refused)
+
+    async def plants(self) -> list[PlantEntry]:
+        _drop("plants", self.calls, {2})
+        return await super().plants()
+
+
+async def test_follow_waits_for_a_store_unavailable_at_start(
+    tmp_path: Path, plant: Plant, make_server: ServerFactory, make_client: ClientFactory
+) -> None:
+    server = await make_server([plant])
+    client: LacecalClient = make_client(server.base_url)
+    cycles: list[Cycle] = []
+    store = SlowToStart(tmp_path / "s.db")
+    store.calls = Counter()
+    async with store:
+        task = asyncio.create_task(
+            follow(client, store, [plant.itr], "meter", plant.first, on_cycle=cycles.append)
+        )
+        await wait_until(lambda: bool(cycles) or task.done())
+        assert not task.done(), task.exception()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert store.calls["add_plant"] == 2
+    assert cycles[0].error is None
+    assert cycles[0].latest is not None
+
+
+@pytest.mark.slow
+async def test_a_fleet_worker_waits_out_a_store_unavailable_mid_round(
+    postgres_dsn: str, plant: Plant, make_server: ServerFactory, make_client: ClientFactory
+) -> None:
+    server = await make_server([plant])
+    client: LacecalClient = make_client(server.base_url)
+    events: list[FleetEvent] = []
+    cycles: list[Cycle] = []
+    store = FlakyFleetStore(postgres_dsn)
+    store.calls = Counter()
+    async with store:
+        ttl = await measured_ttl(store)  # rounds come back in time, however busy the machine
+        task = asyncio.create_task(
+            follow(
+                client,
+                store,
+                [(plant.itr, "roof")],
+                "meter",
+                plant.first,
+                lease_ttl=ttl,
+                handover_wait=0.0,
+                on_fleet=events.append,
+                on_cycle=cycles.append,
+                worker="w1",
+            )
+        )
+        await wait_until(lambda: any(c.error is None for c in cycles) or task.done())
+        assert not task.done(), task.exception()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert store.calls["release_leases"] >= 2  # the failed one at start, and on the way out
+    assert store.calls["plants"] >= 3  # joining, the failed round, the next round
+    assert any(e.kind == "took" and e.plants == ("roof",) for e in events)

@@ -27,6 +27,7 @@ import contextlib
 import gc
 import json
 import math
+import shutil
 import sys
 import tempfile
 import time
@@ -39,7 +40,7 @@ from lacecal_async import LacecalClient, ScaledClock
 from lacecal_async.polling import JITTER, POLL_DELAY, POLL_SPREAD
 from lacecal_async.sync import Cycle, SQLiteStore, follow
 from lacecal_async.telemetry import ClientEvent, RequestDone
-from lacecal_async.testing import FakeServerProcess, make_plants
+from lacecal_async.testing import FakeServerProcess
 
 SECTION = "plants"
 INTERVAL = 600
@@ -70,7 +71,7 @@ def percentile(values: list[float], fraction: float) -> float:
 
 def _lead(count: int) -> float:
     """Seconds from the start to the close: room for the catch-up on a busy machine."""
-    return 30.0 + count * 0.0025
+    return 30.0 + count * 0.005
 
 
 def _by_type(before: collections.Counter[str], count: int) -> dict[str, float]:
@@ -98,12 +99,11 @@ def _sites(snapshot: tracemalloc.Snapshot, count: int) -> list[dict[str, Any]]:
 
 
 async def _child_follow(  # noqa: PLR0917 - private: one measurement
-    url: str, count: int, start: int, close: float, epoch: float, trace: bool
+    url: str, itrs: list[str], start: int, close: float, epoch: float, trace: bool
 ) -> dict[str, Any]:
     clock = ScaledClock(epoch + (time.time() - epoch) * SPEED, SPEED)
-    served = make_plants(count, SEED, start=start, days=1, interval=INTERVAL, follow_clock=True)
-    plants = [(p.itr, f"p{i}") for i, p in enumerate(served)]
-    del served
+    plants = [(itr, f"p{i}") for i, itr in enumerate(itrs)]
+    count = len(plants)
     rejected = requests = 0
 
     def seen(event: ClientEvent) -> None:
@@ -216,15 +216,21 @@ async def _measure(count: int, trace: bool) -> dict[str, Any]:
         follow=True,
         extra_args=("--speed", repr(SPEED), "--epoch", repr(epoch)),
     ) as server:
+        folder = await asyncio.to_thread(tempfile.mkdtemp)
+        ids = Path(folder) / "ids.txt"
+        text = "".join(plant.itr + "\n" for plant in server.plants)
+        await asyncio.to_thread(ids.write_text, text)
         args = [
-            *("--url", server.base_url, "--plants", str(count), "--start", str(start)),
+            *("--url", server.base_url, "--ids", str(ids), "--start", str(start)),
             *("--close", repr(close), "--epoch", repr(epoch)),
             *(["--trace"] if trace else []),
         ]
-        # In a thread: the loop keeps reading the server's output meanwhile.
-        return await asyncio.to_thread(
-            run_child, "benchmarks.bench_plants", "child", *args, timeout=1800
-        )
+        try:  # in a thread: the loop keeps reading the server's output meanwhile
+            return await asyncio.to_thread(
+                run_child, "benchmarks.bench_plants", "child", *args, timeout=1800
+            )
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _rows(result: dict[str, Any]) -> list[Row]:
@@ -322,7 +328,7 @@ def run(smoke: bool = False, runs: tuple[tuple[int, bool], ...] | None = None) -
 def _child(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_plants child")
     parser.add_argument("--url", required=True)
-    parser.add_argument("--plants", type=int, required=True)
+    parser.add_argument("--ids", type=Path, required=True)
     parser.add_argument("--start", type=int, required=True)
     parser.add_argument("--close", type=float, required=True)
     parser.add_argument("--epoch", type=float, required=True)
@@ -331,7 +337,8 @@ def _child(argv: list[str]) -> None:
     result = asyncio.run(
         _child_follow(
             options.url,
-            options.plants,
+            # From a file: the process holds the plants' inputs and nothing else.
+            options.ids.read_text().split(),
             options.start,
             options.close,
             options.epoch,

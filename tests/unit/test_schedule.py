@@ -16,6 +16,11 @@ from tests.support.checks import wait_until
 T0 = 1_700_000_000.0
 
 
+def _ran() -> list[tuple[str, float]]:
+    """Where the jobs note what ran when: (name, clock)."""
+    return []
+
+
 class Recorder:
     """A job that notes the clock when it runs and asks again `every` seconds (None: never)."""
 
@@ -40,7 +45,7 @@ class Recorder:
 
 
 async def test_jobs_run_in_due_order_each_when_the_clock_reaches_it() -> None:
-    clock, ran = FakeClock(T0), []
+    clock, ran = FakeClock(T0), _ran()
     async with Schedule(clock, size=2) as schedule:
         lot = Lot()
         for name, due in [("c", 30), ("a", 10), ("d", 40), ("b", 20), ("now", 0)]:
@@ -55,7 +60,7 @@ async def test_jobs_run_in_due_order_each_when_the_clock_reaches_it() -> None:
 
 
 async def test_a_job_runs_again_when_it_says() -> None:
-    clock, ran = FakeClock(T0), []
+    clock, ran = FakeClock(T0), _ran()
     async with Schedule(clock, size=4) as schedule:
         job = Recorder(clock, "p", ran)
         job.every = 600
@@ -68,7 +73,7 @@ async def test_a_job_runs_again_when_it_says() -> None:
 
 
 async def test_many_waiting_jobs_take_a_bounded_pool_of_tasks() -> None:
-    clock, ran = FakeClock(T0), []
+    clock, ran = FakeClock(T0), _ran()
     before = len(asyncio.all_tasks())
     async with Schedule(clock, size=3) as schedule:
         lot = Lot()
@@ -87,7 +92,7 @@ async def test_many_waiting_jobs_take_a_bounded_pool_of_tasks() -> None:
 
 
 async def test_an_earlier_job_added_while_the_pool_sleeps_runs_first() -> None:
-    clock, ran = FakeClock(T0), []
+    clock, ran = FakeClock(T0), _ran()
     async with Schedule(clock, size=2) as schedule:
         lot = Lot()
         schedule.add(lot, T0 + 100, Recorder(clock, "late1", ran), 0)
@@ -103,7 +108,7 @@ async def test_an_earlier_job_added_while_the_pool_sleeps_runs_first() -> None:
 
 
 async def test_a_failing_job_ends_its_lot_only() -> None:
-    clock, ran = FakeClock(T0), []
+    clock, ran = FakeClock(T0), _ran()
     async with Schedule(clock, size=4) as schedule:
         broken, healthy = Lot(), Lot()
         bad = Recorder(clock, "bad", ran)
@@ -127,7 +132,7 @@ async def test_a_failing_job_ends_its_lot_only() -> None:
 
 
 async def test_stopping_a_lot_cancels_its_running_job_and_waits_for_it() -> None:
-    clock, ran = FakeClock(T0), []
+    clock, ran = FakeClock(T0), _ran()
     async with Schedule(clock, size=2) as schedule:
         lot = Lot()
         job = Recorder(clock, "slow", ran)
@@ -141,7 +146,7 @@ async def test_stopping_a_lot_cancels_its_running_job_and_waits_for_it() -> None
 
 
 async def test_closing_the_schedule_cancels_running_jobs() -> None:
-    clock, ran = FakeClock(T0), []
+    clock, ran = FakeClock(T0), _ran()
     job = Recorder(clock, "slow", ran)
     job.hold = asyncio.Event()
     schedule = Schedule(clock, size=2)

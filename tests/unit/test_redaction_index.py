@@ -43,7 +43,7 @@ def test_a_window_two_identifiers_share_names_both() -> None:
 def test_a_text_with_other_letters_is_read_window_by_window() -> None:
     itr = _itrs(1, seed=9)[0]
     hider = Hider([itr])
-    text = f"Wechselrichter «{itr[2:11]}» außer Betrieb"
+    text = f"Wechselrichter «{itr[2:11]}» des Geräts außer Betrieb"
     assert hider.suspects(text) == [itr]
     assert itr[2:10] not in hider(text)
 

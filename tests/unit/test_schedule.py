@@ -162,3 +162,73 @@ async def test_closing_the_schedule_cancels_running_jobs() -> None:
 def test_a_schedule_needs_a_task() -> None:
     with pytest.raises(ValueError, match="at least one task"):
         Schedule(FakeClock(T0), size=0)
+
+
+async def test_a_failing_job_cancels_its_lots_other_running_job() -> None:
+    clock, ran = FakeClock(T0), _ran()
+    async with Schedule(clock, size=4) as schedule:
+        lot = Lot()
+        slow, bad = Recorder(clock, "slow", ran), Recorder(clock, "bad", ran)
+        slow.hold, bad.fail = asyncio.Event(), RuntimeError("broken")
+        schedule.add(lot, T0, slow, 0)
+        await wait_until(lambda: bool(ran))
+        schedule.add(lot, T0, bad, 0)
+        with pytest.raises(RuntimeError, match="broken"):
+            await asyncio.wait_for(lot.ended, 30)
+        await wait_until(lambda: slow.cancelled)
+        lot.fail(RuntimeError("again"))  # an ended lot keeps its first error
+        with pytest.raises(RuntimeError, match="broken"):
+            lot.ended.result()
+
+
+async def test_a_schedule_run_dry_takes_new_jobs_and_closes() -> None:
+    clock, ran = FakeClock(T0), _ran()
+    schedule = Schedule(clock, size=2)
+    lot = Lot()
+    schedule.add(lot, T0, Recorder(clock, "first", ran), 0)
+    await wait_until(lambda: bool(ran) and schedule.waiting == 0)
+    schedule.add(lot, T0, Recorder(clock, "second", ran), 0)  # an idle task takes it
+    await wait_until(lambda: len(ran) == 2 and schedule.waiting == 0)
+    assert schedule.tasks == 1
+    await asyncio.wait_for(schedule.close(), 30)  # closed while its task waits for work
+    assert schedule.tasks == 0
+    assert [name for name, _ in ran] == ["first", "second"]
+
+
+async def test_a_later_job_added_while_the_pool_sleeps_waits_its_turn() -> None:
+    clock, ran = FakeClock(T0), _ran()
+    async with Schedule(clock, size=1) as schedule:
+        lot = Lot()
+        schedule.add(lot, T0 + 10, Recorder(clock, "soon", ran), 0)
+        await wait_until(lambda: clock.sleepers == 1)
+        schedule.add(lot, T0 + 20, Recorder(clock, "later", ran), 0)
+        clock.advance(30)
+        await wait_until(lambda: len(ran) == 2)
+    assert [name for name, _ in ran] == ["soon", "later"]
+
+
+async def test_a_stopped_lots_sleeping_job_never_runs() -> None:
+    clock, ran = FakeClock(T0), _ran()
+    async with Schedule(clock, size=2) as schedule:
+        stopped, kept = Lot(), Lot()
+        schedule.add(stopped, T0 + 10, Recorder(clock, "stopped", ran), 0)
+        schedule.add(kept, T0 + 10, Recorder(clock, "kept", ran), 0)
+        await wait_until(lambda: clock.sleepers == 2)
+        await stopped.stop()
+        clock.advance(10)
+        await wait_until(lambda: bool(ran) and schedule.waiting == 0)
+    assert ran == [("kept", T0 + 10)]
+
+
+async def test_a_stopped_lots_waiting_job_is_dropped_when_its_turn_comes() -> None:
+    clock, ran = FakeClock(T0), _ran()
+    async with Schedule(clock, size=1) as schedule:
+        stopped, kept = Lot(), Lot()
+        schedule.add(stopped, T0 + 10, Recorder(clock, "stopped", ran), 0)
+        await wait_until(lambda: clock.sleepers == 1)
+        schedule.add(kept, T0 + 5, Recorder(clock, "kept", ran), 0)  # the task takes it instead
+        await wait_until(lambda: clock.sleepers == 1 and schedule.tasks == 1)
+        await stopped.stop()
+        clock.advance(10)
+        await wait_until(lambda: bool(ran) and schedule.waiting == 0)
+    assert ran == [("kept", T0 + 10)]

@@ -69,9 +69,13 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, max(math.ceil(fraction * len(ordered)) - 1, 0))]
 
 
-def _lead(count: int) -> float:
-    """Seconds from the start to the close: room for the catch-up on a busy machine."""
-    return 30.0 + count * 0.005
+def _lead(count: int, per_plant: float | None) -> float:
+    """Seconds from the start to the close: room for the catch-up.
+
+    `per_plant`: the catch-up's seconds a plant in an earlier run of this section (None:
+    assume 5 ms, a loaded 2-core machine), with half more to spare (more plants, slower).
+    """
+    return 30.0 + count * (0.005 if per_plant is None else per_plant * 1.5)
 
 
 def _by_type(before: collections.Counter[str], count: int) -> dict[str, float]:
@@ -199,8 +203,8 @@ async def _child_follow(  # noqa: PLR0917 - private: one measurement
     }
 
 
-async def _measure(count: int, trace: bool) -> dict[str, Any]:
-    lead = 0.0 if trace else _lead(count)  # a traced run measures no steady polls
+async def _measure(count: int, trace: bool, per_plant: float | None = None) -> dict[str, Any]:
+    lead = 0.0 if trace else _lead(count, per_plant)  # a traced run measures no steady polls
     # The clock reads `close` (a period's close) once `lead` seconds and the start are over.
     now, ahead = time.time(), (lead + 30) * SPEED
     close = float(math.ceil((now + ahead) / INTERVAL) * INTERVAL)
@@ -320,8 +324,12 @@ def run(smoke: bool = False, runs: tuple[tuple[int, bool], ...] | None = None) -
     """Follow 10,000 and 100,000 plants; report RSS per plant, CPU per poll, lateness, 429s."""
     chosen = runs or (SMOKE_RUNS if smoke else RUNS)
     rows: list[Row] = []
+    per_plant: float | None = None  # the last catch-up's real seconds a plant
     for count, trace in chosen:
-        rows += _rows(asyncio.run(_measure(count, trace)))
+        result = asyncio.run(_measure(count, trace, per_plant))
+        if not trace:
+            per_plant = result["catchup_s"] / SPEED / count
+        rows += _rows(result)
     return rows
 
 

@@ -2,12 +2,13 @@
 
 A throwaway server (`TemporaryPostgres`: fsync off, so the figures are the CPU's and the
 protocol's, not a disk's). Pages of 144 meter records (a day of 600 s periods):
-- each way `upsert_rows` can send a page (one ``unnest`` statement, ``COPY`` into a staging
+- each way `_upsert_rows` can send a page (one ``unnest`` statement, ``COPY`` into a staging
   table then one INSERT, ``executemany``), new rows then the same rows again (conflicts),
   a transaction per page; ``executemany`` is the baseline;
 - `PostgresStore.commit_page` as the engine calls it (holes and sync state included), the
-  target being 50,000 rows/s: a statement per step (the baseline), then one statement per
-  page (`lacecal_async.sync.postgres_page`), interleaved, the best of two runs each;
+  target being 50,000 rows/s: a statement per step (the store core's way, the baseline),
+  then one statement per page (`lacecal_async.sync.postgres_page`), interleaved, the best of
+  two runs each;
 - the tables' size on disk after a month of one plant's meter and inverter records, times 12.
 """
 
@@ -15,7 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, ClassVar
+from collections.abc import Sequence
+from typing import Any, Literal
 
 import asyncpg
 
@@ -24,8 +26,11 @@ from lacecal_async import fingerprint
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.records import MeterRecord
 from lacecal_async.sync import PostgresStore, SyncState
-from lacecal_async.sync.postgres import STORE_UPSERT, UPSERT_METHODS, upsert_rows
-from lacecal_async.tables import METER
+from lacecal_async.sync.core import StoreCore, upsert_from
+from lacecal_async.sync.postgres_page import upsert_unnest
+from lacecal_async.sync.schema import TABLE_NAMES
+from lacecal_async.tables import METER, Table
+from lacecal_async.tables import Row as TableRow
 from lacecal_async.testing import make_plants
 from lacecal_async.testing.postgres import TemporaryPostgres
 
@@ -33,6 +38,37 @@ SECTION = "postgres"
 PAGE = 144
 TARGET = 50_000
 _TABLES = ("meter", "inverter", "inverter_periods", "holes", "sync_state")
+
+
+UpsertMethod = Literal["unnest", "copy", "executemany"]
+#: How `_upsert_rows` may send a page's rows.
+UPSERT_METHODS: tuple[UpsertMethod, ...] = ("unnest", "copy", "executemany")
+#: The one the store uses (`PostgresStore._upsert`).
+STORE_UPSERT: UpsertMethod = "unnest"
+
+
+async def _upsert_rows(
+    conn: asyncpg.Connection[Any], table: Table, rows: Sequence[TableRow], method: UpsertMethod
+) -> None:
+    """Insert or replace `rows` (one per key) of a data table, in the caller's transaction.
+
+    ``unnest``: one statement with a column array per column; ``copy``: COPY into a
+    temporary staging table, then one INSERT from it; ``executemany``: a statement per row.
+    """
+    if not rows:
+        return
+    name = TABLE_NAMES[table]
+    if method == "unnest":
+        await conn.execute(upsert_unnest(table), *(list(c) for c in zip(*rows, strict=True)))
+    elif method == "executemany":
+        await conn.executemany(upsert_from(table), rows)
+    else:
+        stage = f"_stage_{name}"
+        await conn.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {name}) ON COMMIT DELETE ROWS"
+        )
+        await conn.copy_records_to_table(stage, records=rows, columns=table.names)
+        await conn.execute(upsert_from(table, f"SELECT {', '.join(table.names)} FROM {stage}"))  # noqa: S608
 
 
 def _pages(days: int) -> tuple[str, list[list[MeterRecord]]]:
@@ -53,6 +89,7 @@ async def _methods(dsn: str, key: str, pages: list[list[MeterRecord]]) -> dict[s
     rows = [METER.rows(key, page) for page in pages]
     total = sum(len(r) for r in rows)
     conn = await asyncpg.connect(dsn)
+    written: dict[str, list[Any]] = {}
     try:
         for method in UPSERT_METHODS:
             await conn.execute("TRUNCATE meter")
@@ -60,17 +97,20 @@ async def _methods(dsn: str, key: str, pages: list[list[MeterRecord]]) -> dict[s
             for _ in range(2):  # new rows, then every one a conflict
                 for page in rows:
                     async with conn.transaction():
-                        await upsert_rows(conn, METER, page, method)
+                        await _upsert_rows(conn, METER, page, method)
             rates[method] = 2 * total / (time.perf_counter() - started)
+            written[method] = [tuple(r) for r in await conn.fetch("TABLE meter ORDER BY 1, 2")]
     finally:
         await conn.close()
+    if any(found != written["executemany"] for found in written.values()):
+        raise AssertionError("the upsert methods wrote different rows")
     return rates
 
 
 class _StatementPerStep(PostgresStore):
-    """The store as before `postgres_page`: a statement (a round trip) per step of a page."""
+    """The store core's page: a statement (a round trip) per step, as SQLite writes it."""
 
-    one_statement_pages: ClassVar[bool] = False
+    _write_page = StoreCore._write_page
 
 
 async def _store(dsn: str, pages: list[list[MeterRecord]], kind: type[PostgresStore]) -> float:

@@ -655,13 +655,14 @@ class Transport:
         """Emit `RequestDone`; outcome None: the caller stopped waiting, or `close()` stopped it."""
         if not self._shared.listeners:
             return
-        error, records = None, 0
+        error, records, newest = None, 0, None
         if outcome is None:  # abandoned: by `close()` (the caller gets that error), or a cancel
             error = "LacecalClosedError" if self.closed else "CancelledError"
         elif isinstance(outcome, _Failure):
             error = type(outcome.error).__name__
         else:
             records = len(outcome)
+            newest = getattr(outcome[-1], "unix_time", None) if outcome else None
         self._emit(
             RequestDone(
                 redact(itr),
@@ -673,6 +674,7 @@ class Transport:
                 records,
                 elapsed,
                 attempt.waited,
+                newest,
             )
         )
 

@@ -30,6 +30,8 @@ class RequestDone:
     ``"CancelledError"`` (below). records: records in a good reply.
     duration: seconds from sending the request to the end of the body. limiter_wait: seconds
     this attempt waited for its ITR's slot and for the client-wide `max_rate` cap.
+    newest: the start of the last record in a good reply of timed records [UNIX s] (None:
+    no record, or the inverter list): a progress display learns where a backfill ends.
 
     When: a failed attempt is reported as it ends; a good reply once its body is decoded,
     after the ITR's slot is given back. In `stream_many`/`fetch_many` that decoding waits
@@ -50,6 +52,7 @@ class RequestDone:
     records: int
     duration: float
     limiter_wait: float
+    newest: int | None = None
 
     @property
     def ok(self) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from hypothesis import settings
 
 # No per-example deadline anywhere: a busy machine makes examples slow, never wrong. CI runs
@@ -23,3 +24,10 @@ settings.load_profile("ci" if os.environ.get("CI") else "local")
 #: Fake servers and clients; a PostgreSQL server and a database per test (`postgres_dsn`);
 #: each store in turn (`store_kind`).
 pytest_plugins = ["tests.support.fixtures", "tests.support.postgres", "tests.support.store_kinds"]
+
+
+@pytest.fixture(autouse=True)
+def _unstamped_logs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`lacecal sync` lines without timestamps: tests match their text (tests of the stamps
+    themselves set LACECAL_LOG_TIMESTAMPS again)."""
+    monkeypatch.setenv("LACECAL_LOG_TIMESTAMPS", "off")

@@ -10,11 +10,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import logging
 import os
 import sys
 import time
-from collections.abc import AsyncGenerator, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
@@ -33,6 +32,7 @@ from lacecal_async.cli.export import (
 from lacecal_async.cli.gc_tuning import bulk_gc
 from lacecal_async.cli.interrupt import Interrupted, run_interruptible
 from lacecal_async.cli.itrs import PlantRef, Redactor, collect_plants
+from lacecal_async.cli.log_lines import level_line, library_logs
 from lacecal_async.cli.options import UsageError, add_client_options, make_client
 from lacecal_async.cli.progress import Display, choose_mode
 from lacecal_async.cli.resume import check_overwrite, next_starts, resume_command
@@ -53,8 +53,6 @@ __all__ = [
     "report_failures",
     "run",
 ]
-
-_LIBRARY_LOGGER = "lacecal_async"
 
 
 @attrs.define
@@ -115,33 +113,9 @@ class LogSink(Protocol):
         """Write one log line."""
 
 
-class _DisplayHandler(logging.Handler):
-    """Send the library's log records through the display (above a live one)."""
-
-    def __init__(self, display: LogSink) -> None:
-        super().__init__()
-        self.display = display
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            self.display.log(f"{record.levelname.lower()}: {record.getMessage()}")
-        except Exception:  # noqa: BLE001 - logging must never break the fetch
-            self.handleError(record)
-
-
-@contextlib.contextmanager
-def log_to(display: LogSink, *, verbose: bool) -> Iterator[None]:
+def log_to(display: LogSink, *, verbose: bool) -> contextlib.AbstractContextManager[None]:
     """Route the library's warnings (all its logs if `verbose`) to the display meanwhile."""
-    logger = logging.getLogger(_LIBRARY_LOGGER)
-    handler = _DisplayHandler(display)
-    level = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG if verbose else logging.WARNING)
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
+    return library_logs(display.log, verbose=verbose, line=level_line)
 
 
 def report_failures(

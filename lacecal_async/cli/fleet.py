@@ -1,12 +1,16 @@
 """``lacecal sync`` in a fleet: its lease events on stderr, and ``--workers N`` processes.
 
 ``--workers N`` re-runs the same command line N times as child processes (each one worker
-with its own id and leases) and waits for them; SIGTERM or Ctrl-C is passed on to each.
+with its own id and leases) and supervises them; SIGTERM or Ctrl-C is passed on to each.
 What ``--itr-file -`` read from the parent's stdin goes to each child through a pipe on
 its stdin: never on a command line or in the environment, which other users may read. A
-child that dies is not restarted: the others take over its plants once its leases expire
-(restarting is the service manager's job). A child stops cleanly (its leases released) when
-its parent dies, even by SIGKILL: it is given the parent's pid and watches `os.getppid`.
+child that dies (a signal, or a status other than 0 and 2) is logged with its signal or
+status and started again after a backoff (1 s, doubling to 60 s; back to 1 s once a child
+ran for 10 minutes), as systemd's ``Restart=on-failure`` would; meanwhile the others take
+over its plants once its leases expire, and the new child takes its share back. A child
+that exits 0 (stopped) or 2 (a usage error: it would fail again) is logged, not restarted.
+A child stops cleanly (its leases released) when its parent dies, even by SIGKILL: it is
+given the parent's pid and watches `os.getppid`.
 """
 
 from __future__ import annotations
@@ -22,12 +26,16 @@ from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import IO, TextIO
 
+import attrs
+
 from lacecal_async.cli.itrs import Redactor
+from lacecal_async.cli.log_lines import stamp, stamped
 from lacecal_async.sync import FleetEvent
 
 __all__ = [
     "PLANTS_PER_PROCESS",
     "default_workers",
+    "exit_text",
     "fleet_line",
     "printer",
     "run_workers",
@@ -121,42 +129,138 @@ def _feed(pipe: IO[bytes], data: bytes) -> None:
         pipe.write(data)
 
 
-def run_workers(argv: Sequence[str], workers: int, *, stdin: str | None = None) -> int:
-    """Run ``lacecal ARGV --workers 1`` as `workers` processes; return the worst status.
+#: A restarted child's backoff: the first delay, the longest, and the run that resets it [s].
+RESTART_FIRST, RESTART_MAX, RESTART_RESET = 1.0, 60.0, 600.0
+#: How often the supervisor looks at its children [s].
+_POLL = 0.1
+
+
+def exit_text(code: int) -> str:
+    """Return how a child ended: ``exited with status 1`` or ``was killed by signal SIGKILL``."""
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = str(-code)
+        return f"was killed by signal {name}"
+    return f"exited with status {code}"
+
+
+def restarts(code: int) -> bool:
+    """Whether a child that ended with `code` is started again (a failure, not a usage error)."""
+    return code not in (0, 2)
+
+
+@attrs.define
+class _Slot:
+    """One of the N workers: its current child, its restarts, when the next one is due."""
+
+    number: int
+    child: subprocess.Popen[bytes] | None = None
+    started: float = 0.0
+    failures: int = 0
+    due: float | None = None
+    last: int = 0
+
+
+def run_workers(
+    argv: Sequence[str],
+    workers: int,
+    *,
+    stdin: str | None = None,
+    log: Callable[[str], None] | None = None,
+) -> int:
+    """Run ``lacecal ARGV --workers 1`` as `workers` supervised processes; return the worst status.
 
     `stdin`, if given, is written to each child's stdin (in a thread per child: a child
     that reads late never blocks the others), in the encoding this process reads it in;
-    a child that exits without reading it is no error of the parent's.
+    a child that exits without reading it is no error of the parent's. `log` gets a line
+    per child that ends and per restart (default: stderr).
     """
     command = [sys.executable, "-m", "lacecal_async", *argv, "--workers", "1"]
     env = {**os.environ, PARENT_ENV: str(os.getpid())}
     pipe = subprocess.DEVNULL if stdin is None else subprocess.PIPE
-    children = [
-        subprocess.Popen(command, stdin=pipe, env=env)  # noqa: S603 - our own
-        for _ in range(workers)
-    ]
-    feeders = []
-    if stdin is not None:
-        data = stdin.encode(getattr(sys.stdin, "encoding", None) or "utf-8")
-        for child in children:
-            assert child.stdin is not None  # noqa: S101 - PIPE was asked for
-            feeder = threading.Thread(target=_feed, args=(child.stdin, data), daemon=True)
+    data = None if stdin is None else stdin.encode(getattr(sys.stdin, "encoding", None) or "utf-8")
+    say = log if log is not None else _stderr_line
+    feeders: list[threading.Thread] = []
+    slots = [_Slot(number) for number in range(1, workers + 1)]
+    stopping: list[int] = []
+
+    def start(slot: _Slot) -> None:
+        slot.child = subprocess.Popen(command, stdin=pipe, env=env)  # noqa: S603 - our own
+        slot.started, slot.due = time.monotonic(), None
+        if data is not None:
+            assert slot.child.stdin is not None  # noqa: S101 - PIPE was asked for
+            feeder = threading.Thread(target=_feed, args=(slot.child.stdin, data), daemon=True)
             feeder.start()
             feeders.append(feeder)
 
-    def forward(_signum: int, _frame: FrameType | None) -> None:
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
+    def forward(signum: int, _frame: FrameType | None) -> None:
+        stopping.append(signum)
+        for slot in slots:
+            slot.due = None
+            if slot.child is not None and slot.child.poll() is None:
+                slot.child.send_signal(signal.SIGTERM)
 
     previous = {
         signum: signal.signal(signum, forward) for signum in (signal.SIGINT, signal.SIGTERM)
     }
     try:
-        codes = [child.wait() for child in children]
+        for slot in slots:
+            start(slot)
+        while any(slot.child is not None or slot.due is not None for slot in slots):
+            time.sleep(_POLL)
+            now = time.monotonic()
+            for slot in slots:
+                _tend(slot, now, workers, say, start, stopping=bool(stopping))
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     for feeder in feeders:  # every child has exited: a write left over fails at once
         feeder.join()
+    codes = [slot.last for slot in slots]
     return next((code if code > 0 else 1 for code in codes if code != 0), 0)
+
+
+def _tend(
+    slot: _Slot,
+    now: float,
+    workers: int,
+    say: Callable[[str], None],
+    start: Callable[[_Slot], None],
+    *,
+    stopping: bool,
+) -> None:
+    """Look at one slot: log its child's end, schedule a restart, or start one that is due."""
+    name = f"worker process {{}} ({slot.number} of {workers})"
+    if slot.child is not None:
+        code = slot.child.poll()
+        if code is None:
+            return
+        pid, slot.child, slot.last = slot.child.pid, None, code
+        if stopping or not restarts(code):
+            if not stopping:
+                say(f"{name.format(pid)} {exit_text(code)}; not restarted")
+            return
+        if now - slot.started >= RESTART_RESET:
+            slot.failures = 0
+        slot.failures += 1
+        delay = min(RESTART_FIRST * 2 ** (slot.failures - 1), RESTART_MAX)
+        slot.due = now + delay
+        say(
+            f"{name.format(pid)} {exit_text(code)}; restarting it in {delay:g}s "
+            "(its plants go to the other workers once its leases expire)"
+        )
+    elif slot.due is not None and now >= slot.due and not stopping:
+        start(slot)
+        assert slot.child is not None  # noqa: S101 - start() set it
+        say(f"{name.format(slot.child.pid)} started (restart {slot.failures})")
+
+
+def _stderr_line(text: str) -> None:
+    """Write a supervisor's line to stderr, stamped unless journald stamps it."""
+    line = f"lacecal: {text}"
+    if stamped(sys.stderr):
+        line = f"{stamp()} {line}"
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()

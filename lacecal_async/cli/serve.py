@@ -1,4 +1,10 @@
-"""``lacecal serve``: the testing module's fake LACECAL server, until Ctrl-C."""
+"""``lacecal serve``: the testing module's fake LACECAL server, until Ctrl-C.
+
+With ``--follow --speed N`` its clock runs N times real time; it prints the
+``--clock-speed N --clock-epoch T`` that make ``lacecal sync --follow`` share that clock.
+``--late-gaps``, ``--future-glitch`` and ``--fail-rate`` give its plants faults to rehearse
+repairs and alerts with, without writing Python.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +12,12 @@ import argparse
 import asyncio
 import math
 import sys
+import time
+from datetime import UTC, datetime
 
 from lacecal_async.cli.bounds import positive_number, whole_number
 from lacecal_async.cli.options import parse_rate_or_none
-from lacecal_async.testing import ServeOptions, serve_plants
+from lacecal_async.testing import ServeOptions, serve_plants, serve_start
 
 __all__ = ["add_parser", "run"]
 
@@ -20,6 +28,8 @@ MAX_SERVE_DAYS = 36_525
 
 def run(args: argparse.Namespace) -> int:
     """Serve the fake plants (the first line printed is the base URL); return 0 after Ctrl-C."""
+    now = time.time()
+    epoch = args.clock_epoch if args.clock_epoch is not None else now
     options = ServeOptions(
         plants=args.plants,
         seed=args.seed,
@@ -30,22 +40,60 @@ def run(args: argparse.Namespace) -> int:
         follow=args.follow,
         speed=args.speed,
         interval=args.interval,
+        epoch=epoch,
+        late_gaps=min(args.late_gaps, args.plants),
+        future_glitch=args.future_glitch,
+        fail_rate=args.fail_rate,
     )
+    start = serve_start(options, now)
+    # Hints name hours its data has: from the first whole hour, a day or the whole window.
+    first = -(-start // 3600) * 3600
+    second = max(min(first + 86400, int(start + args.days * 86400)) // 3600 * 3600, first)
+    first_text, second_text = _hour(first), _hour(second)
+    rate = _show(args.rate)
     if args.follow:
+        clock = (
+            f" --clock-speed {args.speed:g} --clock-epoch {epoch:.3f}" if args.speed != 1 else ""
+        )
         print(
             f"lacecal: following a clock running {args.speed:g}x real time: each plant's "
-            "records appear as its periods close; try: lacecal sync plants.db ITR "
-            "--base-url URL --rate ... --since now --follow",
+            f"records appear as its periods close; try: lacecal sync plants.db ITR "
+            f"--base-url URL --rate {rate} --since {first_text} --follow{clock}",
             file=sys.stderr,
         )
     print(
-        f"lacecal: serving {args.plants} fake plants; try: lacecal fetch meter ITR "
-        f"--base-url URL --rate {_show(args.rate)} --start 2024-10-02 --end 2024-10-03. "
+        f"lacecal: serving {args.plants} fake plants with records from {_hour(start)}; try: "
+        f"lacecal fetch meter ITR --base-url URL --rate {rate} --start {first_text} "
+        f"--end {second_text}. "
         "Ctrl-C stops.",
         file=sys.stderr,
     )
+    faults = _faults_line(options)
+    if faults:
+        print(f"lacecal: faults: {faults}", file=sys.stderr)
     asyncio.run(serve_plants(options, out=sys.stdout))
     return 0
+
+
+def _hour(unix_time: float) -> str:
+    return datetime.fromtimestamp(unix_time, UTC).strftime("%Y-%m-%dT%H:%MZ")
+
+
+def _faults_line(options: ServeOptions) -> str:
+    parts = []
+    if options.late_gaps:
+        parts.append(
+            f"the first {options.late_gaps} plants miss 12 periods mid-window until the "
+            "server's clock is 10 minutes past its start (late data)"
+        )
+    if options.future_glitch:
+        parts.append(
+            f"the next {options.future_glitch} plants also date a record a year ahead "
+            "(a logger's clock fault)"
+        )
+    if options.fail_rate:
+        parts.append(f"{options.fail_rate:.0%} of requests fail with 503")
+    return "; ".join(parts)
 
 
 def _show(rate: tuple[int, float] | None) -> str:
@@ -109,7 +157,59 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="every plant's integration period (default: varied, mostly 600; e.g. 2 to watch "
         "a poller at work)",
     )
+    parser.add_argument(
+        "--clock-epoch",
+        type=_epoch,
+        default=None,
+        metavar="T",
+        help="with --speed, the UNIX time at which the fast clock read the real time (default: "
+        "now); `lacecal sync --clock-speed N --clock-epoch T` shares the clock",
+    )
+    faults = parser.add_argument_group("faults to rehearse repairs and alerts with")
+    faults.add_argument(
+        "--late-gaps",
+        type=whole_number(0, MAX_SERVE_PLANTS),
+        default=0,
+        metavar="N",
+        help="the first N plants miss 12 periods mid-window, served 10 minutes (of the "
+        "server's clock) after it starts: late data that `lacecal sync` repairs",
+    )
+    faults.add_argument(
+        "--future-glitch",
+        type=whole_number(0, MAX_SERVE_PLANTS),
+        default=0,
+        metavar="N",
+        help="the next N plants also date a record a year ahead (a logger's clock fault: "
+        "`lacecal status` warns)",
+    )
+    faults.add_argument(
+        "--fail-rate",
+        type=_rate_fraction,
+        default=0.0,
+        metavar="P",
+        help="answer 503 to this fraction of requests, 0 to 1 (a flaky service; retried)",
+    )
     parser.set_defaults(func=run)
+
+
+def _epoch(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not (math.isfinite(value) and 0 <= value < 253_402_300_800):  # before 10000-01-01
+        raise argparse.ArgumentTypeError(f"expected a UNIX time, not {text!r}")
+    return value
+
+
+def _rate_fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not (math.isfinite(value) and 0 <= value <= 1):
+        raise argparse.ArgumentTypeError(f"expected a fraction from 0 to 1, not {text!r}")
+    return value
 
 
 def _speed(text: str) -> float:

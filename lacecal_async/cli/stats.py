@@ -31,7 +31,7 @@ from lacecal_async.cli.stats_output import (
     read_continuation,
     stats_files,
 )
-from lacecal_async.cli.stores import is_dsn, make_store, shown, store_error
+from lacecal_async.cli.stores import is_dsn, make_store, read_failed, shown
 from lacecal_async.cli.when import WHEN_HELP, parse_when
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.errors import LacecalError
@@ -40,7 +40,7 @@ from lacecal_async.stats_buckets import BUCKETS, Bucket
 from lacecal_async.stats_ha import HA_RELEASE, SOURCE, ha_release, statistic_id
 from lacecal_async.stats_store import rollup_store
 from lacecal_async.stats_sums import SumAnchor
-from lacecal_async.sync import NoStoreError, PostgresStore, SchemaVersionError, SQLiteStore
+from lacecal_async.sync import PostgresStore, SQLiteStore
 
 __all__ = [
     "StatsTally",
@@ -279,7 +279,7 @@ def run(args: argparse.Namespace) -> int:
     closing = _finish(output, ok=failed is None)
     failed = failed or closing
     if failed is not None:
-        return _failed(args.db, failed, opened=output is not None)
+        return read_failed(args.db, failed, opened=output is not None, own_value_errors=True)
     written = "nothing written" if output is None else _written(tally, plan.bucket, output)
     if isinstance(outcome, Interrupted):
         print(f"lacecal: interrupted; {written}", file=sys.stderr)
@@ -304,20 +304,6 @@ def _finish(output: StatsOutput | None, *, ok: bool) -> OSError | None:
     except OSError as exc:
         return exc if ok else None
     return None
-
-
-def _failed(db: str, exc: Exception, *, opened: bool) -> int:
-    """Say why the run failed (a DSN's password never shown); return the exit status."""
-    if isinstance(exc, (SchemaVersionError, NoStoreError)):  # DB names no store: usage
-        print(f"lacecal: error: {store_error(db, exc)}", file=sys.stderr)
-        return 2
-    if isinstance(exc, ValueError) and opened:  # the rollup's, not the store's
-        print(f"lacecal: error: {exc}", file=sys.stderr)
-    elif isinstance(exc, OSError) and opened:  # an output file, not the store
-        print(f"lacecal: error: {exc.strerror or exc}", file=sys.stderr)
-    else:
-        print(f"lacecal: error: cannot read {store_error(db, exc)}", file=sys.stderr)
-    return 1
 
 
 def _written(tally: StatsTally, bucket: Bucket, output: StatsOutput) -> str:

@@ -2,6 +2,7 @@
 
 On a fleet's PostgreSQL database it also shows who holds each plant's lease, and flags a
 plant that no live worker can sync: every one of them was started without its identifier.
+Its exit status is a health verdict a monitoring system can page on (`lacecal_async.cli.health`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from lacecal_async.cli.health import UNKNOWN, VERDICTS, Thresholds, judge, worst
+from lacecal_async.cli.options import UsageError
 from lacecal_async.cli.stores import check_db, is_dsn, make_store, store_error
+from lacecal_async.cli.sync import parse_duration
 from lacecal_async.cli.sync_progress import when
 from lacecal_async.errors import LacecalError
 from lacecal_async.follow import future_tolerance
@@ -137,12 +141,46 @@ def _table(objects: list[dict[str, Any]], *, fleet: bool = False) -> str:
     return "\n".join(printable(line) for line in out) + "\n"
 
 
+def _thresholds(args: argparse.Namespace) -> Thresholds:
+    max_lag = None if args.max_lag is None else parse_duration(args.max_lag)
+    warn_lag = None if args.warn_lag is None else parse_duration(args.warn_lag)
+    if args.max_failures < 1:
+        raise UsageError("--max-failures is at least 1")
+    return Thresholds(max_lag=max_lag, warn_lag=warn_lag, max_failures=args.max_failures)
+
+
+def judged(objects: list[dict[str, Any]], limits: Thresholds) -> int:
+    """Add each object's ``verdict`` and ``problems``; return the worst verdict's exit status."""
+    statuses = []
+    for o in objects:
+        status, problems = judge(o, limits)
+        o["verdict"] = VERDICTS[status]
+        o["problems"] = problems
+        statuses.append(status)
+    return worst(statuses)
+
+
+def verdict_line(objects: list[dict[str, Any]], status: int) -> str:
+    """Return the table's last line: the verdict and what it rests on."""
+    if not objects:
+        return "UNKNOWN: no plants in the database"
+    bad = [o for o in objects if o["problems"]]
+    if not bad:
+        return f"OK: {len(objects)} plant endpoints in order"
+    shown = "; ".join(
+        f"{o['plant']} {o['endpoint'] or '-'}: {', '.join(o['problems'])}" for o in bad[:5]
+    )
+    more = f"; and {len(bad) - 5} more" if len(bad) > 5 else ""
+    return f"{VERDICTS[status].upper()}: {shown}{more}"
+
+
 def run(args: argparse.Namespace) -> int:
-    """Print the status table (or JSON); 1 if the database is missing or unreadable."""
+    """Print the status table (or JSON); exit with the health verdict (3: no readable store)."""
     db: str = check_db(args.db)
+    limits = _thresholds(args)
     if not is_dsn(db) and not Path(db).is_file():
         print(f"lacecal: error: no database at {printable(db)}", file=sys.stderr)
-        return 1
+        return UNKNOWN
 
     async def read() -> tuple[list[StatusRow], bool]:
         async with make_store(db, create=False) as store:
@@ -153,13 +191,33 @@ def run(args: argparse.Namespace) -> int:
     except (LacecalError, OSError, ValueError) as exc:  # asyncpg: ValueError for a bad DSN
         message = store_error(db, exc) if is_dsn(db) else printable(str(exc))
         print(f"lacecal: error: {message}", file=sys.stderr)
-        return 1
+        return UNKNOWN
     objects = status_objects(rows, time.time())
+    status = judged(objects, limits)
     if args.json:
         sys.stdout.write(json.dumps(objects, indent=1) + "\n")
     else:
         sys.stdout.write(_table(objects, fleet=fleet))
-    return 0
+        sys.stdout.write(printable(verdict_line(objects, status)) + "\n")
+    return status
+
+
+STATUS_EPILOG = """\
+Exit status, as monitoring plugins (Nagios, Icinga, Sensu) read it; the worst plant wins:
+  0 OK        every plant's endpoint is in order
+  1 WARNING   a plant failed fewer than --max-failures times in a row; refused a record
+              dated after the clock (a logger's clock fault), removed stored ones, or
+              holds one (a store an older version wrote); its
+              inverter list fails; it lags more than --warn-lag; with a lag limit: it has
+              no stored record yet
+  2 CRITICAL  a plant lags more than --max-lag, failed --max-failures times in a row, or
+              no live worker of a fleet has its identifier
+  3 UNKNOWN   the database is missing or unreadable, or lists no plant
+The lag is now minus the start of the newest stored record: a healthy plant lags one to
+two of its periods. Holes are shown, never judged; they count periods missing between
+stored records, not the time between --since and a plant's first record (the server has
+nothing there). --json adds each row's "verdict" (ok, warning, critical) and "problems".
+"""
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -173,11 +231,35 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "(endpoint inverter_list). On a fleet's "
         "PostgreSQL database also the worker holding each plant's lease (or free), and a "
         "warning for a plant every live worker refused for want of its identifier.",
+        epilog=STATUS_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "db",
         metavar="DB",
         help="the database lacecal sync writes: a SQLite file or a PostgreSQL DSN postgresql://...",
     )
-    parser.add_argument("--json", action="store_true", help="the same as JSON, for monitoring")
+    parser.add_argument(
+        "--json", action="store_true", help="the same as JSON, each row with its verdict"
+    )
+    health = parser.add_argument_group("health (the exit status)")
+    health.add_argument(
+        "--max-lag",
+        metavar="DURATION",
+        default=None,
+        help="critical when a plant's newest record is older than this (e.g. 1h)",
+    )
+    health.add_argument(
+        "--warn-lag",
+        metavar="DURATION",
+        default=None,
+        help="warning when a plant's newest record is older than this (e.g. 30m)",
+    )
+    health.add_argument(
+        "--max-failures",
+        type=int,
+        default=3,
+        metavar="N",
+        help="critical after N failures in a row, warning before (default 3)",
+    )
     parser.set_defaults(func=run)

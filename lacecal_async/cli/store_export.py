@@ -19,11 +19,11 @@ from lacecal_async.cli.export import Export, choose_format, open_export, output_
 from lacecal_async.cli.fetch import add_output_options
 from lacecal_async.cli.interrupt import Interrupted, run_interruptible
 from lacecal_async.cli.options import UsageError
-from lacecal_async.cli.stores import check_db, is_dsn, make_store, shown, store_error
+from lacecal_async.cli.stores import check_db, is_dsn, make_store, read_failed, shown
 from lacecal_async.cli.when import WHEN_HELP, parse_when
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.errors import LacecalError
-from lacecal_async.sync import NoStoreError, PostgresStore, SchemaVersionError, SQLiteStore
+from lacecal_async.sync import PostgresStore, SQLiteStore
 
 __all__ = ["add_parser", "run"]
 
@@ -105,25 +105,13 @@ def run(args: argparse.Namespace) -> int:
     except BrokenPipeError:
         return 1
     except (LacecalError, sqlite3.Error, ValueError, OSError) as exc:
-        return _failed(db, exc, opened=export is not None)
+        return read_failed(db, exc, opened=export is not None)
     if isinstance(outcome, Interrupted):
         print(f"lacecal: interrupted; {written}", file=stderr)
         return outcome.exit_status
     if not args.quiet:
         print(f"lacecal: {written}", file=stderr)
     return 0
-
-
-def _failed(db: str, exc: Exception, *, opened: bool) -> int:
-    """Say why the export failed (a DSN's password never shown); return the exit status."""
-    if isinstance(exc, (SchemaVersionError, NoStoreError)):  # DB names no store: usage
-        print(f"lacecal: error: {store_error(db, exc)}", file=sys.stderr)
-        return 2
-    if isinstance(exc, OSError) and opened:  # an output file, not the store
-        print(f"lacecal: error: {exc.strerror or exc}", file=sys.stderr)
-    else:
-        print(f"lacecal: error: cannot read {store_error(db, exc)}", file=sys.stderr)
-    return 1
 
 
 def _written(periods: int, export: Export) -> str:

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import sys
 import urllib.parse
 from pathlib import Path
 
 from lacecal_async.cli.bounds import check_dsn_ports
 from lacecal_async.redaction import printable
-from lacecal_async.sync import PostgresStore, SQLiteStore
+from lacecal_async.sync import NoStoreError, PostgresStore, SchemaVersionError, SQLiteStore
 from lacecal_async.sync.postgres import dsn_shown
 
-__all__ = ["DSN_PREFIXES", "check_db", "is_dsn", "make_store", "shown", "store_error"]
+__all__ = [
+    "DSN_PREFIXES",
+    "check_db",
+    "is_dsn",
+    "make_store",
+    "read_failed",
+    "shown",
+    "store_error",
+]
 
 #: A DB argument starting with one of these is a PostgreSQL DSN (the `postgres` extra).
 DSN_PREFIXES = ("postgresql://", "postgres://")
@@ -60,3 +69,22 @@ def store_error(db: str, error: BaseException) -> str:
     if text.startswith((where, str(Path(db)))):
         return printable(text)
     return printable(f"{where}: {text}")
+
+
+def read_failed(db: str, exc: Exception, *, opened: bool, own_value_errors: bool = False) -> int:
+    """Say why a command reading a store failed, in one line; return its exit status.
+
+    2 when `db` names no store (a usage error), else 1. Once the output is `opened`, an
+    OSError is the output file's, and (`own_value_errors`) a ValueError the command's own;
+    anything else is the store's ("cannot read"). A DSN's password is never shown.
+    """
+    if isinstance(exc, (SchemaVersionError, NoStoreError)):
+        print(f"lacecal: error: {store_error(db, exc)}", file=sys.stderr)
+        return 2
+    if own_value_errors and isinstance(exc, ValueError) and opened:
+        print(f"lacecal: error: {exc}", file=sys.stderr)
+    elif isinstance(exc, OSError) and opened:
+        print(f"lacecal: error: {exc.strerror or exc}", file=sys.stderr)
+    else:
+        print(f"lacecal: error: cannot read {store_error(db, exc)}", file=sys.stderr)
+    return 1

@@ -13,28 +13,36 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import re
 import sys
+import time
 from collections.abc import Mapping, Sequence
-from contextlib import nullcontext
 
 from lacecal_async.cli.bounds import check_duration, check_workers
-from lacecal_async.cli.fetch import add_plant_options, add_progress_options, log_to
-from lacecal_async.cli.fleet import default_workers, printer, run_workers, watch_parent
+from lacecal_async.cli.counted_store import counted_store
+from lacecal_async.cli.fetch import add_plant_options, add_progress_options
+from lacecal_async.cli.fleet import default_workers, run_workers, watch_parent
 from lacecal_async.cli.gc_tuning import bulk_gc
 from lacecal_async.cli.interrupt import Interrupted, run_interruptible
 from lacecal_async.cli.itrs import Redactor, collect_plants, read_stdin
+from lacecal_async.cli.log_lines import library_logs, stamped
 from lacecal_async.cli.options import UsageError, add_client_options, make_client
 from lacecal_async.cli.progress import choose_mode
 from lacecal_async.cli.stores import check_db, is_dsn, make_store, store_error
 from lacecal_async.cli.sync_progress import SyncProgress
 from lacecal_async.cli.when import WHEN_HELP, parse_when
+from lacecal_async.clock import Clock, ScaledClock, SystemClock
+from lacecal_async.endpoints import Endpoint
 from lacecal_async.errors import LacecalError
 from lacecal_async.itr import fingerprint
-from lacecal_async.sync import PlantReport, SyncPlant, follow, sync, worker_id
+from lacecal_async.sync import PlantReport, Store, SyncPlant, follow, sync, worker_id
 
 __all__ = ["add_parser", "parse_duration", "run"]
 
+#: The fastest trial clock, and the latest epoch (10000-01-01) a trial clock may name.
+MAX_CLOCK_SPEED = 100_000.0
+MAX_EPOCH = 253_402_300_800.0
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)([smhd]?)", re.ASCII)
 
@@ -96,6 +104,58 @@ def _workers(args: argparse.Namespace, plants: Sequence[SyncPlant]) -> int:
     return workers
 
 
+def _lease_ttl(text: str) -> float:
+    """Parse ``--lease-ttl``: a positive duration."""
+    ttl = parse_duration(text)
+    if not ttl > 0:
+        raise UsageError("--lease-ttl is a positive duration")
+    return ttl
+
+
+def _clock(args: argparse.Namespace) -> Clock:
+    """Return the clock `--clock-speed` and `--clock-epoch` describe (default: the system's)."""
+    speed: float = args.clock_speed
+    if speed == 1.0 and args.clock_epoch is None:
+        return SystemClock()
+    if args.clock_epoch is None:
+        raise UsageError("--clock-speed needs --clock-epoch (lacecal serve prints both)")
+    epoch: float = args.clock_epoch
+    now = time.time()
+    return ScaledClock(epoch + (now - epoch) * speed, speed)
+
+
+async def _plan(
+    store: Store,
+    plants: Sequence[SyncPlant],
+    endpoints: Sequence[str],
+    since: int,
+    progress: SyncProgress,
+) -> None:
+    """Tell `progress` where each plant's endpoints start: their sync state, else `since`."""
+    chosen = [Endpoint(e) for e in endpoints]
+    for plant in plants:
+        states = [await store.state(plant.key, e) for e in chosen]
+        progress.plan(plant.key, chosen, states, since)
+
+
+def _progress(
+    args: argparse.Namespace, plants: Sequence[SyncPlant], redact: Redactor, clock: Clock
+) -> SyncProgress:
+    """Return the progress display of a run: on stderr, stamped unless journald stamps it."""
+    stderr = sys.stderr
+    return SyncProgress(
+        stderr,
+        choose_mode(args.progress, stderr),
+        {plant.key: plant.name for plant in plants},
+        redact,
+        {fingerprint(plant.itr): plant.key for plant in plants},
+        follow=args.follow,
+        rate=args.rate,
+        stamps=stamped(stderr),
+        clock=clock.now,
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``lacecal sync``; return the exit status."""
     stderr = sys.stderr
@@ -103,12 +163,11 @@ def run(args: argparse.Namespace) -> int:
     # Read once: the --workers children get it through a pipe on their stdin.
     stdin = read_stdin() if "-" in args.itr_file else None
     refs = collect_plants(args.itr, args.itr_file, stdin=stdin)
-    since = parse_when(args.since)
+    clock = _clock(args)
+    since = parse_when(args.since, now=clock.now)
     endpoints = ("meter", "inverter") if args.endpoint == "all" else (args.endpoint,)
     lookback = parse_duration(args.lookback) if args.lookback is not None else None
-    lease_ttl = parse_duration(args.lease_ttl)
-    if not lease_ttl > 0:
-        raise UsageError("--lease-ttl is a positive duration")
+    lease_ttl = _lease_ttl(args.lease_ttl)
     try:
         plants = [SyncPlant(ref.itr, ref.alias) for ref in refs]
         names = {plant.key: plant.name for plant in plants}
@@ -123,17 +182,34 @@ def run(args: argparse.Namespace) -> int:
     if workers > 1:
         return run_workers(args.argv, workers, stdin=stdin)
     watch_parent(min(max(lease_ttl / 3, 0.1), 1.0))  # a --workers child: leave with the parent
-    keys = {fingerprint(plant.itr): plant.key for plant in plants}
-    progress = SyncProgress(stderr, choose_mode(args.progress, stderr), names, redact, keys)
+    progress = _progress(args, plants, redact, clock)
     worker = worker_id()
     fleet = is_dsn(args.db) and args.follow
 
     async def work() -> dict[str, PlantReport]:
         agent = f"worker/{worker}" if fleet else None
-        async with make_client(args, user_agent=agent) as client, make_store(args.db) as store:
+        store = counted_store(args.db, progress.committed, dsn=is_dsn(args.db))
+        async with make_client(args, user_agent=agent) as client, store:
             client.add_listener(progress.on_event)
-            if args.follow:
-                await follow(
+            if not fleet:  # a fleet's plants come and go with its leases: lines only
+                await _plan(store, plants, endpoints, since, progress)
+            ticker = asyncio.ensure_future(progress.run())
+            try:
+                if args.follow:
+                    await follow(
+                        client,
+                        store,
+                        plants,
+                        endpoints,
+                        since,
+                        lookback=lookback,
+                        on_cycle=progress,
+                        worker=worker,
+                        lease_ttl=lease_ttl,
+                        on_fleet=progress.fleet_log,
+                        clock=clock,
+                    )
+                return await sync(
                     client,
                     store,
                     plants,
@@ -141,35 +217,35 @@ def run(args: argparse.Namespace) -> int:
                     since,
                     lookback=lookback,
                     on_cycle=progress,
-                    worker=worker,
-                    lease_ttl=lease_ttl,
-                    on_fleet=printer(stderr, redact),
+                    clock=clock,
                 )
-            return await sync(
-                client, store, plants, endpoints, since, lookback=lookback, on_cycle=progress
-            )
+            finally:
+                ticker.cancel()
 
     try:
-        with bulk_gc(), log_to(progress, verbose=True) if args.verbose else nullcontext():
+        with bulk_gc(), library_logs(progress.log, verbose=args.verbose):
             outcome = run_interruptible(work)
     except (LacecalError, ValueError, OSError) as exc:
-        print(redact(f"lacecal: error: {store_error(args.db, exc)}"), file=stderr)
+        progress.stopped(interrupted=True)
+        progress.log(f"lacecal: error: {store_error(args.db, exc)}")
         return 1
     if isinstance(outcome, Interrupted):
-        if args.follow:
-            print("lacecal: stopped; every page fetched is committed", file=stderr)
-            return 0
-        print("lacecal: interrupted; every page fetched is committed", file=stderr)
-        return outcome.exit_status
+        done = progress.stopped(interrupted=True)
+        progress.log(f"lacecal: {'stopped' if args.follow else 'interrupted'}; {done}")
+        return 0 if args.follow else outcome.exit_status
+    return _report(outcome, names, progress)
+
+
+def _report(
+    outcome: Mapping[str, PlantReport], names: Mapping[str, str], progress: SyncProgress
+) -> int:
+    """Log the failures and the summary of a one-shot sync; return its exit status."""
+    done = progress.stopped(interrupted=False)
     failed = _failures(outcome, names)
     for line in failed:
-        print(redact(f"lacecal: {line}"), file=stderr)
-    records = sum(report.records for report in outcome.values())
-    print(
-        f"lacecal: {len(outcome) - len({f.split(' ')[0] for f in failed})} of {len(outcome)} "
-        f"plants up to date; {records:,} records stored",
-        file=stderr,
-    )
+        progress.log(f"lacecal: {line}")
+    up_to_date = len(outcome) - len({f.split(" ")[0] for f in failed})
+    progress.log(f"lacecal: {up_to_date} of {len(outcome)} plants up to date; {done}")
     return 1 if failed else 0
 
 
@@ -187,6 +263,14 @@ after its latest stored record and --since is ignored for it. A record dated mor
 one period and 5 minutes after this machine's clock (a logger's clock glitch) is never
 stored: the records before it are, the plant fails (see lacecal status) and goes on once
 the logger is fixed; such records an older version stored are removed.
+
+Progress: on a terminal, a live table of the backfill (plants caught up, pages and records
+done of expected, an ETA from --rate: a plant's endpoints share its limit, 144 records a
+request); otherwise, and once caught up, one line per plant's endpoint per cycle (new
+records apart from those --lookback re-read). -v adds a line per request. Every line starts
+with a UTC timestamp unless stderr is the systemd journal (JOURNAL_STREAM), which stamps
+lines itself; LACECAL_LOG_TIMESTAMPS=on|off decides otherwise. Ctrl-C or SIGTERM ends with
+the records this run committed.
 
 Without --follow: exit 0 once every plant is up to date, 1 if some failed (each listed).
 With --follow it runs until stopped: each plant is asked once per its integration
@@ -209,6 +293,11 @@ dies loses its leases after --lease-ttl and the others take its plants over.
 --workers N runs N such workers on this host (default: one per usable core when the
 database lists more plants than one process keeps up with, 1500; else 1). SQLite takes
 one worker only. Without --follow the plants given are synced once, without leases.
+The parent of --workers N logs a worker that dies (its signal or exit status) and starts
+it again after 1 s, doubling to 60 s; exit 0 or 2 is not restarted.
+
+Trials: lacecal serve --follow --speed N prints --clock-speed N --clock-epoch T; given to
+sync, they make its clock run as the fake's, so --follow keeps up with it.
 """
 
 
@@ -261,6 +350,44 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="how long a worker's leases last unrenewed: a dead worker's plants move after "
         "it (default 30s)",
     )
+    trial = parser.add_argument_group("trials against `lacecal serve --follow --speed N`")
+    trial.add_argument(
+        "--clock-speed",
+        type=_clock_speed,
+        default=1.0,
+        metavar="N",
+        help="run this process's clock N times real time, as the fake server's (with "
+        "--clock-epoch; never against the real service)",
+    )
+    trial.add_argument(
+        "--clock-epoch",
+        type=_clock_epoch,
+        default=None,
+        metavar="T",
+        help="the UNIX time at which that clock read the real time (lacecal serve prints it)",
+    )
     add_client_options(parser)
     add_progress_options(parser)
     parser.set_defaults(func=run)
+
+
+def _clock_speed(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not (math.isfinite(value) and 0 < value <= MAX_CLOCK_SPEED):
+        raise argparse.ArgumentTypeError(
+            f"expected a speed above 0 and at most {MAX_CLOCK_SPEED:g}, not {text!r}"
+        )
+    return value
+
+
+def _clock_epoch(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not (math.isfinite(value) and 0 <= value < MAX_EPOCH):
+        raise argparse.ArgumentTypeError(f"expected a UNIX time, not {text!r}")
+    return value

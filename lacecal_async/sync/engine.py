@@ -204,6 +204,7 @@ class Cycle:
     it did not); inventory_error: why this cycle's refresh of the inverter list failed
     (None: it did not, or was not due). failures: the plant's failures in a row; for a cycle
     the store failed (`StoreUnavailableError`, not stored), the store's failures in a row.
+    reread: those of `records` the lookback re-read.
     """
 
     plant: str
@@ -217,6 +218,7 @@ class Cycle:
     failures: int
     error: str | None
     inventory_error: str | None = None
+    reread: int = 0
 
 
 @attrs.frozen
@@ -648,6 +650,7 @@ class _Worker:
             self.state.failures if failures is None else failures,
             error,
             inventory_error,
+            looked,
         )
         if self.ctx.on_cycle is not None:
             self.ctx.on_cycle(cycle)

@@ -1,7 +1,9 @@
 """Holes in a plant's stored records, and when to ask for them again (pure: no I/O).
 
 A hole is a run of periods with no record between a plant's first and latest stored
-records, or between where its sync began (`head_gap`) and its first stored record.
+records, or between where its sync began (`head_gap`) and its first stored record. The
+latter is asked for again like any hole (a logger may upload its backlog), but a store's
+status does not count it: the server may never have had those periods.
 Loggers upload backlogs after an outage, so a hole may fill in later; a store asks for
 it again on a decaying schedule counted in integration periods since the hole was first seen
 (so a test with short periods runs fast), then gives up but keeps the hole listed.

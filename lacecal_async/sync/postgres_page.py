@@ -11,13 +11,15 @@ upsert, since every row the page writes lies between those neighbours.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
-from lacecal_async.sync.postgres_schema import TABLE_NAMES, column_type
+from lacecal_async.sync.core import read_around, upsert_from
+from lacecal_async.sync.schema import column_type
 from lacecal_async.tables import Row, Table
 
-__all__ = ["STATE_VALUES", "page_statement", "unnest_arguments"]
+__all__ = ["STATE_VALUES", "page_statement", "unnest_arguments", "upsert_unnest"]
 
 #: The sync state's values, in the statement's order after plant, endpoint, first, last.
 STATE_VALUES = (
@@ -34,56 +36,37 @@ _STATE_UPDATE = ", ".join(
 )
 
 
-def _upsert_cte(table: Table, first: int) -> str:
-    name, names = TABLE_NAMES[table], ", ".join(table.names)
+@functools.cache
+def upsert_unnest(table: Table, first: int = 1) -> str:
+    """Return the statement upserting a data table's rows sent as a column array per column.
+
+    The arrays are parameters `first`, `first` + 1, ...
+    """
     arrays = ", ".join(
         f"${first + i}::{column_type(c).split(' COLLATE')[0]}[]"
         for i, c in enumerate(table.columns)
     )
-    updates = ", ".join(f"{n} = excluded.{n}" for n in table.names if n not in table.key)
-    return (
-        f"INSERT INTO {name} ({names}) SELECT * FROM unnest({arrays}) "  # noqa: S608
-        f"ON CONFLICT ({', '.join(table.key)}) DO UPDATE SET {updates}"
-    )
+    return upsert_from(table, f"SELECT * FROM unnest({arrays})")  # noqa: S608 - constants
 
 
 def page_statement(tables: Sequence[Table], periods: Table) -> str:
     """Return the statement writing a page of `tables` and the state, reading around it.
 
     Parameters: $1 plant, $2 endpoint, $3 and $4 the page's first and last period start,
-    then `STATE_VALUES`, then a column array per column of each table in turn. Rows: the
-    stored periods ``(0, unix_time, interval_s, ...)`` from the page's stored neighbour
-    before it to the one after it (or the page's own ends), then the holes overlapping
-    that span ``(1, start_time, end_time, interval_s, first_seen, attempts, next_attempt)``.
+    then `STATE_VALUES`, then a column array per column of each table in turn. Rows: those
+    of `lacecal_async.sync.core.read_around`, as the tables were before the statement.
     """
     ctes, at = [], _FIRST_ARRAY
     for n, table in enumerate(tables):
-        ctes.append(f"u{n} AS ({_upsert_cte(table, at)})")
+        ctes.append(f"u{n} AS ({upsert_unnest(table, at)})")
         at += len(table.columns)
     states = ", ".join(f"${5 + i}" for i in range(len(STATE_VALUES)))
     ctes.append(
         f"st AS (INSERT INTO sync_state (plant, endpoint, {', '.join(STATE_VALUES)}) "  # noqa: S608
         f"VALUES ($1, $2, {states}) ON CONFLICT (plant, endpoint) DO UPDATE SET {_STATE_UPDATE})"
     )
-    name = TABLE_NAMES[periods]
-    ctes.append(
-        f"lo AS (SELECT coalesce(max(unix_time), $3) AS t FROM {name} "  # noqa: S608
-        "WHERE plant = $1 AND unix_time < $3)"
-    )
-    ctes.append(
-        f"hi AS (SELECT coalesce(min(unix_time), $4) AS t FROM {name} "  # noqa: S608
-        "WHERE plant = $1 AND unix_time > $4)"
-    )
-    return (
-        f"WITH {', '.join(ctes)} "  # noqa: S608
-        "SELECT 0 AS kind, unix_time, 0::bigint, interval_s, NULL::double precision, 0, "
-        f"NULL::double precision FROM {name} WHERE plant = $1 "
-        "AND unix_time BETWEEN (SELECT t FROM lo) AND (SELECT t FROM hi) "
-        "UNION ALL SELECT 1, start_time, end_time, interval_s, first_seen, attempts, "
-        "next_attempt FROM holes WHERE plant = $1 AND endpoint = $2 "
-        "AND start_time < (SELECT t FROM hi) AND end_time > (SELECT t FROM lo) "
-        "ORDER BY 1, 2"
-    )
+    around, query = read_around(periods)
+    return f"WITH {', '.join([*ctes, *around])} {query}"
 
 
 def unnest_arguments(rows: Sequence[Row], width: int) -> list[list[Any]]:

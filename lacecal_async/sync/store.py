@@ -111,7 +111,8 @@ class SyncState:
     failures: consecutive failed attempts since the last committed page.
     last_error / last_error_at: the latest failure's message (redacted) and time.
     since: where the plant's sync began [UNIX s]; the store keeps the first one it is given,
-    and the periods between it and the first stored record are a hole like any other.
+    and asks again for the periods between it and the first stored record like a hole (late
+    uploads land), but `StatusRow` does not count them: the server may never have had them.
     """
 
     latest: int | None = None
@@ -139,8 +140,8 @@ class StatusRow:
     endpoint is None for a plant added but never synced, and ``inverter_list`` for the
     refreshes of a plant's inverter list once one failed (failures, last error, next try;
     no records, no holes). first_record / latest_record are the starts of the oldest and
-    newest stored records [UNIX s]; holes counts the holes and missing_periods the periods
-    they span.
+    newest stored records [UNIX s]; holes counts the holes between stored records and
+    missing_periods the periods they span (not those before the first stored record).
 
     What was ignored for being dated after the clock (a logger's clock fault): future_record,
     the start of the latest such record [UNIX s]; future_seen_at, when it was last refused;

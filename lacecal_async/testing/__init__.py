@@ -18,6 +18,7 @@ from lacecal_async.testing.ratelimit import format_retry_after
 from lacecal_async.testing.server import FakeLacecalServer
 from lacecal_async.testing.serving import ServeOptions
 from lacecal_async.testing.serving import serve as serve_plants
+from lacecal_async.testing.serving import start_of as serve_start
 from lacecal_async.testing.stats import ItrStats, RequestLog
 
 __all__ = [
@@ -40,4 +41,5 @@ __all__ = [
     "make_plants",
     "parse_local",
     "serve_plants",
+    "serve_start",
 ]

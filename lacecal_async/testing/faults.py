@@ -25,6 +25,8 @@ class Faults:
     """Misbehaviour of one ITR; the default is a healthy service.
 
     fail_first: answer `fail_status` to the first k admitted requests.
+    fail_rate: answer `fail_status` to this fraction of admitted requests (0 to 1), drawn
+    reproducibly from the ITR and the request's count (a flaky service).
     fail_status: the 5xx (or any) status those failures carry.
     always_fail: answer `fail_status` to every admitted request.
     delay: seconds to wait before doing anything else (a slow service; for timeouts).
@@ -43,6 +45,7 @@ class Faults:
     """
 
     fail_first: int = 0
+    fail_rate: float = 0.0
     fail_status: int = 503
     always_fail: bool = False
     delay: float = 0.0
@@ -60,6 +63,12 @@ class Faults:
     def apply_to(self, endpoint: str) -> bool:
         """Whether the faults change the replies of `endpoint` (its value, e.g. ``"meter"``)."""
         return self.endpoints is None or endpoint in self.endpoints
+
+    def unlucky(self, itr: str, count: int) -> bool:
+        """Whether the `count`-th admitted request of `itr` fails by `fail_rate`."""
+        if not self.fail_rate > 0:
+            return False
+        return random.Random(f"{itr}:{count}").random() < self.fail_rate  # noqa: S311 - not crypto
 
     def future_time(self, interval: int, now: float) -> int | None:
         """Return the start of the glitching record at `now`, or None without a glitch."""

@@ -248,7 +248,11 @@ class FakeLacecalServer:
             await asyncio.sleep(faults.delay)
         if faults.drop_connection or count <= faults.drop_first:
             return None
-        if faults.always_fail or count <= faults.fail_first:
+        if (
+            faults.always_fail
+            or count <= faults.fail_first
+            or faults.unlucky(state.plant.itr, count)
+        ):
             return _text(faults.fail_status, "Service Unavailable")
         if faults.maintenance_page:
             return web.Response(body=MAINTENANCE_PAGE, headers={"Content-Type": _PHP_HTML})

@@ -18,7 +18,7 @@ from lacecal_async.testing.clock import Clock, ScaledClock, SystemClock
 from lacecal_async.testing.plants import DEFAULT_START, Plant, make_plants
 from lacecal_async.testing.server import FakeLacecalServer
 
-__all__ = ["ServeOptions", "build", "serve"]
+__all__ = ["GLITCH_AHEAD", "LATE_AFTER", "ServeOptions", "build", "serve", "start_of"]
 
 
 @attrs.frozen
@@ -32,6 +32,12 @@ class ServeOptions:
     clock read the real time at the UNIX time `epoch` (None: when the server starts): a
     process that builds ``ScaledClock(epoch + (time.time() - epoch) * speed, speed)``
     shares it, to the millisecond.
+
+    Faults to rehearse with: `late_gaps` plants (the first ones) miss 12 periods in the
+    middle of their data until the server's clock is 10 minutes past its start (a logger
+    uploading a backlog); `future_glitch` plants (the next ones) also date a record a year
+    ahead of the server's clock (a logger's clock fault); every request fails with 503 at
+    `fail_rate` (0 to 1).
     """
 
     plants: int = 20
@@ -45,15 +51,47 @@ class ServeOptions:
     speed: float = 1.0
     interval: int | None = None
     epoch: float | None = None
+    late_gaps: int = 0
+    future_glitch: int = 0
+    fail_rate: float = 0.0
+
+
+#: How long after the server starts its late gaps fill in, on its own clock [s].
+LATE_AFTER = 600.0
+#: How far ahead of the clock a glitching logger dates its record [s].
+GLITCH_AHEAD = 365 * 86400.0
+
+
+def start_of(options: ServeOptions, now: float) -> int:
+    """Return where the plants' records start: `options.start`, else DAYS before `now`.
+
+    Without `follow` and `start`: the default start, 2024-10-02.
+    """
+    if options.start is not None:
+        return options.start
+    return int(now - options.days * 86400) if options.follow else DEFAULT_START
+
+
+def _faulty(plants: list[Plant], options: ServeOptions, clock_start: float) -> list[Plant]:
+    """Give the first plants the late gaps, the next ones the glitch, all the fail rate."""
+    out = []
+    for index, plant in enumerate(plants):
+        faults = attrs.evolve(plant.faults, fail_rate=options.fail_rate)
+        late = plant.late
+        if index < options.late_gaps:
+            end = plant.latest if plant.latest is not None else int(clock_start)
+            middle = (plant.first + end) // 2 // plant.interval * plant.interval
+            late = ((middle, middle + 12 * plant.interval, clock_start + LATE_AFTER),)
+        elif index < options.late_gaps + options.future_glitch:
+            faults = attrs.evolve(faults, future_ahead=GLITCH_AHEAD)
+        out.append(attrs.evolve(plant, faults=faults, late=late))
+    return out
 
 
 def build(options: ServeOptions) -> tuple[list[Plant], Clock]:
     """Return the plants and the clock the options describe."""
     now = time.time()
-    if options.start is not None:
-        start = options.start
-    else:
-        start = int(now - options.days * 86400) if options.follow else DEFAULT_START
+    start = start_of(options, now)
     plants = make_plants(
         options.plants,
         options.seed,
@@ -66,6 +104,8 @@ def build(options: ServeOptions) -> tuple[list[Plant], Clock]:
     if options.speed != 1.0:
         epoch = now if options.epoch is None else options.epoch
         clock = ScaledClock(epoch + (now - epoch) * options.speed, options.speed)
+    if options.late_gaps or options.future_glitch or options.fail_rate:
+        plants = _faulty(plants, options, clock.now())
     return plants, clock
 
 

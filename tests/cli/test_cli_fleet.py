@@ -53,7 +53,7 @@ def test_a_fleet_worker_in_process_until_sigterm(
     err = capsys.readouterr().err
     assert "took 2 plants (share 2, 1 workers): itr-" in err
     assert "roof" in err
-    assert "stopped; every page fetched is committed" in err
+    assert "records committed by this run; run it again to resume" in err
     assert all(itr[-8:] not in err for itr in itrs)
 
     async def check() -> None:
@@ -190,10 +190,11 @@ def test_status_of_a_postgresql_database_matches_sqlite(
     assert main(["status", postgres_dsn]) == 0
     table = capsys.readouterr().out.splitlines()
     assert table[0].split()[:3] == ["plant", "endpoint", "first"]
-    assert [line.split()[:2] for line in table[1:]] == [
+    assert [line.split()[:2] for line in table[1:-1]] == [
         [fingerprint(itrs[1]), "meter"],
         ["roof", "meter"],
     ]
+    assert table[-1] == "OK: 2 plant endpoints in order"
     for itr in itrs:
         assert itr[:8] not in "\n".join(table)
 
@@ -202,7 +203,7 @@ def test_status_of_an_unreachable_postgresql_database_is_one_line(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     dsn = "postgresql://lacecal:s3cretpass@127.0.0.1:9/fleet"
-    assert main(["status", dsn]) == 1
+    assert main(["status", dsn]) == 3  # UNKNOWN
     err = capsys.readouterr().err
     assert err.startswith("lacecal: error: postgresql://127.0.0.1:9/fleet: cannot connect to")
     assert err.count("\n") == 1

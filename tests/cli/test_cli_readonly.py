@@ -3,8 +3,8 @@
 Before, both opened the store as ``lacecal sync`` does, creating its schema: the user's
 empty PostgreSQL database, or another application's, got lacecal's tables, and an empty
 SQLite file became a store. Now each says so on one line and leaves the database as it was.
-Exit status: status 1; export 2 (its usage error: DB names no store, as for a missing file
-or a file that is not a database).
+Exit status: status 3 (UNKNOWN, as monitoring reads it); export 2 (its usage error: DB
+names no store, as for a missing file or a file that is not a database).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from tests.support.readonly import (
 )
 
 #: Each command, and its exit status for a DB that holds no store.
-EXIT = {"status": 1, "export": 2}
+EXIT = {"status": 3, "export": 2}  # status: UNKNOWN, as monitoring reads it
 
 
 def _run(command: str, db: str, tmp_path: Path) -> int:

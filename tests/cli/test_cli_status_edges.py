@@ -24,11 +24,11 @@ def test_status_of_a_store_with_nothing_synced(
 ) -> None:
     db = tmp_path / "e.db"
     asyncio.run(_make(db, []))
-    assert main(["status", str(db)]) == 0
+    assert main(["status", str(db)]) == 3  # UNKNOWN: nothing to judge
     out = capsys.readouterr().out
     assert out.startswith("plant")
     assert "no plants" in out
-    assert main(["status", str(db), "--json"]) == 0
+    assert main(["status", str(db), "--json"]) == 3
     assert capsys.readouterr().out == "[]\n"
     asyncio.run(_make(db, ["roof"]))
     assert main(["status", str(db)]) == 0
@@ -39,7 +39,7 @@ def test_status_of_a_store_with_nothing_synced(
 @pytest.mark.parametrize(
     ("dsn", "status"),
     [
-        ("postgresql://postgres:S3cretPassw0rd@127.0.0.1:5432/a?sslmode=bogus", 1),
+        ("postgresql://postgres:S3cretPassw0rd@127.0.0.1:5432/a?sslmode=bogus", 3),
         # a port out of range is a usage error (test_cli_bounds.py)
         ("postgresql://postgres:S3cretPassw0rd@127.0.0.1:5432:99999/a", 2),
     ],

@@ -59,7 +59,7 @@ def test_status_shows_the_future_record_and_the_failing_inventory(
     db: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     last, glitch = asyncio.run(_sync_with_faults(db))
-    assert main(["status", db, "--json"]) == 0
+    assert main(["status", db, "--json"]) == 1  # WARNING: faults it survives
     rows = {(o["plant"], o["endpoint"]): o for o in json.loads(capsys.readouterr().out)}
     assert set(rows) == {("roof", "meter"), ("barn", "inverter"), ("barn", "inverter_list")}
     roof = rows[("roof", "meter")]
@@ -77,7 +77,7 @@ def test_status_shows_the_future_record_and_the_failing_inventory(
     assert (listing["latest_record"], listing["holes"]) == (None, 0)
     assert rows[("barn", "inverter")]["failures"] == 0  # its records are fine
 
-    assert main(["status", db]) == 0
+    assert main(["status", db]) == 1
     table = capsys.readouterr().out.splitlines()
     at = next(i for i, line in enumerate(table) if line.startswith("roof"))
     assert table[at].split()[:2] == ["roof", "meter"]
@@ -105,11 +105,12 @@ def test_status_flags_a_latest_record_dated_after_the_clock(
     db: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     future = asyncio.run(_store_a_future_record(db))
-    assert main(["status", db, "--json"]) == 0
+    assert main(["status", db, "--json"]) == 1
     (row,) = json.loads(capsys.readouterr().out)
+    assert row["verdict"] == "warning"
     assert row["latest_record"] == future
     assert row["lag_s"] < -364 * 86400  # negative: ahead of now, not "0s" behind
-    assert main(["status", db]) == 0
+    assert main(["status", db]) == 1
     table = capsys.readouterr().out.splitlines()
     assert "ahead 36" in table[1]  # the lag column: ahead 364.9d or so
     assert table[2].startswith("    the latest stored record is dated after this machine's clock")

@@ -203,7 +203,7 @@ async def test_follow_stopped_by_sigterm_and_restarted_keeps_every_record_once(
                 assert stored[-1] >= started[1]
         finally:
             db_rows.close()
-    assert "stopped; every page fetched is committed" in outputs[0]
+    assert "records committed by this run; run it again to resume" in outputs[0]
     assert all(p.itr[-8:] not in "".join(outputs) for p in server.plants)
     status = processes.run([sys.executable, "-m", "lacecal_async", "status", str(db), "--json"])
     rows = json.loads(status.stdout)

@@ -23,7 +23,7 @@ from lacecal_async.cli import main
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.sync import FleetEvent, LeaseBalance, PostgresStore, StatusRow, follow
 from lacecal_async.sync.leases import DEFAULT_SLACK
-from lacecal_async.sync.postgres_schema import MIGRATIONS
+from lacecal_async.sync.schema import POSTGRES_MIGRATIONS as MIGRATIONS
 from lacecal_async.testing import FakeLacecalServer, make_plants
 from tests.support.checks import DEADLINE, wait_until
 from tests.support.fleet import EXPIRE_SOON, CountingStore, until
@@ -124,16 +124,19 @@ def test_status_shows_holders_and_flags_a_plant_no_worker_can_sync(
 
     asyncio.run(setup())
     capsys.readouterr()
-    assert main(["status", postgres_dsn, "--json"]) == 0
+    assert main(["status", postgres_dsn, "--json"]) == 2  # CRITICAL: a plant nobody syncs
     rows = {row["plant"]: row for row in json.loads(capsys.readouterr().out)}
+    assert rows[ORPHAN]["verdict"] == "critical"
+    assert rows[ORPHAN]["problems"][0] == "no live worker has its identifier"
     assert (rows["roof"]["lease_holder"], rows["roof"]["orphaned"]) == ("host-1-aa", False)
     assert rows["roof"]["refused_by"] == []
     assert rows[ORPHAN]["lease_holder"] is None
     assert rows[ORPHAN]["refused_by"] == ["host-1-aa", "host-2-bb"]
     assert rows[ORPHAN]["orphaned"] is True
     assert rows[ORPHAN]["holes"] == 0  # the existing keys are still there
-    assert main(["status", postgres_dsn]) == 0
-    table = capsys.readouterr().out.splitlines()
+    assert main(["status", postgres_dsn]) == 2
+    *table, verdict = capsys.readouterr().out.splitlines()
+    assert verdict.startswith(f"CRITICAL: {ORPHAN} inverter: no live worker has its identifier")
     assert table[0].split()[:3] == ["plant", "endpoint", "first"]
     assert table[0].split()[-1] == "lease"
     note = (

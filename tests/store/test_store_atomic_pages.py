@@ -11,7 +11,7 @@ crash would. Whatever the order of the writes, nothing of the page may be seen.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, ClassVar
+from typing import Any
 
 import asyncpg
 import pytest
@@ -19,6 +19,7 @@ import pytest
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.records import InverterRecord, MeterRecord
 from lacecal_async.sync import PostgresStore, Store, SyncState
+from lacecal_async.sync.core import StoreCore
 from lacecal_async.tables import INVERTERS, METER, PERIODS, Row
 from tests.support.fleet import until
 from tests.support.store_kinds import StoreKind
@@ -103,7 +104,7 @@ async def test_a_page_interrupted_at_any_of_its_writes_leaves_nothing(
 class _StatementPerStep(PostgresStore):
     """The store writing a page a statement per step (rows, holes, state, head)."""
 
-    one_statement_pages: ClassVar[bool] = False
+    _write_page = StoreCore._write_page
 
 
 async def _held_writer(conn: asyncpg.Connection[Any]) -> int | None:

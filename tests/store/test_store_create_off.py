@@ -18,8 +18,7 @@ from lacecal_async.sync import (
     SchemaVersionError,
     SQLiteStore,
     StoreError,
-    postgres_schema,
-    sqlite_schema,
+    schema,
 )
 from tests.support.readonly import add_other_app, files, make_other_sqlite, pg_state
 from tests.support.stores import KEY
@@ -30,13 +29,13 @@ _ADD_NOTE = ("ALTER TABLE meter ADD COLUMN note TEXT",)
 class NewerSQLiteStore(SQLiteStore):
     """The SQLite store as a later release would ship it: one more migration."""
 
-    migrations: ClassVar[tuple[tuple[str, ...], ...]] = (*sqlite_schema.MIGRATIONS, _ADD_NOTE)
+    migrations: ClassVar[tuple[tuple[str, ...], ...]] = (*schema.SQLITE_MIGRATIONS, _ADD_NOTE)
 
 
 class NewerPostgresStore(PostgresStore):
     """The PostgreSQL store as a later release would ship it: one more migration."""
 
-    migrations: ClassVar[tuple[tuple[str, ...], ...]] = (*postgres_schema.MIGRATIONS, _ADD_NOTE)
+    migrations: ClassVar[tuple[tuple[str, ...], ...]] = (*schema.POSTGRES_MIGRATIONS, _ADD_NOTE)
 
 
 # -- SQLite ---------------------------------------------------------------------------------
@@ -69,7 +68,7 @@ async def test_sqlite_older_schema_is_refused_not_upgraded(tmp_path: Path) -> No
     async with SQLiteStore(db) as store:
         await store.add_plant(KEY)
     before = files(tmp_path)
-    version = sqlite_schema.SCHEMA_VERSION
+    version = len(schema.SQLITE_MIGRATIONS)
     with pytest.raises(
         NoStoreError,
         match=rf"schema version {version} is older .* \({version + 1}\); run `lacecal sync`",
@@ -124,7 +123,7 @@ def test_postgres_older_schema_is_refused_not_upgraded(postgres_dsn: str) -> Non
 
     asyncio.run(make())
     before = pg_state(postgres_dsn, other_app=False)
-    version = postgres_schema.SCHEMA_VERSION
+    version = len(schema.POSTGRES_MIGRATIONS)
     with pytest.raises(
         NoStoreError,
         match=rf"schema version {version} is older .* \({version + 1}\); run `lacecal sync`",

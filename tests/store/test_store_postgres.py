@@ -18,8 +18,8 @@ import pytest
 
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.sync import PostgresStore, SchemaVersionError, StoreError, SyncState
-from lacecal_async.sync.postgres import UpsertMethod, upsert_rows
-from lacecal_async.sync.postgres_schema import MIGRATIONS, SCHEMA_VERSION
+from lacecal_async.sync.core import StoreCore
+from lacecal_async.sync.schema import POSTGRES_MIGRATIONS as MIGRATIONS
 from lacecal_async.tables import METER
 from lacecal_async.testing.postgres import (
     PostgresUnavailableError,
@@ -27,6 +27,8 @@ from lacecal_async.testing.postgres import (
     find_postgres_bin,
 )
 from tests.support.stores import KEY, PLANT, meter_pages, page_state
+
+SCHEMA_VERSION = len(MIGRATIONS)
 
 
 class NewerStore(PostgresStore):
@@ -267,25 +269,10 @@ def test_a_server_that_cannot_start_is_unavailable_with_the_reason(
         shutil.rmtree(bin_dir)
 
 
-@pytest.mark.parametrize("method", ["unnest", "copy", "executemany"])
-async def test_every_upsert_method_writes_the_same_rows(
-    postgres_dsn: str, conn: asyncpg.Connection[Any], method: UpsertMethod
-) -> None:
-    async with PostgresStore(postgres_dsn) as store:
-        await store.add_plant(KEY)
-        pages = meter_pages()[:2]
-        for page in (*pages, pages[0]):  # the first again: conflicts, replaced
-            async with conn.transaction():
-                await upsert_rows(conn, METER, METER.rows(KEY, page), method)
-        await upsert_rows(conn, METER, [], method)  # nothing to send
-        stored = [row async for batch in store.read_rows(METER) for row in batch]
-    assert stored == METER.rows(KEY, [*pages[0], *pages[1]])
-
-
 class StatementPerStepStore(PostgresStore):
-    """The store writing a page a statement per step, as before `postgres_page`."""
+    """The store writing a page a statement per step (the core's way, SQLite's)."""
 
-    one_statement_pages: ClassVar[bool] = False
+    _write_page = StoreCore._write_page
 
 
 @pytest.mark.slow
@@ -328,3 +315,30 @@ async def test_one_statement_pages_store_what_a_statement_per_step_stores(
     assert got[0]  # the meter's holes: some seen, with their schedule
     assert got[2] == PLANT.meter_records(*span)
     assert got[5] == PLANT.inverter_records(*span)
+
+
+class _Version3Store(PostgresStore):
+    """The store as the release before `leases.refused_by` went shipped it (schema 3)."""
+
+    migrations: ClassVar[tuple[tuple[str, ...], ...]] = MIGRATIONS[:3]
+
+
+async def test_a_version_3_store_loses_refused_by_and_keeps_its_refusals(
+    postgres_dsn: str, conn: asyncpg.Connection[Any]
+) -> None:
+    page = meter_pages()[0]
+    async with _Version3Store(postgres_dsn) as old:
+        await old.add_plant(KEY)
+        await old.commit_page(KEY, Endpoint.METER, page, page_state(page), now=1.0)
+        await conn.execute("INSERT INTO workers VALUES ('a', now(), now(), now() + '1 hour')")
+        await conn.execute("INSERT INTO lease_refusals VALUES ($1, 'a', now())", KEY)
+        await conn.execute("UPDATE leases SET refused_by = 'a' WHERE plant = $1", KEY)
+    assert "refused_by" in await columns(conn, "leases")
+    async with PostgresStore(postgres_dsn) as store:
+        (row,) = await store.status()
+        assert (row.holder, row.refused_by, row.orphaned) == (None, ("a",), True)
+        assert await store.state(KEY, Endpoint.METER) == page_state(page)
+        assert await store.lease_plants("b", want=1, ttl=60.0) == [KEY]
+        assert await store.release_leases("b", [KEY], refused=True) == [KEY]
+    assert "refused_by" not in await columns(conn, "leases")
+    assert await conn.fetchval("SELECT max(version) FROM schema_version") == SCHEMA_VERSION == 4

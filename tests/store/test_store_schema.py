@@ -16,10 +16,12 @@ import pytest
 
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.sync import SchemaVersionError, SQLiteStore, StoreError
-from lacecal_async.sync.sqlite_schema import MIGRATIONS, SCHEMA_VERSION
+from lacecal_async.sync.schema import SQLITE_MIGRATIONS as MIGRATIONS
 from tests.support.stores import KEY, meter_pages, page_state, rows
 
 _ADD_NOTE = ("ALTER TABLE meter ADD COLUMN note TEXT",)
+
+SCHEMA_VERSION = len(MIGRATIONS)
 
 
 class NewerStore(SQLiteStore):

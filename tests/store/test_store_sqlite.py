@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from lacecal_async.endpoints import Endpoint
-from lacecal_async.sync import SQLiteStore, SyncState
+from lacecal_async.sync import SQLiteStore, StoreError, SyncState
 from lacecal_async.tables import INVERTERS, PERIODS, Row
 from lacecal_async.tables import METER as METER_TABLE
 from tests.support.stores import KEY, PLANT, page_state, rows
@@ -67,3 +67,13 @@ async def test_rows_are_the_export_columns_and_values(store: SQLiteStore, db: Pa
     # Each period's total once: SQL sums give the plant's production.
     (total,) = rows(db, "SELECT sum(total_energy_kwh) FROM inverter_periods")[0]
     assert total == pytest.approx(sum(r.total_energy for r in inverters))
+
+
+async def test_a_write_naming_a_worker_is_refused_as_sqlite_has_no_leases(
+    store: SQLiteStore, db: Path
+) -> None:
+    page = PLANT.meter_records(PLANT.first, PLANT.first + 3600)
+    with pytest.raises(StoreError, match="SQLiteStore has no leases"):
+        await store.commit_page(KEY, Endpoint.METER, page, page_state(page), now=1.0, worker="w")
+    assert meter_table(db) == []
+    assert await store.state(KEY, Endpoint.METER) is None

@@ -18,8 +18,7 @@ from lacecal_async.sync import (
     SQLiteStore,
     StatusRow,
     Store,
-    postgres_schema,
-    sqlite_schema,
+    schema,
 )
 from tests.support.stores import KEY, PLANT, meter_pages, page_state
 
@@ -27,13 +26,13 @@ from tests.support.stores import KEY, PLANT, meter_pages, page_state
 class PreviousSQLiteStore(SQLiteStore):
     """The SQLite store of the release before: schema version 1."""
 
-    migrations: ClassVar[tuple[tuple[str, ...], ...]] = sqlite_schema.MIGRATIONS[:1]
+    migrations: ClassVar[tuple[tuple[str, ...], ...]] = schema.SQLITE_MIGRATIONS[:1]
 
 
 class PreviousPostgresStore(PostgresStore):
     """The PostgreSQL store of the release before: schema version 2."""
 
-    migrations: ClassVar[tuple[tuple[str, ...], ...]] = postgres_schema.MIGRATIONS[:2]
+    migrations: ClassVar[tuple[tuple[str, ...], ...]] = schema.POSTGRES_MIGRATIONS[:2]
 
 
 Stores = tuple[Callable[[], Store], Callable[[], Store]]

@@ -66,3 +66,24 @@ async def test_late_periods_right_after_since_land_once_they_fill_in(
     # A `since` inside a period wants the periods from the next one: no hole before it.
     assert rows["other"].first_record == T0 + other.interval
     assert holes == []
+
+
+async def test_status_counts_no_hole_before_the_first_record_yet_it_is_asked_again(
+    store_kind: StoreKind,
+) -> None:
+    """Issue 24: `since` a month before a plant's data showed `holes 1 (4031 periods)`."""
+    plant = attrs.evolve(make_plants(1, 3, gaps=False, start=T0, days=2)[0], latest=None)
+    clock = FakeClock(T0 + 2 * DAY)
+    since = T0 - 28 * DAY
+    async with (
+        FakeLacecalServer([plant], rate_limit=None, clock=clock) as server,
+        LacecalClient(base_url=server.base_url, rate_limit=(1000, 1)) as client,
+        store_kind.make() as store,
+    ):
+        await sync(client, store, [(plant.itr, "new")], "meter", since=since, clock=_Stepped(clock))
+        (row,) = await store.status()
+        head = await store.holes("new", Endpoint.METER)
+    assert row.first_record == T0
+    assert (row.holes, row.missing_periods) == (0, 0)
+    # Still asked for again on the repair schedule, in case a logger uploads a backlog.
+    assert [(h.start, h.end) for h in head] == [(since, T0)]

@@ -44,6 +44,10 @@ SECTIONS: dict[str, tuple[str, str]] = {
         "benchmarks.bench_follow",
         "500 plants followed on a scaled clock: poll spread, 429s, delay to store",
     ),
+    "plants": (
+        "benchmarks.bench_plants",
+        "10,000 and 100,000 plants followed: RSS per idle plant, CPU per poll, lateness",
+    ),
     "sync": ("benchmarks.bench_sync", "records/s of a lacecal sync backfill beside fetch to CSV"),
     "stats": (
         "benchmarks.bench_stats",

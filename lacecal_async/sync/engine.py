@@ -42,7 +42,7 @@ from typing import Any, Literal, TypeVar, cast
 import attrs
 
 from lacecal_async.client import LacecalClient
-from lacecal_async.clock import Clock, SystemClock, sleep_until
+from lacecal_async.clock import Clock, SystemClock
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.errors import (
     LacecalClockError,
@@ -58,6 +58,7 @@ from lacecal_async.polling import backoff, next_poll, phase_of
 from lacecal_async.redaction import Hider
 from lacecal_async.sync.lease_gate import LeaseGate
 from lacecal_async.sync.leases import FleetStore, LeaseBalance, LeaseLostError, LeaseStore
+from lacecal_async.sync.schedule import Lot, Schedule
 from lacecal_async.sync.store import (
     ALIAS_HOLDS_IDENTIFIER,
     TIMED,
@@ -94,6 +95,11 @@ DEFAULT_INTERVAL = 600
 INVENTORY_EVERY = 144
 #: How long a fleet worker's leases last without renewal [s]; it renews every third of it.
 DEFAULT_LEASE_TTL = 30.0
+#: Follow mode's most plants polling at once, and repairing at once (`_Schedules`): a plant
+#: waiting for its time is an entry in a heap, and this many tasks do the work when due.
+FOLLOW_TASKS = 1024
+#: A job of follow's schedule: a plant's poll, or a round of its repairs.
+_POLL, _REPAIRS = 0, 1
 #: The first wait after the store failed for a while [s]; it doubles with each failure in a
 #: row, up to the plant's period (`store_backoff`).
 STORE_RETRY = 1.0
@@ -284,6 +290,9 @@ class _Context:
     #: In a fleet: the store again, with fenced writes, and this worker's id.
     fleet: FleetStore | None = None
     worker: str | None = None
+    #: In follow: the schedules the plants' polls and repairs wait in, and their lot.
+    schedules: _Schedules | None = None
+    lot: Lot | None = None
 
     async def commit_page(
         self, plant: str, endpoint: Endpoint, records: Sequence[Any], state: SyncState
@@ -365,7 +374,7 @@ class _Worker:
     #: Held while the state is written: the polls and the repairs take turns.
     writing: asyncio.Lock = attrs.field(factory=asyncio.Lock)
     #: Set after the first cycle (which removes any future-dated rows): repairs start then.
-    polled: asyncio.Event = attrs.field(factory=asyncio.Event)
+    polled: _Flag = attrs.field(factory=lambda: _Flag())  # noqa: PLW0108 - defined below
     #: Cycles in a row the store failed for a while (`StoreUnavailableError`).
     store_failures: int = 0
     #: Whether the state in memory may be behind the store's (a commit it could not confirm).
@@ -647,33 +656,77 @@ class _Worker:
             self.ctx.on_cycle(cycle)
         return cycle
 
-    async def forever(self) -> None:
-        """Poll until cancelled, sleeping on the clock until each next poll."""
-        while True:
-            cycle = await self.cycle(repair=False)
-            await sleep_until(self.ctx.clock, cycle.next_poll)
+    async def step(self, action: int) -> float | None:
+        """Run one job of follow's schedule; return when it is due again.
 
-    async def repairs(self) -> None:
-        """Repair due holes between polls, once a period, until cancelled.
+        A poll runs a cycle and is due at its next poll; the first also starts the
+        repairs, due at once (`repair_round`), then once a period.
+        """
+        ctx = self.ctx
+        if action == _REPAIRS:
+            await self.repair_round()
+            return ctx.clock.now() + self.interval
+        first = not self.polled.is_set()
+        cycle = await self.cycle(repair=False)
+        if first and self.polled.is_set() and ctx.schedules is not None and ctx.lot is not None:
+            ctx.schedules.repairs.add(ctx.lot, ctx.clock.now(), self, _REPAIRS)
+        return cycle.next_poll
+
+    async def repair_round(self) -> None:
+        """Repair due holes between polls (follow runs one round a period).
 
         Through `_Context.spare`: a repair takes only a slot of the plant's rate limit that
         its polls do not need, and waits for one meanwhile, so a poll keeps its schedule
-        whatever the holes. A failed repair leaves its hole due for the next round.
+        whatever the holes (the polls and the repairs wait in schedules of their own). A
+        failed repair leaves its hole due for the next round.
         """
-        await self.polled.wait()
-        while True:
-            try:
-                await self._repair()
-            except StoreUnavailableError as exc:  # its hole stays due: the next round asks
-                _log.warning(
-                    "%s %s: a repair failed: %s", self.plant.name, self.endpoint.value, exc
-                )
-                self.stale = True
-            except (LacecalClosedError, StoreError):
-                raise
-            except LacecalError as exc:
-                _log.info("%s %s: a repair failed: %s", self.plant.name, self.endpoint.value, exc)
-            await self.ctx.clock.sleep(self.interval)
+        try:
+            await self._repair()
+        except StoreUnavailableError as exc:  # its hole stays due: the next round asks
+            _log.warning("%s %s: a repair failed: %s", self.plant.name, self.endpoint.value, exc)
+            self.stale = True
+        except (LacecalClosedError, StoreError):
+            raise
+        except LacecalError as exc:
+            _log.info("%s %s: a repair failed: %s", self.plant.name, self.endpoint.value, exc)
+
+
+class _Flag:
+    """A flag set once (whether a plant has polled): far smaller than an `asyncio.Event`."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = False
+
+    def set(self) -> None:
+        self.value = True
+
+    def is_set(self) -> bool:
+        return self.value
+
+
+@attrs.define
+class _Schedules:
+    """Follow's two schedules: the plants' polls, and their repairs.
+
+    Apart, so that a repair (which may wait long for a slot its plant's polls leave) never
+    holds a task a poll needs.
+    """
+
+    polls: Schedule
+    repairs: Schedule
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def open(cls, clock: Clock) -> AsyncIterator[_Schedules]:
+        async with Schedule(clock, FOLLOW_TASKS) as polls, Schedule(clock, FOLLOW_TASKS) as repairs:
+            yield cls(polls, repairs)
+
+    def start(self, lot: Lot, workers: Iterable[_Worker], now: float) -> None:
+        """Schedule each worker's first poll now (its repairs start after it)."""
+        for worker in workers:
+            self.polls.add(lot, now, worker, _POLL)
 
 
 async def _workers(
@@ -830,18 +883,22 @@ async def follow(
             handover_wait = period + period / 60
         fleet = _Fleet(ctx, ctx.fleet, ctx.worker, endpoints, lease_ttl, on_fleet, handover_wait)
         fleet.know(chosen)
-        await fleet.run()
+        async with _Schedules.open(ctx.clock) as ctx.schedules:  # the plants it holds wait here
+            await fleet.run()
         return
     # A store without leases takes one follower at a time: a second would double the polls.
     following = store.following() if isinstance(store, SingleFollower) else _nothing()
     async with following:
         workers = await _patiently(lambda: _workers(ctx, chosen, endpoints), ctx)
-        with _closed_as_one():
-            async with asyncio.TaskGroup() as group:
-                for one in workers:
-                    group.create_task(one.forever())
-                    group.create_task(one.repairs())
-                if workers:  # a close() ends the workers' sleeps too, not their next request
+        if not workers:
+            return
+        async with _Schedules.open(ctx.clock) as schedules:
+            ctx.schedules, ctx.lot = schedules, Lot()
+            schedules.start(ctx.lot, workers, ctx.clock.now())
+            with _closed_as_one():
+                async with asyncio.TaskGroup() as group:
+                    group.create_task(_ended(ctx.lot))
+                    # a close() ends the plants' waits too, not their next request
                     group.create_task(client.wait_closed())
 
 
@@ -873,6 +930,11 @@ async def _patiently(call: Callable[[], Awaitable[T]], ctx: _Context) -> T:
             wait = store_backoff(failures, _START_RETRY_MAX, rng=ctx.rng)
             _log.warning("the store failed, trying again in %.3g s: %s", wait, exc)
             await ctx.clock.sleep(wait)
+
+
+async def _ended(lot: Lot) -> None:
+    """Return when `lot` ends; raise what ended it (a plant's job failed)."""
+    await lot.ended
 
 
 def _seen(done: asyncio.Future[Any]) -> None:
@@ -1073,15 +1135,17 @@ class _Fleet:
         (reported): the next round starts it again if it still holds the lease.
         """
         workers = [_Worker(ctx, plant, endpoint) for endpoint in self.endpoints]
+        ctx.lot = lot = Lot()  # the plant's jobs in the schedules: they stop together
         try:
             # The previous holder may have asked for it within the rate window: let it pass.
             await asyncio.sleep(self.handover_wait)
             for one in workers:
                 await one.load()
                 one.cursor()
-            async with asyncio.TaskGroup() as group:
-                for one in workers:
-                    group.create_task(one.forever())
-                    group.create_task(one.repairs())
-        except* LeaseLostError as lost:
-            self._emit("stopped", [plant.key], detail=str(lost.exceptions[0]))
+            assert ctx.schedules is not None  # noqa: S101 - `follow` opened them
+            ctx.schedules.start(lot, workers, ctx.clock.now())
+            await lot.ended
+        except LeaseLostError as lost:
+            self._emit("stopped", [plant.key], detail=str(lost))
+        finally:
+            await lot.stop()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from lacecal_async.sync.store import StoreError, StoreUnavailableError
 
-__all__ = ["store_error"]
+__all__ = ["schema_gone", "store_error"]
 
 _TRANSIENT = frozenset(
     {
@@ -41,11 +41,6 @@ def store_error(exc: BaseException, path: Path) -> StoreError | None:
     code = getattr(exc, "sqlite_errorcode", None)
     if code is None:
         return None
-    if code == sqlite3.SQLITE_ERROR and str(exc).startswith(_SCHEMA_GONE):
-        return StoreError(
-            f"{path}: the store's schema is damaged ({exc}): restore it from a backup, or "
-            "move it away and sync again"
-        )
     primary = code & 0xFF  # an extended code's primary one (SQLITE_IOERR_WRITE: SQLITE_IOERR)
     if primary in _TRANSIENT:
         return StoreUnavailableError(f"{path}: {exc} (a transient fault: tried again later)")
@@ -55,3 +50,17 @@ def store_error(exc: BaseException, path: Path) -> StoreError | None:
             "move it away and sync again"
         )
     return None
+
+
+def schema_gone(exc: BaseException, path: Path) -> StoreError | None:
+    """Return the `StoreError` for a store's statement that found a table or column gone.
+
+    Only for the statements of an opened store, whose schema version promised them (a
+    migration's own error is the library's, not the file's).
+    """
+    if not isinstance(exc, sqlite3.OperationalError) or not str(exc).startswith(_SCHEMA_GONE):
+        return None
+    return StoreError(
+        f"{path}: the store's schema is damaged ({exc}): restore it from a backup, or "
+        "move it away and sync again"
+    )

@@ -8,6 +8,7 @@ stands and at which period, which is what the ETA needs.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 
 import attrs
@@ -38,8 +39,21 @@ class CountedSQLiteStore(SQLiteStore):
         now: float,
         worker: str | None = None,
     ) -> None:
-        """`SQLiteStore.commit_page`, then the listener."""
-        await super().commit_page(plant, endpoint, records, state, now=now, worker=worker)
+        """`SQLiteStore.commit_page`, then the listener (told even if cancelled meanwhile).
+
+        The SQLite store completes a job it started whatever its caller does: a page whose
+        caller was cancelled (Ctrl-C) while it committed is in the database, so it is told.
+        """
+        page = asyncio.ensure_future(
+            super().commit_page(plant, endpoint, records, state, now=now, worker=worker)
+        )
+        try:
+            await asyncio.shield(page)
+        except asyncio.CancelledError:
+            await asyncio.wait([page])
+            if not page.cancelled() and page.exception() is None:
+                self.listener(plant, endpoint, len(records), state)
+            raise
         self.listener(plant, endpoint, len(records), state)
 
 

@@ -245,7 +245,7 @@ def _tend(
         if now - slot.started >= RESTART_RESET:
             slot.failures = 0
         slot.failures += 1
-        delay = min(RESTART_FIRST * 2 ** (slot.failures - 1), RESTART_MAX)
+        delay = min(RESTART_FIRST * 2 ** min(slot.failures - 1, 32), RESTART_MAX)  # no overflow
         slot.due = now + delay
         say(
             f"{name.format(pid)} {exit_text(code)}; restarting it in {delay:g}s "

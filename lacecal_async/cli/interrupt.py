@@ -1,7 +1,8 @@
 """Run a coroutine so that Ctrl-C (SIGINT) or SIGTERM stops it cleanly.
 
 The first signal cancels the work, whose ``finally`` blocks then run (writers close, so
-every record fetched so far is in a valid file); a second one interrupts at once.
+every record fetched so far is in a valid file); a second Ctrl-C interrupts at once, a
+second SIGTERM is ignored (a supervisor forwards the one its whole group was sent).
 """
 
 from __future__ import annotations
@@ -39,12 +40,16 @@ def run_interruptible(work: Callable[[], Awaitable[T]]) -> T | Interrupted:
         loop = asyncio.get_running_loop()
         task = asyncio.ensure_future(work())
         caught: list[int] = []
+        previous = signal.getsignal(signal.SIGTERM)
 
         def stop(signum: int) -> None:
             caught.append(signum)
             task.cancel()
-            for each in _SIGNALS:  # the next one interrupts at once
+            for each in _SIGNALS:
                 loop.remove_signal_handler(each)
+            # The next Ctrl-C interrupts at once; a SIGTERM while stopping is the same request
+            # (a `--workers` parent forwards the one systemd or the terminal sent us too).
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
         try:
             for signum in _SIGNALS:
@@ -61,5 +66,7 @@ def run_interruptible(work: Callable[[], Awaitable[T]]) -> T | Interrupted:
             for signum in _SIGNALS:
                 with contextlib.suppress(NotImplementedError):
                     loop.remove_signal_handler(signum)
+            if caught and previous is not None:  # stopped: SIGTERM as it was before
+                signal.signal(signal.SIGTERM, previous)
 
     return asyncio.run(guarded())

@@ -19,7 +19,7 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 
-from lacecal_async.cli.bounds import check_duration, check_workers
+from lacecal_async.cli.bounds import MAX_UNIX, check_duration, check_workers
 from lacecal_async.cli.counted_store import counted_store
 from lacecal_async.cli.fetch import add_plant_options, add_progress_options
 from lacecal_async.cli.fleet import default_workers, run_workers, watch_parent
@@ -120,8 +120,13 @@ def _clock(args: argparse.Namespace) -> Clock:
     if args.clock_epoch is None:
         raise UsageError("--clock-speed needs --clock-epoch (lacecal serve prints both)")
     epoch: float = args.clock_epoch
-    now = time.time()
-    return ScaledClock(epoch + (now - epoch) * speed, speed)
+    now = epoch + (time.time() - epoch) * speed
+    if not 0 <= now <= MAX_UNIX:  # no date holds it: every stamp and state would fail
+        raise UsageError(
+            f"--clock-speed {speed:g} --clock-epoch {epoch:.3f} put the clock outside 1970 to "
+            "9999: give the values lacecal serve printed"
+        )
+    return ScaledClock(now, speed)
 
 
 async def _plan(

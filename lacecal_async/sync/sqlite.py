@@ -30,7 +30,7 @@ from lacecal_async.sync.core import Job, StoreCore, check_version, retrieve, run
 from lacecal_async.sync.dialect import SQLITE, Dialect
 from lacecal_async.sync.follow_lock import follow_lock
 from lacecal_async.sync.schema import SQLITE_MIGRATIONS
-from lacecal_async.sync.sqlite_faults import store_error
+from lacecal_async.sync.sqlite_faults import schema_gone, store_error
 from lacecal_async.sync.store import NoStoreError, SchemaVersionError, StoreError
 
 __all__ = ["SQLiteStore"]
@@ -195,7 +195,7 @@ class SQLiteStore(StoreCore):
         try:
             return job(self._db)
         except sqlite3.Error as exc:  # locked, full, damaged: a StoreError; others as they are
-            error = store_error(exc, self.path)
+            error = store_error(exc, self.path) or schema_gone(exc, self.path)
             if error is None:
                 raise
             raise error from None

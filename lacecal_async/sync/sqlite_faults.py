@@ -6,8 +6,9 @@ SQLite reports its faults with result codes, under `sqlite3.OperationalError` an
 full") and an I/O error (``SQLITE_IOERR``: a disk that came back, a network file system)
 pass: they become `StoreUnavailableError`, which the engine logs and retries, so a daemon
 carries on once the lock is gone or the disk has room. A damaged file (``SQLITE_CORRUPT``,
-``SQLITE_NOTADB``) does not pass: a `StoreError` saying so in one line. Any other error (a
-constraint a write broke) is the caller's to see as it is.
+``SQLITE_NOTADB``, or a table or column of the schema gone) does not pass: a `StoreError`
+saying so in one line. Any other error (a constraint a write broke) is the caller's to see
+as it is.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from lacecal_async.sync.store import StoreError, StoreUnavailableError
 
-__all__ = ["store_error"]
+__all__ = ["schema_gone", "store_error"]
 
 _TRANSIENT = frozenset(
     {
@@ -28,6 +29,9 @@ _TRANSIENT = frozenset(
     }
 )
 _DAMAGED = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
+#: What SQLite says of a table or column the schema version promised (a hand edit, half a
+#: restore): a damaged store too, not a statement's error.
+_SCHEMA_GONE = ("no such table: ", "no such column: ")
 
 
 def store_error(exc: BaseException, path: Path) -> StoreError | None:
@@ -46,3 +50,17 @@ def store_error(exc: BaseException, path: Path) -> StoreError | None:
             "move it away and sync again"
         )
     return None
+
+
+def schema_gone(exc: BaseException, path: Path) -> StoreError | None:
+    """Return the `StoreError` for a store's statement that found a table or column gone.
+
+    Only for the statements of an opened store, whose schema version promised them (a
+    migration's own error is the library's, not the file's).
+    """
+    if not isinstance(exc, sqlite3.OperationalError) or not str(exc).startswith(_SCHEMA_GONE):
+        return None
+    return StoreError(
+        f"{path}: the store's schema is damaged ({exc}): restore it from a backup, or "
+        "move it away and sync again"
+    )

@@ -237,4 +237,6 @@ def test_a_damaged_store_or_a_full_disk_is_exit_1(
     db.execute("DROP TABLE inverter")
     db.close()
     assert main(["export", str(damaged), "--endpoint", "inverter", "-o", "-"]) == 1
-    assert f"cannot read {damaged}: no such table: inverter" in capsys.readouterr().err
+    assert f"cannot read {damaged}: the store's schema is damaged (no such table: inverter)" in (
+        capsys.readouterr().err
+    )

@@ -14,6 +14,7 @@ from lacecal_async.sync import StoreError, StoreInUseError, StoreUnavailableErro
 from lacecal_async.sync.follow_lock import follow_lock, lock_path
 from lacecal_async.sync.postgres_faults import store_error as pg_error
 from lacecal_async.sync.postgres_faults import transient
+from lacecal_async.sync.sqlite_faults import schema_gone
 from lacecal_async.sync.sqlite_faults import store_error as sqlite_error
 
 
@@ -75,6 +76,11 @@ def test_sqlite_errors_by_result_code(tmp_path: Path) -> None:
     assert "damaged" in str(error)
     # An error of the statement, one without a result code, and no SQLite error at all.
     assert sqlite_error(_sqlite_fault(tmp_path, "SELECT * FROM nowhere"), path) is None
+    # ... which, from an opened store's own statement, says its schema lost a table.
+    gone = schema_gone(_sqlite_fault(tmp_path, "SELECT * FROM nowhere"), path)
+    assert type(gone) is StoreError
+    assert "schema is damaged" in str(gone)
+    assert schema_gone(sqlite3.IntegrityError("UNIQUE constraint failed"), path) is None
     assert sqlite_error(sqlite3.OperationalError("made by hand"), path) is None
     assert sqlite_error(ValueError("bug"), path) is None
 

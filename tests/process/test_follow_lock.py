@@ -9,7 +9,6 @@ daemon blocks no one: the kernel drops its lock with the process.
 from __future__ import annotations
 
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ import pytest
 from lacecal_async.sync.follow_lock import lock_path
 from lacecal_async.testing import FakeServerProcess
 from tests.support import processes
+from tests.support.stores import sync_states
 
 PERIOD = 2
 #: Long enough for a refused process to start and exit on a busy machine; a process that
@@ -32,19 +32,6 @@ def _sync(db: Path, url: str, itrs: list[str], since: int, *extra: str) -> list[
         *(sys.executable, "-m", "lacecal_async", "sync", str(db), *itrs),
         *("--since", str(since), "--base-url", url, "--rate", "1000/1", *extra),
     ]
-
-
-def _synced(db: Path) -> int:
-    try:
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    except sqlite3.OperationalError:
-        return 0
-    try:
-        return int(conn.execute("SELECT count(*) FROM sync_state").fetchone()[0])
-    except sqlite3.OperationalError:  # no schema yet
-        return 0
-    finally:
-        conn.close()
 
 
 def _refused(command: list[str], holder: int, itrs: list[str]) -> None:
@@ -66,7 +53,7 @@ async def test_a_second_follow_daemon_on_one_sqlite_file_is_refused(tmp_path: Pa
         itrs = [plant.itr for plant in server.plants]
         follow = _sync(db, server.base_url, itrs, since, "--follow", "-q")
         with processes.started(follow, stderr=subprocess.DEVNULL) as first:
-            processes.poll_until(lambda: _synced(db) == 4 or first.poll() is not None)
+            processes.poll_until(lambda: sync_states(db) == 4 or first.poll() is not None)
             assert first.poll() is None
             _refused(follow, first.pid, itrs)
             # A one-shot sync beside the daemon works as before.

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -21,21 +20,9 @@ import pytest
 from lacecal_async.testing import FakeServerProcess
 from tests.support import processes
 from tests.support.checks import DEADLINE
+from tests.support.stores import sync_states
 
 PERIOD = 2
-
-
-def _synced(db: Path) -> int:
-    try:
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    except sqlite3.OperationalError:
-        return 0
-    try:
-        return int(conn.execute("SELECT count(*) FROM sync_state").fetchone()[0])
-    except sqlite3.OperationalError:  # no schema yet
-        return 0
-    finally:
-        conn.close()
 
 
 @pytest.mark.slow
@@ -61,7 +48,7 @@ async def test_a_signal_to_the_whole_group_stops_the_workers_cleanly(
         command = [sys.executable, "-c", code]
         with processes.started(command, stderr=subprocess.PIPE, text=True) as parent:
             err = processes.Lines(parent.stderr)
-            processes.poll_until(lambda: _synced(db) == 2 or parent.poll() is not None)
+            processes.poll_until(lambda: sync_states(db) == 2 or parent.poll() is not None)
             assert parent.poll() is None, err.text
             os.killpg(parent.pid, signum)  # the terminal's Ctrl-C, systemd's stop
             assert parent.wait(DEADLINE) == 0, err.join()

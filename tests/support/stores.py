@@ -71,3 +71,17 @@ async def write_pages(path: Path) -> None:
 
 if __name__ == "__main__":
     asyncio.run(write_pages(Path(sys.argv[1])))
+
+
+def sync_states(db: Path) -> int:
+    """Count a SQLite store's sync states, read-only, while a daemon writes it (0: none yet)."""
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    except sqlite3.OperationalError:
+        return 0
+    try:
+        return int(conn.execute("SELECT count(*) FROM sync_state").fetchone()[0])
+    except sqlite3.OperationalError:  # no schema yet
+        return 0
+    finally:
+        conn.close()

@@ -142,69 +142,66 @@ class _WindowTable:
 
     About 12 bytes a slot, at most half of them used: some 300 bytes an identifier (9
     windows), where a dict of window strings took about 950. A follow of 100,000 plants
-    gives its client every identifier; this is what each costs it.
+    gives its client every identifier; this is what each costs it. Each window has one
+    slot: the owners after the first of a window that identifiers share (a common prefix,
+    sequential identifiers) are kept in `_more`, so probes stay short however many share it.
     """
 
-    __slots__ = ("_bits", "_keys", "_owners", "_used")
+    __slots__ = ("_bits", "_keys", "_more", "_owners", "_used")
 
     def __init__(self) -> None:
         self._bits = 4
         self._keys = array("Q", bytes(8 << self._bits))  # 0: a free slot (no window is 0)
         self._owners = array("I", bytes(4 << self._bits))
+        self._more: dict[int, list[int]] = {}
         self._used = 0
+
+    def _slot(self, key: int) -> int:
+        """Return the slot holding `key`, else the free slot where it would go."""
+        keys, mask = self._keys, len(self._keys) - 1
+        slot = ((key * _SPREAD) & 0xFFFFFFFFFFFFFFFF) >> (_BITS - self._bits)
+        while (stored := keys[slot]) and stored != key:
+            slot = (slot + 1) & mask
+        return slot
 
     def add(self, windows: Sequence[int], owner: int) -> None:
         """Note that the identifier at `owner` has these windows (a window may repeat)."""
         while 2 * (self._used + len(windows)) > len(self._keys):
             self._grow()
-        keys, owners, mask = self._keys, self._owners, len(self._keys) - 1
-        shift = _BITS - self._bits
+        keys = self._keys
         for key in windows:
-            slot = ((key * _SPREAD) & 0xFFFFFFFFFFFFFFFF) >> shift
-            while keys[slot]:
-                slot = (slot + 1) & mask
+            slot = self._slot(key)
+            if keys[slot]:  # another identifier has this window too
+                self._more.setdefault(key, []).append(owner)
+                continue
             keys[slot] = key
-            owners[slot] = owner
-        self._used += len(windows)
+            self._owners[slot] = owner
+            self._used += 1
 
     def scan(self, data: bytes) -> list[int]:
         """Return the owners of every window of `data` (ASCII text), in its order."""
-        keys, mask, shift = self._keys, len(self._keys) - 1, _BITS - self._bits
-        found = []
+        found: list[int] = []
         for i in range(len(data) - MIN_RUN + 1):
-            key = int.from_bytes(data[i : i + MIN_RUN], "big")
-            slot = ((key * _SPREAD) & 0xFFFFFFFFFFFFFFFF) >> shift
-            while stored := keys[slot]:
-                if stored == key:
-                    found.append(self._owners[slot])
-                slot = (slot + 1) & mask
+            found += self.owners_of(int.from_bytes(data[i : i + MIN_RUN], "big"))
         return found
 
     def owners_of(self, key: int) -> list[int]:
         """Return the owners of window `key` (none, usually)."""
-        keys, mask = self._keys, len(self._keys) - 1
-        slot = ((key * _SPREAD) & 0xFFFFFFFFFFFFFFFF) >> (_BITS - self._bits)
-        found = []
-        while stored := keys[slot]:
-            if stored == key:
-                found.append(self._owners[slot])
-            slot = (slot + 1) & mask
-        return found
+        slot = self._slot(key)
+        if not self._keys[slot]:
+            return []
+        return [self._owners[slot], *self._more.get(key, ())]
 
     def _grow(self) -> None:
         keys, owners = self._keys, self._owners
         self._bits += 1
         self._keys = array("Q", bytes(8 << self._bits))
         self._owners = array("I", bytes(4 << self._bits))
-        new_keys, new_owners, mask = self._keys, self._owners, len(self._keys) - 1
-        shift = _BITS - self._bits
         for key, owner in zip(keys, owners, strict=True):
             if key:
-                slot = ((key * _SPREAD) & 0xFFFFFFFFFFFFFFFF) >> shift
-                while new_keys[slot]:
-                    slot = (slot + 1) & mask
-                new_keys[slot] = key
-                new_owners[slot] = owner
+                slot = self._slot(key)
+                self._keys[slot] = key
+                self._owners[slot] = owner
 
 
 def _windows(folded: str) -> frozenset[str]:

@@ -180,9 +180,14 @@ class _WindowTable:
 
     def scan(self, data: bytes) -> list[int]:
         """Return the owners of every window of `data` (ASCII text), in its order."""
+        keys, owners, more = self._keys, self._owners, self._more
         found: list[int] = []
         for i in range(len(data) - MIN_RUN + 1):
-            found += self.owners_of(int.from_bytes(data[i : i + MIN_RUN], "big"))
+            key = int.from_bytes(data[i : i + MIN_RUN], "big")
+            slot = self._slot(key)
+            if keys[slot]:  # no list made for the usual window, which no identifier has
+                found.append(owners[slot])
+                found += more.get(key, ())
         return found
 
     def owners_of(self, key: int) -> list[int]:

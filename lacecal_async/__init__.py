@@ -12,7 +12,7 @@ from importlib.metadata import PackageNotFoundError, version
 from lacecal_async.client import LacecalClient
 from lacecal_async.clock import Clock, ScaledClock, SystemClock
 from lacecal_async.decoding import decode
-from lacecal_async.endpoints import Endpoint, WireFormat
+from lacecal_async.endpoints import Endpoint, Records, WireFormat
 from lacecal_async.errors import (
     InvalidITRError,
     LacecalClockError,
@@ -36,6 +36,9 @@ from lacecal_async.follow import Cursor, FollowBatch
 from lacecal_async.itr import fingerprint, redact, validate_itr
 from lacecal_async.limits import LimitState
 from lacecal_async.records import (
+    INVERTER,
+    INVERTER_LIST,
+    METER,
     EnergyMeter,
     GridMeter,
     GridPhase,
@@ -57,6 +60,9 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree wi
     __version__ = "0+unknown"
 
 __all__ = [
+    "INVERTER",
+    "INVERTER_LIST",
+    "METER",
     "ClientEvent",
     "Clock",
     "Cursor",
@@ -88,6 +94,7 @@ __all__ = [
     "PageEvent",
     "Progress",
     "RateLimited",
+    "Records",
     "RequestDone",
     "RetryScheduled",
     "ScaledClock",

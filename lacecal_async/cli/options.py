@@ -38,7 +38,7 @@ def parse_rate(text: str) -> tuple[int, float]:
 def parse_rate_or_none(text: str) -> tuple[int, float] | None:
     """Parse ``N/SECONDS`` (as `parse_rate`) or ``none`` (no limit)."""
     try:
-        parsed = rate.parse_rate(text, allow_none=True)
+        parsed = rate.parse_rate_or_none(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return None if parsed is None else _bounded(parsed, text)

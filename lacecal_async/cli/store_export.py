@@ -18,7 +18,7 @@ from pathlib import Path
 from lacecal_async.cli.export import Export, choose_format, open_export, output_files
 from lacecal_async.cli.fetch import add_output_options
 from lacecal_async.cli.interrupt import Interrupted, run_interruptible
-from lacecal_async.cli.options import UsageError
+from lacecal_async.cli.options import UsageError, add_endpoint_option, add_when_option
 from lacecal_async.cli.stores import check_db, is_dsn, make_store, read_failed, shown
 from lacecal_async.cli.when import WHEN_HELP, parse_when
 from lacecal_async.endpoints import Endpoint
@@ -134,12 +134,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         metavar="DB",
         help="the store lacecal sync writes: a SQLite file or a PostgreSQL DSN postgresql://...",
     )
-    parser.add_argument(
-        "--endpoint",
-        choices=("meter", "inverter"),
-        default="meter",
-        help="which records (default meter)",
-    )
+    add_endpoint_option(parser)
     parser.add_argument(
         "--plant",
         action="append",
@@ -147,8 +142,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         metavar="P",
         help="only this plant: its alias, or fingerprint (repeatable; default all)",
     )
-    parser.add_argument("--start", metavar="WHEN", default=None, help="first instant (included)")
-    parser.add_argument("--end", metavar="WHEN", default=None, help="last instant (excluded)")
+    add_when_option(parser, "--start", help="first instant (included)")
+    add_when_option(parser, "--end", help="last instant (excluded)")
     add_output_options(parser, what="JSON Lines on stdout")
     parser.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
     parser.add_argument(

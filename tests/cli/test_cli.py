@@ -337,7 +337,7 @@ def test_no_plant_at_all(capsys: pytest.CaptureFixture[str]) -> None:
         [],
         ["fetch"],
         ["fetch", "meter", UNKNOWN],  # --start is required
-        ["fetch", "meters", UNKNOWN, "--start", "0"],
+        ["fetch", "--endpoint", "meters", UNKNOWN, "--start", "0"],
         ["fetch", "meter", UNKNOWN, "--start", "0", "--rate", "6"],
         ["fetch", "meter", UNKNOWN, "--start", "0", "--rate", "0/60"],
         ["fetch", "meter", UNKNOWN, "--start", "0", "--timeout=-1"],

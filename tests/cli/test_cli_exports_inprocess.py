@@ -101,7 +101,7 @@ def test_resume_refuses_another_endpoints_file(
     if ext == "parquet":
         (tmp_path / "x.periods.parquet").write_bytes(b"not parquet")
     assert main(fetch(server, "inverter", DST_END, "-o", str(out), "--resume")) == 2
-    assert "does not hold `lacecal fetch inverter` output" in capsys.readouterr().err
+    assert "does not hold `lacecal fetch --endpoint inverter` output" in capsys.readouterr().err
 
 
 def test_resume_needs_every_file_of_the_output(

@@ -21,14 +21,6 @@ import attrs
 
 from lacecal_async import ItrDone, PageEvent, StreamEvent
 from lacecal_async.cli.bounds import finite_seconds
-from lacecal_async.cli.export import (
-    FORMATS,
-    Export,
-    Writer,
-    choose_format,
-    open_export,
-    output_files,
-)
 from lacecal_async.cli.gc_tuning import bulk_gc
 from lacecal_async.cli.interrupt import Interrupted, run_interruptible
 from lacecal_async.cli.itrs import PlantRef, Redactor, collect_plants
@@ -45,6 +37,14 @@ from lacecal_async.cli.resume import check_overwrite, next_starts, resume_comman
 from lacecal_async.cli.resume_trim import drop_rows_past
 from lacecal_async.cli.streams import merge
 from lacecal_async.cli.when import WHEN_HELP, parse_when
+from lacecal_async.cli.writers import (
+    FORMATS,
+    Export,
+    Writer,
+    choose_format,
+    open_export,
+    output_files,
+)
 from lacecal_async.client import LacecalClient
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.tables import Table

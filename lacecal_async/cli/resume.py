@@ -18,9 +18,9 @@ from pathlib import Path
 
 import attrs
 
-from lacecal_async.cli.export import Format, arrow_schema
 from lacecal_async.cli.itrs import parse_entry
 from lacecal_async.cli.options import UsageError
+from lacecal_async.cli.writers import Format, arrow_schema
 from lacecal_async.client import DEFAULT_BASE_URL
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.itr import redact

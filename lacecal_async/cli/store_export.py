@@ -15,12 +15,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from lacecal_async.cli.export import Export, choose_format, open_export, output_files
 from lacecal_async.cli.fetch import add_output_options
 from lacecal_async.cli.interrupt import Interrupted, run_interruptible
 from lacecal_async.cli.options import UsageError, add_endpoint_option, add_when_option
 from lacecal_async.cli.stores import check_db, is_dsn, make_store, read_failed, shown
 from lacecal_async.cli.when import WHEN_HELP, parse_when
+from lacecal_async.cli.writers import Export, choose_format, open_export, output_files
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.errors import LacecalError
 from lacecal_async.sync import PostgresStore, SQLiteStore

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from lacecal_async.cli import main
-from lacecal_async.cli.export import ParquetWriter, open_export
 from lacecal_async.cli.itrs import ENV_VAR
 from lacecal_async.cli.options import UsageError
 from lacecal_async.cli.when import parse_when
+from lacecal_async.cli.writers import ParquetWriter, open_export
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.tables import INVERTERS, METER
 from lacecal_async.testing import FakeLacecalServer, make_plants

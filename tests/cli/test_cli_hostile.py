@@ -16,8 +16,8 @@ import attrs
 import pytest
 
 from lacecal_async.cli import main
-from lacecal_async.cli.export import JsonLinesWriter, record_objects
 from lacecal_async.cli.itrs import ENV_VAR
+from lacecal_async.cli.writers import JsonLinesWriter, record_objects
 from lacecal_async.records import Inverter
 from lacecal_async.testing import Plant, make_plants
 from tests.support import processes

@@ -13,7 +13,6 @@ import attrs
 import pytest
 
 from lacecal_async.cli import demo, fetch, inverters, main
-from lacecal_async.cli.export import open_export
 from lacecal_async.cli.interrupt import Interrupted, run_interruptible
 from lacecal_async.cli.itrs import PlantRef, Redactor
 from lacecal_async.cli.options import parse_rate
@@ -25,6 +24,7 @@ from lacecal_async.cli.progress import (
     format_duration,
 )
 from lacecal_async.cli.status import format_lag
+from lacecal_async.cli.writers import open_export
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.errors import LacecalResponseError
 from lacecal_async.fanout import ItrDone, ItrFailed, PageEvent, Progress

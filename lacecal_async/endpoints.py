@@ -43,8 +43,8 @@ def expected_pages(start: int, end: int, interval: int) -> int:
 class Endpoint(enum.StrEnum):
     """One of the API's three GET endpoints; its value is its name on the command line.
 
-    ``Endpoint(token)`` is the endpoint of a `Records` token: anything that takes an
-    endpoint's name takes a token too.
+    ``Endpoint(token)`` is the endpoint of a `Records` token, so at run time anything that
+    takes an endpoint's name takes a token too (`endpoint_of` says so to a type checker).
     """
 
     INVERTER_LIST = "inverter_list"

@@ -27,7 +27,7 @@ import math
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import attrs
 
@@ -45,7 +45,6 @@ from lacecal_async.errors import (
 from lacecal_async.follow import Cursor, future_tolerance
 from lacecal_async.itr import fingerprint, redact, validate_itr
 from lacecal_async.polling import backoff, next_poll, phase_of
-from lacecal_async.records import Inverter, InverterRecord, MeterRecord
 from lacecal_async.redaction import Hider
 from lacecal_async.sync.fleet import (
     DEFAULT_LEASE_TTL,
@@ -57,7 +56,6 @@ from lacecal_async.sync.fleet import (
     join,
     worker_id,
 )
-from lacecal_async.sync.holes import Hole
 from lacecal_async.sync.schedule import Lot, Schedule
 from lacecal_async.sync.store import (
     ALIAS_HOLDS_IDENTIFIER,
@@ -244,53 +242,12 @@ class PlantReport:
         return sum(e.records for e in self.endpoints)
 
 
-class _PlantStore(Protocol):
-    """What a plant's work uses of its store: a `Store`, or a fleet's `Fenced` view of one."""
-
-    async def state(self, plant: str, endpoint: Endpoint) -> SyncState | None: ...
-
-    async def holes(
-        self, plant: str, endpoint: Endpoint, *, due_by: float | None = None
-    ) -> list[Hole]: ...
-
-    async def commit_page(
-        self,
-        plant: str,
-        endpoint: Endpoint,
-        records: Sequence[MeterRecord] | Sequence[InverterRecord],
-        state: SyncState,
-        *,
-        now: float,
-    ) -> None: ...
-
-    async def commit_inventory(
-        self, plant: str, inverters: Sequence[Inverter], *, now: float, next_poll: float | None
-    ) -> None: ...
-
-    async def drop_future(
-        self, plant: str, endpoint: Endpoint, *, after: int, seen: int | None, now: float
-    ) -> int: ...
-
-    async def repair_attempted(
-        self, plant: str, endpoint: Endpoint, start: int, end: int, *, now: float
-    ) -> None: ...
-
-    async def record_error(
-        self,
-        plant: str,
-        endpoint: Endpoint,
-        message: str,
-        next_attempt: float | None,
-        *,
-        now: float,
-    ) -> None: ...
-
-
 @attrs.define
 class _Context:
     client: LacecalClient
-    #: Where each plant's work reads and writes: the store, or a fleet's `Fenced` view of it.
-    store: _PlantStore
+    #: Where each plant's work reads and writes: the store, or a fleet's `Fenced` view of it
+    #: (the same methods: the engine never asks which).
+    store: Store | Fenced
     clock: Clock
     since: int | None
     lookback: float | None
@@ -711,7 +668,7 @@ async def _workers(
 
 def _context(  # noqa: PLR0917 - private, called twice
     client: LacecalClient,
-    store: _PlantStore,
+    store: Store | Fenced,
     endpoints: Sequence[Endpoint],
     since: datetime | int | None,
     clock: Clock | None,

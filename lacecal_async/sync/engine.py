@@ -69,18 +69,15 @@ from lacecal_async.sync.store import (
 
 __all__ = [
     "DEFAULT_INTERVAL",
-    "DEFAULT_LEASE_TTL",
     "INVENTORY_EVERY",
     "Cycle",
     "EndpointReport",
-    "FleetEvent",
     "PlantReport",
     "SyncPlant",
     "follow",
     "follow_fleet",
     "sync",
     "sync_plants",
-    "worker_id",
 ]
 
 _log = logging.getLogger("lacecal_async.sync")

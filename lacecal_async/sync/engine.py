@@ -821,7 +821,6 @@ async def follow_fleet(
     client.hide_identifiers(plant.itr for plant in chosen)  # held here or not: all hidden
     if not lease_ttl > 0:
         raise ValueError(f"lease_ttl is a positive number of seconds, not {lease_ttl}")
-    await _patiently(lambda: join(store, [(plant.itr, plant.alias) for plant in chosen]), ctx)
     if handover_wait is None:
         period = client.rate_limit[1]
         handover_wait = period + period / 60
@@ -834,6 +833,7 @@ async def follow_fleet(
         on_fleet,
         handover_wait,
     )
+    await _patiently(lambda: join(store, [(plant.itr, plant.alias) for plant in chosen]), ctx)
     fleet.know(plant.itr for plant in chosen)
     async with _Schedules.open(ctx.clock) as ctx.schedules:  # the plants it holds wait here
         await fleet.run()

@@ -299,6 +299,10 @@ def first_error(error: BaseException | None) -> BaseException | None:
     return error
 
 
+#: What a fleet's store must offer beyond a plain store's (`LeaseStore`).
+_LEASE_OPERATIONS = ("balance_leases", "release_leases")
+
+
 def _seen(done: asyncio.Future[Any]) -> None:
     """Mark a lease round's outcome as seen: a round timed out is never awaited again."""
     if not done.cancelled():
@@ -334,6 +338,13 @@ class Fleet:
     @gate.default
     def _gate(self) -> LeaseGate:
         return LeaseGate(self.ttl)
+
+    def __attrs_post_init__(self) -> None:
+        if not all(callable(getattr(self.store, name, None)) for name in _LEASE_OPERATIONS):
+            raise TypeError(
+                f"a fleet shares a store with leases (PostgresStore), not a "
+                f"{type(self.store).__name__}: use `follow` for one follower"
+            )
 
     def know(self, itrs: Iterable[str]) -> None:
         """Note identifiers this worker was given: it follows their plants when it holds them."""

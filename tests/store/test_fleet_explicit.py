@@ -10,13 +10,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import pytest
 
 from lacecal_async import LacecalClient, fingerprint
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.records import Inverter
-from lacecal_async.sync import Fenced, LeaseLostError, PostgresStore, SyncState, follow
+from lacecal_async.sync import (
+    Fenced,
+    LeaseLostError,
+    PostgresStore,
+    SQLiteStore,
+    SyncState,
+    follow,
+    follow_fleet,
+)
 from lacecal_async.testing import FakeLacecalServer, make_plants
 from tests.support.fleet import until
 
@@ -89,3 +98,11 @@ async def test_follow_on_a_postgres_store_is_one_follower_not_a_fleet_worker(
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+async def test_a_fleet_on_a_store_without_leases_is_refused_up_front(tmp_path: Path) -> None:
+    plant = make_plants(1, seed=7, days=1)[0]
+    async with SQLiteStore(tmp_path / "one.db") as store, LacecalClient() as client:
+        with pytest.raises(TypeError, match="use `follow` for one follower"):
+            await follow_fleet(client, store, [plant.itr], "meter", plant.first)  # type: ignore[arg-type]
+        assert await store.plants() == []  # refused before anything was written

@@ -3,9 +3,9 @@
 `sync` brings plants up to date in a store and `follow` keeps them so (the engine, which
 uses the client). `SQLiteStore` is the default store; `PostgresStore` is the store of a
 fleet of workers sharing one database (`follow_fleet`), which split its plants by leases
-(`lacecal_async.sync.fleet`).
-The `Store` protocol is what the engine uses, so other databases can implement it. The
-stores never import the client: they receive records and write them.
+(`lacecal_async.sync.fleet`). The `Store` protocol is what the engine uses, so other
+databases can implement it. The stores never import the client: they receive records and
+write them.
 """
 
 from __future__ import annotations

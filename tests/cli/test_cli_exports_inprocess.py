@@ -51,8 +51,9 @@ def _no_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def fetch(server: FakeLacecalServer, endpoint: str, end: int, *extra: str) -> list[str]:
     return [
-        "fetch", endpoint, f"p0={FULL[0].itr}", FULL[1].itr, "--start", str(DST_START),
-        "--end", str(end), "--base-url", server.base_url, "--rate", FAST, "-q", *extra,
+        "fetch", "--endpoint", endpoint, f"p0={FULL[0].itr}", FULL[1].itr,
+        "--start", str(DST_START), "--end", str(end),
+        "--base-url", server.base_url, "--rate", FAST, "-q", *extra,
     ]  # fmt: skip
 
 

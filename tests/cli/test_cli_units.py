@@ -246,7 +246,7 @@ def test_options_after_a_command_that_takes_no_identifier(
 ) -> None:
     assert main(["serve", "extra"]) == 2
     assert "unrecognized arguments: extra" in capsys.readouterr().err
-    assert main(["fetch", "meter", "--start", "0", PLANTS[0].itr, "--bogus"]) == 2
+    assert main(["fetch", "--endpoint", "meter", "--start", "0", PLANTS[0].itr, "--bogus"]) == 2
 
 
 def test_python_dash_m_runs_the_command(

@@ -43,7 +43,7 @@ import attrs
 
 from lacecal_async.client import LacecalClient
 from lacecal_async.clock import Clock, SystemClock
-from lacecal_async.endpoints import Endpoint
+from lacecal_async.endpoints import DEFAULT_INTERVAL, Endpoint, timed
 from lacecal_async.errors import (
     LacecalClockError,
     LacecalClosedError,
@@ -52,16 +52,14 @@ from lacecal_async.errors import (
     LacecalRateLimitError,
     LacecalResponseError,
 )
-from lacecal_async.follow import Cursor, future_tolerance
 from lacecal_async.itr import fingerprint, redact, validate_itr
-from lacecal_async.polling import backoff, next_poll, phase_of
+from lacecal_async.polling import Outcome, PollPlan, backoff
 from lacecal_async.redaction import Hider
 from lacecal_async.sync.lease_gate import LeaseGate
 from lacecal_async.sync.leases import FleetStore, LeaseBalance, LeaseLostError, LeaseStore
 from lacecal_async.sync.schedule import Lot, Schedule
 from lacecal_async.sync.store import (
     ALIAS_HOLDS_IDENTIFIER,
-    TIMED,
     PlantEntry,
     SingleFollower,
     Store,
@@ -70,6 +68,7 @@ from lacecal_async.sync.store import (
     SyncState,
     check_alias,
 )
+from lacecal_async.watch import Cursor, future_tolerance
 
 __all__ = [
     "DEFAULT_INTERVAL",
@@ -89,8 +88,6 @@ __all__ = [
 _log = logging.getLogger("lacecal_async.sync")
 T = TypeVar("T")
 
-#: The period assumed for a plant none of whose records told its own [s].
-DEFAULT_INTERVAL = 600
 #: Follow mode refreshes a plant's inverter inventory once per this many periods.
 INVENTORY_EVERY = 144
 #: How long a fleet worker's leases last without renewal [s]; it renews every third of it.
@@ -188,9 +185,9 @@ def sync_plants(plants: Iterable[str | tuple[str, str | None] | SyncPlant]) -> l
 def _endpoints(endpoints: Iterable[Endpoint | str] | Endpoint | str) -> tuple[Endpoint, ...]:
     if isinstance(endpoints, str):
         endpoints = (endpoints,)
-    chosen = tuple(dict.fromkeys(Endpoint(e) for e in endpoints))
-    if not chosen or any(e not in TIMED for e in chosen):
-        raise ValueError("endpoints are 'meter' and/or 'inverter'")
+    chosen = tuple(dict.fromkeys(timed(e) for e in endpoints))
+    if not chosen:
+        raise ValueError("no endpoint given: 'meter' and/or 'inverter'")
     return chosen
 
 
@@ -587,15 +584,25 @@ class _Worker:
 
     async def _schedule(self, error: str | None, fault: LacecalClockError | None) -> float:
         """Write the cycle's outcome and return when to poll next: on schedule, or backed off."""
-        ctx, interval = self.ctx, self.interval
+        ctx = self.ctx
         now = ctx.clock.now()
-        grid = self.state.latest if self.state.latest is not None else self.grid or 0
-        when = next_poll(now, interval, grid=grid, phase=phase_of(self.key), rng=ctx.rng)
+        if error is None:
+            outcome, failures = Outcome.CAUGHT_UP, 0
+        else:  # a clock fault keeps the schedule: the records before it come
+            outcome = Outcome.FAILED if fault is None else Outcome.CLOCK_FAULT
+            failures = self.state.failures + 1
+        # The rule `client.watch` follows too (made per poll: nothing more held per plant).
+        when = PollPlan.of(self.plant.itr).next_poll(
+            outcome,
+            now,
+            interval=self.state.interval,
+            grid=self.state.latest if self.state.latest is not None else self.grid,
+            failures=failures,
+            rng=ctx.rng,
+        )
         if error is None:
             await self._commit((), next_poll=when, failures=0)
             return when
-        if fault is None:  # a clock fault keeps the schedule: the records before it come
-            when = now + backoff(self.state.failures + 1, interval, rng=ctx.rng)
         async with self.writing:
             await ctx.record_error(self.key, self.endpoint, error, when, now)
             await self.load()

@@ -9,9 +9,9 @@ import time
 import attrs
 import pytest
 
-from lacecal_async import Cursor, WatchBatch, LacecalClient, LacecalClockError, ScaledClock
-from lacecal_async.watch import CLOCK_SKEW, future_tolerance
+from lacecal_async import Cursor, LacecalClient, LacecalClockError, ScaledClock, WatchBatch
 from lacecal_async.testing import FakeClock, FakeLacecalServer, Faults, Plant, make_plants
+from lacecal_async.watch import CLOCK_SKEW, future_tolerance
 from tests.support.checks import wait_until
 
 YEAR = 365 * 86400

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import attrs
 import pytest
 
-from lacecal_async import Cursor, WatchBatch, LacecalClient
+from lacecal_async import Cursor, LacecalClient, WatchBatch
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.polling import backoff, next_poll, phase_of
 from lacecal_async.testing import FakeClock, FakeLacecalServer, Faults, make_plants

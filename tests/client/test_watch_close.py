@@ -45,10 +45,7 @@ async def test_close_ends_the_watch_and_its_tasks_while_the_consumer_holds_a_bat
                 lambda: clock.sleepers == 1 and all(server.stats(p.itr).requests for p in plants)
             )
             await client.close()
-            await wait_until(
-                lambda: all(task.done() for task in started), deadline=GONE_WITHIN
-            )
+            await wait_until(lambda: all(task.done() for task in started), deadline=GONE_WITHIN)
             assert clock.sleepers == 0  # no plant waits for its next poll any more
             with pytest.raises(LacecalClosedError):
                 await anext(batches)
-

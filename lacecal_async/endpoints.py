@@ -44,7 +44,10 @@ def timed(value: Endpoint | str) -> Endpoint:
     """
     endpoint = Endpoint(value)
     if not endpoint.is_timed:
-        raise ValueError(f"{endpoint.value} has no records per period: give 'meter' or 'inverter'")
+        raise ValueError(
+            f"{endpoint.value} has no records per period (it is the plant's inventory): "
+            "give 'meter' or 'inverter'"
+        )
     return endpoint
 
 

@@ -12,14 +12,15 @@ travels through the queue as a `Crash` and is raised to the consumer.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Callable, Coroutine
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine
 from typing import Any, Generic, TypeVar
 
 import attrs
 
 from lacecal_async._transport import Transport
+from lacecal_async.errors import LacecalClosedError
 
-__all__ = ["Crash", "Producers", "consume"]
+__all__ = ["Crash", "Producers", "consume", "reported"]
 
 T = TypeVar("T")
 
@@ -29,6 +30,19 @@ class Crash:
     """A bug (not a LacecalError) in a producing task, or in the caller's input."""
 
     error: BaseException
+
+
+async def reported(work: Awaitable[None], queue: asyncio.Queue[Any]) -> None:
+    """Await a producer's `work`; a bug in it goes to the consumer as a `Crash`.
+
+    The client closing ends it quietly: the consumer's own wait fails with it.
+    """
+    try:
+        await work
+    except LacecalClosedError:
+        pass
+    except Exception as exc:  # noqa: BLE001 - a bug or a bad argument: surface it
+        await queue.put(Crash(exc))
 
 
 @attrs.define

@@ -13,7 +13,8 @@ Events pass through a bounded queue: a slow consumer stalls the producers.
 Leaving the iterator (``aclose()``), a cancellation from outside, or the client's close
 cancels every task of the fan-out and waits for them before the iterator ends. The client's
 close cancels them at once, even while the consumer is suspended between two events: the
-input is never read after it, and the iterator's next step raises `LacecalClosedError`.
+input is never read after it, and the iterator's next step raises `LacecalClosedError`
+(the tasks and the queue's drain are `lacecal_async._producers`, as `client.watch`'s are).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import Any, cast
 import attrs
 
 from lacecal_async._paging import replies
-from lacecal_async._producers import Crash, Producers, consume
+from lacecal_async._producers import Crash, Producers, consume, reported
 from lacecal_async._protocol import validate_range
 from lacecal_async._transport import Transport
 from lacecal_async.endpoints import Endpoint
@@ -263,11 +264,7 @@ class _Fanout:
         """Fetch one ITR; the last task to end tells the consumer there is no more."""
         place = _Place(self.active, self.waiting)
         try:
-            await self._one(itr, place)
-        except LacecalClosedError:
-            pass  # the client closed: the consumer's own wait fails with it
-        except Exception as exc:  # noqa: BLE001 - a bug, not a LacecalError: surface it
-            await self.producers.queue.put(Crash(exc))
+            await reported(self._one(itr, place), self.producers.queue)
         finally:
             self.running -= 1
             place.give_back()

@@ -33,7 +33,7 @@ from typing import Any
 import attrs
 
 from lacecal_async._paging import replies
-from lacecal_async._producers import Crash, Producers, consume
+from lacecal_async._producers import Crash, Producers, consume, reported
 from lacecal_async._protocol import validate_range
 from lacecal_async._transport import Transport
 from lacecal_async.clock import Clock, SystemClock, sleep_until
@@ -282,21 +282,6 @@ async def _watch_one(
         await sleep_until(clock, when)
 
 
-async def _run(
-    transport: Transport,
-    key: str,
-    cursor: Cursor,
-    clock: Clock,
-    queue: asyncio.Queue[WatchBatch | Crash | None],
-) -> None:
-    try:
-        await _watch_one(transport, key, cursor, clock, queue)
-    except LacecalClosedError:
-        pass  # the consumer's own wait fails with it
-    except Exception as exc:  # noqa: BLE001 - a bug or a bad argument: surface it
-        await queue.put(Crash(exc))
-
-
 def watch(
     transport: Transport,
     itrs: Iterable[str],
@@ -325,6 +310,7 @@ def watch(
 
     def begin() -> None:
         for itr, cursor in plan.items():
-            producers.start(_run(transport, itr, cursor, clock, producers.queue))
+            work = _watch_one(transport, itr, cursor, clock, producers.queue)
+            producers.start(reported(work, producers.queue))
 
     return consume(transport, producers, begin)

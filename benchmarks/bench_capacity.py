@@ -48,7 +48,8 @@ from lacecal_async.testing.postgres import TemporaryPostgres
 SECTION = "capacity"
 INTERVAL = 600
 PAGE = 144
-#: The plan's largest row, and the worker processes it gives them to (the page's arithmetic).
+#: The plan's largest row, and the worker processes sharing it here (the plan's 7 would not
+#: fit 2 cores; the commits and renewals a second are the same however they are spread).
 PLANTS, WORKERS = 1_000_000, 4
 #: Seconds of commits measured (each plant commits at most once: PLANTS / INTERVAL * SLICE
 #: plants of the million).

@@ -41,7 +41,8 @@ from benchmarks._common import Row, child, row
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.records import InverterRecord, MeterRecord
 from lacecal_async.sync import PostgresStore, SQLiteStore, Store, SyncState
-from lacecal_async.sync.engine import DEFAULT_LEASE_TTL, FOLLOW_TASKS
+from lacecal_async.sync.engine import FOLLOW_TASKS
+from lacecal_async.sync.fleet import DEFAULT_LEASE_TTL
 from lacecal_async.testing import make_plants
 from lacecal_async.testing.postgres import TemporaryPostgres
 

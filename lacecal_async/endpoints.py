@@ -22,6 +22,7 @@ else:
     RecordT = TypeVar("RecordT")
 
 __all__ = [
+    "DEFAULT_INTERVAL",
     "MAX_PAGE",
     "Endpoint",
     "RecordT",
@@ -29,10 +30,13 @@ __all__ = [
     "WireFormat",
     "endpoint_of",
     "expected_pages",
+    "timed",
 ]
 
 #: Most records the API returns per request.
 MAX_PAGE = 144
+#: The integration period assumed for a plant until one of its records tells its own [s].
+DEFAULT_INTERVAL = 600
 
 
 def expected_pages(start: int, end: int, interval: int) -> int:
@@ -90,6 +94,21 @@ class Records(Generic[_R_co]):
 def endpoint_of(value: Records[Any] | Endpoint | str) -> Endpoint:
     """Return the endpoint a token, member or name stands for (ValueError if none)."""
     return value.endpoint if isinstance(value, Records) else Endpoint(value)
+
+
+def timed(value: Endpoint | str) -> Endpoint:
+    """Return `value` as a timed endpoint (meter, inverter); ValueError for the inventory.
+
+    The one check, and the one message, of every place that takes only records per period:
+    following (`client.watch`, `sync.follow`) and the stores' pages and holes.
+    """
+    endpoint = Endpoint(value)
+    if not endpoint.is_timed:
+        raise ValueError(
+            f"{endpoint.value} has no records per period (it is the plant's inventory): "
+            "give 'meter' or 'inverter'"
+        )
+    return endpoint
 
 
 class WireFormat(enum.StrEnum):

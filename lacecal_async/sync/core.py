@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Protocol, Self, TypeVar
 
 import attrs
 
-from lacecal_async.endpoints import Endpoint
+from lacecal_async.endpoints import Endpoint, timed
 from lacecal_async.records import Inverter, InverterRecord, MeterRecord
 from lacecal_async.sync import table_rows
 from lacecal_async.sync.dialect import Dialect
@@ -456,7 +456,7 @@ class StoreCore:
     # -- records and state ----------------------------------------------------------------
     async def state(self, plant: str, endpoint: Endpoint) -> SyncState | None:
         """Return the plant's sync state for a timed endpoint, None before its first write."""
-        value = table_rows.timed(endpoint)
+        value = timed(endpoint)
 
         async def job(db: Driver) -> SyncState | None:
             row = await db.fetchrow(
@@ -484,7 +484,7 @@ class StoreCore:
         With `worker` (a fleet's store), only while it holds the plant's lease (else
         `LeaseLostError`).
         """
-        value = table_rows.timed(endpoint)
+        value = timed(endpoint)
         tables = table_rows.page_rows(value, plant, records)
 
         async def job(db: Driver) -> None:
@@ -617,7 +617,7 @@ class StoreCore:
         The records are those committed (an inverter record's inverters by id); filters as
         in `read_rows`. A batch holds at most `batch` periods of one plant.
         """
-        value = table_rows.timed(endpoint)
+        value = timed(endpoint)
         if batch < 1:
             raise ValueError(f"batch must be at least 1, not {batch}")
         if value is Endpoint.METER:
@@ -718,7 +718,7 @@ class StoreCore:
         self, plant: str, endpoint: Endpoint, *, due_by: float | None = None
     ) -> list[Hole]:
         """Return the plant's holes in time order; with `due_by`, only repairs due by then."""
-        value = table_rows.timed(endpoint)
+        value = timed(endpoint)
 
         async def job(db: Driver) -> list[Hole]:
             rows = await db.fetch(
@@ -746,7 +746,7 @@ class StoreCore:
 
         With `worker`, only while it holds the plant's lease (else `LeaseLostError`).
         """
-        value = table_rows.timed(endpoint)
+        value = timed(endpoint)
 
         async def job(db: Driver) -> None:
             async with self._plant_write(db, plant, worker, known=False):
@@ -785,7 +785,7 @@ class StoreCore:
         """
         value = Endpoint(endpoint)
         if value is not Endpoint.INVERTER_LIST:
-            table_rows.timed(value)
+            timed(value)
 
         async def job(db: Driver) -> None:
             async with self._plant_write(db, plant, worker, known=True):
@@ -817,7 +817,7 @@ class StoreCore:
         period's, or `seen`) at `now`: all in one transaction. With `worker`, only while it
         holds the plant's lease (else `LeaseLostError`).
         """
-        value = table_rows.timed(endpoint)
+        value = timed(endpoint)
         table = TABLE_NAMES[table_rows.PERIOD_TABLES[value]]
 
         async def job(db: Driver) -> int:

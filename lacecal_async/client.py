@@ -31,7 +31,14 @@ from lacecal_async._protocol import validate_range
 from lacecal_async._transport import MAX_BODY_BYTES, Transport, check_base_url
 from lacecal_async._version import VERSION
 from lacecal_async.clock import Clock
-from lacecal_async.endpoints import Endpoint, Records, RecordT, WireFormat, endpoint_of
+from lacecal_async.endpoints import (
+    Endpoint,
+    EndpointLike,
+    Records,
+    RecordT,
+    WireFormat,
+    endpoint_of,
+)
 from lacecal_async.events import FetchResult, LatestResult, StreamEvent
 from lacecal_async.fanout import DEFAULT_BUFFER, DEFAULT_MAX_ACTIVE
 from lacecal_async.itr import validate_itr
@@ -376,7 +383,7 @@ class LacecalClient:
         options are those of `stream_many`.
         """
         job = fanout.Job.of(
-            endpoint_of(endpoint),
+            endpoint,
             start,
             end,
             max_in_flight=max_in_flight,
@@ -400,7 +407,7 @@ class LacecalClient:
         ITR's error: one failing plant never fails the others.
         """
         job = fanout.Job.of(
-            endpoint_of(endpoint),
+            endpoint,
             None,
             None,
             max_in_flight=None,
@@ -433,7 +440,7 @@ class LacecalClient:
         a ``break``; a cancellation from outside stops them before it propagates.
         """
         job = fanout.Job.of(
-            endpoint_of(endpoint),
+            endpoint,
             start,
             end,
             max_in_flight=max_in_flight,
@@ -445,8 +452,13 @@ class LacecalClient:
     # -- watching ----------------------------------------------------------------------------
 
     def catch_up(
-        self, itr: str, endpoint: Endpoint | str, cursor: Cursor, *, clock: Clock | None = None
-    ) -> AsyncGenerator[tuple[tuple[Any, ...], Cursor]]:
+        self,
+        itr: str,
+        endpoint: Records[RecordT] | Endpoint | str,
+        cursor: Cursor,
+        *,
+        clock: Clock | None = None,
+    ) -> AsyncGenerator[tuple[tuple[RecordT, ...], Cursor]]:
         """Yield ``(records, cursor)`` per page after `cursor` up to the plant's latest record.
 
         Start with ``Cursor.since(endpoint, start)``; save each page's records with its
@@ -455,14 +467,14 @@ class LacecalClient:
         system's) is never yielded: the records before it are, then `LacecalClockError`
         is raised; so it is when the latest record is older than the cursor's.
         """
-        if cursor.endpoint is not Endpoint(endpoint):
+        if cursor.endpoint is not endpoint_of(endpoint):
             raise ValueError(f"the cursor is for {cursor.endpoint.value}, not {endpoint}")
         return watch_mod.catch_up(self._transport, validate_itr(itr), cursor, clock=clock)
 
     def watch(
         self,
         itrs: Iterable[str],
-        endpoint: Endpoint | str,
+        endpoint: EndpointLike,
         since: datetime | int | None = None,
         cursors: Mapping[str, Cursor] | None = None,
         *,

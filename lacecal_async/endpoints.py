@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 import math
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeAlias, TypeVar
 
 import attrs
 
@@ -25,6 +25,7 @@ __all__ = [
     "DEFAULT_INTERVAL",
     "MAX_PAGE",
     "Endpoint",
+    "EndpointLike",
     "RecordT",
     "Records",
     "WireFormat",
@@ -91,18 +92,22 @@ class Records(Generic[_R_co]):
         return self.endpoint.value
 
 
-def endpoint_of(value: Records[Any] | Endpoint | str) -> Endpoint:
+#: What a call that names an endpoint takes: a token (typed), an `Endpoint` or its name.
+EndpointLike: TypeAlias = Records[Any] | Endpoint | str
+
+
+def endpoint_of(value: EndpointLike) -> Endpoint:
     """Return the endpoint a token, member or name stands for (ValueError if none)."""
     return value.endpoint if isinstance(value, Records) else Endpoint(value)
 
 
-def timed(value: Endpoint | str) -> Endpoint:
+def timed(value: EndpointLike) -> Endpoint:
     """Return `value` as a timed endpoint (meter, inverter); ValueError for the inventory.
 
     The one check, and the one message, of every place that takes only records per period:
     following (`client.watch`, `sync.follow`) and the stores' pages and holes.
     """
-    endpoint = Endpoint(value)
+    endpoint = endpoint_of(value)
     if not endpoint.is_timed:
         raise ValueError(
             f"{endpoint.value} has no records per period (it is the plant's inventory): "

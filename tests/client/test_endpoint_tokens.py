@@ -6,6 +6,7 @@ pass names keep working, and typed code gets the record type (typing_checks.py).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,8 +24,10 @@ from lacecal_async import (
     PageEvent,
     Records,
     decode,
+    fingerprint,
 )
 from lacecal_async.endpoints import endpoint_of
+from lacecal_async.sync import SQLiteStore, sync
 from lacecal_async.testing import FakeLacecalServer, make_plants
 from tests.support.samples import INVERTERS, METER_RECORDS, SAMPLES
 
@@ -47,10 +50,33 @@ def test_a_token_names_its_endpoint_and_record_type() -> None:
         endpoint_of("meters")
 
 
-def test_code_typed_for_names_takes_a_token_at_run_time() -> None:
-    token: Any = METER  # an untyped script's view: Endpoint(...) and Cursor.since take names
-    assert Endpoint(token) is Endpoint.METER
-    assert Cursor.since(token, 1_700_000_400) == Cursor.since("meter", 1_700_000_400)
+def test_a_cursor_and_endpoint_typed_for_names_take_a_token() -> None:
+    assert Cursor.since(METER, 1_700_000_400) == Cursor.since("meter", 1_700_000_400)
+    token: Any = INVERTER  # code typed for names (``Endpoint(name)``) takes one at run time
+    assert Endpoint(token) is Endpoint.INVERTER
+    with pytest.raises(ValueError, match="no records per period"):
+        Cursor.since(INVERTER_LIST, 1_700_000_400)
+
+
+async def test_catch_up_and_sync_take_tokens(tmp_path: Path) -> None:
+    (plant,) = make_plants(1, seed=32, interval=600, gaps=False)
+    assert plant.latest is not None  # a fixed window: its latest record is known
+    start = plant.latest - 6 * HOUR
+    async with (
+        FakeLacecalServer([plant], rate_limit=RATE) as server,
+        LacecalClient(base_url=server.base_url, rate_limit=RATE) as client,
+        SQLiteStore(tmp_path / "s.db") as store,
+    ):
+        pages = client.catch_up(plant.itr, INVERTER, Cursor.since(INVERTER, start))
+        records = [r async for page, _ in pages for r in page]
+        one = await sync(client, store, [plant.itr], METER, since=start)
+        both = await sync(client, store, [plant.itr], [METER, INVERTER], since=start)
+    assert records == plant.inverter_records(start, plant.latest + 1)
+    assert [e.endpoint for e in one[fingerprint(plant.itr)].endpoints] == [Endpoint.METER]
+    assert [e.endpoint for e in both[fingerprint(plant.itr)].endpoints] == [
+        Endpoint.METER,
+        Endpoint.INVERTER,
+    ]
 
 
 async def test_fetch_many_with_a_token_equals_the_name_and_the_member() -> None:

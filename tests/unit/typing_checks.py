@@ -14,6 +14,7 @@ from lacecal_async import (
     INVERTER,
     INVERTER_LIST,
     METER,
+    Cursor,
     Endpoint,
     FetchResult,
     Inverter,
@@ -71,6 +72,13 @@ async def latest_is_typed(client: LacecalClient, itr: str, itrs: list[str]) -> N
     assert_type(await client.latest_many(itrs, INVERTER), dict[str, LatestResult[InverterRecord]])
     one = (await client.latest_many(itrs, METER))["x"]
     assert_type(one.record, MeterRecord | None)
+
+
+def catch_up_is_typed_by_its_token(client: LacecalClient, itr: str) -> None:
+    pages = client.catch_up(itr, METER, Cursor.since(METER, 0))
+    assert_type(pages, AsyncGenerator[tuple[tuple[MeterRecord, ...], Cursor]])
+    named = client.catch_up(itr, "inverter", Cursor.since("inverter", 0))
+    assert_type(named, AsyncGenerator[tuple[tuple[Any, ...], Cursor]])
 
 
 def decode_is_typed_by_its_token(body: bytes) -> None:

@@ -19,7 +19,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from lacecal_async.rate import parse_rate
+from lacecal_async.rate import parse_rate_or_none
 from lacecal_async.testing import FakeLacecalServer, Plant, lifeline, make_plants
 
 SEED = 0
@@ -52,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--days", type=float, required=True)
     parser.add_argument("--rate", default="none", help="N/SECONDS or none")
     options = parser.parse_args(argv)
-    asyncio.run(_serve(options.plants, options.days, parse_rate(options.rate, allow_none=True)))
+    asyncio.run(_serve(options.plants, options.days, parse_rate_or_none(options.rate)))
     return 0
 
 

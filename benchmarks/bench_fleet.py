@@ -60,7 +60,7 @@ async def _backfill(
 ) -> float:
     command = [
         *(sys.executable, "-m", "lacecal_async", "sync", dsn, "--itr-file", str(itr_file)),
-        *("--since", str(since), "--endpoint", "meter", "--follow", "-q"),
+        *("--start", str(since), "--endpoint", "meter", "--follow", "-q"),
         *("--workers", str(workers), "--lease-ttl", "3s"),
         *("--base-url", base_url, "--rate", "1000/1", "--retries", "0"),
     ]

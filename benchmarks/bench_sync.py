@@ -66,7 +66,7 @@ async def _measure(plants: int, days: int, folder: Path) -> list[Row]:
             fetch = ["fetch", "meter", *itrs, "--start", str(start)]
             fetch += ["--end", str(start + days * DAY), "-o", str(folder / f"m{run}.csv")]
             fetches.append(await asyncio.to_thread(_timed, [*fetch, *common]))
-            sync = ["sync", str(folder / f"s{run}.db"), *itrs, "--since", str(start)]
+            sync = ["sync", str(folder / f"s{run}.db"), *itrs, "--start", str(start)]
             syncs.append(await asyncio.to_thread(_timed, [*sync, "--endpoint", "meter", *common]))
     records = plants * days * 144
     for run in range(RUNS):

@@ -12,7 +12,7 @@ from lacecal_async._version import VERSION
 from lacecal_async.client import LacecalClient
 from lacecal_async.clock import Clock, ScaledClock, SystemClock
 from lacecal_async.decoding import decode
-from lacecal_async.endpoints import Endpoint, WireFormat
+from lacecal_async.endpoints import Endpoint, Records, WireFormat
 from lacecal_async.errors import (
     InvalidITRError,
     LacecalClockError,
@@ -35,6 +35,9 @@ from lacecal_async.events import (
 from lacecal_async.itr import fingerprint, redact, validate_itr
 from lacecal_async.limits import LimitState
 from lacecal_async.records import (
+    INVERTER,
+    INVERTER_LIST,
+    METER,
     EnergyMeter,
     GridMeter,
     GridPhase,
@@ -54,6 +57,9 @@ logging.getLogger("lacecal_async").addHandler(logging.NullHandler())
 __version__ = VERSION
 
 __all__ = [
+    "INVERTER",
+    "INVERTER_LIST",
+    "METER",
     "ClientEvent",
     "Clock",
     "Cursor",
@@ -84,6 +90,7 @@ __all__ = [
     "PageEvent",
     "Progress",
     "RateLimited",
+    "Records",
     "RequestDone",
     "RetryScheduled",
     "ScaledClock",

@@ -20,7 +20,7 @@ from collections.abc import (
 )
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Literal, Self, overload
+from typing import Any, Literal, Self
 
 import aiohttp
 
@@ -31,7 +31,14 @@ from lacecal_async._protocol import validate_range
 from lacecal_async._transport import MAX_BODY_BYTES, Transport, check_base_url
 from lacecal_async._version import VERSION
 from lacecal_async.clock import Clock
-from lacecal_async.endpoints import Endpoint, WireFormat
+from lacecal_async.endpoints import (
+    Endpoint,
+    EndpointLike,
+    Records,
+    RecordT,
+    WireFormat,
+    endpoint_of,
+)
 from lacecal_async.events import FetchResult, LatestResult, StreamEvent
 from lacecal_async.fanout import DEFAULT_BUFFER, DEFAULT_MAX_ACTIVE
 from lacecal_async.itr import validate_itr
@@ -46,9 +53,6 @@ DEFAULT_BASE_URL = "https://itr.lacecal.es/APIv1/"
 
 #: Identifiers for the fan-out: any iterable, or async iterable, of str.
 Itrs = Iterable[str] | AsyncIterable[str]
-_Meter = Literal["meter", Endpoint.METER]
-_Inverter = Literal["inverter", Endpoint.INVERTER]
-_InverterList = Literal["inverter_list", Endpoint.INVERTER_LIST]
 
 
 def _check_rate(name: str, rate: tuple[int, float]) -> tuple[int, float]:
@@ -359,68 +363,22 @@ class LacecalClient:
 
     # -- many ITRs -------------------------------------------------------------------------
 
-    @overload
     async def fetch_many(
         self,
         itrs: Itrs,
-        endpoint: _Meter,
+        endpoint: Records[RecordT] | Endpoint | str,
         start: datetime | int | None = None,
         end: datetime | int | None = None,
         *,
         max_in_flight: int | None = None,
         max_active: int = DEFAULT_MAX_ACTIVE,
-    ) -> dict[str, FetchResult[MeterRecord]]: ...
-
-    @overload
-    async def fetch_many(
-        self,
-        itrs: Itrs,
-        endpoint: _Inverter,
-        start: datetime | int | None = None,
-        end: datetime | int | None = None,
-        *,
-        max_in_flight: int | None = None,
-        max_active: int = DEFAULT_MAX_ACTIVE,
-    ) -> dict[str, FetchResult[InverterRecord]]: ...
-
-    @overload
-    async def fetch_many(
-        self,
-        itrs: Itrs,
-        endpoint: _InverterList,
-        start: None = None,
-        end: None = None,
-        *,
-        max_in_flight: int | None = None,
-        max_active: int = DEFAULT_MAX_ACTIVE,
-    ) -> dict[str, FetchResult[Inverter]]: ...
-
-    @overload
-    async def fetch_many(
-        self,
-        itrs: Itrs,
-        endpoint: Endpoint | str,
-        start: datetime | int | None = None,
-        end: datetime | int | None = None,
-        *,
-        max_in_flight: int | None = None,
-        max_active: int = DEFAULT_MAX_ACTIVE,
-    ) -> dict[str, FetchResult[Any]]: ...
-
-    async def fetch_many(
-        self,
-        itrs: Itrs,
-        endpoint: Endpoint | str,
-        start: datetime | int | None = None,
-        end: datetime | int | None = None,
-        *,
-        max_in_flight: int | None = None,
-        max_active: int = DEFAULT_MAX_ACTIVE,
-    ) -> dict[str, FetchResult[Any]]:
+    ) -> dict[str, FetchResult[RecordT]]:
         """Fetch many ITRs concurrently; each result holds its records, or its error.
 
-        `endpoint` is "inverter_list", "inverter" or "meter"; `itrs` any iterable (or async
-        iterable) of identifiers, keyed in the result as given (a duplicate is fetched once).
+        `endpoint` is `METER`, `INVERTER` or `INVERTER_LIST` (``lacecal_async``), which type
+        the records; an `Endpoint` or its name works too, typed `Any`. `itrs` is any iterable
+        (or async iterable) of identifiers, keyed in the result as given (a duplicate is
+        fetched once).
         After a failure a result holds the error and the records fetched before it. The
         options are those of `stream_many`.
         """
@@ -434,106 +392,49 @@ class LacecalClient:
         )
         return await fanout.collect(self._transport, itrs, job)
 
-    @overload
     async def latest_many(
-        self, itrs: Itrs, endpoint: _Meter, *, max_active: int = DEFAULT_MAX_ACTIVE
-    ) -> dict[str, LatestResult[MeterRecord]]: ...
-
-    @overload
-    async def latest_many(
-        self, itrs: Itrs, endpoint: _Inverter, *, max_active: int = DEFAULT_MAX_ACTIVE
-    ) -> dict[str, LatestResult[InverterRecord]]: ...
-
-    @overload
-    async def latest_many(
-        self, itrs: Itrs, endpoint: Endpoint | str, *, max_active: int = DEFAULT_MAX_ACTIVE
-    ) -> dict[str, LatestResult[Any]]: ...
-
-    async def latest_many(
-        self, itrs: Itrs, endpoint: Endpoint | str, *, max_active: int = DEFAULT_MAX_ACTIVE
-    ) -> dict[str, LatestResult[Any]]:
+        self,
+        itrs: Itrs,
+        endpoint: Records[RecordT] | Endpoint | str,
+        *,
+        max_active: int = DEFAULT_MAX_ACTIVE,
+    ) -> dict[str, LatestResult[RecordT]]:
         """Fetch the latest record of many ITRs at once, one request each.
 
         Bounded like `fetch_many` (at most `max_active` in progress, each paced by its own
-        limiter). `endpoint` is "meter" or "inverter" (ValueError otherwise). Each `LatestResult`
+        limiter). `endpoint` is `METER` or `INVERTER` (ValueError otherwise). Each `LatestResult`
         holds the record, None with no error when the plant has no data yet, or the
         ITR's error: one failing plant never fails the others.
         """
         job = fanout.Job.of(
-            endpoint, None, None, max_in_flight=None, buffer=DEFAULT_BUFFER, max_active=max_active
+            endpoint,
+            None,
+            None,
+            max_in_flight=None,
+            buffer=DEFAULT_BUFFER,
+            max_active=max_active,
         )
         return await fanout.latest(self._transport, itrs, job)
 
-    @overload
     def stream_many(
         self,
         itrs: Itrs,
-        endpoint: _Meter,
+        endpoint: Records[RecordT] | Endpoint | str,
         start: datetime | int | None = None,
         end: datetime | int | None = None,
         *,
         max_in_flight: int | None = None,
         buffer: int = DEFAULT_BUFFER,
         max_active: int = DEFAULT_MAX_ACTIVE,
-    ) -> AsyncGenerator[StreamEvent[MeterRecord]]: ...
-
-    @overload
-    def stream_many(
-        self,
-        itrs: Itrs,
-        endpoint: _Inverter,
-        start: datetime | int | None = None,
-        end: datetime | int | None = None,
-        *,
-        max_in_flight: int | None = None,
-        buffer: int = DEFAULT_BUFFER,
-        max_active: int = DEFAULT_MAX_ACTIVE,
-    ) -> AsyncGenerator[StreamEvent[InverterRecord]]: ...
-
-    @overload
-    def stream_many(
-        self,
-        itrs: Itrs,
-        endpoint: _InverterList,
-        start: None = None,
-        end: None = None,
-        *,
-        max_in_flight: int | None = None,
-        buffer: int = DEFAULT_BUFFER,
-        max_active: int = DEFAULT_MAX_ACTIVE,
-    ) -> AsyncGenerator[StreamEvent[Inverter]]: ...
-
-    @overload
-    def stream_many(
-        self,
-        itrs: Itrs,
-        endpoint: Endpoint | str,
-        start: datetime | int | None = None,
-        end: datetime | int | None = None,
-        *,
-        max_in_flight: int | None = None,
-        buffer: int = DEFAULT_BUFFER,
-        max_active: int = DEFAULT_MAX_ACTIVE,
-    ) -> AsyncGenerator[StreamEvent[Any]]: ...
-
-    def stream_many(
-        self,
-        itrs: Itrs,
-        endpoint: Endpoint | str,
-        start: datetime | int | None = None,
-        end: datetime | int | None = None,
-        *,
-        max_in_flight: int | None = None,
-        buffer: int = DEFAULT_BUFFER,
-        max_active: int = DEFAULT_MAX_ACTIVE,
-    ) -> AsyncGenerator[StreamEvent[Any]]:
+    ) -> AsyncGenerator[StreamEvent[RecordT]]:
         """Yield a `PageEvent` per page as it arrives and an `ItrDone`/`ItrFailed` per ITR.
 
-        At most `max_active` ITRs (default 1000) are in progress at once; `itrs` is read
-        only as they finish. `max_in_flight` bounds requests in flight (default: the pool
-        size); `buffer` bounds the events waiting for the consumer (a slow consumer slows
-        the fetching). A failing ITR holds no credit while it backs off, so it never holds
-        a healthy one back. A duplicate identifier is fetched once.
+        `endpoint` is taken as by `fetch_many`. At most `max_active` ITRs (default 1000) are
+        in progress at once; `itrs` is read only as they finish. `max_in_flight` bounds
+        requests in flight (default: the pool size); `buffer` bounds the events waiting for
+        the consumer (a slow consumer slows the fetching). A failing ITR holds no credit
+        while it backs off, so it never holds a healthy one back. A duplicate identifier is
+        fetched once.
 
         Use ``contextlib.aclosing`` (or call ``aclose()``) to stop every task at once after
         a ``break``; a cancellation from outside stops them before it propagates.
@@ -551,8 +452,13 @@ class LacecalClient:
     # -- watching ----------------------------------------------------------------------------
 
     def catch_up(
-        self, itr: str, endpoint: Endpoint | str, cursor: Cursor, *, clock: Clock | None = None
-    ) -> AsyncGenerator[tuple[tuple[Any, ...], Cursor]]:
+        self,
+        itr: str,
+        endpoint: Records[RecordT] | Endpoint | str,
+        cursor: Cursor,
+        *,
+        clock: Clock | None = None,
+    ) -> AsyncGenerator[tuple[tuple[RecordT, ...], Cursor]]:
         """Yield ``(records, cursor)`` per page after `cursor` up to the plant's latest record.
 
         Start with ``Cursor.since(endpoint, start)``; save each page's records with its
@@ -561,14 +467,14 @@ class LacecalClient:
         system's) is never yielded: the records before it are, then `LacecalClockError`
         is raised; so it is when the latest record is older than the cursor's.
         """
-        if cursor.endpoint is not Endpoint(endpoint):
+        if cursor.endpoint is not endpoint_of(endpoint):
             raise ValueError(f"the cursor is for {cursor.endpoint.value}, not {endpoint}")
         return watch_mod.catch_up(self._transport, validate_itr(itr), cursor, clock=clock)
 
     def watch(
         self,
         itrs: Iterable[str],
-        endpoint: Endpoint | str,
+        endpoint: EndpointLike,
         since: datetime | int | None = None,
         cursors: Mapping[str, Cursor] | None = None,
         *,

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Final, Literal, ParamSpec, TypeVar, overload
+from typing import Any, Final, ParamSpec, TypeVar
 from xml.etree.ElementTree import ParseError
 from xml.parsers.expat import ExpatError
 
@@ -30,7 +30,7 @@ from cattrs.errors import BaseValidationError
 from defusedxml import DefusedXmlException
 
 from lacecal_async import _converter, _json, _json_records, _xml, _xml_plain, _xml_records
-from lacecal_async.endpoints import Endpoint, WireFormat
+from lacecal_async.endpoints import Endpoint, Records, RecordT, WireFormat, endpoint_of
 from lacecal_async.errors import LacecalParseError
 from lacecal_async.records import Inverter, InverterRecord, MeterRecord
 from lacecal_async.redaction import Hider
@@ -69,60 +69,28 @@ def _unchained(function: Callable[_P, _R]) -> Callable[_P, _R]:
     return call
 
 
-@overload
-def decode(
-    endpoint: Literal[Endpoint.INVERTER_LIST, "inverter_list"],
-    body: bytes,
-    wire_format: WireFormat | str = ...,
-    *,
-    hide: Iterable[str] | Hider = ...,
-) -> tuple[Inverter, ...]: ...
-@overload
-def decode(
-    endpoint: Literal[Endpoint.INVERTER, "inverter"],
-    body: bytes,
-    wire_format: WireFormat | str = ...,
-    *,
-    hide: Iterable[str] | Hider = ...,
-) -> tuple[InverterRecord, ...]: ...
-@overload
-def decode(
-    endpoint: Literal[Endpoint.METER, "meter"],
-    body: bytes,
-    wire_format: WireFormat | str = ...,
-    *,
-    hide: Iterable[str] | Hider = ...,
-) -> tuple[MeterRecord, ...]: ...
-@overload
-def decode(
-    endpoint: Endpoint | str,
-    body: bytes,
-    wire_format: WireFormat | str = ...,
-    *,
-    hide: Iterable[str] | Hider = ...,
-) -> tuple[Any, ...]: ...
 @_unchained
 def decode(
-    endpoint: Endpoint | str,
+    endpoint: Records[RecordT] | Endpoint | str,
     body: bytes,
     wire_format: WireFormat | str = "json",
     *,
     hide: Iterable[str] | Hider = (),
-) -> tuple[Any, ...]:
-    """Decode a reply body of `endpoint` ("inverter_list", "inverter" or "meter").
+) -> tuple[RecordT, ...]:
+    """Decode a reply body of `endpoint` (`METER`, `INVERTER`, `INVERTER_LIST`, or a name).
 
-    Returns a tuple of `Inverter`, `InverterRecord` or `MeterRecord`. Raises ValueError for
+    Returns a tuple of `MeterRecord`, `InverterRecord` or `Inverter`. Raises ValueError for
     an unknown endpoint or wire format (a programming error), `LacecalParseError` for a body
     that is not the endpoint's reply. The identifiers in `hide` (a `Hider`, or identifiers)
     are hidden in its message and in an inverter list's strings (``...WXYZ``).
     """
-    endpoint = Endpoint(endpoint)
+    name = endpoint_of(endpoint)
     wire_format = WireFormat(wire_format)
     if not isinstance(hide, Hider):
         hide = tuple(hide)
-    records = _records(endpoint, body, wire_format, hide)
-    if endpoint is Endpoint.INVERTER_LIST and records and hide:
-        return _hidden(records, Hider.of(hide))
+    records = _records(name, body, wire_format, hide)
+    if name is Endpoint.INVERTER_LIST and records and hide:
+        records = _hidden(records, Hider.of(hide))
     return records
 
 

@@ -1,7 +1,7 @@
 """What the fan-out reports: an event per page and per ITR, and `fetch_many`'s results.
 
 Values beside the records they carry; identifiers show redacted in every repr. Generic in
-the record type, so ``fetch_many(itrs, "meter")`` is a ``dict[str, FetchResult[MeterRecord]]``
+the record type, so ``fetch_many(itrs, METER)`` is a ``dict[str, FetchResult[MeterRecord]]``
 to a type checker.
 """
 

@@ -31,7 +31,7 @@ from lacecal_async._paging import replies
 from lacecal_async._producers import Crash, Producers, consume, reported
 from lacecal_async._protocol import validate_range
 from lacecal_async._transport import Transport
-from lacecal_async.endpoints import Endpoint
+from lacecal_async.endpoints import Endpoint, EndpointLike, endpoint_of
 from lacecal_async.errors import LacecalClosedError, LacecalError
 from lacecal_async.events import (
     FetchResult,
@@ -84,7 +84,7 @@ class Job:
     @classmethod
     def of(
         cls,
-        endpoint: Endpoint | str,
+        endpoint: EndpointLike,
         start: datetime | int | None,
         end: datetime | int | None,
         *,
@@ -93,7 +93,7 @@ class Job:
         max_active: int,
     ) -> Job:
         """Check the arguments of `stream_many`/`fetch_many` (ValueError, TypeError)."""
-        endpoint = Endpoint(endpoint)
+        endpoint = endpoint_of(endpoint)
         start_t, end_t = validate_range(start, end)
         if endpoint is Endpoint.INVERTER_LIST and (start_t is not None or end_t is not None):
             raise ValueError("inverter_list takes no start or end")

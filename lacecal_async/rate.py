@@ -6,27 +6,27 @@ One parser for everyone who reads it from text: the `lacecal` command and the fa
 from __future__ import annotations
 
 import math
-from typing import Literal, overload
 
-__all__ = ["parse_rate"]
-
-
-@overload
-def parse_rate(text: str, *, allow_none: Literal[False] = ...) -> tuple[int, float]: ...
+__all__ = ["parse_rate", "parse_rate_or_none"]
 
 
-@overload
-def parse_rate(text: str, *, allow_none: bool) -> tuple[int, float] | None: ...
-
-
-def parse_rate(text: str, *, allow_none: bool = False) -> tuple[int, float] | None:
-    """Return ``(N, SECONDS)`` from ``N/SECONDS``; ``none`` gives None when `allow_none`.
+def parse_rate(text: str) -> tuple[int, float]:
+    """Return ``(N, SECONDS)`` from ``N/SECONDS``.
 
     Raises ValueError unless N is a whole number of at least 1 and SECONDS a finite,
     positive number.
     """
-    if allow_none and text.strip().lower() == "none":
+    return _parse(text, allow_none=False)
+
+
+def parse_rate_or_none(text: str) -> tuple[int, float] | None:
+    """Return ``(N, SECONDS)`` as `parse_rate` does, or None for ``none`` (no limit)."""
+    if text.strip().lower() == "none":
         return None
+    return _parse(text, allow_none=True)
+
+
+def _parse(text: str, *, allow_none: bool) -> tuple[int, float]:
     count, sep, seconds = text.partition("/")
     try:
         rate = (int(count), float(seconds))

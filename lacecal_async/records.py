@@ -1,15 +1,22 @@
 """Immutable records of the API's replies, with English names; units are in each docstring.
 
-The wire names (Spanish and abbreviated) live only in the decoder's cattrs overrides.
+The wire names (Spanish and abbreviated) live only in the decoder's cattrs overrides. Each
+endpoint's token (`METER`, `INVERTER`, `INVERTER_LIST`) ties it to its record type.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Final
 
 import attrs
 
+from lacecal_async.endpoints import Endpoint, Records
+
 __all__ = [
+    "INVERTER",
+    "INVERTER_LIST",
+    "METER",
     "EnergyMeter",
     "GridMeter",
     "GridPhase",
@@ -138,3 +145,11 @@ class MeterRecord:
     grid: GridMeter | None = None
     load: EnergyMeter | None = None
     renewable: EnergyMeter | None = None
+
+
+#: The meter endpoint (``meter.php``), whose records are `MeterRecord`s.
+METER: Final = Records(Endpoint.METER, MeterRecord)
+#: The inverter endpoint (``inverter.php``), whose records are `InverterRecord`s.
+INVERTER: Final = Records(Endpoint.INVERTER, InverterRecord)
+#: The inverter list (``inverter_list.php``): the plant's `Inverter`s, untimed.
+INVERTER_LIST: Final = Records(Endpoint.INVERTER_LIST, Inverter)

@@ -169,9 +169,9 @@ def _inverter_list_rows(plant: str, inverters: Sequence[Inverter]) -> list[Row]:
     return [(plant, i.id, i.name, i.manufacturer, i.model, i.serial_number) for i in inverters]
 
 
-#: ``lacecal fetch meter``: one row per plant and period.
+#: ``lacecal fetch --endpoint meter``: one row per plant and period.
 METER = Table("meter", _METER_COLUMNS, _meter_rows, per_period=True, key=("plant", "unix_time"))
-#: ``lacecal fetch inverter``: one row per plant, period and inverter; no period total.
+#: ``lacecal fetch --endpoint inverter``: one row per plant, period and inverter; no total.
 INVERTERS = Table(
     "inverter",
     (
@@ -183,7 +183,7 @@ INVERTERS = Table(
     per_period=False,
     key=("plant", "unix_time", "inverter_id"),
 )
-#: ``lacecal fetch inverter``, beside it: one row per plant and period, with the total.
+#: ``lacecal fetch --endpoint inverter``, beside it: one row per plant and period, with the total.
 PERIODS = Table(
     "periods",
     (

@@ -37,7 +37,7 @@ from lacecal_async._producers import Crash, Producers, consume, reported
 from lacecal_async._protocol import validate_range
 from lacecal_async._transport import Transport
 from lacecal_async.clock import Clock, SystemClock, sleep_until
-from lacecal_async.endpoints import DEFAULT_INTERVAL, Endpoint, timed
+from lacecal_async.endpoints import DEFAULT_INTERVAL, Endpoint, EndpointLike, timed
 from lacecal_async.errors import LacecalClockError, LacecalClosedError, LacecalError
 from lacecal_async.itr import redact, validate_itr
 from lacecal_async.polling import Outcome, PollPlan
@@ -106,7 +106,7 @@ class Cursor:
     interval: int | None = attrs.field(default=None, converter=_interval)
 
     @classmethod
-    def since(cls, endpoint: Endpoint | str, since: datetime | int) -> Cursor:
+    def since(cls, endpoint: EndpointLike, since: datetime | int) -> Cursor:
         """Return the cursor of a plant never followed: its first batch starts at `since`."""
         start, _ = validate_range(since, None)
         assert start is not None  # noqa: S101 - validate_range keeps a given start
@@ -285,7 +285,7 @@ async def _watch_one(
 def watch(
     transport: Transport,
     itrs: Iterable[str],
-    endpoint: Endpoint | str,
+    endpoint: EndpointLike,
     since: datetime | int | None,
     cursors: Mapping[str, Cursor] | None,
     *,

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from lacecal_async import __version__
-from lacecal_async.cli import demo, fetch, inverters, serve, stats, status, store_export
+from lacecal_async.cli import demo, export, fetch, inverters, serve, stats, status
 from lacecal_async.cli import sync as sync_command
 from lacecal_async.cli.messages import hidden_messages
 from lacecal_async.cli.options import UsageError
@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.set_defaults(messages_only=False)  # stdout carries data (demo says otherwise)
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
     fetch.add_parser(subparsers)
-    store_export.add_parser(subparsers)
+    export.add_parser(subparsers)
     inverters.add_parser(subparsers)
     sync_command.add_parser(subparsers)
     status.add_parser(subparsers)

@@ -19,13 +19,13 @@ from typing import Any
 import attrs
 
 from lacecal_async.cli.bounds import finite_seconds, whole_number
-from lacecal_async.cli.export import open_export
 from lacecal_async.cli.fetch import Fetch, log_to, report_failures
 from lacecal_async.cli.interrupt import Interrupted, run_interruptible
 from lacecal_async.cli.itrs import PlantRef, Redactor
 from lacecal_async.cli.options import make_client, parse_rate
 from lacecal_async.cli.progress import Display, choose_mode
 from lacecal_async.cli.when import LOCAL_ZONE
+from lacecal_async.cli.writers import open_export
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.stats import TOTAL_ENERGY, StatsRow, rollup, total
 from lacecal_async.testing import FakeLacecalServer, Plant, make_plants

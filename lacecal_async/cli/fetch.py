@@ -21,7 +21,23 @@ import attrs
 
 from lacecal_async import ItrDone, PageEvent, StreamEvent
 from lacecal_async.cli.bounds import finite_seconds
-from lacecal_async.cli.export import (
+from lacecal_async.cli.gc_tuning import bulk_gc
+from lacecal_async.cli.interrupt import Interrupted, run_interruptible
+from lacecal_async.cli.itrs import PlantRef, Redactor, collect_plants
+from lacecal_async.cli.log_lines import level_line, library_logs
+from lacecal_async.cli.options import (
+    UsageError,
+    add_client_options,
+    add_endpoint_option,
+    add_when_option,
+    make_client,
+)
+from lacecal_async.cli.progress import Display, choose_mode
+from lacecal_async.cli.resume import check_overwrite, next_starts, resume_command
+from lacecal_async.cli.resume_trim import drop_rows_past
+from lacecal_async.cli.streams import merge
+from lacecal_async.cli.when import WHEN_HELP, parse_when
+from lacecal_async.cli.writers import (
     FORMATS,
     Export,
     Writer,
@@ -29,16 +45,6 @@ from lacecal_async.cli.export import (
     open_export,
     output_files,
 )
-from lacecal_async.cli.gc_tuning import bulk_gc
-from lacecal_async.cli.interrupt import Interrupted, run_interruptible
-from lacecal_async.cli.itrs import PlantRef, Redactor, collect_plants
-from lacecal_async.cli.log_lines import level_line, library_logs
-from lacecal_async.cli.options import UsageError, add_client_options, make_client
-from lacecal_async.cli.progress import Display, choose_mode
-from lacecal_async.cli.resume import check_overwrite, next_starts, resume_command
-from lacecal_async.cli.resume_trim import drop_rows_past
-from lacecal_async.cli.streams import merge
-from lacecal_async.cli.when import WHEN_HELP, parse_when
 from lacecal_async.client import LacecalClient
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.tables import Table
@@ -173,9 +179,24 @@ def _print_resume(args: argparse.Namespace, end: int, stderr: TextIO, redact: Re
         print("lacecal: (put each plant's identifier where ...WXYZ stands)", file=stderr)
 
 
+def _endpoint(args: argparse.Namespace) -> str:
+    """``--endpoint``, or the positional of older releases (``lacecal fetch meter ITR ...``).
+
+    That word is taken off the identifiers (no identifier is ``meter`` or ``inverter``);
+    ``--help`` no longer shows it.
+    """
+    if args.itr and args.itr[0] in ("meter", "inverter"):
+        old: str = args.itr.pop(0)
+        if args.endpoint not in (None, old):
+            raise UsageError(f"two endpoints: --endpoint {args.endpoint} and {old}")
+        return old
+    return "meter" if args.endpoint is None else str(args.endpoint)
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``lacecal fetch``; return the exit status."""
     stdout, stderr = sys.stdout, sys.stderr
+    args.endpoint = _endpoint(args)
     plants = collect_plants(args.itr, args.itr_file)
     start = parse_when(args.start)
     end = parse_when(args.end) if args.end is not None else int(time.time())
@@ -334,12 +355,10 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         epilog=FETCH_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("endpoint", choices=("meter", "inverter"), help="which records")
     add_plant_options(parser)
-    parser.add_argument("--start", required=True, metavar="WHEN", help="first instant (included)")
-    parser.add_argument(
-        "--end", metavar="WHEN", default=None, help="last instant (excluded; default now)"
-    )
+    add_endpoint_option(parser, default=None)  # None: meter, or the old positional (`_endpoint`)
+    add_when_option(parser, "--start", required=True, help="first instant (included)")
+    add_when_option(parser, "--end", help="last instant (excluded; default now)")
     add_output_options(parser, what="JSON Lines on stdout")
     existing = parser.add_mutually_exclusive_group()
     existing.add_argument(

@@ -10,12 +10,12 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from lacecal_async.cli.export import choose_format, open_export, output_files
 from lacecal_async.cli.fetch import add_output_options, add_plant_options, report_failures
 from lacecal_async.cli.interrupt import Interrupted, run_interruptible
 from lacecal_async.cli.itrs import PlantRef, Redactor, collect_plants
 from lacecal_async.cli.options import UsageError, add_client_options, make_client
 from lacecal_async.cli.resume import check_overwrite
+from lacecal_async.cli.writers import choose_format, open_export, output_files
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.fanout import FetchResult
 from lacecal_async.records import Inverter

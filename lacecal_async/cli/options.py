@@ -1,4 +1,10 @@
-"""What several subcommands share: the usage error, ``--rate`` parsing, client options."""
+"""What several subcommands share: the usage error, ``--rate``, client options, one spelling.
+
+Every subcommand names its records ``--endpoint`` and its range ``--start WHEN``/``--end
+WHEN``. The spellings of older releases (``fetch``'s positional endpoint, ``--since``,
+``--until``) keep working, so scripts and systemd units written for them still run, but no
+``--help`` lists them.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,15 @@ from lacecal_async.cli.bounds import MAX_RATE_COUNT, MAX_RETRIES, finite_seconds
 from lacecal_async.cli.usage import UsageError
 from lacecal_async.client import DEFAULT_BASE_URL, LacecalClient
 
-__all__ = ["UsageError", "add_client_options", "make_client", "parse_rate", "parse_rate_or_none"]
+__all__ = [
+    "UsageError",
+    "add_client_options",
+    "add_endpoint_option",
+    "add_when_option",
+    "make_client",
+    "parse_rate",
+    "parse_rate_or_none",
+]
 
 #: The longest period of a ``--rate`` [s]: a day (the API's own is a minute).
 MAX_RATE_PERIOD = 86_400.0
@@ -38,10 +52,43 @@ def parse_rate(text: str) -> tuple[int, float]:
 def parse_rate_or_none(text: str) -> tuple[int, float] | None:
     """Parse ``N/SECONDS`` (as `parse_rate`) or ``none`` (no limit)."""
     try:
-        parsed = rate.parse_rate(text, allow_none=True)
+        parsed = rate.parse_rate_or_none(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return None if parsed is None else _bounded(parsed, text)
+
+
+def add_endpoint_option(
+    parser: argparse.ArgumentParser,
+    *,
+    choices: tuple[str, ...] = ("meter", "inverter"),
+    default: str | None = "meter",
+    help: str = "which records (default meter)",
+) -> None:
+    """Add ``--endpoint``: which records a subcommand reads or writes."""
+    parser.add_argument("--endpoint", choices=choices, default=default, help=help)
+
+
+def add_when_option(
+    parser: argparse.ArgumentParser,
+    name: str,
+    *,
+    help: str,
+    required: bool = False,
+    old: str | None = None,
+) -> None:
+    """Add ``--start`` or ``--end`` (`name`) WHEN; `old`, an older spelling, works unlisted.
+
+    The two are one choice: giving both is a usage error, and a `required` one is met by
+    either. The old spelling is in no ``--help``, usage line or generated page.
+    """
+    dest = name.removeprefix("--")
+    if old is None:
+        parser.add_argument(name, metavar="WHEN", required=required, default=None, help=help)
+        return
+    either = parser.add_mutually_exclusive_group(required=required)
+    either.add_argument(name, metavar="WHEN", dest=dest, default=None, help=help)
+    either.add_argument(old, metavar="WHEN", dest=dest, default=None, help=argparse.SUPPRESS)
 
 
 def add_client_options(parser: argparse.ArgumentParser) -> None:

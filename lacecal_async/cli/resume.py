@@ -18,9 +18,9 @@ from pathlib import Path
 
 import attrs
 
-from lacecal_async.cli.export import Format, arrow_schema
 from lacecal_async.cli.itrs import parse_entry
 from lacecal_async.cli.options import UsageError
+from lacecal_async.cli.writers import Format, arrow_schema
 from lacecal_async.client import DEFAULT_BASE_URL
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.itr import redact
@@ -133,8 +133,8 @@ def _next(path: Path, table: Table, fmt: Format, endpoint: Endpoint) -> dict[str
         return _jsonl_next(path, endpoint)
     except (ValueError, KeyError, IndexError) as exc:  # ArrowInvalid is a ValueError
         raise UsageError(
-            f"cannot resume {path}: it does not hold `lacecal fetch {endpoint.value}` output "
-            "in this version's columns (--force overwrites it)"
+            f"cannot resume {path}: it does not hold `lacecal fetch --endpoint "
+            f"{endpoint.value}` output in this version's columns (--force overwrites it)"
         ) from exc
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
@@ -174,7 +174,7 @@ def resume_command(args: argparse.Namespace, end: int) -> tuple[str, bool]:
 
     `end` is the instant this fetch stops at, so that a resumed one covers the same range.
     """
-    words = ["lacecal", "fetch", args.endpoint]
+    words = ["lacecal", "fetch", "--endpoint", args.endpoint]
     words += [_redacted_entry(text, i) for i, text in enumerate(args.itr, 1)]
     for file in args.itr_file:
         words += ["--itr-file", file]

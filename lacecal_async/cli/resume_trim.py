@@ -15,7 +15,7 @@ import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from lacecal_async.cli.export import Format
+from lacecal_async.cli.writers import Format
 from lacecal_async.private_file import create_private_file
 from lacecal_async.tables import Table
 

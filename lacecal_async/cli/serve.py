@@ -58,12 +58,12 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"lacecal: following a clock running {args.speed:g}x real time: each plant's "
             f"records appear as its periods close; try: lacecal sync plants.db ITR "
-            f"--base-url URL --rate {rate} --since {first_text} --follow{clock}",
+            f"--base-url URL --rate {rate} --start {first_text} --follow{clock}",
             file=sys.stderr,
         )
     print(
         f"lacecal: serving {args.plants} fake plants with records from {_hour(start)}; try: "
-        f"lacecal fetch meter ITR --base-url URL --rate {rate} --start {first_text} "
+        f"lacecal fetch ITR --endpoint meter --base-url URL --rate {rate} --start {first_text} "
         f"--end {second_text}. "
         "Ctrl-C stops.",
         file=sys.stderr,

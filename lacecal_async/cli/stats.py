@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import attrs
 
 from lacecal_async.cli.interrupt import Interrupted, run_interruptible
-from lacecal_async.cli.options import UsageError
+from lacecal_async.cli.options import UsageError, add_endpoint_option, add_when_option
 from lacecal_async.cli.stats_output import (
     STATS_FORMATS,
     HaJsonWriter,
@@ -65,7 +65,7 @@ each inverter beside it), the periods the bucket has and the periods it should h
 bucket with a missing period is marked (complete false), never filled with zeros. A local
 day is 23 or 25 hours at a DST change; the repeated autumn hour is two buckets.
 
---since and --until are widened to whole buckets. A plant's rows begin with its first
+--start and --end are widened to whole buckets. A plant's rows begin with its first
 stored period (periods before it are not missing: they never existed) and end with the
 bucket of its newest one (counted whole: an hour in progress is incomplete).
 
@@ -77,7 +77,7 @@ Formats (--format, else the extension): .csv, .jsonl, .parquet (typed) and .json
 ha-json: Home Assistant statistics (hourly only), one object per statistic id
 (<source>:<plant>_<quantity>) with the metadata and stats async_add_external_statistics
 takes and the resume point of the next export. --continue-from PREVIOUS.json continues
-each statistic's sum from that point: start --since at or before it, and import every
+each statistic's sum from that point: give --start at or before it, and import every
 row (rows with the same start replace the old ones, so repaired holes are corrected).
 The resume point never passes an hour with a hole the store may still repair.
 Inverter rollups into X.csv write each inverter's rows beside it, in X.inverters.csv.
@@ -191,11 +191,11 @@ def _check_continuation(path: str, since: int, until: int | None) -> dict[str, S
         at = datetime.fromisoformat(start).timestamp()
         if since > at:
             raise UsageError(
-                f"{path}: {sid} resumes at {start}: start --since at or before it, so its "
+                f"{path}: {sid} resumes at {start}: give --start at or before it, so its "
                 "sum continues"
             )
         if until is not None and until <= at:
-            raise UsageError(f"{path}: {sid} resumes at {start}: --until must be after it")
+            raise UsageError(f"{path}: {sid} resumes at {start}: --end must be after it")
     return anchors
 
 
@@ -217,10 +217,10 @@ def _plan(args: argparse.Namespace) -> _Plan:
     if not is_dsn(args.db) and not Path(args.db).is_file():
         raise UsageError(f"{shown(args.db)}: no such store")
     zone = None if args.tz is None else parse_zone(args.tz)
-    since = when_in(args.since, zone)
-    until = None if args.until is None else when_in(args.until, zone)
+    since = when_in(args.start, zone)
+    until = None if args.end is None else when_in(args.end, zone)
     if until is not None and until <= since:
-        raise UsageError("--until is not after --since")
+        raise UsageError("--end is not after --start")
     endpoint = Endpoint(args.endpoint)
     fmt = choose_stats_format(args.output, args.format)
     if fmt == "ha-json" and args.by != "hour":
@@ -344,14 +344,11 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         default=None,
         help="buckets in this IANA zone (default: the offsets the records carry)",
     )
-    parser.add_argument("--since", metavar="WHEN", required=True, help="first instant (included)")
-    parser.add_argument("--until", metavar="WHEN", default=None, help="end (excluded)")
-    parser.add_argument(
-        "--endpoint",
-        choices=("meter", "inverter"),
-        default="meter",
-        help="which records (default meter)",
+    add_when_option(
+        parser, "--start", required=True, old="--since", help="first instant (included)"
     )
+    add_when_option(parser, "--end", old="--until", help="last instant (excluded)")
+    add_endpoint_option(parser)
     parser.add_argument(
         "-o",
         "--output",

@@ -25,7 +25,9 @@ from typing import Any, Literal, Protocol, TextIO
 
 import attrs
 
-from lacecal_async.cli.export import (
+from lacecal_async.cli.messages import for_terminal
+from lacecal_async.cli.options import UsageError
+from lacecal_async.cli.writers import (
     CsvWriter,
     Export,
     JsonLinesWriter,
@@ -33,8 +35,6 @@ from lacecal_async.cli.export import (
     TableWriter,
     is_stream,
 )
-from lacecal_async.cli.messages import for_terminal
-from lacecal_async.cli.options import UsageError
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.private_file import create_private_file
 from lacecal_async.stats import StatsRow

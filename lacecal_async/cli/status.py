@@ -215,7 +215,7 @@ Exit status, as monitoring plugins (Nagios, Icinga, Sensu) read it; the worst pl
   3 UNKNOWN   the database is missing or unreadable, or lists no plant
 The lag is now minus the start of the newest stored record: a healthy plant lags one to
 two of its periods. Holes are shown, never judged; they count periods missing between
-stored records, not the time between --since and a plant's first record (the server has
+stored records, not the time between --start and a plant's first record (the server has
 nothing there). --json adds each row's "verdict" (ok, warning, critical) and "problems".
 """
 

@@ -27,7 +27,13 @@ from lacecal_async.cli.gc_tuning import bulk_gc
 from lacecal_async.cli.interrupt import Interrupted, run_interruptible
 from lacecal_async.cli.itrs import Redactor, collect_plants, read_stdin
 from lacecal_async.cli.log_lines import library_logs, stamped
-from lacecal_async.cli.options import UsageError, add_client_options, make_client
+from lacecal_async.cli.options import (
+    UsageError,
+    add_client_options,
+    add_endpoint_option,
+    add_when_option,
+    make_client,
+)
 from lacecal_async.cli.progress import choose_mode
 from lacecal_async.cli.stores import check_db, is_dsn, make_store, store_error
 from lacecal_async.cli.sync_progress import SyncProgress
@@ -177,7 +183,7 @@ def run(args: argparse.Namespace) -> int:
     stdin = read_stdin() if "-" in args.itr_file else None
     refs = collect_plants(args.itr, args.itr_file, stdin=stdin)
     clock = _clock(args)
-    since = parse_when(args.since, now=clock.now)
+    since = parse_when(args.start, now=clock.now)
     endpoints = ("meter", "inverter") if args.endpoint == "all" else (args.endpoint,)
     lookback = parse_duration(args.lookback) if args.lookback is not None else None
     lease_ttl = _lease_ttl(args.lease_ttl)
@@ -282,8 +288,8 @@ Each plant is stored under its alias (alias=IDENTIFIER), else its fingerprint
 any case, width or spacing, is refused: exit 2). Its file is created readable by its owner
 only (0600).
 
---since is where a plant NEW to the database starts; a plant with sync state resumes
-after its latest stored record and --since is ignored for it. A record dated more than
+--start is where a plant NEW to the database starts; a plant with sync state resumes
+after its latest stored record and --start is ignored for it. A record dated more than
 one period and 5 minutes after this machine's clock (a logger's clock glitch) is never
 stored: the records before it are, the plant fails (see lacecal status) and goes on once
 the logger is fixed; such records an older version stored are removed.
@@ -340,14 +346,15 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="the SQLite file (created if missing), or a PostgreSQL DSN postgresql://...",
     )
     add_plant_options(parser)
-    parser.add_argument(
-        "--since",
+    add_when_option(
+        parser,
+        "--start",
         required=True,
-        metavar="WHEN",
+        old="--since",
         help="first instant for plants new to DB (ignored for plants with sync state)",
     )
-    parser.add_argument(
-        "--endpoint",
+    add_endpoint_option(
+        parser,
         choices=("meter", "inverter", "all"),
         default="all",
         help="which records (default all: meter and inverter, and the inverter list)",

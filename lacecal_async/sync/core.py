@@ -23,7 +23,7 @@ import attrs
 
 from lacecal_async.endpoints import Endpoint, timed
 from lacecal_async.records import Inverter, InverterRecord, MeterRecord
-from lacecal_async.sync import pages
+from lacecal_async.sync import table_rows
 from lacecal_async.sync.dialect import Dialect
 from lacecal_async.sync.holes import Hole, attempted, find_gaps, head_gap, reconcile
 from lacecal_async.sync.schema import TABLE_NAMES
@@ -148,7 +148,7 @@ def read_around(periods: Table) -> tuple[list[str], str]:
 
 
 def _around(endpoint: Endpoint) -> str:
-    ctes, query = read_around(pages.PERIOD_TABLES[endpoint])
+    ctes, query = read_around(table_rows.PERIOD_TABLES[endpoint])
     return f"WITH {', '.join(ctes)} {query}"
 
 
@@ -208,7 +208,7 @@ ON CONFLICT (plant, endpoint) DO UPDATE SET
     future_removed = sync_state.future_removed + excluded.future_removed,
     updated_at = excluded.updated_at
 """
-#: A row per plant and synced endpoint (`pages.status_row`), one for a plant never synced.
+#: A row per plant and synced endpoint (`table_rows.status_row`), one for a plant never synced.
 #: Holes count from a plant's first stored period: the head gap before it is asked for
 #: again, but the server may never have had it.
 STATUS = """
@@ -238,7 +238,7 @@ SELECT p.plant, NULL, NULL, NULL, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, 0
 FROM plants p WHERE NOT EXISTS (SELECT 1 FROM sync_state s WHERE s.plant = p.plant)
 ORDER BY 1, 2
 """
-_HOLES = f"SELECT {pages.HOLE_COLUMNS} FROM holes WHERE plant = $1 AND endpoint = $2"  # noqa: S608
+_HOLES = f"SELECT {table_rows.HOLE_COLUMNS} FROM holes WHERE plant = $1 AND endpoint = $2"  # noqa: S608
 
 
 def state_args(state: SyncState, now: float) -> tuple[Any, ...]:
@@ -256,7 +256,7 @@ class PageWrite:
 
     plant: str
     endpoint: Endpoint
-    #: Each table's rows (`pages.page_rows`).
+    #: Each table's rows (`table_rows.page_rows`).
     tables: list[tuple[Table, list[Row]]]
     #: The page's first and last period start.
     span: tuple[int, int]
@@ -305,7 +305,7 @@ async def _write_holes(
             [hole.start for hole in known],
         )
     await db.executemany(
-        f"INSERT INTO holes (plant, endpoint, {pages.HOLE_COLUMNS}) "  # noqa: S608
+        f"INSERT INTO holes (plant, endpoint, {table_rows.HOLE_COLUMNS}) "  # noqa: S608
         "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         [(plant, endpoint.value, *attrs.astuple(hole)) for hole in holes],
     )
@@ -485,7 +485,7 @@ class StoreCore:
         `LeaseLostError`).
         """
         value = timed(endpoint)
-        tables = pages.page_rows(value, plant, records)
+        tables = table_rows.page_rows(value, plant, records)
 
         async def job(db: Driver) -> None:
             async with self._plant_write(db, plant, worker, known=True):
@@ -511,7 +511,7 @@ class StoreCore:
                 # A hole before the span's first period is the head's (`_update_head`'s).
                 known = [
                     hole
-                    for hole in (pages.hole(row[1:]) for row in found if row[0] == 1)
+                    for hole in (table_rows.hole(row[1:]) for row in found if row[0] == 1)
                     if hole.start >= periods[0][0]
                 ]
                 holes = reconcile(find_gaps(periods), known, now)
@@ -527,7 +527,7 @@ class StoreCore:
 
         Run after the page and the state are written (the state holds `since`).
         """
-        table = TABLE_NAMES[pages.PERIOD_TABLES[endpoint]]
+        table = TABLE_NAMES[table_rows.PERIOD_TABLES[endpoint]]
         row = await db.fetchrow(
             "SELECT s.since, t.unix_time, t.interval_s FROM sync_state s, "  # noqa: S608
             f"(SELECT unix_time, interval_s FROM {table} WHERE plant = $1 "
@@ -541,7 +541,7 @@ class StoreCore:
         since, first, interval = row
         gap = head_gap(since, first, interval)
         known = [
-            pages.hole(hole)
+            table_rows.hole(hole)
             for hole in await db.fetch(
                 f"{_HOLES} AND start_time < $3", plant, endpoint.value, first
             )
@@ -573,7 +573,7 @@ class StoreCore:
         plants: Sequence[str] | None = None,
         start: int | None = None,
         end: int | None = None,
-        batch: int = pages.READ_BATCH,
+        batch: int = table_rows.READ_BATCH,
     ) -> AsyncIterator[list[Row]]:
         """Yield `table`'s rows (a `lacecal_async.tables` table) in batches, ordered by key.
 
@@ -601,7 +601,7 @@ class StoreCore:
             yield rows
             if len(rows) < batch:
                 return
-            after = pages.key(table, rows[-1])
+            after = table_rows.key(table, rows[-1])
 
     async def read_records(
         self,
@@ -610,7 +610,7 @@ class StoreCore:
         plants: Sequence[str] | None = None,
         start: int | None = None,
         end: int | None = None,
-        batch: int = pages.READ_BATCH,
+        batch: int = table_rows.READ_BATCH,
     ) -> AsyncIterator[tuple[str, list[MeterRecord] | list[InverterRecord]]]:
         """Yield ``(plant, records)`` batches of a timed endpoint, ordered by plant and time.
 
@@ -624,7 +624,7 @@ class StoreCore:
             async for rows in self.read_rows(
                 METER, plants=plants, start=start, end=end, batch=batch
             ):
-                for plant, runs in pages.by_plant(rows):
+                for plant, runs in table_rows.by_plant(rows):
                     yield plant, [meter_record(row) for row in runs]
             return
         rows_filter = _Filter(plants, start, end)
@@ -639,7 +639,10 @@ class StoreCore:
                     periods = await self._select(db, PERIODS, where, params, batch)
                     if not periods:
                         return []
-                    first, last = pages.key(PERIODS, periods[0]), pages.key(PERIODS, periods[-1])
+                    first, last = (
+                        table_rows.key(PERIODS, periods[0]),
+                        table_rows.key(PERIODS, periods[-1]),
+                    )
                     span, span_params = rows_filter.where()
                     n = len(span_params)
                     span += " AND " if span else " WHERE "
@@ -652,7 +655,7 @@ class StoreCore:
                     by_period.setdefault((row[0], row[1]), []).append(row)
                 return [
                     (plant, [inverter_record(p, by_period.get((p[0], p[1]), [])) for p in runs])
-                    for plant, runs in pages.by_plant(periods)
+                    for plant, runs in table_rows.by_plant(periods)
                 ]
 
             batches = await self._call(job)
@@ -725,7 +728,7 @@ class StoreCore:
                 value.value,
                 due_by,
             )
-            return [pages.hole(row) for row in rows]
+            return [table_rows.hole(row) for row in rows]
 
         return await self._call(job)
 
@@ -748,7 +751,7 @@ class StoreCore:
         async def job(db: Driver) -> None:
             async with self._plant_write(db, plant, worker, known=False):
                 holes = [
-                    pages.hole(row)
+                    table_rows.hole(row)
                     for row in await db.fetch(
                         f"{_HOLES} AND start_time < $3 AND end_time > $4",
                         *(plant, value.value, end, start),
@@ -815,7 +818,7 @@ class StoreCore:
         holds the plant's lease (else `LeaseLostError`).
         """
         value = timed(endpoint)
-        table = TABLE_NAMES[pages.PERIOD_TABLES[value]]
+        table = TABLE_NAMES[table_rows.PERIOD_TABLES[value]]
 
         async def job(db: Driver) -> int:
             async with self._plant_write(db, plant, worker, known=True):
@@ -858,6 +861,6 @@ class StoreCore:
         """Return a row per plant and synced endpoint (one row for a plant never synced)."""
 
         async def job(db: Driver) -> list[StatusRow]:
-            return [pages.status_row(row) for row in await db.fetch(STATUS)]
+            return [table_rows.status_row(row) for row in await db.fetch(STATUS)]
 
         return await self._call(job)

@@ -33,7 +33,7 @@ import attrs
 
 from lacecal_async.client import LacecalClient
 from lacecal_async.clock import Clock, SystemClock
-from lacecal_async.endpoints import DEFAULT_INTERVAL, Endpoint, timed
+from lacecal_async.endpoints import DEFAULT_INTERVAL, Endpoint, EndpointLike, Records, timed
 from lacecal_async.errors import (
     LacecalClockError,
     LacecalClosedError,
@@ -168,8 +168,8 @@ def sync_plants(plants: Iterable[str | tuple[str, str | None] | SyncPlant]) -> l
     return list(out.values())
 
 
-def _endpoints(endpoints: Iterable[Endpoint | str] | Endpoint | str) -> tuple[Endpoint, ...]:
-    if isinstance(endpoints, str):
+def _endpoints(endpoints: Iterable[EndpointLike] | EndpointLike) -> tuple[Endpoint, ...]:
+    if isinstance(endpoints, str | Records):
         endpoints = (endpoints,)
     chosen = tuple(dict.fromkeys(timed(e) for e in endpoints))
     if not chosen:
@@ -719,7 +719,7 @@ async def sync(
     client: LacecalClient,
     store: Store,
     plants: Iterable[str | tuple[str, str | None] | SyncPlant],
-    endpoints: Iterable[Endpoint | str] | Endpoint | str = (Endpoint.METER, Endpoint.INVERTER),
+    endpoints: Iterable[EndpointLike] | EndpointLike = (Endpoint.METER, Endpoint.INVERTER),
     since: datetime | int | None = None,
     *,
     clock: Clock | None = None,
@@ -762,7 +762,7 @@ async def follow(
     client: LacecalClient,
     store: Store,
     plants: Iterable[str | tuple[str, str | None] | SyncPlant],
-    endpoints: Iterable[Endpoint | str] | Endpoint | str = (Endpoint.METER, Endpoint.INVERTER),
+    endpoints: Iterable[EndpointLike] | EndpointLike = (Endpoint.METER, Endpoint.INVERTER),
     since: datetime | int | None = None,
     *,
     clock: Clock | None = None,
@@ -799,7 +799,7 @@ async def follow_fleet(
     client: LacecalClient,
     store: FleetStore,
     plants: Iterable[str | tuple[str, str | None] | SyncPlant],
-    endpoints: Iterable[Endpoint | str] | Endpoint | str = (Endpoint.METER, Endpoint.INVERTER),
+    endpoints: Iterable[EndpointLike] | EndpointLike = (Endpoint.METER, Endpoint.INVERTER),
     since: datetime | int | None = None,
     *,
     clock: Clock | None = None,

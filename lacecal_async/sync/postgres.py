@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, TypeAlias, TypeVar
 import attrs
 
 from lacecal_async.endpoints import Endpoint
-from lacecal_async.sync import pages
+from lacecal_async.sync import table_rows
 from lacecal_async.sync.core import (
     STATUS,
     Driver,
@@ -142,10 +142,11 @@ FROM plants p
 """
 
 
-#: Per endpoint: the one statement writing a page (its tables in `pages.page_rows`' order).
+#: Per endpoint: the one statement writing a page (its tables in `table_rows.page_rows`' order).
 _PAGE_SQL = {
     endpoint: page_statement(
-        [table for table, _ in pages.page_rows(endpoint, "", [])], pages.PERIOD_TABLES[endpoint]
+        [table for table, _ in table_rows.page_rows(endpoint, "", [])],
+        table_rows.PERIOD_TABLES[endpoint],
     )
     for endpoint in (Endpoint.METER, Endpoint.INVERTER)
 }
@@ -423,7 +424,7 @@ class PostgresStore(StoreCore):
             out = []
             for row in rows:
                 holder, refused_by, live = fleet.get(row[0], (None, [], 0))
-                base = pages.status_row(row)
+                base = table_rows.status_row(row)
                 out.append(
                     attrs.evolve(
                         base,

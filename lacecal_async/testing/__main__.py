@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from lacecal_async.rate import parse_rate
+from lacecal_async.rate import parse_rate_or_none
 from lacecal_async.testing import lifeline, serving
 from lacecal_async.testing.clock import Clock
 from lacecal_async.testing.plants import Plant
@@ -28,7 +28,7 @@ __all__ = ["build", "main", "parse_args", "serve"]
 def _rate(text: str) -> tuple[int, float] | None:
     """Parse ``N/SECONDS`` (e.g. ``6/60``, ``6/0.5``) or ``none``."""
     try:
-        return parse_rate(text, allow_none=True)
+        return parse_rate_or_none(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from lacecal_async.cli import main
-from lacecal_async.cli.export import ParquetWriter, open_export
 from lacecal_async.cli.itrs import ENV_VAR
 from lacecal_async.cli.options import UsageError
 from lacecal_async.cli.when import parse_when
+from lacecal_async.cli.writers import ParquetWriter, open_export
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.tables import INVERTERS, METER
 from lacecal_async.testing import FakeLacecalServer, make_plants
@@ -67,7 +67,7 @@ def label(itr: str) -> str:
 
 def fetch(server: FakeLacecalServer, *extra: str, endpoint: str = "meter") -> list[str]:
     return [
-        "fetch", endpoint, *itr_args(), "--start", str(START), "--end", str(END),
+        "fetch", "--endpoint", endpoint, *itr_args(), "--start", str(START), "--end", str(END),
         "--base-url", server.base_url, "--rate", FAST, "--progress", "plain", "--timeout", "10",
         *extra,
     ]  # fmt: skip
@@ -113,7 +113,16 @@ def test_a_plant_without_a_load_meter_has_empty_cells(
 ) -> None:
     plant = next(p for p in PLANTS if not p.load)
     out = tmp_path / "m.csv"
-    args = ["fetch", "meter", plant.itr, "--start", str(START), "--end", str(START + 3600)]
+    args = [
+        "fetch",
+        "--endpoint",
+        "meter",
+        plant.itr,
+        "--start",
+        str(START),
+        "--end",
+        str(START + 3600),
+    ]
     assert main([*args, "--base-url", server.base_url, "--rate", FAST, "-o", str(out)]) == 0
     lines = out.read_text(encoding="utf-8").splitlines()
     load = METER.names.index("load_kwh")
@@ -139,7 +148,15 @@ def test_json_lines_on_stdout_by_default(
 
 def test_json_lines_file_keeps_non_ascii_names(server: FakeLacecalServer, tmp_path: Path) -> None:
     out = tmp_path / "m.ndjson"
-    args = ["fetch", "meter", f"Año Ñ={PLANTS[1].itr}", "--start", str(START), "--end"]
+    args = [
+        "fetch",
+        "--endpoint",
+        "meter",
+        f"Año Ñ={PLANTS[1].itr}",
+        "--start",
+        str(START),
+        "--end",
+    ]
     assert main([*args, str(START + 3600), "--base-url", server.base_url, "-o", str(out)]) == 0
     lines = read_jsonl(out.read_text(encoding="utf-8"))
     assert {line["plant"] for line in lines} == {"Año Ñ"}
@@ -226,7 +243,7 @@ def test_itr_file_with_aliases_comments_and_blank_lines(
         f"# my plants\n\n  roof = {PLANTS[0].itr}  # the big one\n{PLANTS[1].itr}\n",
         encoding="utf-8",
     )
-    args = ["fetch", "meter", "--itr-file", str(listing), "--start", str(START)]
+    args = ["fetch", "--endpoint", "meter", "--itr-file", str(listing), "--start", str(START)]
     args += ["--end", str(START + 7200), "--base-url", server.base_url, "--rate", FAST]
     assert main([*args, "-o", str(tmp_path / "m.csv"), "--progress", "plain"]) == 0
     _, rows = read_csv(tmp_path / "m.csv")
@@ -244,7 +261,16 @@ def test_itr_file_from_stdin_adds_to_arguments(
 ) -> None:
     monkeypatch.setattr(sys, "stdin", io.StringIO(f"b={PLANTS[1].itr}\n"))
     monkeypatch.setenv(ENV_VAR, f"ignored={PLANTS[2].itr}")  # arguments win over the variable
-    args = ["fetch", "meter", f"a={PLANTS[0].itr}", "--itr-file", "-", "--start", str(START)]
+    args = [
+        "fetch",
+        "--endpoint",
+        "meter",
+        f"a={PLANTS[0].itr}",
+        "--itr-file",
+        "-",
+        "--start",
+        str(START),
+    ]
     args += ["--end", str(START + 3600), "--base-url", server.base_url, "-q"]
     assert main([*args, "-o", str(tmp_path / "m.csv")]) == 0
     _, rows = read_csv(tmp_path / "m.csv")
@@ -257,7 +283,7 @@ def test_identifiers_from_the_environment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv(ENV_VAR, f" x={PLANTS[0].itr}, ,{PLANTS[3].itr},x={PLANTS[0].itr}")
-    args = ["fetch", "meter", "--start", str(START), "--end", str(START + 3600)]
+    args = ["fetch", "--endpoint", "meter", "--start", str(START), "--end", str(START + 3600)]
     assert main([*args, "--base-url", server.base_url, "-q", "-o", str(tmp_path / "m.csv")]) == 0
     _, rows = read_csv(tmp_path / "m.csv")
     assert set(by_plant(rows)) == {"x", PLANTS[3].itr}
@@ -308,7 +334,7 @@ def test_failed_plants_exit_1_and_are_listed_redacted(
 def test_usage_errors_are_one_line_and_exit_2(
     args: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["fetch", "meter", UNKNOWN, *args]) == 2
+    assert main(["fetch", "--endpoint", "meter", UNKNOWN, *args]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert err.startswith("lacecal: error: ")
@@ -320,14 +346,14 @@ def test_an_invalid_identifier_is_redacted_in_its_message(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     wrong = "Secret0000000000XYZW"  # 20 characters: not an identifier, still private
-    assert main(["fetch", "meter", wrong, "--start", "0"]) == 2
+    assert main(["fetch", "--endpoint", "meter", wrong, "--start", "0"]) == 2
     err = capsys.readouterr().err
     assert "...XYZW" in err
     assert wrong not in err
 
 
 def test_no_plant_at_all(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["fetch", "meter", "--start", "0"]) == 2
+    assert main(["fetch", "--endpoint", "meter", "--start", "0"]) == 2
     assert "no plant given" in capsys.readouterr().err
 
 
@@ -336,13 +362,13 @@ def test_no_plant_at_all(capsys: pytest.CaptureFixture[str]) -> None:
     [
         [],
         ["fetch"],
-        ["fetch", "meter", UNKNOWN],  # --start is required
-        ["fetch", "meters", UNKNOWN, "--start", "0"],
-        ["fetch", "meter", UNKNOWN, "--start", "0", "--rate", "6"],
-        ["fetch", "meter", UNKNOWN, "--start", "0", "--rate", "0/60"],
-        ["fetch", "meter", UNKNOWN, "--start", "0", "--timeout=-1"],
-        ["fetch", "meter", UNKNOWN, "--start", "0", "--timeout", "soon"],
-        ["fetch", "meter", UNKNOWN, "--start", "0", "--retries", "x"],
+        ["fetch", "--endpoint", "meter", UNKNOWN],  # --start is required
+        ["fetch", "--endpoint", "meters", UNKNOWN, "--start", "0"],
+        ["fetch", "--endpoint", "meter", UNKNOWN, "--start", "0", "--rate", "6"],
+        ["fetch", "--endpoint", "meter", UNKNOWN, "--start", "0", "--rate", "0/60"],
+        ["fetch", "--endpoint", "meter", UNKNOWN, "--start", "0", "--timeout=-1"],
+        ["fetch", "--endpoint", "meter", UNKNOWN, "--start", "0", "--timeout", "soon"],
+        ["fetch", "--endpoint", "meter", UNKNOWN, "--start", "0", "--retries", "x"],
         ["bogus"],
     ],
 )
@@ -375,7 +401,7 @@ def test_ctrl_c_in_process_leaves_a_prefix_and_exits_130(
         return out.exists() and len(out.read_text(encoding="utf-8").splitlines()) > 1
 
     with threaded_server(plants) as fake:
-        args = ["fetch", "meter", *secrets(plants), "--start", str(plants[0].first)]
+        args = ["fetch", "--endpoint", "meter", *secrets(plants), "--start", str(plants[0].first)]
         args += ["--end", str(plants[0].first + 10 * 86400), "--rate", "1/0.5"]
         status = main_until(
             [*args, "--base-url", fake.base_url, "-o", str(out), "-q"], data_written
@@ -429,7 +455,15 @@ def test_plain_progress_prints_summaries_periodically(
 ) -> None:
     plants = make_plants(1, seed=15, days=2)
     with threaded_server(plants) as fake:
-        args = ["fetch", "meter", plants[0].itr, "--start", str(plants[0].first), "--end"]
+        args = [
+            "fetch",
+            "--endpoint",
+            "meter",
+            plants[0].itr,
+            "--start",
+            str(plants[0].first),
+            "--end",
+        ]
         args += [str(plants[0].first + 2 * 86400), "--rate", "1/0.3", "--progress-every", "0.1"]
         assert main([*args, "--base-url", fake.base_url, "-o", str(tmp_path / "m.csv")]) == 0
     err = capsys.readouterr().err.splitlines()

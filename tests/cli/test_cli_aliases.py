@@ -43,7 +43,7 @@ def test_sync_refuses_such_an_alias_and_creates_nothing(
     entries: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     db = tmp_path / "s.db"
-    assert main(["sync", str(db), *entries, "--since", "2024-10-02", "-q", *NOWHERE]) == 2
+    assert main(["sync", str(db), *entries, "--start", "2024-10-02", "-q", *NOWHERE]) == 2
     assert_refused(capsys.readouterr().err)
     assert list(tmp_path.iterdir()) == []
 
@@ -54,7 +54,7 @@ def test_fetch_and_inverters_refuse_such_a_label(
     entries: list[str], command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "out.csv"
-    fetch = ["fetch", "meter", "--start", "2024-10-02", "-q"]
+    fetch = ["fetch", "--endpoint", "meter", "--start", "2024-10-02", "-q"]
     head = fetch if command == "fetch" else ["inverters"]
     assert main([*head, *entries, "-o", str(out), *NOWHERE]) == 2
     assert_refused(capsys.readouterr().err)

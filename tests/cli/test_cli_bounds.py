@@ -32,14 +32,14 @@ def _no_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def sync(db: str, *more: str) -> list[str]:
-    return ["sync", db, ITR, "--since", "2024-10-02", "-q", *NOWHERE, *more]
+    return ["sync", db, ITR, "--start", "2024-10-02", "-q", *NOWHERE, *more]
 
 
 ONE_LINE = [
-    pytest.param(["--since", HUGE], "time", id="since-huge"),
-    pytest.param(["--since", "1969-12-31"], "time", id="since-before-1970"),
-    pytest.param(["--since", "9999-12-31T23:00-05:00"], "time", id="since-after-9999"),
-    pytest.param(["--since", "0001-01-01"], "time", id="since-year-1"),
+    pytest.param(["--start", HUGE], "time", id="since-huge"),
+    pytest.param(["--start", "1969-12-31"], "time", id="since-before-1970"),
+    pytest.param(["--start", "9999-12-31T23:00-05:00"], "time", id="since-after-9999"),
+    pytest.param(["--start", "0001-01-01"], "time", id="since-year-1"),
     pytest.param(["--lookback", HUGE + "d"], "duration", id="lookback-huge"),
     pytest.param(["--lookback", "9" * 400 + "s"], "duration", id="lookback-inf"),
     pytest.param(["--lease-ttl", HUGE + "d"], "duration", id="lease-ttl-huge"),
@@ -95,9 +95,20 @@ def test_workers_out_of_range_is_one_line(workers: str, capsys: pytest.CaptureFi
 @pytest.mark.parametrize(
     "argv",
     [
-        ["fetch", "meter", ITR, "--start", HUGE, "-q", *NOWHERE],
-        ["fetch", "meter", ITR, "--start", "2024-10-02", "--end", HUGE, "-q", *NOWHERE],
-        ["fetch", "meter", ITR, "--start", "1900-01-01", "-q", *NOWHERE],
+        ["fetch", "--endpoint", "meter", ITR, "--start", HUGE, "-q", *NOWHERE],
+        [
+            "fetch",
+            "--endpoint",
+            "meter",
+            ITR,
+            "--start",
+            "2024-10-02",
+            "--end",
+            HUGE,
+            "-q",
+            *NOWHERE,
+        ],
+        ["fetch", "--endpoint", "meter", ITR, "--start", "1900-01-01", "-q", *NOWHERE],
         ["export", "{db}", "--start", HUGE],
         ["export", "{db}", "--end", "1800"],
     ],
@@ -107,7 +118,7 @@ def test_fetch_and_export_times_out_of_range_are_one_line(
 ) -> None:
     db = tmp_path / "s.db"
     if "export" in argv:  # a store to export from
-        made = ["sync", str(db), ITR, "--since", "now", "-q", "--endpoint", "meter", *NOWHERE]
+        made = ["sync", str(db), ITR, "--start", "now", "-q", "--endpoint", "meter", *NOWHERE]
         assert main(made) == 1  # nothing to fetch from: failed, the store is made
         capsys.readouterr()
     assert main([a.replace("{db}", str(db)) for a in argv]) == 2
@@ -120,12 +131,12 @@ def test_fetch_and_export_times_out_of_range_are_one_line(
 @pytest.mark.parametrize(
     "argv",
     [
-        ["fetch", "meter", ITR, "--start", "0", "--retries", HUGE],
-        ["fetch", "meter", ITR, "--start", "0", "--rate", "1/1e308"],
-        ["fetch", "meter", ITR, "--start", "0", "--rate", f"{HUGE}/60"],
-        ["fetch", "meter", ITR, "--start", "0", "--timeout", "1e308"],
-        ["fetch", "meter", ITR, "--start", "0", "--progress-every", "nan"],
-        ["sync", "x.db", ITR, "--since", "0", "--progress-every", "-1"],
+        ["fetch", "--endpoint", "meter", ITR, "--start", "0", "--retries", HUGE],
+        ["fetch", "--endpoint", "meter", ITR, "--start", "0", "--rate", "1/1e308"],
+        ["fetch", "--endpoint", "meter", ITR, "--start", "0", "--rate", f"{HUGE}/60"],
+        ["fetch", "--endpoint", "meter", ITR, "--start", "0", "--timeout", "1e308"],
+        ["fetch", "--endpoint", "meter", ITR, "--start", "0", "--progress-every", "nan"],
+        ["sync", "x.db", ITR, "--start", "0", "--progress-every", "-1"],
         ["inverters", ITR, "--timeout", "inf"],
         ["serve", "--port", HUGE],
         ["serve", "--rate", "x"],

@@ -60,7 +60,7 @@ def test_a_damaged_store_is_one_line_and_a_failure(
     command: str, broken: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     argv = {
-        "sync": ["sync", str(broken), PLANT.itr, "--since", "now", "-q"],
+        "sync": ["sync", str(broken), PLANT.itr, "--start", "now", "-q"],
         "status": ["status", str(broken)],
         "export": ["export", str(broken), "-o", str(tmp_path / "meter.csv")],
     }[command]

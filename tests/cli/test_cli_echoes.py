@@ -86,7 +86,7 @@ def test_an_error_body_echoing_a_fullwidth_identifier_is_hidden_everywhere(
 ) -> None:
     db = tmp_path / "s.db"
     with threaded_raw_server(_echoing_errors) as url:
-        args = ["sync", str(db), A.itr, f"roof={B.itr}", "--since", "2024-10-02", "-q"]
+        args = ["sync", str(db), A.itr, f"roof={B.itr}", "--start", "2024-10-02", "-q"]
         assert main([*args, "--base-url", url, "--retries", "0", "--rate", "100/1"]) == 1
     err = capsys.readouterr().err
     assert_no_leak(err, ITRS)

@@ -51,8 +51,9 @@ def _no_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def fetch(server: FakeLacecalServer, endpoint: str, end: int, *extra: str) -> list[str]:
     return [
-        "fetch", endpoint, f"p0={FULL[0].itr}", FULL[1].itr, "--start", str(DST_START),
-        "--end", str(end), "--base-url", server.base_url, "--rate", FAST, "-q", *extra,
+        "fetch", "--endpoint", endpoint, f"p0={FULL[0].itr}", FULL[1].itr,
+        "--start", str(DST_START), "--end", str(end),
+        "--base-url", server.base_url, "--rate", FAST, "-q", *extra,
     ]  # fmt: skip
 
 
@@ -101,7 +102,7 @@ def test_resume_refuses_another_endpoints_file(
     if ext == "parquet":
         (tmp_path / "x.periods.parquet").write_bytes(b"not parquet")
     assert main(fetch(server, "inverter", DST_END, "-o", str(out), "--resume")) == 2
-    assert "does not hold `lacecal fetch inverter` output" in capsys.readouterr().err
+    assert "does not hold `lacecal fetch --endpoint inverter` output" in capsys.readouterr().err
 
 
 def test_resume_needs_every_file_of_the_output(

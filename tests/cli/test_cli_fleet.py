@@ -41,7 +41,7 @@ def test_a_fleet_worker_in_process_until_sigterm(
     # The default --workers: one, in this process, for so small a fleet.
     code = main_until(
         [
-            *("sync", postgres_dsn, f"roof={itrs[0]}", itrs[1], "--since", str(start)),
+            *("sync", postgres_dsn, f"roof={itrs[0]}", itrs[1], "--start", str(start)),
             *("--follow", "--endpoint", "meter", "--base-url", url, "--rate", "50/1"),
             *("--lease-ttl", "1s", "--progress", "plain"),
         ],
@@ -76,7 +76,7 @@ def test_workers_are_checked(
         (postgres_dsn, ["--workers", "2"], "--workers needs --follow"),
         (postgres_dsn, ["--follow", "--workers", "0"], "--workers is at least 1"),
     ]:
-        assert main(["sync", db, itr, "--since", "0", *options]) == 2
+        assert main(["sync", db, itr, "--start", "0", *options]) == 2
         assert message in capsys.readouterr().err
     assert not Path(sqlite).exists()
 
@@ -86,9 +86,9 @@ def test_workers_refused_on_sqlite_from_the_command_line(
 ) -> None:
     itr = make_plants(1, seed=1)[0].itr
     db = str(tmp_path / "x.db")
-    assert main(["sync", db, itr, "--since", "0", "--follow", "--workers", "2"]) == 2
+    assert main(["sync", db, itr, "--start", "0", "--follow", "--workers", "2"]) == 2
     assert "SQLite has no leases" in capsys.readouterr().err
-    assert main(["sync", db, itr, "--since", "0", "--lease-ttl", "0"]) == 2
+    assert main(["sync", db, itr, "--start", "0", "--lease-ttl", "0"]) == 2
     assert "--lease-ttl is a positive duration" in capsys.readouterr().err
 
 
@@ -97,7 +97,7 @@ def test_an_unreachable_database_is_one_line_without_its_password(
 ) -> None:
     itr = make_plants(1, seed=1)[0].itr
     dsn = "postgresql://lacecal:s3cretpass@127.0.0.1:9/fleet"
-    assert main(["sync", dsn, itr, "--since", "0", "--follow", "--timeout", "2"]) == 1
+    assert main(["sync", dsn, itr, "--start", "0", "--follow", "--timeout", "2"]) == 1
     err = capsys.readouterr().err
     assert "postgresql://127.0.0.1:9/fleet: cannot connect to" in err
     assert "s3cretpass" not in err
@@ -114,11 +114,11 @@ def test_run_workers_runs_the_command_n_times(
     dbs = [tmp_path / "a.db", tmp_path / "b.db"]
     # Each child syncs once (no --follow), the same command line: both write the one file.
     argv = [
-        *("sync", str(dbs[0]), itrs[0], "--since", str(start), "--base-url", url, "-q"),
+        *("sync", str(dbs[0]), itrs[0], "--start", str(start), "--base-url", url, "-q"),
         *("--rate", "1000/1", "--endpoint", "meter"),
     ]
     assert run_workers(argv, 2) == 0
-    bad = ["sync", str(dbs[1]), itrs[0], "--since", "not-a-time"]
+    bad = ["sync", str(dbs[1]), itrs[0], "--start", "not-a-time"]
     assert run_workers(bad, 2) == 2  # a child's usage error is the status
 
     async def latest() -> int | None:
@@ -169,7 +169,7 @@ def test_status_of_a_postgresql_database_matches_sqlite(
     sqlite = str(tmp_path / "same.db")
     for db in (postgres_dsn, sqlite):
         argv = [
-            *("sync", db, f"roof={itrs[0]}", itrs[1], "--since", str(start), "-q"),
+            *("sync", db, f"roof={itrs[0]}", itrs[1], "--start", str(start), "-q"),
             *("--base-url", url, "--rate", "1000/1", "--endpoint", "meter"),
         ]
         assert main(argv) == 0

@@ -16,8 +16,8 @@ import attrs
 import pytest
 
 from lacecal_async.cli import main
-from lacecal_async.cli.export import JsonLinesWriter, record_objects
 from lacecal_async.cli.itrs import ENV_VAR
+from lacecal_async.cli.writers import JsonLinesWriter, record_objects
 from lacecal_async.records import Inverter
 from lacecal_async.testing import Plant, make_plants
 from tests.support import processes
@@ -62,26 +62,47 @@ def _umask() -> Iterator[None]:
         pytest.param([f"north={ITR}"], id="unknown-command-with-alias"),
         pytest.param(["fetch", ITR, "meter", "--start", "2024-01-01"], id="invalid-choice"),
         pytest.param(
-            ["fetch", "meter", "--start", "2024-01-01", ITR, "--quite"], id="unrecognized-argument"
+            ["fetch", "--endpoint", "meter", "--start", "2024-01-01", ITR, "--quite"],
+            id="unrecognized-argument",
         ),
         pytest.param(["inverters", OTHER, "--bogus", ITR], id="unrecognized-option-value"),
         pytest.param(
-            ["fetch", "meter", "--start", "2024-01-01", "--rate", ITR], id="bad-typed-value"
+            ["fetch", "--endpoint", "meter", "--start", "2024-01-01", "--rate", ITR],
+            id="bad-typed-value",
         ),
         pytest.param(["inverters", "--timeout", ITR.lower()], id="bad-typed-value-lower"),
         pytest.param(["inverters", "--wire-format", ITR], id="invalid-option-choice"),
-        pytest.param(["fetch", "meter", ITR, "--end", "now"], id="missing-required-option"),
-        pytest.param(["fetch", "meter", ITR + "x"], id="longer-word"),
         pytest.param(
-            ["fetch", "meter", OTHER, "--start", "2024", "-o", f"/nonexistent/{ITR}.csv"],
+            ["fetch", "--endpoint", "meter", ITR, "--end", "now"], id="missing-required-option"
+        ),
+        pytest.param(["fetch", "--endpoint", "meter", ITR + "x"], id="longer-word"),
+        pytest.param(
+            [
+                "fetch",
+                "--endpoint",
+                "meter",
+                OTHER,
+                "--start",
+                "2024",
+                "-o",
+                f"/nonexistent/{ITR}.csv",
+            ],
             id="output-in-a-missing-directory",
         ),
         pytest.param(
-            ["fetch", "meter", OTHER, "--start", "2024", "-o", f"{ITR}.txt"],
+            ["fetch", "--endpoint", "meter", OTHER, "--start", "2024", "-o", f"{ITR}.txt"],
             id="output-with-an-unknown-extension",
         ),
         pytest.param(
-            ["fetch", "meter", "--start", "2024", "--itr-file", f"/nonexistent/{ITR}"],
+            [
+                "fetch",
+                "--endpoint",
+                "meter",
+                "--start",
+                "2024",
+                "--itr-file",
+                f"/nonexistent/{ITR}",
+            ],
             id="missing-itr-file",
         ),
         pytest.param(["inverters", OTHER, "-o", f"/nonexistent/{ITR}"], id="inverters-output"),
@@ -190,7 +211,17 @@ def test_fetch_reports_progress_and_log_lines_escaped(
 ) -> None:
     monkeypatch.setenv("COLUMNS", "300")
     output = tmp_path / "x.jsonl"
-    args = ["fetch", "meter", ITR, OTHER, "--start", "2024-01-01", "--end", "2024-01-02"]
+    args = [
+        "fetch",
+        "--endpoint",
+        "meter",
+        ITR,
+        OTHER,
+        "--start",
+        "2024-01-01",
+        "--end",
+        "2024-01-02",
+    ]
     args += ["--base-url", hostile_url, "--retries", "0", "-v", "--progress", progress]
     assert main([*args, "-o", str(output)]) == 1
     err = capsys.readouterr().err
@@ -212,7 +243,17 @@ def test_a_nan_energy_fails_the_plant_instead_of_writing_nan(
     hostile_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     output = tmp_path / "x.jsonl"
-    args = ["fetch", "meter", ITR, "--start", "2024-01-01", "--end", "2024-01-02", "-q"]
+    args = [
+        "fetch",
+        "--endpoint",
+        "meter",
+        ITR,
+        "--start",
+        "2024-01-01",
+        "--end",
+        "2024-01-02",
+        "-q",
+    ]
     assert main([*args, "--base-url", hostile_url, "--retries", "0", "-o", str(output)]) == 1
     assert "NaN" not in output.read_text()
     assert "expected a finite JSON number" in capsys.readouterr().err
@@ -253,7 +294,16 @@ def test_fetch_creates_its_output_readable_by_the_owner_only(
         existing.write_bytes(b"")
         existing.chmod(0o640)
         for path in (created, existing):
-            args = ["fetch", "meter", plant.itr, "--start", str(START), "--end", str(END)]
+            args = [
+                "fetch",
+                "--endpoint",
+                "meter",
+                plant.itr,
+                "--start",
+                str(START),
+                "--end",
+                str(END),
+            ]
             args += ["--base-url", server.base_url, "--rate", "60/0.1", "-q", "-o", str(path)]
             args += ["--force"]  # the existing file is overwritten, and keeps its mode
             assert main(args) == 0

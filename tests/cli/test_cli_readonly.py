@@ -128,7 +128,7 @@ def test_another_apps_schema_version_table_is_not_a_store(  # noqa: PLR0917 - fi
     before = pg_state(postgres_dsn, other_app=False)
     if command == "sync":
         itr = "ABCDEFGHJKLMNPQR"
-        code = main(["sync", with_password(postgres_dsn), itr, "--since", "2017-06-05"])
+        code = main(["sync", with_password(postgres_dsn), itr, "--start", "2017-06-05"])
     else:
         code = _run(command, with_password(postgres_dsn), tmp_path)
     assert code != 0

@@ -56,7 +56,7 @@ def server() -> Iterator[FakeLacecalServer]:
 def db(server: FakeLacecalServer, tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("stats") / "plants.db"
     plants = [f"{alias}={p.itr}" for alias, p in zip(ALIASES, PLANTS, strict=True)]
-    args = ["sync", str(path), *plants, "--since", str(SINCE), "--base-url", server.base_url]
+    args = ["sync", str(path), *plants, "--start", str(SINCE), "--base-url", server.base_url]
     assert main([*args, "--rate", FAST, "--endpoint", "all", "-q"]) == 0
     return path
 
@@ -86,7 +86,7 @@ def stored_months(db: Path, table: str, columns: list[str]) -> tuple[Totals, dic
 
 
 def stats(db: Path, *args: str) -> int:
-    return main(["stats", str(db), "--since", str(SINCE), *args])
+    return main(["stats", str(db), "--start", str(SINCE), *args])
 
 
 def test_monthly_totals_are_the_sums_of_the_stored_periods_in_every_flat_format(
@@ -194,10 +194,10 @@ def test_continuing_a_previous_export_gives_the_rows_of_one_export(
 ) -> None:
     first, second, whole = tmp_path / "1.json", tmp_path / "2.json", tmp_path / "all.json"
     middle = str(SINCE + 6 * 86400 + 7200)
-    assert stats(db, "--by", "hour", "--until", middle, "-o", str(first)) == 0
+    assert stats(db, "--by", "hour", "--end", middle, "-o", str(first)) == 0
     resumes = [s["resume"]["start"] for s in json.loads(first.read_text()) if s["resume"]]
     since = min(resumes, key=datetime.fromisoformat)
-    args = ["stats", str(db), "--by", "hour", "--since", since, "-o", str(second)]
+    args = ["stats", str(db), "--by", "hour", "--start", since, "-o", str(second)]
     assert main([*args, "--continue-from", str(first)]) == 0
     assert stats(db, "--by", "hour", "-o", str(whole)) == 0
     full = {s["metadata"]["statistic_id"]: s for s in json.loads(whole.read_text())}
@@ -208,9 +208,9 @@ def test_continuing_a_previous_export_gives_the_rows_of_one_export(
         ]
         assert statistic["stats"] == later, sid
         assert statistic["resume"] == full[sid]["resume"]
-    late = ["stats", str(db), "--by", "hour", "--since", middle, "-o", str(tmp_path / "3.json")]
+    late = ["stats", str(db), "--by", "hour", "--start", middle, "-o", str(tmp_path / "3.json")]
     assert main([*late, "--continue-from", str(first)]) == 2
-    assert "start --since at or before it, so its sum continues" in capsys.readouterr().err
+    assert "give --start at or before it, so its sum continues" in capsys.readouterr().err
     (tmp_path / "bad.json").write_text('[{"metadata": {}}]')
     assert main([*late, "--continue-from", str(tmp_path / "bad.json")]) == 2
     assert "not an ha-json output of lacecal stats" in capsys.readouterr().err
@@ -224,7 +224,7 @@ def test_continuing_a_previous_export_gives_the_rows_of_one_export(
     [
         (["--by", "day", "--format", "ha-json"], "use --by hour"),
         (["--by", "day", "--tz", "Mars/Olympus"], "no such time zone"),
-        (["--by", "day", "--until", "2024-10-01"], "--until is not after --since"),
+        (["--by", "day", "--end", "2024-10-01"], "--end is not after --start"),
         (["--by", "day", "nowhere"], "the store holds no plant 'nowhere'"),
         (["--by", "hour", "--source", "My Solar", "-o", "{tmp}/x.json"], "--source: source must"),
         (["--by", "day", "--continue-from", "{tmp}/x.json"], "--continue-from continues"),
@@ -273,7 +273,7 @@ def test_an_existing_output_is_kept_without_force(
 def test_stdout_is_json_lines_and_a_plant_can_be_chosen(
     db: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert stats(db, "--by", "day", "--tz", "Europe/Madrid", "--until", "2024-10-28", "roof") == 0
+    assert stats(db, "--by", "day", "--tz", "Europe/Madrid", "--end", "2024-10-28", "roof") == 0
     captured = capsys.readouterr()
     objects = [json.loads(line) for line in captured.out.splitlines()]
     assert [o["start"][:10] for o in objects] == [f"2024-10-{d}" for d in range(20, 28)]
@@ -324,7 +324,7 @@ def test_failures_say_what_failed_and_exit_1(
     assert stats(garbage, "--by", "day") == 2  # names no store: a usage error
     assert "is not an SQLite database" in capsys.readouterr().err
     down = "postgresql://stats:secret@127.0.0.1:1/nowhere"  # nothing listens on port 1
-    assert main(["stats", down, "--by", "day", "--since", str(SINCE)]) == 1
+    assert main(["stats", down, "--by", "day", "--start", str(SINCE)]) == 1
     err = capsys.readouterr().err
     assert err.startswith("lacecal: error: cannot read postgresql://127.0.0.1:1/nowhere: ")
     assert "secret" not in err
@@ -360,9 +360,9 @@ def test_failures_say_what_failed_and_exit_1(
         "next.json",
         "previous.json",
     ]
-    late = ["--by", "hour", "--until", "2024-10-22T10:00", "--continue-from", str(previous)]
+    late = ["--by", "hour", "--end", "2024-10-22T10:00", "--continue-from", str(previous)]
     assert stats(db, *late, "-o", str(tmp_path / "x.json")) == 2
-    assert "--until must be after it" in capsys.readouterr().err
+    assert "--end must be after it" in capsys.readouterr().err
 
 
 def test_a_broken_pipe_exits_1_quietly(

@@ -44,7 +44,7 @@ def test_a_bad_continuation_is_one_line_and_exit_2(
     db.touch()  # the continuation is read before the store is opened
     previous = tmp_path / "previous.json"
     previous.write_text(json.dumps(content).replace("Infinity", "1e400"))
-    args = ["stats", str(db), "--by", "hour", "--since", "2024-10-26", "-o"]
+    args = ["stats", str(db), "--by", "hour", "--start", "2024-10-26", "-o"]
     code = main([*args, str(tmp_path / "next.json"), "--continue-from", str(previous)])
     err = capsys.readouterr().err
     assert code == 2, err

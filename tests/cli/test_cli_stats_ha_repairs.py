@@ -44,7 +44,7 @@ async def commit(db: Path, records: list[Any]) -> None:
 
 
 def export(db: Path, out: Path, since: str, *more: str) -> dict[str, Any]:
-    args = ["stats", str(db), "--by", "hour", "--since", since, "-o", str(out), "-q"]
+    args = ["stats", str(db), "--by", "hour", "--start", since, "-o", str(out), "-q"]
     assert main([*args, *more]) == 0
     found: list[dict[str, Any]] = json.loads(out.read_text())
     return {s["metadata"]["statistic_id"]: s for s in found}

@@ -32,7 +32,7 @@ def server() -> Iterator[FakeLacecalServer]:
 
 def sync(server: FakeLacecalServer, db: str) -> None:
     plants = [f"p{i}={p.itr}" for i, p in enumerate(PLANTS)]
-    args = ["sync", db, *plants, "--since", "1729720800", "--base-url", server.base_url]
+    args = ["sync", db, *plants, "--start", "1729720800", "--base-url", server.base_url]
     assert main([*args, "--rate", FAST, "--endpoint", "all", "-q"]) == 0
 
 
@@ -56,7 +56,7 @@ def test_stats_reads_a_postgresql_store_as_it_reads_sqlite(
     sync(server, lite)
     sync(server, postgres_dsn)
     capsys.readouterr()
-    common = ["--since", "2024-10-24", *args, "-q"]
+    common = ["--start", "2024-10-24", *args, "-q"]
     assert main(["stats", lite, *common, "-o", str(tmp_path / f"lite-{name}")]) == 0
     assert main(["stats", postgres_dsn, *common, "-o", str(tmp_path / f"pg-{name}")]) == 0
     ours = (tmp_path / f"lite-{name}").read_text(encoding="utf-8")

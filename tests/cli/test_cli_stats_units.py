@@ -179,7 +179,7 @@ def test_parquet_to_a_binary_stdout_and_tables_of_what_has_periods() -> None:
 
 def test_a_wall_time_is_read_in_the_zone_given_not_through_madrid() -> None:
     """Madrid skips 02:00-03:00 on 2024-03-31 and starts at 1970-01-01T01:00+01:00; UTC does
-    neither: ``--tz UTC --since 2024-03-31T02:30`` is 02:30Z, and 1970-01-01 is UNIX 0."""
+    neither: ``--tz UTC --start 2024-03-31T02:30`` is 02:30Z, and 1970-01-01 is UNIX 0."""
     utc = datetime(2024, 3, 31, 2, 30, tzinfo=UTC)
     assert when_in("2024-03-31T02:30", UTC_ZONE) == int(utc.timestamp())
     kolkata = datetime(2024, 3, 31, 2, tzinfo=ZoneInfo("Asia/Kolkata"))

@@ -78,7 +78,7 @@ def store_db(server: FakeLacecalServer, tmp_path_factory: pytest.TempPathFactory
 def fetch_args(server: FakeLacecalServer, endpoint: str, out: Path) -> list[str]:
     plants = [f"{alias}={p.itr}" for alias, p in zip(ALIASES, SOURCE, strict=True)]
     return [
-        "fetch", endpoint, *plants, "--start", str(SPAN[0]), "--end", str(SPAN[1]),
+        "fetch", "--endpoint", endpoint, *plants, "--start", str(SPAN[0]), "--end", str(SPAN[1]),
         "--base-url", server.base_url, "--rate", FAST, "-q", "-o", str(out),
     ]  # fmt: skip
 

@@ -13,7 +13,6 @@ import attrs
 import pytest
 
 from lacecal_async.cli import demo, fetch, inverters, main
-from lacecal_async.cli.export import open_export
 from lacecal_async.cli.interrupt import Interrupted, run_interruptible
 from lacecal_async.cli.itrs import PlantRef, Redactor
 from lacecal_async.cli.options import parse_rate
@@ -25,6 +24,7 @@ from lacecal_async.cli.progress import (
     format_duration,
 )
 from lacecal_async.cli.status import format_lag
+from lacecal_async.cli.writers import open_export
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.errors import LacecalResponseError
 from lacecal_async.fanout import ItrDone, ItrFailed, PageEvent, Progress
@@ -246,7 +246,7 @@ def test_options_after_a_command_that_takes_no_identifier(
 ) -> None:
     assert main(["serve", "extra"]) == 2
     assert "unrecognized arguments: extra" in capsys.readouterr().err
-    assert main(["fetch", "meter", "--start", "0", PLANTS[0].itr, "--bogus"]) == 2
+    assert main(["fetch", "--endpoint", "meter", "--start", "0", PLANTS[0].itr, "--bogus"]) == 2
 
 
 def test_python_dash_m_runs_the_command(

@@ -31,7 +31,7 @@ def test_each_worker_reads_the_entries_the_parent_read(tmp_path: Path) -> None:
     entries = "".join(f"p{i}={plant.itr}\n" for i, plant in enumerate(PLANTS[:2]))
     with threaded_server(PLANTS) as server:
         argv = [
-            *("sync", str(db), "--itr-file", "-", "--since", str(START), "-q"),
+            *("sync", str(db), "--itr-file", "-", "--start", str(START), "-q"),
             *("--base-url", server.base_url, "--rate", "1000/1", "--endpoint", "meter"),
         ]
         assert run_workers(argv, 2, stdin=entries) == 0
@@ -50,7 +50,7 @@ def test_children_that_exit_without_reading_their_stdin_leave_the_parent_unharme
     capfd: pytest.CaptureFixture[str],
 ) -> None:
     # A usage error before stdin is read: more than a pipe holds is left unwritten.
-    argv = ["sync", "postgresql://u@127.0.0.1:99999/db", "--itr-file", "-", "--since", "0"]
+    argv = ["sync", "postgresql://u@127.0.0.1:99999/db", "--itr-file", "-", "--start", "0"]
     assert run_workers(argv, 2, stdin=f"p0={PLANTS[0].itr}\n" * 20_000) == 2
     err = capfd.readouterr().err  # the children's own stderr
     assert err.count("lacecal: error: the PostgreSQL DSN names a port") == 2
@@ -61,6 +61,6 @@ def test_unreadable_stdin_is_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"\xff\xfe\xfa"), "utf-8"))
-    assert main(["sync", str(tmp_path / "s.db"), "--itr-file", "-", "--since", "0"]) == 2
+    assert main(["sync", str(tmp_path / "s.db"), "--itr-file", "-", "--start", "0"]) == 2
     err = capsys.readouterr().err
     assert err == "lacecal: error: cannot read ITR file -: not text\n"

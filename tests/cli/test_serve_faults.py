@@ -68,7 +68,7 @@ def test_rehearse_alerts_a_late_gap_is_a_hole_and_a_glitch_a_warning(
     with threaded_server(plants) as server:
         args = [
             "sync", str(db), f"late={plants[0].itr}", f"glitch={plants[1].itr}",
-            "--since", str(min(p.first for p in plants)), "--base-url", server.base_url,
+            "--start", str(min(p.first for p in plants)), "--base-url", server.base_url,
             "--rate", FAST, "--retries", "0", "--endpoint", "meter", "-q",
         ]  # fmt: skip
         assert main(args) == 1  # the glitching plant fails: its logger's clock is wrong
@@ -104,7 +104,7 @@ def test_sync_clock_options_are_checked(
     options: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     db = str(tmp_path / "c.db")
-    assert main(["sync", db, "roof=Abcdefgh12345678", "--since", "now", *options]) == 2
+    assert main(["sync", db, "roof=Abcdefgh12345678", "--start", "now", *options]) == 2
     assert message in capsys.readouterr().err
 
 
@@ -128,7 +128,7 @@ def test_serve_hints_name_its_clock_its_dates_and_its_faults(
     ]  # fmt: skip
     assert main(argv) == 0
     err = capsys.readouterr().err
-    hint = re.search(rf"--since (\S+) --follow --clock-speed 60 --clock-epoch {epoch}\.000", err)
+    hint = re.search(rf"--start (\S+) --follow --clock-speed 60 --clock-epoch {epoch}\.000", err)
     assert hint is not None, err
     # The hour it names is inside the data: the window is the half day before now.
     since = datetime.fromisoformat(hint[1]).timestamp()

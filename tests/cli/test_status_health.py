@@ -43,7 +43,7 @@ def _no_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _sync(server: FakeLacecalServer, db: Path, *plants: str, since: int) -> int:
     args = [
-        "sync", str(db), *plants, "--since", str(since), "--base-url", server.base_url,
+        "sync", str(db), *plants, "--start", str(since), "--base-url", server.base_url,
         "--rate", FAST, "--retries", "0", "--timeout", "10", "-q", "--endpoint", "meter",
     ]  # fmt: skip
     return main(args)

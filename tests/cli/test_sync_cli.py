@@ -56,7 +56,7 @@ def _no_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def sync_args(server: FakeLacecalServer, db: Path, *plants: str, since: int = START) -> list[str]:
     return [
-        "sync", str(db), *plants, "--since", str(since), "--base-url", server.base_url,
+        "sync", str(db), *plants, "--start", str(since), "--base-url", server.base_url,
         "--rate", FAST, "--retries", "0", "--timeout", "10",
     ]  # fmt: skip
 
@@ -131,12 +131,12 @@ def test_since_is_ignored_for_a_plant_with_sync_state(
     assert main([*second, "--endpoint", "meter", "-q"]) == 0
     capsys.readouterr()
     rows = status_json(db, capsys)
-    # p0 kept its start (later): --since START did not re-read its first two days.
+    # p0 kept its start (later): --start START did not re-read its first two days.
     assert rows["p0", "meter"]["first_record"] == times(ALIASED, later)[0]
     assert rows[fingerprint(BARE.itr), "meter"]["first_record"] == times(BARE)[0]
     assert main(["sync", "--help"]) == 0
     text = " ".join(capsys.readouterr().out.split())
-    assert "a plant with sync state resumes after its latest stored record and --since is " in text
+    assert "a plant with sync state resumes after its latest stored record and --start is " in text
     assert "ignored for it" in text
 
 
@@ -189,7 +189,7 @@ def test_ctrl_c_stops_a_follow_with_0(
     with threaded_server(plants) as fake:
         db = tmp_path / "follow.db"
         args = sync_args(fake, db, *(f"f{i}={p.itr}" for i, p in enumerate(plants)))
-        args[args.index("--since") + 1] = str(now - 10 * period)
+        args[args.index("--start") + 1] = str(now - 10 * period)
 
         def polled_again() -> bool:  # each plant reported twice, and has a newer period
             stored = latest_records(db)
@@ -423,7 +423,7 @@ def test_follow_since_now_polls_a_new_plant_at_its_own_period(
     with threaded_server(plants) as fake:
         db = tmp_path / "now.db"
         args = sync_args(fake, db, f"n={plants[0].itr}")
-        args[args.index("--since") + 1] = "now"
+        args[args.index("--start") + 1] = "now"
         began = time.time()
         code = main_until(
             [*args, "--endpoint", "meter", "--follow", "--progress", "plain"],
@@ -459,7 +459,7 @@ def test_progress_counts_each_plants_retries_and_429s(
     with threaded_server([retried, limited, calm]) as fake:
         args = sync_args(fake, tmp_path / "r.db", f"r={retried.itr}", f"l={limited.itr}")
         args[args.index("--retries") + 1] = "3"
-        args += [f"c={calm.itr}", "--since", str(retried.first), "--endpoint", "meter"]
+        args += [f"c={calm.itr}", "--start", str(retried.first), "--endpoint", "meter"]
         assert main([*args, "--progress", "plain"]) == 0
     err = capsys.readouterr().err.splitlines()
     line = {text.split()[1]: text for text in err if text.startswith("lacecal: ")}

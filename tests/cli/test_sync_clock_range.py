@@ -19,7 +19,7 @@ def test_a_clock_out_of_range_is_a_usage_error(
     monkeypatch.setenv("LACECAL_LOG_TIMESTAMPS", "on")  # a terminal's default: stamped lines
     # 100000 times real time since 1970 is the year 5695339; 9999 run back, before 1970.
     argv = [
-        *("sync", str(tmp_path / "s.db"), ITR, "--since", "2024-01-01"),
+        *("sync", str(tmp_path / "s.db"), ITR, "--start", "2024-01-01"),
         *("--clock-speed", "100000", "--clock-epoch", epoch),
         *("--base-url", "http://127.0.0.1:1", "--retries", "0"),
     ]

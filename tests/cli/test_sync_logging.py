@@ -43,7 +43,7 @@ def _no_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _args(server: FakeLacecalServer, db: Path, *extra: str) -> list[str]:
     return [
-        "sync", str(db), f"roof={PLANT.itr}", "--since", str(PLANT.first),
+        "sync", str(db), f"roof={PLANT.itr}", "--start", str(PLANT.first),
         "--base-url", server.base_url, "--rate", FAST, "--progress", "plain", *extra,
     ]  # fmt: skip
 
@@ -126,7 +126,7 @@ def test_ctrl_c_during_a_live_backfill_leaves_the_last_table_and_the_count(
     db = tmp_path / "s.db"
     with threaded_server([slow]) as fake:
         args = [
-            "sync", str(db), f"roof={slow.itr}", "--since", str(slow.first),
+            "sync", str(db), f"roof={slow.itr}", "--start", str(slow.first),
             "--base-url", fake.base_url, "--rate", "1/0.5", "--endpoint", "meter",
         ]  # fmt: skip
         code = main_until(args, lambda: "roof" in latest_records(db))

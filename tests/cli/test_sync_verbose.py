@@ -23,7 +23,7 @@ def server() -> Iterator[FakeLacecalServer]:
 
 def _sync(server: FakeLacecalServer, db: Path, *extra: str) -> list[str]:
     return [
-        "sync", str(db), f"roof={PLANT.itr}", "--since", str(START), "--endpoint", "meter",
+        "sync", str(db), f"roof={PLANT.itr}", "--start", str(START), "--endpoint", "meter",
         "--base-url", server.base_url, "--rate", FAST, "--progress", "plain", *extra,
     ]  # fmt: skip
 

@@ -27,7 +27,7 @@ def test_a_failing_child_is_logged_restarted_and_a_sigterm_ends_it(
         if "started (restart 2)" in text:
             signal.raise_signal(signal.SIGTERM)  # what systemd sends the parent
 
-    argv = ["sync", str(tmp_path), "roof=Abcdefgh12345678", "--since", "now", "-q"]
+    argv = ["sync", str(tmp_path), "roof=Abcdefgh12345678", "--start", "now", "-q"]
     assert fleet.run_workers(argv, 1, log=log) == 1
     texts = [text for _, text in lines]
     assert texts[0].startswith("worker process ")
@@ -43,5 +43,5 @@ def test_a_failing_child_is_logged_restarted_and_a_sigterm_ends_it(
 
 
 def test_a_usage_error_is_not_restarted(capsys: pytest.CaptureFixture[str]) -> None:
-    assert fleet.run_workers(["sync", "x.db", "--since", "never"], 1) == 2
+    assert fleet.run_workers(["sync", "x.db", "--start", "never"], 1) == 2
     assert "exited with status 2; not restarted" in capsys.readouterr().err

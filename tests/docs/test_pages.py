@@ -119,6 +119,17 @@ def test_every_command_shown_parses(where: str, command: str) -> None:
             pytest.fail(f"{where}: lacecal {command}\n{stderr.getvalue()} (exit {exc.code})")
 
 
+def test_every_command_shown_has_one_spelling() -> None:
+    """``--endpoint``, ``--start``/``--end``: no old spelling the parser still takes quietly."""
+    old = [
+        f"{where}: lacecal {command}"
+        for where, command in COMMANDS
+        if {"--since", "--until"} & set(shlex.split(command))
+        or re.match(r"fetch (meter|inverter)\b", command)
+    ]
+    assert old == []
+
+
 def test_the_documented_constructor_is_the_real_one() -> None:
     (documented,) = re.findall(
         r"`LacecalClient\((.*?)\)`", page("docs/tutorial/first-fetch.md"), re.DOTALL

@@ -272,10 +272,10 @@ def test_ctrl_c_prints_the_command_that_resumes_and_it_completes_the_file(
     if named == "arguments":
         assert "lacecal: (put each plant's identifier where ...WXYZ stands)" in err
         shown = [f"a=...{SLOW[0].itr[-4:]}", f"...{SLOW[1].itr[-4:]}", f"c=...{SLOW[2].itr[-4:]}"]
-        assert command[3:6] == shown
-        command[3:6] = plants
+        assert command[4:7] == shown
+        command[4:7] = plants
     else:
-        assert command[3:5] == ["--itr-file", str(listing)]
+        assert command[4:6] == ["--itr-file", str(listing)]
     resumed = run(*command[1:])
     assert resumed.returncode == 0, resumed.stderr
     assert "lacecal: resuming " in resumed.stderr
@@ -307,8 +307,8 @@ def test_resume_cuts_an_unfinished_last_line_and_refuses_other_files(
     other = run(*fetch_args(full_server, "inverter", "-o", str(out), "--resume"))
     assert other.returncode == 2
     assert other.stderr == (
-        f"lacecal: error: cannot resume {out}: it does not hold `lacecal fetch inverter` "
-        "output in this version's columns (--force overwrites it)\n"
+        f"lacecal: error: cannot resume {out}: it does not hold `lacecal fetch --endpoint "
+        "inverter` output in this version's columns (--force overwrites it)\n"
     )
     stdout = run(*fetch_args(full_server, "meter", "-o", "-", "--resume"))
     assert stdout.returncode == 2

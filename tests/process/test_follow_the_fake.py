@@ -53,7 +53,7 @@ def test_sync_follows_a_sped_up_fake_with_its_clock(tmp_path: Path) -> None:
         processes.poll_until(lambda: len(out.lines) >= 4 and "--clock-epoch" in err.text)
         url, itrs = out.lines[0].strip(), [line.split()[0] for line in out.lines[2:4]]
         hint = re.search(
-            r"--since (\S+) --follow --clock-speed (\S+) --clock-epoch (\S+)", err.text
+            r"--start (\S+) --follow --clock-speed (\S+) --clock-epoch (\S+)", err.text
         )
         assert hint is not None, err.text
         since, speed, epoch = hint[1], hint[2], float(hint[3])

@@ -1,7 +1,8 @@
-"""Checked by mypy, never run: the fan-out's and latest_*'s types per endpoint.
+"""Checked by mypy, never run: the many-ITR calls and `decode` are typed by their token.
 
 pytest does not collect this file (its name does not start with ``test_``); mypy checks it
-with the rest of ``tests``, so a change that loses a type fails ``scripts/test``.
+with the rest of ``tests``, so a change that loses a type fails ``scripts/test``. The slow
+test in test_typing_tokens.py also runs mypy on it alone and reads its revealed types.
 """
 
 from __future__ import annotations
@@ -10,6 +11,10 @@ from collections.abc import AsyncGenerator
 from typing import Any, assert_type
 
 from lacecal_async import (
+    INVERTER,
+    INVERTER_LIST,
+    METER,
+    Cursor,
     Endpoint,
     FetchResult,
     Inverter,
@@ -18,50 +23,68 @@ from lacecal_async import (
     LatestResult,
     LimitState,
     MeterRecord,
+    Records,
     StreamEvent,
+    decode,
 )
 from lacecal_async.events import PageEvent
 
 
-async def fetch_many_is_typed_per_endpoint(client: LacecalClient, itrs: list[str]) -> None:
-    assert_type(await client.fetch_many(itrs, "meter"), dict[str, FetchResult[MeterRecord]])
-    assert_type(
-        await client.fetch_many(itrs, Endpoint.METER, 0, 600), dict[str, FetchResult[MeterRecord]]
-    )
-    assert_type(await client.fetch_many(itrs, "inverter"), dict[str, FetchResult[InverterRecord]])
-    assert_type(
-        await client.fetch_many(itrs, Endpoint.INVERTER), dict[str, FetchResult[InverterRecord]]
-    )
-    assert_type(await client.fetch_many(itrs, "inverter_list"), dict[str, FetchResult[Inverter]])
-    endpoint: str = "meter"
-    assert_type(await client.fetch_many(itrs, endpoint), dict[str, FetchResult[Any]])
-    result = (await client.fetch_many(itrs, "meter"))["x"]
+def tokens_carry_their_record_type() -> None:
+    assert_type(METER, Records[MeterRecord])
+    assert_type(INVERTER, Records[InverterRecord])
+    assert_type(INVERTER_LIST, Records[Inverter])
+    assert_type(METER.record_type, type[MeterRecord])
+
+
+async def fetch_many_is_typed_by_its_token(client: LacecalClient, itrs: list[str]) -> None:
+    assert_type(await client.fetch_many(itrs, METER), dict[str, FetchResult[MeterRecord]])
+    assert_type(await client.fetch_many(itrs, METER, 0, 600), dict[str, FetchResult[MeterRecord]])
+    assert_type(await client.fetch_many(itrs, INVERTER), dict[str, FetchResult[InverterRecord]])
+    assert_type(await client.fetch_many(itrs, INVERTER_LIST), dict[str, FetchResult[Inverter]])
+    result = (await client.fetch_many(itrs, METER))["x"]
     assert_type(result.records, tuple[MeterRecord, ...])
 
 
-async def stream_many_is_typed_per_endpoint(client: LacecalClient, itrs: list[str]) -> None:
-    events = client.stream_many(itrs, "meter", 0)
+async def names_and_members_still_work_as_any(client: LacecalClient, itrs: list[str]) -> None:
+    assert_type(await client.fetch_many(itrs, "meter"), dict[str, FetchResult[Any]])
+    assert_type(await client.fetch_many(itrs, Endpoint.METER, 0, 600), dict[str, FetchResult[Any]])
+    endpoint: str = "inverter"
+    assert_type(await client.latest_many(itrs, endpoint), dict[str, LatestResult[Any]])
+    assert_type(client.stream_many(itrs, Endpoint.INVERTER), AsyncGenerator[StreamEvent[Any]])
+    assert_type(decode("meter", b"[]"), tuple[Any, ...])
+
+
+async def stream_many_is_typed_by_its_token(client: LacecalClient, itrs: list[str]) -> None:
+    events = client.stream_many(itrs, METER, 0)
     assert_type(events, AsyncGenerator[StreamEvent[MeterRecord]])
     async for event in events:
         if isinstance(event, PageEvent):
             assert_type(event.records, tuple[MeterRecord, ...])
-    assert_type(
-        client.stream_many(itrs, Endpoint.INVERTER, 0),
-        AsyncGenerator[StreamEvent[InverterRecord]],
-    )
-    assert_type(client.stream_many(itrs, "inverter_list"), AsyncGenerator[StreamEvent[Inverter]])
+    assert_type(client.stream_many(itrs, INVERTER, 0), AsyncGenerator[StreamEvent[InverterRecord]])
+    assert_type(client.stream_many(itrs, INVERTER_LIST), AsyncGenerator[StreamEvent[Inverter]])
 
 
 async def latest_is_typed(client: LacecalClient, itr: str, itrs: list[str]) -> None:
     assert_type(await client.latest_meter_record(itr), MeterRecord | None)
     assert_type(await client.latest_inverter_record(itr), InverterRecord | None)
-    assert_type(await client.latest_many(itrs, "meter"), dict[str, LatestResult[MeterRecord]])
-    assert_type(
-        await client.latest_many(itrs, Endpoint.INVERTER),
-        dict[str, LatestResult[InverterRecord]],
-    )
-    one = (await client.latest_many(itrs, "meter"))["x"]
+    assert_type(await client.latest_many(itrs, METER), dict[str, LatestResult[MeterRecord]])
+    assert_type(await client.latest_many(itrs, INVERTER), dict[str, LatestResult[InverterRecord]])
+    one = (await client.latest_many(itrs, METER))["x"]
     assert_type(one.record, MeterRecord | None)
+
+
+def catch_up_is_typed_by_its_token(client: LacecalClient, itr: str) -> None:
+    pages = client.catch_up(itr, METER, Cursor.since(METER, 0))
+    assert_type(pages, AsyncGenerator[tuple[tuple[MeterRecord, ...], Cursor]])
+    named = client.catch_up(itr, "inverter", Cursor.since("inverter", 0))
+    assert_type(named, AsyncGenerator[tuple[tuple[Any, ...], Cursor]])
+
+
+def decode_is_typed_by_its_token(body: bytes) -> None:
+    assert_type(decode(METER, body), tuple[MeterRecord, ...])
+    assert_type(decode(INVERTER, body, "xml"), tuple[InverterRecord, ...])
+    assert_type(decode(INVERTER_LIST, body, hide=["x"]), tuple[Inverter, ...])
 
 
 def options_and_state_are_typed(client: LacecalClient, itr: str) -> None:

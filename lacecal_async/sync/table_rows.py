@@ -1,4 +1,4 @@
-"""What both stores do the same way with a page's records, whatever their SQL dialect.
+"""Rows of the stores' tables: a page's records as rows, and rows back as holes and status.
 
 A page of one endpoint becomes rows of its tables (periods before the inverters that refer
 to them), holes come back as `Hole` values, and reads go on after the last key seen, plant

@@ -403,7 +403,7 @@ class _Worker:
     async def _learn_period(self) -> None:
         """Ask once for the latest record of a plant none of whose records is stored yet.
 
-        A plant started ``--since now`` stores nothing in its first cycle, so no record has
+        A plant started ``--start now`` stores nothing in its first cycle, so no record has
         told its period and it would wait `DEFAULT_INTERVAL`; one request (through the
         client's rate limiter, like any other) tells it, and its next poll follows it.
         A record dated after the clock tells nothing.

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sqlite3
 import sys
+import time
 from collections.abc import Sequence
 from contextlib import aclosing
 from datetime import datetime, tzinfo
@@ -212,6 +213,26 @@ class _Plan:
     anchors: dict[str, SumAnchor]
 
 
+def _check_whole_hours(zone: tzinfo, name: str, since: int, until: int | None) -> None:
+    """`UsageError` where `zone`'s offset is not whole hours in ``[since, until)``.
+
+    Home Assistant's hours start on the UTC hour, so a half-hour zone's local hours cannot be
+    its statistics: said before anything is read, not after (exit 1). Checked daily over
+    the range (to now when open, at most 100 years): offsets change at most twice a year.
+    """
+    end = min(until if until is not None else int(time.time()), since + 100 * 366 * 86400)
+    for when in [*range(since, end, 86400), end - 1]:
+        offset = datetime.fromtimestamp(max(when, since), zone).utcoffset()
+        seconds = 0 if offset is None else int(offset.total_seconds())
+        if seconds % 3600:
+            hours, minutes = divmod(abs(seconds) // 60, 60)
+            raise UsageError(
+                f"{name} is UTC{'-' if seconds < 0 else '+'}{hours:02d}:{minutes:02d} there: Home "
+                "Assistant's hours start on the UTC hour, so ha-json needs a zone whose offset "
+                "is whole hours (--tz UTC)"
+            )
+
+
 def _plan(args: argparse.Namespace) -> _Plan:
     """Check the options before anything is opened; `UsageError` for the first wrong one."""
     if not is_dsn(args.db) and not Path(args.db).is_file():
@@ -225,6 +246,8 @@ def _plan(args: argparse.Namespace) -> _Plan:
     fmt = choose_stats_format(args.output, args.format)
     if fmt == "ha-json" and args.by != "hour":
         raise UsageError("ha-json is Home Assistant's hourly statistics: use --by hour")
+    if fmt == "ha-json" and zone is not None:
+        _check_whole_hours(zone, args.tz, since, until)
     try:
         statistic_id("plant", "load_kwh", source=args.source)
     except ValueError as exc:

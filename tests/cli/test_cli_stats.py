@@ -223,6 +223,18 @@ def test_continuing_a_previous_export_gives_the_rows_of_one_export(
     ("args", "message"),
     [
         (["--by", "day", "--format", "ha-json"], "use --by hour"),
+        (
+            ["--by", "hour", "--format", "ha-json", "--tz", "Asia/Kolkata"],
+            "Asia/Kolkata is UTC+05:30",
+        ),
+        (  # whole hours half the year: the range to now has its +10:30 too
+            ["--by", "hour", "--format", "ha-json", "--tz", "Australia/Lord_Howe"],
+            "Australia/Lord_Howe is UTC+10:30",
+        ),
+        (
+            ["--by", "hour", "--format", "ha-json", "--tz", "America/St_Johns"],
+            "America/St_Johns is UTC-0",
+        ),
         (["--by", "day", "--tz", "Mars/Olympus"], "no such time zone"),
         (["--by", "day", "--end", "2024-10-01"], "--end is not after --start"),
         (["--by", "day", "nowhere"], "the store holds no plant 'nowhere'"),

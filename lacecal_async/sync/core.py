@@ -123,10 +123,15 @@ def read_around(periods: Table) -> tuple[list[str], str]:
     """Return the CTEs and the query reading what a page's holes depend on.
 
     Parameters: $1 plant, $2 endpoint, $3 and $4 the page's first and last period start.
-    Rows: the stored periods ``(0, unix_time, 0, interval_s, NULL, 0, NULL)`` from the page's
-    stored neighbour before it to the one after it (or the page's own ends), then the holes
-    overlapping that span ``(1, start_time, end_time, interval_s, first_seen, attempts,
-    next_attempt)``.
+    Rows, by kind (the first column):
+    - 0: the stored periods ``(0, unix_time, 0, interval_s, NULL, 0, NULL)`` from the
+      page's stored neighbour before it to the one after it (or the page's own ends);
+    - 1: the holes overlapping that span ``(1, start_time, end_time, interval_s,
+      first_seen, attempts, next_attempt)``;
+    - 2: one row ``(2, since, first, interval_s, NULL, 0, NULL)``: the state's `since`
+      and the plant's first stored period (NULLs where there are none);
+    - 3: the holes (as kind 1) starting before that first period or the page's, whichever
+      comes first: the head's (`head_gap`).
     """
     name = TABLE_NAMES[periods]
     ctes = [
@@ -134,6 +139,8 @@ def read_around(periods: Table) -> tuple[list[str], str]:
         "WHERE plant = $1 AND unix_time < $3)",
         f"hi AS (SELECT coalesce(min(unix_time), $4) AS t FROM {name} "  # noqa: S608
         "WHERE plant = $1 AND unix_time > $4)",
+        f"fst AS (SELECT unix_time, interval_s FROM {name} WHERE plant = $1 "  # noqa: S608
+        "ORDER BY unix_time LIMIT 1)",
     ]
     query = (
         "SELECT 0 AS kind, unix_time, CAST(0 AS bigint), interval_s, "  # noqa: S608
@@ -142,6 +149,13 @@ def read_around(periods: Table) -> tuple[list[str], str]:
         "UNION ALL SELECT 1, start_time, end_time, interval_s, first_seen, attempts, "
         "next_attempt FROM holes WHERE plant = $1 AND endpoint = $2 "
         "AND start_time < (SELECT t FROM hi) AND end_time > (SELECT t FROM lo) "
+        "UNION ALL SELECT 2, (SELECT since FROM sync_state WHERE plant = $1 AND endpoint = $2), "
+        "fst.unix_time, fst.interval_s, NULL, 0, NULL FROM (SELECT 1 AS one) o "
+        "LEFT JOIN fst ON true "
+        "UNION ALL SELECT 3, start_time, end_time, interval_s, first_seen, attempts, "
+        "next_attempt FROM holes WHERE plant = $1 AND endpoint = $2 AND start_time < "
+        "(SELECT CASE WHEN fst.unix_time < $3 THEN fst.unix_time ELSE $3 END "
+        "FROM (SELECT 1 AS one) o LEFT JOIN fst ON true) "
         "ORDER BY 1, 2"
     )
     return ctes, query
@@ -311,6 +325,51 @@ async def _write_holes(
     )
 
 
+async def _update_holes(
+    db: Driver,
+    page: PageWrite,
+    records: Sequence[MeterRecord] | Sequence[InverterRecord],
+    found: Sequence[Sequence[Any]],
+    *,
+    now: float,
+    since: int | None,
+) -> None:
+    """Rewrite the holes a page changed: around it, and the head before the first period.
+
+    `found`: `read_around`'s rows, before the page's writes (PostgreSQL's one statement)
+    or after them (SQLite's): the page's own periods and `since` are merged in, so both
+    give the tables as they are after the page. `since`: the state's as the page gives it.
+    """
+    plant, endpoint = page.plant, page.endpoint
+    stored = {row[1]: row[3] for row in found if row[0] == 0}
+    stored.update((r.unix_time, r.interval) for r in records)
+    periods = sorted(stored.items())
+    # A hole before the span's first period is the head's (below).
+    known = [
+        hole
+        for hole in (pages.hole(row[1:]) for row in found if row[0] == 1)
+        if hole.start >= periods[0][0]
+    ]
+    holes = reconcile(find_gaps(periods), known, now)
+    if holes != known:
+        await _write_holes(db, plant, endpoint, known, holes)
+    # The head: between where the sync began (the state's `since`, the first one given
+    # staying) and the first stored period.
+    _, stored_since, first, interval, *_ = next(row for row in found if row[0] == 2)
+    since = since if stored_since is None else stored_since
+    if since is None:
+        return
+    if first is None or page.span[0] <= first:
+        first, interval = periods[0]
+    head = head_gap(since, first, interval)
+    known = [
+        hole for hole in (pages.hole(row[1:]) for row in found if row[0] == 3) if hole.start < first
+    ]
+    holes = reconcile([] if head is None else [head], known, now)
+    if holes != known:
+        await _write_holes(db, plant, endpoint, known, holes)
+
+
 def check_version(where: str, version: int, target: int, *, create: bool, empty: str) -> None:
     """Refuse a schema `version` the store (of version `target`) cannot use.
 
@@ -399,13 +458,15 @@ class StoreCore:
         wait on), so two writers of one plant take turns instead of losing an update.
         """
         async with db.transaction():
-            found = await db.fetchval(
-                "SELECT 1 FROM plants WHERE plant = $1 FOR NO KEY UPDATE", plant
-            )
-            if found is None and known:
+            if not await self._lock_plant(db, plant, worker) and known:
                 raise StoreError(f"unknown plant {plant!r}: add_plant() it first")
-            await self._fence(db, plant, worker)
             yield
+
+    async def _lock_plant(self, db: Driver, plant: str, worker: str | None) -> bool:
+        """Lock the plant's row, then check `worker`'s lease (`_fence`); whether it is known."""
+        found = await db.fetchval("SELECT 1 FROM plants WHERE plant = $1 FOR NO KEY UPDATE", plant)
+        await self._fence(db, plant, worker)
+        return found is not None
 
     # -- plants ---------------------------------------------------------------------------
     async def add_plant(self, fingerprint: str, alias: str | None = None) -> str:
@@ -498,52 +559,9 @@ class StoreCore:
                     plant, value, tables, (min(times), max(times)), state_args(state, now)
                 )
                 found = await self._write_page(db, page)
-                # Read around the page: its own periods are added (PostgreSQL's one statement
-                # reads the tables as they were before it).
-                stored = {row[1]: row[3] for row in found if row[0] == 0}
-                stored.update((r.unix_time, r.interval) for r in records)
-                periods = sorted(stored.items())
-                # A hole before the span's first period is the head's (`_update_head`'s).
-                known = [
-                    hole
-                    for hole in (pages.hole(row[1:]) for row in found if row[0] == 1)
-                    if hole.start >= periods[0][0]
-                ]
-                holes = reconcile(find_gaps(periods), known, now)
-                if holes != known:
-                    await _write_holes(db, plant, value, known, holes)
-                await self._update_head(db, plant, value, now)
+                await _update_holes(db, page, records, found, now=now, since=state.since)
 
         await self._call(job)
-
-    @staticmethod
-    async def _update_head(db: Driver, plant: str, endpoint: Endpoint, now: float) -> None:
-        """Recompute the hole between where the sync began and the first stored record.
-
-        Run after the page and the state are written (the state holds `since`).
-        """
-        table = TABLE_NAMES[pages.PERIOD_TABLES[endpoint]]
-        row = await db.fetchrow(
-            "SELECT s.since, t.unix_time, t.interval_s FROM sync_state s, "  # noqa: S608
-            f"(SELECT unix_time, interval_s FROM {table} WHERE plant = $1 "
-            "ORDER BY unix_time LIMIT 1) t "
-            "WHERE s.plant = $1 AND s.endpoint = $2 AND s.since IS NOT NULL",
-            plant,
-            endpoint.value,
-        )
-        if row is None:
-            return
-        since, first, interval = row
-        gap = head_gap(since, first, interval)
-        known = [
-            pages.hole(hole)
-            for hole in await db.fetch(
-                f"{_HOLES} AND start_time < $3", plant, endpoint.value, first
-            )
-        ]
-        holes = reconcile([] if gap is None else [gap], known, now)
-        if holes != known:
-            await _write_holes(db, plant, endpoint, known, holes)
 
     # -- reading back ---------------------------------------------------------------------
     async def _select(

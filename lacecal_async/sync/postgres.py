@@ -142,6 +142,12 @@ FROM plants p
 """
 
 
+# The plant's row locked, then the worker's lease checked and key-share locked (`_fence`).
+_LOCK_FENCED = (
+    "SELECT (SELECT 1 FROM plants WHERE plant = $1 FOR NO KEY UPDATE), "
+    "(SELECT 1 FROM leases WHERE plant = $1 AND worker = $2 "
+    "AND expires_at > clock_timestamp() FOR KEY SHARE)"
+)
 #: Per endpoint: the one statement writing a page (its tables in `pages.page_rows`' order).
 _PAGE_SQL = {
     endpoint: page_statement(
@@ -180,6 +186,15 @@ class _Driver:
             isolation="repeatable_read", readonly=True
         )
         return block
+
+
+async def _keep_session(conn: Conn) -> None:
+    """Return a connection to the pool as it is: no reset query, a round trip saved per call.
+
+    asyncpg's default resets the session (advisory locks, cursors, LISTEN, settings), none
+    of which a store's job leaves behind: its locks are the transaction's. An open
+    transaction is still rolled back, by asyncpg itself, before this is called.
+    """
 
 
 def _raise_as_store_error(exc: Exception, dsn: str) -> NoReturn:
@@ -251,6 +266,7 @@ class PostgresStore(StoreCore):
                 max_size=self.pool_size,
                 timeout=self.timeout,
                 command_timeout=self.timeout,
+                reset=_keep_session,
             )
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             error = StoreUnavailableError if transient(exc) else StoreError
@@ -384,9 +400,19 @@ class PostgresStore(StoreCore):
             worker,
         )
         if held is None:
-            raise LeaseLostError(
-                f"worker {worker!r} no longer holds the lease on plant {plant!r}: not written"
-            )
+            _lost(plant, worker)
+
+    async def _lock_plant(self, db: Driver, plant: str, worker: str | None) -> bool:
+        """Lock the plant's row and check `worker`'s lease in one round trip (`_LOCK_FENCED`).
+
+        The plant's row is locked first (the subqueries run in order), as `_fence` would.
+        """
+        if worker is None:
+            return await super()._lock_plant(db, plant, worker)
+        found, held = await db.fetchrow(_LOCK_FENCED, plant, worker) or (None, None)
+        if held is None:
+            _lost(plant, worker)
+        return found is not None
 
     async def _upsert(self, db: Driver, table: Table, rows: Sequence[Row]) -> None:
         """Insert or replace `rows` of a data table in one statement, a column array each."""
@@ -577,6 +603,12 @@ class PostgresStore(StoreCore):
             )
 
         return await self._call(job)
+
+
+def _lost(plant: str, worker: str) -> NoReturn:
+    raise LeaseLostError(
+        f"worker {worker!r} no longer holds the lease on plant {plant!r}: not written"
+    )
 
 
 def _check_lease_args(worker: str, ttl: float) -> None:

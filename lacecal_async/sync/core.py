@@ -270,8 +270,8 @@ class PageWrite:
 
     plant: str
     endpoint: Endpoint
-    #: Each table's rows (`pages.page_rows`).
-    tables: list[tuple[Table, list[Row]]]
+    #: Its records, of `endpoint` (`pages.check_kind`).
+    records: Sequence[MeterRecord] | Sequence[InverterRecord]
     #: The page's first and last period start.
     span: tuple[int, int]
     #: `UPSERT_STATE`'s parameters after plant and endpoint (`state_args`).
@@ -328,7 +328,6 @@ async def _write_holes(
 async def _update_holes(
     db: Driver,
     page: PageWrite,
-    records: Sequence[MeterRecord] | Sequence[InverterRecord],
     found: Sequence[Sequence[Any]],
     *,
     now: float,
@@ -342,7 +341,7 @@ async def _update_holes(
     """
     plant, endpoint = page.plant, page.endpoint
     stored = {row[1]: row[3] for row in found if row[0] == 0}
-    stored.update((r.unix_time, r.interval) for r in records)
+    stored.update((r.unix_time, r.interval) for r in page.records)
     periods = sorted(stored.items())
     # A hole before the span's first period is the head's (below).
     known = [
@@ -442,7 +441,7 @@ class StoreCore:
 
     async def _write_page(self, db: Driver, page: PageWrite) -> Sequence[Sequence[Any]]:
         """Write a page's rows and its sync state; return `read_around`'s rows after it."""
-        for table, rows in page.tables:
+        for table, rows in pages.page_rows(page.endpoint, page.plant, page.records):
             await self._upsert(db, table, rows)
         await db.execute(UPSERT_STATE, page.plant, page.endpoint.value, *page.state)
         return await db.fetch(_AROUND[page.endpoint], page.plant, page.endpoint.value, *page.span)
@@ -541,7 +540,7 @@ class StoreCore:
         `LeaseLostError`).
         """
         value = pages.timed(endpoint)
-        tables = pages.page_rows(value, plant, records)
+        pages.check_kind(value, records)
 
         async def job(db: Driver) -> None:
             async with self._plant_write(db, plant, worker, known=True):
@@ -556,10 +555,10 @@ class StoreCore:
                         times,
                     )
                 page = PageWrite(
-                    plant, value, tables, (min(times), max(times)), state_args(state, now)
+                    plant, value, records, (min(times), max(times)), state_args(state, now)
                 )
                 found = await self._write_page(db, page)
-                await _update_holes(db, page, records, found, now=now, since=state.since)
+                await _update_holes(db, page, found, now=now, since=state.since)
 
         await self._call(job)
 

@@ -21,6 +21,7 @@ __all__ = [
     "PERIOD_TABLES",
     "READ_BATCH",
     "by_plant",
+    "check_kind",
     "hole",
     "key",
     "page_rows",
@@ -49,17 +50,26 @@ def hole(row: Sequence[Any]) -> Hole:
     return Hole(*row)
 
 
+def check_kind(
+    endpoint: Endpoint, records: Sequence[MeterRecord] | Sequence[InverterRecord]
+) -> None:
+    """Refuse (TypeError) a page of `endpoint` holding a record of the other endpoint.
+
+    The check keeps a page of one endpoint from landing in the other's tables.
+    """
+    kind = MeterRecord if endpoint is Endpoint.METER else InverterRecord
+    if not all(isinstance(record, kind) for record in records):
+        raise TypeError(f"a page of {endpoint} records holds another kind of record")
+
+
 def page_rows(
     endpoint: Endpoint, plant: str, records: Sequence[MeterRecord] | Sequence[InverterRecord]
 ) -> list[tuple[Table, list[Row]]]:
     """Return each table's rows of a page; TypeError for a record of another endpoint.
 
-    The check keeps a page of one endpoint from landing in the other's tables. Periods come
-    before their inverters, which refer to them.
+    Periods come before their inverters, which refer to them.
     """
-    kind = MeterRecord if endpoint is Endpoint.METER else InverterRecord
-    if not all(isinstance(record, kind) for record in records):
-        raise TypeError(f"a page of {endpoint} records holds another kind of record")
+    check_kind(endpoint, records)
     if endpoint is Endpoint.METER:
         return [(METER, METER.rows(plant, records))]
     return [(PERIODS, PERIODS.rows(plant, records)), (INVERTERS, INVERTERS.rows(plant, records))]

@@ -44,7 +44,13 @@ from lacecal_async.sync.leases import (
     surplus,
 )
 from lacecal_async.sync.postgres_faults import store_error, transient
-from lacecal_async.sync.postgres_page import page_statement, unnest_arguments, upsert_unnest
+from lacecal_async.sync.postgres_page import (
+    last_per_key,
+    page_arguments,
+    page_statement,
+    unnest_arguments,
+    upsert_unnest,
+)
 from lacecal_async.sync.schema import POSTGRES_MIGRATIONS, TABLE_NAMES
 from lacecal_async.sync.store import (
     SchemaVersionError,
@@ -155,13 +161,6 @@ _PAGE_SQL = {
     )
     for endpoint in (Endpoint.METER, Endpoint.INVERTER)
 }
-
-
-def _last_per_key(table: Table, rows: Sequence[Row]) -> list[Row]:
-    """Keep the last row of each key: one statement may not update a row twice."""
-    at = [table.names.index(name) for name in table.key]
-    by_key = {tuple(row[i] for i in at): row for row in rows}
-    return list(by_key.values()) if len(by_key) < len(rows) else list(rows)
 
 
 class _Driver:
@@ -416,7 +415,7 @@ class PostgresStore(StoreCore):
 
     async def _upsert(self, db: Driver, table: Table, rows: Sequence[Row]) -> None:
         """Insert or replace `rows` of a data table in one statement, a column array each."""
-        rows = _last_per_key(table, rows)
+        rows = last_per_key(table, rows)
         if rows:
             await db.execute(upsert_unnest(table), *unnest_arguments(rows, len(table.columns)))
 
@@ -425,11 +424,7 @@ class PostgresStore(StoreCore):
 
         The read sees the tables as they were before the statement (`postgres_page`).
         """
-        arrays = [
-            column
-            for table, rows in page.tables
-            for column in unnest_arguments(_last_per_key(table, rows), len(table.columns))
-        ]
+        arrays = page_arguments(page.endpoint, page.plant, page.records)
         return await db.fetch(
             _PAGE_SQL[page.endpoint],
             *(page.plant, page.endpoint.value, *page.span, *page.state, *arrays),

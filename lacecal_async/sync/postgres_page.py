@@ -13,13 +13,25 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from datetime import timezone, tzinfo
 from typing import Any
 
+from lacecal_async.endpoints import Endpoint
+from lacecal_async.records import InverterRecord, MeterRecord
+from lacecal_async.sync import pages
 from lacecal_async.sync.core import read_around, upsert_from
 from lacecal_async.sync.schema import column_type
-from lacecal_async.tables import Row, Table
+from lacecal_async.tables import METER, Row, Table, utc_offset
 
-__all__ = ["STATE_VALUES", "page_statement", "unnest_arguments", "upsert_unnest"]
+__all__ = [
+    "STATE_VALUES",
+    "last_per_key",
+    "meter_columns",
+    "page_arguments",
+    "page_statement",
+    "unnest_arguments",
+    "upsert_unnest",
+]
 
 #: The sync state's values, in the statement's order after plant, endpoint, first, last.
 STATE_VALUES = (
@@ -74,3 +86,86 @@ def unnest_arguments(rows: Sequence[Row], width: int) -> list[list[Any]]:
     if not rows:
         return [[] for _ in range(width)]
     return [list(column) for column in zip(*rows, strict=True)]
+
+
+def last_per_key(table: Table, rows: Sequence[Row]) -> list[Row]:
+    """Keep the last row of each key: one statement may not update a row twice."""
+    at = [table.names.index(name) for name in table.key]
+    by_key = {tuple(row[i] for i in at): row for row in rows}
+    return list(by_key.values()) if len(by_key) < len(rows) else list(rows)
+
+
+_NO_PHASE = (None, None)
+_NO_METER = (None,) * 4
+_NO_GRID = (None,) * 12
+
+
+def meter_columns(plant: str, records: Sequence[MeterRecord]) -> list[list[Any]]:
+    """Return ``METER.rows(plant, records)`` as one list per column.
+
+    Every meter page takes this path: one loop without a call per record, and a fixed
+    UTC offset worked out once, take under half the time of the rows by `METER.rows` and
+    their transposition. tests/unit/test_postgres_page.py holds it to `METER.rows`.
+    """
+    offsets: dict[tzinfo | None, int] = {}
+    rows = []
+    for record in records:
+        start = record.start
+        zone = start.tzinfo
+        offset = offsets.get(zone)
+        if offset is None:
+            offset = utc_offset(start)
+            if type(zone) is timezone:  # a fixed offset (others may change with the date)
+                offsets[zone] = offset
+        grid, load, renewable = record.grid, record.load, record.renewable
+        if grid is None:
+            exchange: tuple[float | None, ...] = _NO_GRID
+        else:
+            totals, r, s, t = grid.rst, grid.r, grid.s, grid.t
+            exchange = (
+                totals.imported,
+                totals.exported,
+                totals.q1,
+                totals.q2,
+                totals.q3,
+                totals.q4,
+                *(_NO_PHASE if r is None else (r.imported, r.exported)),
+                *(_NO_PHASE if s is None else (s.imported, s.exported)),
+                *(_NO_PHASE if t is None else (t.imported, t.exported)),
+            )
+        rows.append(
+            (
+                plant,
+                record.unix_time,
+                start,
+                offset,
+                record.interval,
+                *exchange,
+                *(_NO_METER if load is None else (load.rst, load.r, load.s, load.t)),
+                *(
+                    _NO_METER
+                    if renewable is None
+                    else (renewable.rst, renewable.r, renewable.s, renewable.t)
+                ),
+            )
+        )
+    return unnest_arguments(rows, len(METER.columns))
+
+
+def page_arguments(
+    endpoint: Endpoint, plant: str, records: Sequence[MeterRecord] | Sequence[InverterRecord]
+) -> list[list[Any]]:
+    """Return a page's column arrays, table after table (`pages.page_rows`' order).
+
+    A row given twice keeps its last values: one statement may not update a row twice.
+    """
+    if endpoint is Endpoint.METER:
+        meter: Sequence[MeterRecord] = records  # type: ignore[assignment]
+        if len({record.unix_time for record in meter}) < len(meter):
+            meter = list({record.unix_time: record for record in meter}.values())
+        return meter_columns(plant, meter)
+    return [
+        column
+        for table, rows in pages.page_rows(endpoint, plant, records)
+        for column in unnest_arguments(last_per_key(table, rows), len(table.columns))
+    ]

@@ -424,10 +424,10 @@ class PostgresStore(StoreCore):
 
         The read sees the tables as they were before the statement (`postgres_page`).
         """
-        arrays = page_arguments(page.endpoint, page.plant, page.records)
+        rows = page_arguments(page.endpoint, page.plant, page.records)
         return await db.fetch(
             _PAGE_SQL[page.endpoint],
-            *(page.plant, page.endpoint.value, *page.span, *page.state, *arrays),
+            *(page.plant, page.endpoint.value, *page.span, *page.state, *rows),
         )
 
     async def status(self) -> list[StatusRow]:

@@ -20,16 +20,17 @@ from lacecal_async.endpoints import Endpoint
 from lacecal_async.records import InverterRecord, MeterRecord
 from lacecal_async.sync import pages
 from lacecal_async.sync.core import read_around, upsert_from
-from lacecal_async.sync.schema import column_type
-from lacecal_async.tables import METER, Row, Table, utc_offset
+from lacecal_async.sync.schema import TABLE_NAMES, column_type
+from lacecal_async.tables import Row, Table, utc_offset
 
 __all__ = [
     "STATE_VALUES",
     "last_per_key",
-    "meter_columns",
+    "meter_rows",
     "page_arguments",
     "page_statement",
     "unnest_arguments",
+    "upsert_records",
     "upsert_unnest",
 ]
 
@@ -61,17 +62,26 @@ def upsert_unnest(table: Table, first: int = 1) -> str:
     return upsert_from(table, f"SELECT * FROM unnest({arrays})")  # noqa: S608 - constants
 
 
+def upsert_records(table: Table, param: int) -> str:
+    """Return the statement upserting a data table's rows sent as one array of its row type.
+
+    asyncpg encodes such an array a row (a tuple) at a time, where a column array costs a
+    check per value (is it an array itself?): a third of the client's time on a page.
+    """
+    source = f"SELECT * FROM unnest(${param}::{TABLE_NAMES[table]}[])"  # noqa: S608 - constants
+    return upsert_from(table, source)
+
+
 def page_statement(tables: Sequence[Table], periods: Table) -> str:
     """Return the statement writing a page of `tables` and the state, reading around it.
 
     Parameters: $1 plant, $2 endpoint, $3 and $4 the page's first and last period start,
-    then `STATE_VALUES`, then a column array per column of each table in turn. Rows: those
-    of `lacecal_async.sync.core.read_around`, as the tables were before the statement.
+    then `STATE_VALUES`, then each table's rows, an array of its row type (`upsert_records`).
+    Rows: those of `lacecal_async.sync.core.read_around`, as the tables were before it.
     """
-    ctes, at = [], _FIRST_ARRAY
-    for n, table in enumerate(tables):
-        ctes.append(f"u{n} AS ({upsert_unnest(table, at)})")
-        at += len(table.columns)
+    ctes = [
+        f"u{n} AS ({upsert_records(table, _FIRST_ARRAY + n)})" for n, table in enumerate(tables)
+    ]
     states = ", ".join(f"${5 + i}" for i in range(len(STATE_VALUES)))
     ctes.append(
         f"st AS (INSERT INTO sync_state (plant, endpoint, {', '.join(STATE_VALUES)}) "  # noqa: S608
@@ -100,15 +110,14 @@ _NO_METER = (None,) * 4
 _NO_GRID = (None,) * 12
 
 
-def meter_columns(plant: str, records: Sequence[MeterRecord]) -> list[list[Any]]:
-    """Return ``METER.rows(plant, records)`` as one list per column.
+def meter_rows(plant: str, records: Sequence[MeterRecord]) -> list[Row]:
+    """Return ``METER.rows(plant, records)``, in under half its time.
 
     Every meter page takes this path: one loop without a call per record, and a fixed
-    UTC offset worked out once, take under half the time of the rows by `METER.rows` and
-    their transposition. tests/unit/test_postgres_page.py holds it to `METER.rows`.
+    UTC offset worked out once. tests/unit/test_postgres_page.py holds it to `METER.rows`.
     """
     offsets: dict[tzinfo | None, int] = {}
-    rows = []
+    rows: list[Row] = []
     for record in records:
         start = record.start
         zone = start.tzinfo
@@ -149,13 +158,13 @@ def meter_columns(plant: str, records: Sequence[MeterRecord]) -> list[list[Any]]
                 ),
             )
         )
-    return unnest_arguments(rows, len(METER.columns))
+    return rows
 
 
 def page_arguments(
     endpoint: Endpoint, plant: str, records: Sequence[MeterRecord] | Sequence[InverterRecord]
-) -> list[list[Any]]:
-    """Return a page's column arrays, table after table (`pages.page_rows`' order).
+) -> list[list[Row]]:
+    """Return a page's rows, a list per table (`pages.page_rows`' order).
 
     A row given twice keeps its last values: one statement may not update a row twice.
     """
@@ -163,9 +172,5 @@ def page_arguments(
         meter: Sequence[MeterRecord] = records  # type: ignore[assignment]
         if len({record.unix_time for record in meter}) < len(meter):
             meter = list({record.unix_time: record for record in meter}.values())
-        return meter_columns(plant, meter)
-    return [
-        column
-        for table, rows in pages.page_rows(endpoint, plant, records)
-        for column in unnest_arguments(last_per_key(table, rows), len(table.columns))
-    ]
+        return [meter_rows(plant, meter)]
+    return [last_per_key(table, rows) for table, rows in pages.page_rows(endpoint, plant, records)]

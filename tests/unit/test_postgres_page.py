@@ -1,4 +1,4 @@
-"""PostgreSQL's page arrays: the same rows `METER.rows` gives, built column by column."""
+"""PostgreSQL's page rows: those `METER.rows` gives, built faster, each key once."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import attrs
 
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.records import EnergyMeter, GridMeter, GridPhase
-from lacecal_async.sync.postgres_page import meter_columns, page_arguments, unnest_arguments
+from lacecal_async.sync.postgres_page import meter_rows, page_arguments
 from lacecal_async.tables import INVERTERS, METER, PERIODS
 from tests.support.stores import PLANT
 
@@ -41,22 +41,19 @@ def test_meter_columns_are_the_meter_rows_of_every_shape_of_record() -> None:
         attrs.evolve(records[5], start=datetime(2026, 7, 10, 10, tzinfo=UTC)),
         *records[6:],
     ]
-    width = len(METER.columns)
-    assert meter_columns("p", shapes) == unnest_arguments(METER.rows("p", shapes), width)
-    offsets = meter_columns("p", shapes)[METER.names.index("utc_offset_s")]
-    assert offsets[3:6] == [3600, 7200, 0]
-    assert meter_columns("p", []) == [[] for _ in METER.columns]
+    assert meter_rows("p", shapes) == METER.rows("p", shapes)
+    at = METER.names.index("utc_offset_s")
+    assert [row[at] for row in meter_rows("p", shapes)[3:6]] == [3600, 7200, 0]
+    assert meter_rows("p", []) == []
 
 
 def test_a_period_given_twice_is_sent_once_with_its_last_record() -> None:
     records = PLANT.meter_records(*SPAN)
     changed = attrs.evolve(records[1], load=EnergyMeter(9.5))
     arrays = page_arguments(Endpoint.METER, "p", [records[0], records[1], changed])
-    assert arrays == meter_columns("p", [records[0], changed])
+    assert arrays == [meter_rows("p", [records[0], changed])]
     periods = PLANT.inverter_records(*SPAN)[:3]
     twice = [*periods, attrs.evolve(periods[1], total_energy=7.0)]
     arrays = page_arguments(Endpoint.INVERTER, "p", twice)
     kept = [periods[0], twice[3], periods[2]]
-    width = len(PERIODS.columns)
-    assert arrays[:width] == unnest_arguments(PERIODS.rows("p", kept), width)
-    assert arrays[width:] == unnest_arguments(INVERTERS.rows("p", kept), len(INVERTERS.columns))
+    assert arrays == [PERIODS.rows("p", kept), INVERTERS.rows("p", kept)]

@@ -437,7 +437,7 @@ class StoreCore:
 
     async def _upsert(self, db: Driver, table: Table, rows: Sequence[Row]) -> None:
         """Insert or replace `rows` of a data table, a statement per row."""
-        await db.executemany(_UPSERT[table], [self.dialect.row_in(row) for row in rows])
+        await db.executemany(_UPSERT[table], self.dialect.rows_in(table, rows))
 
     async def _write_page(self, db: Driver, page: PageWrite) -> Sequence[Sequence[Any]]:
         """Write a page's rows and its sync state; return `read_around`'s rows after it."""

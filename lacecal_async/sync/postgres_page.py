@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from datetime import timezone, tzinfo
 from typing import Any
 
 from lacecal_async.endpoints import Endpoint
@@ -21,12 +20,11 @@ from lacecal_async.records import InverterRecord, MeterRecord
 from lacecal_async.sync import pages
 from lacecal_async.sync.core import read_around, upsert_from
 from lacecal_async.sync.schema import TABLE_NAMES, column_type
-from lacecal_async.tables import Row, Table, utc_offset
+from lacecal_async.tables import Row, Table
 
 __all__ = [
     "STATE_VALUES",
     "last_per_key",
-    "meter_rows",
     "page_arguments",
     "page_statement",
     "unnest_arguments",
@@ -105,62 +103,6 @@ def last_per_key(table: Table, rows: Sequence[Row]) -> list[Row]:
     return list(by_key.values()) if len(by_key) < len(rows) else list(rows)
 
 
-_NO_PHASE = (None, None)
-_NO_METER = (None,) * 4
-_NO_GRID = (None,) * 12
-
-
-def meter_rows(plant: str, records: Sequence[MeterRecord]) -> list[Row]:
-    """Return ``METER.rows(plant, records)``, in under half its time.
-
-    Every meter page takes this path: one loop without a call per record, and a fixed
-    UTC offset worked out once. tests/unit/test_postgres_page.py holds it to `METER.rows`.
-    """
-    offsets: dict[tzinfo | None, int] = {}
-    rows: list[Row] = []
-    for record in records:
-        start = record.start
-        zone = start.tzinfo
-        offset = offsets.get(zone)
-        if offset is None:
-            offset = utc_offset(start)
-            if type(zone) is timezone:  # a fixed offset (others may change with the date)
-                offsets[zone] = offset
-        grid, load, renewable = record.grid, record.load, record.renewable
-        if grid is None:
-            exchange: tuple[float | None, ...] = _NO_GRID
-        else:
-            totals, r, s, t = grid.rst, grid.r, grid.s, grid.t
-            exchange = (
-                totals.imported,
-                totals.exported,
-                totals.q1,
-                totals.q2,
-                totals.q3,
-                totals.q4,
-                *(_NO_PHASE if r is None else (r.imported, r.exported)),
-                *(_NO_PHASE if s is None else (s.imported, s.exported)),
-                *(_NO_PHASE if t is None else (t.imported, t.exported)),
-            )
-        rows.append(
-            (
-                plant,
-                record.unix_time,
-                start,
-                offset,
-                record.interval,
-                *exchange,
-                *(_NO_METER if load is None else (load.rst, load.r, load.s, load.t)),
-                *(
-                    _NO_METER
-                    if renewable is None
-                    else (renewable.rst, renewable.r, renewable.s, renewable.t)
-                ),
-            )
-        )
-    return rows
-
-
 def page_arguments(
     endpoint: Endpoint, plant: str, records: Sequence[MeterRecord] | Sequence[InverterRecord]
 ) -> list[list[Row]]:
@@ -172,5 +114,5 @@ def page_arguments(
         meter: Sequence[MeterRecord] = records  # type: ignore[assignment]
         if len({record.unix_time for record in meter}) < len(meter):
             meter = list({record.unix_time: record for record in meter}.values())
-        return [meter_rows(plant, meter)]
+        return [pages.meter_rows(plant, meter)]
     return [last_per_key(table, rows) for table, rows in pages.page_rows(endpoint, plant, records)]

@@ -1,4 +1,4 @@
-"""PostgreSQL's page rows: those `METER.rows` gives, built faster, each key once."""
+"""A page's rows as the stores send them: those `METER.rows` gives, built faster, each key once."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import attrs
 
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.records import EnergyMeter, GridMeter, GridPhase
-from lacecal_async.sync.postgres_page import meter_rows, page_arguments
+from lacecal_async.sync.pages import meter_rows
+from lacecal_async.sync.postgres_page import page_arguments
 from lacecal_async.tables import INVERTERS, METER, PERIODS
 from tests.support.stores import PLANT
 

@@ -14,6 +14,7 @@ rounds and the hand-over wait included), and as one plain backfill process.
 from __future__ import annotations
 
 import asyncio
+import resource
 import sqlite3
 import sys
 import tempfile
@@ -35,8 +36,14 @@ RUNS = 2
 FETCH = "lacecal fetch to CSV, same range"
 
 
-def _timed(command: list[str]) -> float:
-    started = time.perf_counter()
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _timed(command: list[str], cpu: list[float] | None = None) -> float:
+    """Run the command; its wall time [s]. `cpu`: its CPU seconds are appended there."""
+    started, used = time.perf_counter(), _children_cpu()
     done = lifeline.run(
         [sys.executable, "-m", "lacecal_async", *command],
         cwd=ROOT,
@@ -47,6 +54,8 @@ def _timed(command: list[str]) -> float:
     wall = time.perf_counter() - started
     if done.returncode != 0:
         raise RuntimeError(f"lacecal {command[0]} failed:\n{done.stderr[-2000:]}")
+    if cpu is not None:
+        cpu.append(_children_cpu() - used)
     return wall
 
 
@@ -74,6 +83,7 @@ async def _count(dsn: str) -> int:
 async def _measure(plants: int, days: int, folder: Path) -> list[Row]:
     records = plants * days * 144
     fetches, syncs, follows, backfills = [], [], [], []
+    cpu: dict[str, list[float]] = {"fetch": [], "sync": [], "backfill": []}
     async with ServerProcess(count=plants, days=days, rate=None) as server:
         itrs = [plant.itr for plant in server.plants]
         itr_file = folder / "itrs.txt"
@@ -85,11 +95,10 @@ async def _measure(plants: int, days: int, folder: Path) -> list[Row]:
             for run in range(RUNS):
                 fetch = ["fetch", "meter", *itrs, "--start", str(start)]
                 fetch += ["--end", str(start + days * DAY), "-o", str(folder / f"m{run}.csv")]
-                fetches.append(await asyncio.to_thread(_timed, [*fetch, *common]))
+                fetches.append(await asyncio.to_thread(_timed, [*fetch, *common], cpu["fetch"]))
                 sync = ["sync", str(folder / f"s{run}.db"), *itrs, "--since", str(start)]
-                syncs.append(
-                    await asyncio.to_thread(_timed, [*sync, "--endpoint", "meter", *common])
-                )
+                sync += ["--endpoint", "meter", *common]
+                syncs.append(await asyncio.to_thread(_timed, sync, cpu["sync"]))
                 await _fresh(postgres.dsn, f"follow_{run}")
                 follows.append(
                     await _backfill(
@@ -104,9 +113,8 @@ async def _measure(plants: int, days: int, folder: Path) -> list[Row]:
                 await _fresh(postgres.dsn, f"backfill_{run}")
                 dsn = postgres.dsn_for(f"backfill_{run}")
                 backfill = ["sync", dsn, "--itr-file", str(itr_file), "--since", str(start)]
-                backfills.append(
-                    await asyncio.to_thread(_timed, [*backfill, "--endpoint", "meter", *common])
-                )
+                backfill += ["--endpoint", "meter", *common]
+                backfills.append(await asyncio.to_thread(_timed, backfill, cpu["backfill"]))
                 if await _count(dsn) != records:
                     raise RuntimeError(f"the PostgreSQL backfill stored {await _count(dsn)}")
     for run in range(RUNS):
@@ -120,6 +128,9 @@ async def _measure(plants: int, days: int, folder: Path) -> list[Row]:
         "fetch_seconds": [round(s, 2) for s in fetches],
         "follow_seconds": [round(s, 2) for s in follows],
         "backfill_seconds": [round(s, 2) for s in backfills],
+        # The command's own CPU (not the fake server's, nor PostgreSQL's): steadier than
+        # the wall time on a shared machine.
+        "cpu_seconds": {name: [round(s, 2) for s in runs] for name, runs in cpu.items()},
     }
     size = f"{plants} plants x {days} days"
     return [

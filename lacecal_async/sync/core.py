@@ -54,6 +54,7 @@ __all__ = [
     "Driver",
     "Job",
     "PageWrite",
+    "PlantPage",
     "StoreCore",
     "check_version",
     "read_around",
@@ -276,6 +277,16 @@ class PageWrite:
     span: tuple[int, int]
     #: `UPSERT_STATE`'s parameters after plant and endpoint (`state_args`).
     state: tuple[Any, ...]
+
+
+@attrs.frozen
+class PlantPage:
+    """One page of `StoreCore.commit_pages`: `commit_page`'s arguments for one plant."""
+
+    plant: str
+    endpoint: Endpoint
+    records: Sequence[MeterRecord] | Sequence[InverterRecord]
+    state: SyncState
 
 
 @attrs.frozen
@@ -544,23 +555,50 @@ class StoreCore:
 
         async def job(db: Driver) -> None:
             async with self._plant_write(db, plant, worker, known=True):
-                if not records:
-                    await db.execute(UPSERT_STATE, plant, value.value, *state_args(state, now))
-                    return
-                times = [r.unix_time for r in records]
-                if value is Endpoint.INVERTER:  # a corrected period replaces all its rows
-                    await db.execute(
-                        "DELETE FROM inverter WHERE plant = $1 AND unix_time = ANY($2)",
-                        plant,
-                        times,
-                    )
-                page = PageWrite(
-                    plant, value, records, (min(times), max(times)), state_args(state, now)
-                )
-                found = await self._write_page(db, page)
-                await _update_holes(db, page, found, now=now, since=state.since)
+                await self._write_page_of(db, PlantPage(plant, value, records, state), now)
 
         await self._call(job)
+
+    async def commit_pages(
+        self, batch: Sequence[PlantPage], *, now: float, worker: str | None = None
+    ) -> None:
+        """Commit several plants' pages in one transaction, each as `commit_page` would.
+
+        All of them or none: each page still lands whole with its state (exactly once), and
+        one commit serves many plants' one-record pages (follow mode's polls). Pages of one
+        plant are written in the order given. The plants' rows are locked first, in key
+        order, so two batches never take them crosswise. With `worker`, only if it holds
+        every plant's lease (else `LeaseLostError`, and nothing is written).
+        """
+        checked = [attrs.evolve(page, endpoint=pages.timed(page.endpoint)) for page in batch]
+        for page in checked:
+            pages.check_kind(page.endpoint, page.records)
+
+        async def job(db: Driver) -> None:
+            async with db.transaction():
+                for plant in sorted({page.plant for page in batch}):
+                    if not await self._lock_plant(db, plant, worker):
+                        raise StoreError(f"unknown plant {plant!r}: add_plant() it first")
+                for page in checked:
+                    await self._write_page_of(db, page, now)
+
+        if batch:
+            await self._call(job)
+
+    async def _write_page_of(self, db: Driver, page: PlantPage, now: float) -> None:
+        """Write a page (its endpoint checked), holes and state in the caller's transaction."""
+        plant, value, records, state = page.plant, page.endpoint, page.records, page.state
+        if not records:
+            await db.execute(UPSERT_STATE, plant, value.value, *state_args(state, now))
+            return
+        times = [r.unix_time for r in records]
+        if value is Endpoint.INVERTER:  # a corrected period replaces all its rows
+            await db.execute(
+                "DELETE FROM inverter WHERE plant = $1 AND unix_time = ANY($2)", plant, times
+            )
+        write = PageWrite(plant, value, records, (min(times), max(times)), state_args(state, now))
+        found = await self._write_page(db, write)
+        await _update_holes(db, write, found, now=now, since=state.since)
 
     # -- reading back ---------------------------------------------------------------------
     async def _select(

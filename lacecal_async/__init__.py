@@ -7,8 +7,8 @@ attrs records.
 from __future__ import annotations
 
 import logging
-from importlib.metadata import PackageNotFoundError, version
 
+from lacecal_async._version import VERSION
 from lacecal_async.client import LacecalClient
 from lacecal_async.clock import Clock, ScaledClock, SystemClock
 from lacecal_async.decoding import decode
@@ -51,10 +51,7 @@ from lacecal_async.telemetry import ClientEvent, Listener, RateLimited, RequestD
 # A library logs, an application decides where logs go (no "No handlers" fallback to stderr).
 logging.getLogger("lacecal_async").addHandler(logging.NullHandler())
 
-try:
-    __version__ = version("lacecal_async")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
-    __version__ = "0+unknown"
+__version__ = VERSION
 
 __all__ = [
     "ClientEvent",

@@ -222,6 +222,22 @@ class _CloseGuard:
             raise LacecalClosedError("the LacecalClient was closed during the call")
 
 
+#: aiohttp's private switch of its one silent re-send of an idempotent request when a
+#: kept-alive connection drops (aiohttp >= 3.11): that copy would escape the limiter and
+#: `retries`, so a session the client makes turns it off.
+_RESEND_SWITCH = "_retry_connection"
+
+
+def _check_resend_switch() -> None:
+    """Raise unless aiohttp still has the switch: renamed, turning it off would do nothing."""
+    if _RESEND_SWITCH not in aiohttp.ClientSession.ATTRS:
+        raise RuntimeError(
+            f"aiohttp {aiohttp.__version__} has no ClientSession.{_RESEND_SWITCH}: its silent "
+            "re-send of a request would escape the rate limiter; lacecal_async needs an update "
+            "for this aiohttp (or pass a session of your own)"
+        )
+
+
 class Transport:
     """The HTTP side of a client: one `request` per page (or list), with retries."""
 
@@ -237,6 +253,8 @@ class Transport:
         max_rate: tuple[int, float] | None = None,
         user_agent: str = "lacecal_async",
     ) -> None:
+        if session is None:
+            _check_resend_switch()
         self._shared = _Shared(session, owns_session=session is None)
         #: Sent with every request (a passed-in session's own default is overridden).
         self.headers = {"User-Agent": user_agent}
@@ -366,10 +384,7 @@ class Transport:
                 connector=aiohttp.TCPConnector(limit=self.pool_size),
                 timeout=aiohttp.ClientTimeout(total=None),
             )
-            # aiohttp silently re-sends an idempotent request once when a kept-alive
-            # connection drops; that second copy would escape the limiter and `retries`.
-            if hasattr(session, "_retry_connection"):
-                session._retry_connection = False
+            session._retry_connection = False  # `_RESEND_SWITCH`, checked when made
         return session
 
     async def request(

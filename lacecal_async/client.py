@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.metadata
 import re
 from collections.abc import (
     AsyncGenerator,
@@ -30,6 +29,7 @@ from lacecal_async import follow as follow_mod
 from lacecal_async._paging import Reply, replies
 from lacecal_async._protocol import validate_range
 from lacecal_async._transport import MAX_BODY_BYTES, Transport, check_base_url
+from lacecal_async._version import VERSION
 from lacecal_async.clock import Clock
 from lacecal_async.endpoints import Endpoint, WireFormat
 from lacecal_async.events import FetchResult, LatestResult, StreamEvent
@@ -60,13 +60,6 @@ def _check_rate(name: str, rate: tuple[int, float]) -> tuple[int, float]:
     return count, float(period)
 
 
-def _version() -> str:
-    try:
-        return importlib.metadata.version("lacecal_async")
-    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - not installed
-        return "0+unknown"
-
-
 #: Printable ASCII, no leading or trailing space: what a User-Agent header may carry.
 _USER_AGENT_RE = re.compile(r"[!-~](?:[ -~]*[!-~])?", re.ASCII)
 _USER_AGENT_MAX = 200
@@ -78,7 +71,7 @@ def _user_agent_header(extra: str | None) -> str:
     `extra` (e.g. ``worker/host-123``) is printable ASCII of at most 200 characters, so a
     server's log can tell workers apart; ValueError otherwise.
     """
-    base = f"lacecal_async/{_version()}"
+    base = f"lacecal_async/{VERSION}"
     if extra is None:
         return base
     if (

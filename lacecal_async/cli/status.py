@@ -23,7 +23,7 @@ from lacecal_async.cli.sync_progress import when
 from lacecal_async.errors import LacecalError
 from lacecal_async.follow import future_tolerance
 from lacecal_async.redaction import printable
-from lacecal_async.sync import LeaseStore, StatusRow
+from lacecal_async.sync import StatusRow
 
 __all__ = ["add_parser", "format_lag", "run", "status_objects"]
 
@@ -184,7 +184,7 @@ def run(args: argparse.Namespace) -> int:
 
     async def read() -> tuple[list[StatusRow], bool]:
         async with make_store(db, create=False) as store:
-            return await store.status(), isinstance(store, LeaseStore)
+            return await store.status(), is_dsn(db)  # a PostgreSQL store: a fleet's
 
     try:
         rows, fleet = asyncio.run(read())

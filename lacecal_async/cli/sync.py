@@ -20,7 +20,7 @@ import time
 from collections.abc import Mapping, Sequence
 
 from lacecal_async.cli.bounds import MAX_UNIX, check_duration, check_workers
-from lacecal_async.cli.counted_store import counted_store
+from lacecal_async.cli.counted_store import CountedPostgresStore, counted_store
 from lacecal_async.cli.fetch import add_plant_options, add_progress_options
 from lacecal_async.cli.fleet import default_workers, run_workers, watch_parent
 from lacecal_async.cli.gc_tuning import bulk_gc
@@ -36,7 +36,15 @@ from lacecal_async.clock import Clock, ScaledClock, SystemClock
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.errors import LacecalError
 from lacecal_async.itr import fingerprint
-from lacecal_async.sync import PlantReport, Store, SyncPlant, follow, sync, worker_id
+from lacecal_async.sync import (
+    PlantReport,
+    Store,
+    SyncPlant,
+    follow,
+    follow_fleet,
+    sync,
+    worker_id,
+)
 
 __all__ = ["add_parser", "parse_duration", "run"]
 
@@ -200,8 +208,8 @@ def run(args: argparse.Namespace) -> int:
                 await _plan(store, plants, endpoints, since, progress)
             ticker = asyncio.ensure_future(progress.run())
             try:
-                if args.follow:
-                    await follow(
+                if args.follow and isinstance(store, CountedPostgresStore):  # a fleet worker
+                    await follow_fleet(
                         client,
                         store,
                         plants,
@@ -212,6 +220,17 @@ def run(args: argparse.Namespace) -> int:
                         worker=worker,
                         lease_ttl=lease_ttl,
                         on_fleet=progress.fleet_log,
+                        clock=clock,
+                    )
+                elif args.follow:
+                    await follow(
+                        client,
+                        store,
+                        plants,
+                        endpoints,
+                        since,
+                        lookback=lookback,
+                        on_cycle=progress,
                         clock=clock,
                     )
                 return await sync(

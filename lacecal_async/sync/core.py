@@ -438,6 +438,11 @@ class StoreCore:
         """Close the store."""
         await self.close()
 
+    @contextlib.asynccontextmanager
+    async def following(self) -> AsyncIterator[None]:
+        """Hold off a second `follow` for the block: nothing here (SQLite overrides it)."""
+        yield
+
     async def _call(self, job: Job[T]) -> T:
         raise NotImplementedError  # pragma: no cover
 

@@ -10,34 +10,24 @@ never stops the other plants, and a plant that keeps failing is retried, never d
 
 Plants are stored under their alias, else `fingerprint(itr)`: never their identifier.
 
-Fleets: when the store is a `LeaseStore` (`PostgresStore`), `follow` shares the plants
-listed in the database with every other worker following it, one worker per plant at a
-time (`lacecal_async.sync.leases`). Every ``ttl / 3`` a worker balances its leases; it works
-only on the plants it holds, stops a plant before releasing it, stops every plant when a
-round fails or returns after its start plus the ttl, and releases all on the way out. Its
-writes are fenced with its worker id, so a worker that lost a lease cannot write after the
-new holder took over; and each request for a plant passes the plant's lease gate
-(`lacecal_async.sync.lease_gate`) right before it is sent, so a worker stalled past its
-lease asks for nothing when it wakes: the plant stops and starts again if the next round
-still holds it. A leased plant whose identifier this worker was not given is
-reported (`FleetEvent`) and released as refused: the store never leases it to this worker
-again while it lives, another worker takes it, and one that every live worker refused
-stays free (no hand-overs) until a worker that has not refused it joins.
+Fleets: `follow_fleet` shares the plants listed in a `FleetStore` (`PostgresStore`) with
+every other worker following it, one worker per plant at a time. Its lease loop is a
+`lacecal_async.sync.fleet.Fleet`, which starts the engine's per-plant work for each plant it
+holds, with requests gated on the lease and writes through a `Fenced` view of the store;
+the engine itself never knows whether it runs in a fleet.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import math
-import os
 import random
-import secrets
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import attrs
 
@@ -56,14 +46,20 @@ from lacecal_async.follow import Cursor, future_tolerance
 from lacecal_async.itr import fingerprint, redact, validate_itr
 from lacecal_async.polling import backoff, next_poll, phase_of
 from lacecal_async.redaction import Hider
-from lacecal_async.sync.lease_gate import LeaseGate
-from lacecal_async.sync.leases import FleetStore, LeaseBalance, LeaseLostError, LeaseStore
+from lacecal_async.sync.fleet import (
+    DEFAULT_LEASE_TTL,
+    Fenced,
+    Fleet,
+    FleetEvent,
+    FleetStore,
+    first_error,
+    join,
+    worker_id,
+)
 from lacecal_async.sync.schedule import Lot, Schedule
 from lacecal_async.sync.store import (
     ALIAS_HOLDS_IDENTIFIER,
     TIMED,
-    PlantEntry,
-    SingleFollower,
     Store,
     StoreError,
     StoreUnavailableError,
@@ -73,17 +69,15 @@ from lacecal_async.sync.store import (
 
 __all__ = [
     "DEFAULT_INTERVAL",
-    "DEFAULT_LEASE_TTL",
     "INVENTORY_EVERY",
     "Cycle",
     "EndpointReport",
-    "FleetEvent",
     "PlantReport",
     "SyncPlant",
     "follow",
+    "follow_fleet",
     "sync",
     "sync_plants",
-    "worker_id",
 ]
 
 _log = logging.getLogger("lacecal_async.sync")
@@ -93,8 +87,6 @@ T = TypeVar("T")
 DEFAULT_INTERVAL = 600
 #: Follow mode refreshes a plant's inverter inventory once per this many periods.
 INVENTORY_EVERY = 144
-#: How long a fleet worker's leases last without renewal [s]; it renews every third of it.
-DEFAULT_LEASE_TTL = 30.0
 #: Follow mode's most plants polling at once, and repairing at once (`_Schedules`): a plant
 #: waiting for its time is an entry in a heap, and this many tasks do the work when due.
 FOLLOW_TASKS = 1024
@@ -116,12 +108,6 @@ def store_backoff(failures: int, interval: float, *, rng: random.Random) -> floa
     """
     wait = min(STORE_RETRY * 2.0 ** min(failures - 1, 30), max(interval, STORE_RETRY))
     return wait * rng.uniform(0.5, 1.0)
-
-
-def worker_id() -> str:
-    """Return a new worker id: host, process id and a random part (no identifier in it)."""
-    host = "".join(c if c.isalnum() or c in "-." else "_" for c in socket.gethostname())[:64]
-    return f"{host or 'host'}-{os.getpid()}-{secrets.token_hex(3)}"
 
 
 @attrs.frozen
@@ -253,33 +239,12 @@ class PlantReport:
         return sum(e.records for e in self.endpoints)
 
 
-_Kind = Literal["took", "released", "no_identifier", "stopped"]
-
-
-@attrs.frozen
-class FleetEvent:
-    """What a fleet worker did with its leases (`follow` with a `LeaseStore`).
-
-    kind: "took" (plants leased and started), "released" (stopped and given back to balance
-    the fleet), "no_identifier" (leased, but this worker was not given their identifiers:
-    released as refused, never leased to this worker again), "stopped" (every plant
-    stopped: a round failed or came back late, so the leases may be gone; `detail` says why).
-    plants: plant keys (aliases or fingerprints, never identifiers); share and workers: the
-    fair share and live workers of the round (0 when unknown).
-    """
-
-    kind: _Kind
-    worker: str
-    plants: tuple[str, ...]
-    share: int = 0
-    workers: int = 0
-    detail: str = ""
-
-
 @attrs.define
 class _Context:
     client: LacecalClient
-    store: Store
+    #: Where each plant's work reads and writes: the store, or a fleet's `Fenced` view of it
+    #: (the same methods: the engine never asks which).
+    store: Store | Fenced
     clock: Clock
     since: int | None
     lookback: float | None
@@ -287,60 +252,9 @@ class _Context:
     #: The client's view for hole repairs: it leaves each plant's polls the slots they need.
     spare: LacecalClient
     rng: random.Random = attrs.field(factory=random.Random)
-    #: In a fleet: the store again, with fenced writes, and this worker's id.
-    fleet: FleetStore | None = None
-    worker: str | None = None
     #: In follow: the schedules the plants' polls and repairs wait in, and their lot.
     schedules: _Schedules | None = None
     lot: Lot | None = None
-
-    async def commit_page(
-        self, plant: str, endpoint: Endpoint, records: Sequence[Any], state: SyncState
-    ) -> None:
-        now = self.clock.now()
-        if self.fleet is None:
-            await self.store.commit_page(plant, endpoint, records, state, now=now)
-        else:
-            await self.fleet.commit_page(
-                plant, endpoint, records, state, now=now, worker=self.worker
-            )
-
-    async def commit_inventory(
-        self, plant: str, inverters: Sequence[Any], now: float, next_poll: float
-    ) -> None:
-        if self.fleet is None:
-            await self.store.commit_inventory(plant, inverters, now=now, next_poll=next_poll)
-        else:
-            await self.fleet.commit_inventory(
-                plant, inverters, now=now, next_poll=next_poll, worker=self.worker
-            )
-
-    async def repair_attempted(self, plant: str, endpoint: Endpoint, start: int, end: int) -> None:
-        now = self.clock.now()
-        if self.fleet is None:
-            await self.store.repair_attempted(plant, endpoint, start, end, now=now)
-        else:
-            await self.fleet.repair_attempted(
-                plant, endpoint, start, end, now=now, worker=self.worker
-            )
-
-    async def record_error(
-        self, plant: str, endpoint: Endpoint, error: str, when: float, now: float
-    ) -> None:
-        if self.fleet is None:
-            await self.store.record_error(plant, endpoint, error, when, now=now)
-        else:
-            await self.fleet.record_error(plant, endpoint, error, when, now=now, worker=self.worker)
-
-    async def drop_future(
-        self, plant: str, endpoint: Endpoint, after: int, seen: int | None
-    ) -> int:
-        now = self.clock.now()
-        if self.fleet is None:
-            return await self.store.drop_future(plant, endpoint, after=after, seen=seen, now=now)
-        return await self.fleet.drop_future(
-            plant, endpoint, after=after, seen=seen, now=now, worker=self.worker
-        )
 
 
 def _of_the_range(error: LacecalError) -> bool:
@@ -412,7 +326,9 @@ class _Worker:
         """Commit `records` with the state changed by `changes`, in turn with the repairs."""
         async with self.writing:
             state = attrs.evolve(self.state, **changes)
-            await self.ctx.commit_page(self.key, self.endpoint, records, state)
+            await self.ctx.store.commit_page(
+                self.key, self.endpoint, records, state, now=self.ctx.clock.now()
+            )
             self.state = state
 
     async def _range(self, client: LacecalClient, start: int, end: int) -> tuple[Any, ...]:
@@ -433,7 +349,9 @@ class _Worker:
         """Remove stored periods dated after the clock (noting `seen`, one just refused)."""
         async with self.writing:
             after = self.limit()
-            removed = await self.ctx.drop_future(self.key, self.endpoint, after, seen)
+            removed = await self.ctx.store.drop_future(
+                self.key, self.endpoint, after=after, seen=seen, now=self.ctx.clock.now()
+            )
             if removed or (self.state.latest or 0) > after:
                 await self.load()  # the newest period kept is the cursor now
         return removed
@@ -469,7 +387,9 @@ class _Worker:
             if found:
                 await self._commit(found)
                 self.repaired += len(found)
-            await self.ctx.repair_attempted(self.key, self.endpoint, hole.start, hole.end)
+            await store.repair_attempted(
+                self.key, self.endpoint, hole.start, hole.end, now=clock.now()
+            )
         if bad is not None:
             raise bad
 
@@ -522,12 +442,12 @@ class _Worker:
             self.inventory_failures += 1
             self.inventory_error = str(exc)
             self.inventory_due = now + backoff(self.inventory_failures, interval, rng=ctx.rng)
-            await ctx.record_error(
-                self.key, Endpoint.INVERTER_LIST, self.inventory_error, self.inventory_due, now
+            await ctx.store.record_error(
+                self.key, Endpoint.INVERTER_LIST, self.inventory_error, self.inventory_due, now=now
             )
             return self.inventory_error
         self.inventory_due = now + INVENTORY_EVERY * interval
-        await ctx.commit_inventory(self.key, inverters, now, self.inventory_due)
+        await ctx.store.commit_inventory(self.key, inverters, now=now, next_poll=self.inventory_due)
         self.inverters, self.inventory_error, self.inventory_failures = len(inverters), None, 0
         return None
 
@@ -597,7 +517,7 @@ class _Worker:
         if fault is None:  # a clock fault keeps the schedule: the records before it come
             when = now + backoff(self.state.failures + 1, interval, rng=ctx.rng)
         async with self.writing:
-            await ctx.record_error(self.key, self.endpoint, error, when, now)
+            await ctx.store.record_error(self.key, self.endpoint, error, when, now=now)
             await self.load()
         return when
 
@@ -730,11 +650,11 @@ class _Schedules:
 
 
 async def _workers(
-    ctx: _Context, plants: Sequence[SyncPlant], endpoints: Sequence[Endpoint]
+    ctx: _Context, store: Store, plants: Sequence[SyncPlant], endpoints: Sequence[Endpoint]
 ) -> list[_Worker]:
     workers = []
     for plant in plants:
-        await ctx.store.add_plant(fingerprint(plant.itr), plant.alias)
+        await store.add_plant(fingerprint(plant.itr), plant.alias)
         for endpoint in endpoints:
             worker = _Worker(ctx, plant, endpoint)
             await worker.load()
@@ -745,7 +665,7 @@ async def _workers(
 
 def _context(  # noqa: PLR0917 - private, called twice
     client: LacecalClient,
-    store: Store,
+    store: Store | Fenced,
     endpoints: Sequence[Endpoint],
     since: datetime | int | None,
     clock: Clock | None,
@@ -775,13 +695,6 @@ def _poll_slots(endpoints: Sequence[Endpoint], lookback: float | None = None) ->
     return len(endpoints) * (2 if lookback else 1)
 
 
-def _leaf(error: BaseException | None) -> BaseException | None:
-    """Return the first exception of a (nested) group, or `error` itself."""
-    while isinstance(error, BaseExceptionGroup):
-        error = error.exceptions[0]
-    return error
-
-
 @contextlib.contextmanager
 def _closed_as_one() -> Iterator[None]:
     """Raise a client closed under the engine's tasks as one `LacecalClosedError`.
@@ -792,7 +705,7 @@ def _closed_as_one() -> Iterator[None]:
     try:
         yield
     except* LacecalClosedError as closed:
-        raise cast("BaseException", _leaf(closed)) from None
+        raise cast("BaseException", first_error(closed)) from None
 
 
 async def sync(
@@ -818,7 +731,7 @@ async def sync(
     chosen, endpoints = sync_plants(plants), _endpoints(endpoints)
     ctx = _context(client, store, endpoints, since, clock, lookback, on_cycle)
     client.hide_identifiers(plant.itr for plant in chosen)  # a reply may echo any of them
-    workers = await _workers(ctx, chosen, endpoints)
+    workers = await _workers(ctx, store, chosen, endpoints)
     with _closed_as_one():
         async with asyncio.TaskGroup() as group:
             tasks = [group.create_task(worker.cycle()) for worker in workers]
@@ -848,10 +761,6 @@ async def follow(
     clock: Clock | None = None,
     lookback: float | None = None,
     on_cycle: Callable[[Cycle], object] | None = None,
-    worker: str | None = None,
-    lease_ttl: float = DEFAULT_LEASE_TTL,
-    on_fleet: Callable[[FleetEvent], object] | None = None,
-    handover_wait: float | None = None,
 ) -> None:
     """Do what `sync` does, then keep every plant up to date until cancelled.
 
@@ -859,37 +768,14 @@ async def follow(
     lets), then is polled once per its integration period. Cancel the task to stop: the
     commit in flight completes (the store finishes it), nothing else is started.
 
-    With a `LeaseStore` (`PostgresStore`) this worker joins the fleet following the store:
-    `plants` are added to the store (one given without an alias keeps the key it is stored
-    under) and are the identifiers this worker knows; it works on
-    the plants of the store it holds leases on (about its fair share), whichever worker
-    added them. `worker` is its id (default `worker_id()`), `lease_ttl` [s] how long its
-    leases last unrenewed (a dead worker's plants move after that), `on_fleet` is called
-    with each `FleetEvent`. Its leases are released when it stops. A plant it takes is
-    first asked for `handover_wait` [s] later (default: the client's rate-limit period and
-    1/60 of it), so that the previous holder's requests have left the API's window: the
-    per-ITR limit then holds across the hand-over too.
+    This process is the store's one follower (`Store.following`: a second `follow` of a
+    SQLite file is refused); for workers sharing a PostgreSQL store, use `follow_fleet`.
     """
     chosen, endpoints = sync_plants(plants), _endpoints(endpoints)
     ctx = _context(client, store, endpoints, since, clock, lookback, on_cycle)
     client.hide_identifiers(plant.itr for plant in chosen)  # held here or not: all hidden
-    if isinstance(store, LeaseStore):
-        if not lease_ttl > 0:
-            raise ValueError(f"lease_ttl is a positive number of seconds, not {lease_ttl}")
-        await _patiently(lambda: _join(cast("FleetStore", store), chosen), ctx)
-        ctx.fleet, ctx.worker = cast("FleetStore", store), worker or worker_id()
-        if handover_wait is None:
-            period = client.rate_limit[1]
-            handover_wait = period + period / 60
-        fleet = _Fleet(ctx, ctx.fleet, ctx.worker, endpoints, lease_ttl, on_fleet, handover_wait)
-        fleet.know(chosen)
-        async with _Schedules.open(ctx.clock) as ctx.schedules:  # the plants it holds wait here
-            await fleet.run()
-        return
-    # A store without leases takes one follower at a time: a second would double the polls.
-    following = store.following() if isinstance(store, SingleFollower) else _nothing()
-    async with following:
-        workers = await _patiently(lambda: _workers(ctx, chosen, endpoints), ctx)
+    async with store.following():  # one follower at a time: a second would double the polls
+        workers = await _patiently(lambda: _workers(ctx, store, chosen, endpoints), ctx)
         if not workers:
             return
         async with _Schedules.open(ctx.clock) as schedules:
@@ -902,17 +788,78 @@ async def follow(
                     group.create_task(client.wait_closed())
 
 
-@contextlib.asynccontextmanager
-async def _nothing() -> AsyncIterator[None]:
-    yield
+async def follow_fleet(
+    client: LacecalClient,
+    store: FleetStore,
+    plants: Iterable[str | tuple[str, str | None] | SyncPlant],
+    endpoints: Iterable[Endpoint | str] | Endpoint | str = (Endpoint.METER, Endpoint.INVERTER),
+    since: datetime | int | None = None,
+    *,
+    clock: Clock | None = None,
+    lookback: float | None = None,
+    on_cycle: Callable[[Cycle], object] | None = None,
+    worker: str | None = None,
+    lease_ttl: float = DEFAULT_LEASE_TTL,
+    on_fleet: Callable[[FleetEvent], object] | None = None,
+    handover_wait: float | None = None,
+) -> None:
+    """Do what `follow` does as one worker of a fleet sharing `store`, until cancelled.
+
+    `plants` are added to the store (one given without an alias keeps the key it is stored
+    under) and are the identifiers this worker knows; it works on the plants of the store it
+    holds leases on (about its fair share), whichever worker added them
+    (`lacecal_async.sync.fleet`). `worker` is its id (default `worker_id()`), `lease_ttl`
+    [s] how long its leases last unrenewed (a dead worker's plants move after that),
+    `on_fleet` is called with each `FleetEvent`. Its leases are released when it stops. A
+    plant it takes is first asked for `handover_wait` [s] later (default: the client's
+    rate-limit period and 1/60 of it), so that the previous holder's requests have left the
+    API's window: the per-ITR limit then holds across the hand-over too.
+    """
+    chosen, endpoints = sync_plants(plants), _endpoints(endpoints)
+    worker = worker or worker_id()
+    ctx = _context(client, Fenced(store, worker), endpoints, since, clock, lookback, on_cycle)
+    client.hide_identifiers(plant.itr for plant in chosen)  # held here or not: all hidden
+    if not lease_ttl > 0:
+        raise ValueError(f"lease_ttl is a positive number of seconds, not {lease_ttl}")
+    if handover_wait is None:
+        period = client.rate_limit[1]
+        handover_wait = period + period / 60
+    fleet = Fleet(
+        store,
+        worker,
+        lease_ttl,
+        functools.partial(_follow_leased, ctx, endpoints),
+        client.wait_closed,
+        on_fleet,
+        handover_wait,
+    )
+    await _patiently(lambda: join(store, [(plant.itr, plant.alias) for plant in chosen]), ctx)
+    fleet.know(plant.itr for plant in chosen)
+    async with _Schedules.open(ctx.clock) as ctx.schedules:  # the plants it holds wait here
+        await fleet.run()
 
 
-async def _join(store: FleetStore, chosen: Sequence[SyncPlant]) -> None:
-    """Add `chosen` to a fleet's store; one given without alias keeps the one another gave."""
-    stored = {entry.fingerprint for entry in await store.plants()}
-    for plant in chosen:
-        if plant.alias is not None or fingerprint(plant.itr) not in stored:
-            await store.add_plant(fingerprint(plant.itr), plant.alias)
+async def _follow_leased(
+    base: _Context,
+    endpoints: Sequence[Endpoint],
+    itr: str,
+    alias: str | None,
+    gate: Callable[[], float],
+) -> None:
+    """Follow one plant a fleet worker holds until cancelled; its requests pass `gate`."""
+    ctx = attrs.evolve(base, client=base.client.with_gate(gate), spare=base.spare.with_gate(gate))
+    plant = SyncPlant._stored(itr, alias)
+    workers = [_Worker(ctx, plant, endpoint) for endpoint in endpoints]
+    ctx.lot = lot = Lot()  # the plant's jobs in the schedules: they stop together
+    try:
+        for one in workers:
+            await one.load()
+            one.cursor()
+        assert ctx.schedules is not None  # noqa: S101 - `follow_fleet` opened them
+        ctx.schedules.start(lot, workers, ctx.clock.now())
+        await lot.ended
+    finally:
+        await lot.stop()
 
 
 async def _patiently(call: Callable[[], Awaitable[T]], ctx: _Context) -> T:
@@ -935,217 +882,3 @@ async def _patiently(call: Callable[[], Awaitable[T]], ctx: _Context) -> T:
 async def _ended(lot: Lot) -> None:
     """Return when `lot` ends; raise what ended it (a plant's job failed)."""
     await lot.ended
-
-
-def _seen(done: asyncio.Future[Any]) -> None:
-    """Mark a lease round's outcome as seen: a round timed out is never awaited again."""
-    if not done.cancelled():
-        done.exception()
-
-
-@attrs.define
-class _Fleet:
-    """One worker of a fleet: the lease loop, and a task per plant it holds."""
-
-    ctx: _Context
-    store: FleetStore
-    worker: str
-    endpoints: tuple[Endpoint, ...]
-    ttl: float
-    on_fleet: Callable[[FleetEvent], object] | None
-    handover_wait: float
-    #: The identifiers this worker was given, by fingerprint.
-    known: dict[str, str] = attrs.field(factory=dict)
-    entries: dict[str, PlantEntry] = attrs.field(factory=dict)
-    running: dict[str, asyncio.Task[None]] = attrs.field(factory=dict)
-    #: The latest lease round: awaited (not cancelled) before the leases are released.
-    last_round: asyncio.Future[LeaseBalance] | None = None
-    #: Set when a plant's task ended because the client closed: the loop stops at once.
-    closed: asyncio.Event = attrs.field(factory=asyncio.Event)
-    #: Each held plant's lease deadline: its requests are refused from then, less a margin.
-    gate: LeaseGate = attrs.field()
-
-    @gate.default
-    def _gate(self) -> LeaseGate:
-        return LeaseGate(self.ttl)
-
-    def know(self, plants: Iterable[SyncPlant]) -> None:
-        self.known.update((fingerprint(plant.itr), plant.itr) for plant in plants)
-
-    def _emit(
-        self,
-        kind: _Kind,
-        plants: Iterable[str],
-        balance: LeaseBalance | None = None,
-        detail: str = "",
-    ) -> None:
-        chosen = tuple(sorted(plants))
-        if self.on_fleet is None or not (chosen or kind == "stopped"):
-            return
-        share, workers = (balance.share, balance.workers) if balance is not None else (0, 0)
-        self.on_fleet(FleetEvent(kind, self.worker, chosen, share, workers, detail))
-
-    async def run(self) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = 0.0
-        # A clean slate for this id: an earlier run of it that did not leave cleanly (a
-        # crash) may still have leases, a heartbeat and refusals of plants it lacked. A
-        # database down now is no reason to stop: the rounds below wait for it.
-        try:
-            await self.store.release_leases(self.worker)
-        except StoreUnavailableError as exc:
-            _log.warning("worker %s: could not release earlier leases: %s", self.worker, exc)
-        watch = asyncio.create_task(self._watch_close())
-        try:
-            while True:
-                self._reap()
-                if watch.done():  # no plant running saw it: a worker holding none, asleep
-                    raise LacecalClosedError("the LacecalClient was closed")
-                sent, renewing = loop.time(), self.gate.clock()
-                try:
-                    self.last_round = asyncio.ensure_future(
-                        self.store.balance_leases(self.worker, ttl=self.ttl)
-                    )
-                    self.last_round.add_done_callback(_seen)
-                    async with asyncio.timeout_at(deadline if self.running else sent + self.ttl):
-                        balance = await asyncio.shield(self.last_round)
-                    late = loop.time() >= sent + self.ttl
-                except Exception as exc:  # noqa: BLE001 - a timeout or any failure: stop all
-                    balance, late = None, True
-                    reason = str(exc) or type(exc).__name__
-                if late or balance is None:
-                    await self._stop_all(
-                        f"lease round failed: {reason}"
-                        if balance is None
-                        else "lease round came back too late"
-                    )
-                    deadline = 0.0
-                else:
-                    deadline = sent + self.ttl
-                    self.gate.hold(balance.held, renewing)
-                    try:
-                        await self._apply(balance)
-                    except StoreUnavailableError as exc:  # as a failed round: stop, try again
-                        deadline = 0.0
-                        await self._stop_all(f"lease round failed: {exc}")
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(max(sent + self.ttl / 3 - loop.time(), 0.0)):
-                        await self.closed.wait()
-        finally:
-            watch.cancel()
-            self.gate.drop()
-            await self._stop(list(self.running))
-            await asyncio.gather(watch, return_exceptions=True)
-            # A round still in flight may yet renew or take leases: let it land, then release.
-            with contextlib.suppress(Exception):
-                if self.last_round is not None:
-                    await self.last_round
-            with contextlib.suppress(Exception):
-                await self.store.release_leases(self.worker)
-
-    async def _stop_all(self, detail: str) -> None:
-        """Stop every plant: this worker cannot prove it still holds their leases."""
-        self.gate.drop()
-        if self.running:
-            stopped = list(self.running)
-            await self._stop(stopped)
-            self._emit("stopped", stopped, detail=detail)
-
-    async def _watch_close(self) -> None:
-        """Wake the lease loop when the client closes, whatever the plants are doing."""
-        with contextlib.suppress(LacecalClosedError):
-            await self.ctx.client.wait_closed()
-        self.closed.set()
-
-    async def _refresh(self) -> None:
-        self.entries = {entry.plant: entry for entry in await self.store.plants()}
-
-    def _reap(self) -> None:
-        """Forget plants whose task ended; raise what ended one unless the database did.
-
-        A lost lease ends a plant quietly (already reported); a failing database (a
-        `StoreError`, a connection's `OSError`) is reported, and the plant starts again at
-        the next round if its lease is still held. Anything else is a bug: raised.
-        """
-        for key, task in list(self.running.items()):
-            if task.done():
-                del self.running[key]
-                error = _leaf(task.exception())
-                if isinstance(error, (StoreError, OSError)):
-                    self._emit("stopped", [key], detail=f"the store failed: {error}")
-                elif error is not None:
-                    raise error
-
-    async def _stop(self, keys: Iterable[str]) -> None:
-        tasks = [self.running.pop(key) for key in keys if key in self.running]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-    async def _apply(self, balance: LeaseBalance) -> None:
-        held = set(balance.held)
-        await self._stop([key for key in self.running if key not in held])
-        # Give back first what is not running yet, then the last in key order; never a plant
-        # adopted from a worker that lacked its identifier (no one else may have it).
-        order = sorted(held.difference(balance.adopted), key=lambda key: (key in self.running, key))
-        give = order[: balance.surplus]
-        if any(key not in self.entries for key in held):
-            await self._refresh()
-        missing = sorted(
-            key
-            for key in held.difference(give)
-            if key not in self.entries or self.entries[key].fingerprint not in self.known
-        )
-        await self._stop([*give, *missing])
-        self.gate.drop([*give, *missing])
-        if give:
-            await self.store.release_leases(self.worker, give)
-        if missing:  # the store records the refusal: never leased to this worker again
-            await self.store.release_leases(self.worker, missing, refused=True)
-        self._emit("released", give, balance)
-        self._emit(
-            "no_identifier",
-            missing,
-            balance,
-            "not in this worker's identifiers (--itr-file / LACECAL_ITR)",
-        )
-        start = sorted(held.difference(give, missing, self.running))
-        for key in start:
-            entry = self.entries[key]
-            plant = SyncPlant._stored(self.known[entry.fingerprint], entry.alias)
-            self.running[key] = task = asyncio.create_task(self._plant(plant, self._gated(key)))
-            task.add_done_callback(self._ended)
-        self._emit("took", start, balance)
-
-    def _ended(self, task: asyncio.Task[None]) -> None:
-        """Wake the lease loop when a plant ended because the client closed: all stop."""
-        if not task.cancelled() and isinstance(_leaf(task.exception()), LacecalClosedError):
-            self.closed.set()
-
-    def _gated(self, key: str) -> _Context:
-        """Return the engine's context for plant `key`: its requests pass its lease gate."""
-        gate = self.gate.gate(key)
-        ctx = self.ctx
-        return attrs.evolve(ctx, client=ctx.client.with_gate(gate), spare=ctx.spare.with_gate(gate))
-
-    async def _plant(self, plant: SyncPlant, ctx: _Context) -> None:
-        """Follow one leased plant until stopped, or until it may have lost its lease.
-
-        A fenced write finding it lost, or its lease gate refusing a request, ends it quietly
-        (reported): the next round starts it again if it still holds the lease.
-        """
-        workers = [_Worker(ctx, plant, endpoint) for endpoint in self.endpoints]
-        ctx.lot = lot = Lot()  # the plant's jobs in the schedules: they stop together
-        try:
-            # The previous holder may have asked for it within the rate window: let it pass.
-            await asyncio.sleep(self.handover_wait)
-            for one in workers:
-                await one.load()
-                one.cursor()
-            assert ctx.schedules is not None  # noqa: S101 - `follow` opened them
-            ctx.schedules.start(lot, workers, ctx.clock.now())
-            await lot.ended
-        except LeaseLostError as lost:
-            self._emit("stopped", [plant.key], detail=str(lost))
-        finally:
-            await lot.stop()

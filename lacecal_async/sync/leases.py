@@ -1,57 +1,24 @@
-"""Leases: how workers sharing one database split its plants, one worker per plant at a time.
+"""Leases: the arithmetic and values a store's lease operations share with the fleet.
 
-A lease is a row per plant naming the worker that holds it and until when (the database's
-clock: every worker of a fleet shares it). Workers take free or expired leases with
-``SELECT ... FOR UPDATE SKIP LOCKED`` (so two workers never wait on, or take, the same
-row), renew theirs while alive, and release them when they leave; a dead worker's leases
-expire and the others take them over. Since a plant is fetched only by the worker holding
-its lease, each worker's own per-ITR rate limiter is exact fleet-wide.
-
-The engine's loop, every ``ttl / 3`` or so::
-
-    sent = time.monotonic()
-    balance = await store.balance_leases(worker, ttl=ttl)
-    # held: work on these until sent + ttl (unless renewed before); stop any other plant.
-    # surplus > 0: stop that many plants, then release_leases(worker, those plants).
-
-If a call fails or returns after ``sent + ttl``, the worker must stop every plant: its
-leases may have expired and been taken. On the way out: stop, then ``release_leases(worker)``.
-
-Refusals: a worker is given identifiers by its own configuration, never by the database. One
-that holds a plant it has no identifier for releases it with ``refused=True``; the store
-records that refusal under the worker's id for as long as its heartbeat lasts (it goes when
-the worker leaves or expires) and never leases the plant to that worker again. Another live
-worker takes it, beyond its share; a plant every live worker refused stays free instead of
-being handed around, until a worker that has not refused it joins. ``status()`` names the
-refusing workers and flags such a plant as orphaned.
-
-Fencing: the writes for a plant (`FleetStore.commit_page` and the others) take an optional
-``worker=``; with it, the store checks in the same transaction that the worker still holds
-an unexpired lease on the plant, and raises `LeaseLostError` if not. So a worker that was
-stalled past its lease (a long GC pause, a frozen VM) cannot write old state over the new
-holder's; nor can it ask the API for the plant: its requests pass a gate on the lease's
-deadline by its own clock (`lacecal_async.sync.lease_gate`). This module holds the pure
-arithmetic and the protocols; `PostgresStore` implements them.
+A store that workers share (`PostgresStore`) leases each plant to one worker at a time; its
+`balance_leases` gives each live worker its `fair_share`, and asks one over it by more than
+a slack to give back its `surplus`, in a `LeaseBalance`. A write fenced by a lease that is
+gone raises `LeaseLostError`. The fleet that uses them (its loop, protocols, fencing
+wrapper) is `lacecal_async.sync.fleet`; this module sits below the stores, which import it.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
 
 import attrs
 
-from lacecal_async.endpoints import Endpoint
-from lacecal_async.records import Inverter, InverterRecord, MeterRecord
-from lacecal_async.sync.store import Store, StoreError, SyncState
+from lacecal_async.sync.store import StoreError
 
 __all__ = [
     "DEFAULT_SLACK",
-    "FleetStore",
     "LeaseBalance",
     "LeaseLostError",
-    "LeaseStore",
     "fair_share",
     "surplus",
 ]
@@ -80,7 +47,7 @@ def surplus(held: int, share: int, slack: float = DEFAULT_SLACK) -> int:
 
 @attrs.frozen
 class LeaseBalance:
-    """What one round of `LeaseStore.balance_leases` left a worker with.
+    """What one round of a store's `balance_leases` left a worker with.
 
     held: the plants leased to the worker now (renewed, plus those just taken), sorted.
     taken: those of `held` it did not hold before this round.
@@ -100,123 +67,3 @@ class LeaseBalance:
 
 class LeaseLostError(StoreError):
     """A fenced write came from a worker that no longer holds the plant's lease."""
-
-
-@runtime_checkable
-class LeaseStore(Protocol):
-    """The lease operations of a store that several workers share; times are seconds.
-
-    `worker` is an id unique to one running worker (e.g. host, pid and a random part); it
-    must not contain an identifier. `ttl` is how long a lease and the worker's heartbeat
-    last without renewal, by the database's clock.
-    """
-
-    async def lease_plants(
-        self, worker: str, *, want: int, ttl: float, among: Sequence[str] | None = None
-    ) -> list[str]:
-        """Take up to `want` free or expired leases (of `among` only, if given); return them.
-
-        Never a plant this worker refused.
-        """
-
-    async def renew_leases(self, worker: str, *, ttl: float) -> list[str]:
-        """Extend the worker's unexpired leases and heartbeat; return the plants still held.
-
-        A lease that expired is not renewed even if no one took it: the worker lost it.
-        """
-
-    async def release_leases(
-        self, worker: str, plants: Sequence[str] | None = None, *, refused: bool = False
-    ) -> list[str]:
-        """Free the worker's leases (`plants` only, if given); return those freed.
-
-        Without `plants` the worker is leaving: its heartbeat goes too, so the others count
-        one worker fewer at once instead of after the ttl, and its refusals with it.
-        `refused`: the worker was not given their identifiers; the refusal is recorded while
-        the worker lives, it is never given them again, and another worker takes them beyond
-        its fair share.
-        """
-
-    async def live_workers(self) -> list[str]:
-        """Return the workers whose heartbeat has not expired, sorted."""
-
-    async def balance_leases(
-        self,
-        worker: str,
-        *,
-        ttl: float,
-        slack: float = DEFAULT_SLACK,
-        among: Sequence[str] | None = None,
-    ) -> LeaseBalance:
-        """Renew, take leases up to the share and others' refused ones; say how many to give back.
-
-        Never a plant this worker refused.
-        """
-
-
-class FleetStore(Store, LeaseStore, Protocol):
-    """A `Store` with leases whose writes for a plant are fenced by ``worker=``.
-
-    With `worker` given, each write runs only if that worker holds an unexpired lease on
-    the plant, checked in the write's own transaction; else `LeaseLostError` and nothing
-    is written. Without it, the write is not fenced (a single process, or a tool).
-    """
-
-    async def commit_page(
-        self,
-        plant: str,
-        endpoint: Endpoint,
-        records: Sequence[MeterRecord] | Sequence[InverterRecord],
-        state: SyncState,
-        *,
-        now: float,
-        worker: str | None = None,
-    ) -> None:
-        """`Store.commit_page`, fenced by `worker`'s lease on `plant`."""
-
-    async def commit_inventory(
-        self,
-        plant: str,
-        inverters: Sequence[Inverter],
-        *,
-        now: float,
-        next_poll: float | None = None,
-        worker: str | None = None,
-    ) -> None:
-        """`Store.commit_inventory`, fenced by `worker`'s lease on `plant`."""
-
-    async def drop_future(
-        self,
-        plant: str,
-        endpoint: Endpoint,
-        *,
-        after: int,
-        seen: int | None,
-        now: float,
-        worker: str | None = None,
-    ) -> int:
-        """`Store.drop_future`, fenced by `worker`'s lease on `plant`."""
-
-    async def repair_attempted(
-        self,
-        plant: str,
-        endpoint: Endpoint,
-        start: int,
-        end: int,
-        *,
-        now: float,
-        worker: str | None = None,
-    ) -> None:
-        """`Store.repair_attempted`, fenced by `worker`'s lease on `plant`."""
-
-    async def record_error(
-        self,
-        plant: str,
-        endpoint: Endpoint,
-        message: str,
-        next_attempt: float | None,
-        *,
-        now: float,
-        worker: str | None = None,
-    ) -> None:
-        """`Store.record_error`, fenced by `worker`'s lease on `plant`."""

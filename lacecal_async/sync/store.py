@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
-from typing import Protocol, Self, runtime_checkable
+from typing import Protocol, Self
 
 import attrs
 
@@ -39,7 +39,6 @@ __all__ = [
     "NoStoreError",
     "PlantEntry",
     "SchemaVersionError",
-    "SingleFollower",
     "StatusRow",
     "Store",
     "StoreError",
@@ -292,16 +291,12 @@ class Store(RecordSource, Protocol):
     async def status(self) -> list[StatusRow]:
         """Return a row per plant and synced endpoint (one row for a plant never synced)."""
 
-
-@runtime_checkable
-class SingleFollower(Protocol):
-    """A store that one `follow` at a time may use (`SQLiteStore`: it has no leases).
-
-    `follow` holds `following` while it runs; a second one is refused (`StoreInUseError`).
-    """
-
     def following(self) -> AbstractAsyncContextManager[None]:
-        """Hold the store's follow lock for the block; `StoreInUseError` if another does."""
+        """Hold what keeps a second `follow` out for the block (`StoreInUseError`).
+
+        `SQLiteStore`: a lock beside the file. A store without such a guard holds nothing:
+        one `follow` at a time is then its user's to ensure (a fleet uses `follow_fleet`).
+        """
 
 
 def check_fingerprint(fingerprint: str) -> str:

@@ -225,6 +225,20 @@ def test_constructor_arguments_are_checked(kwargs: dict[str, Any], error: type[E
         LacecalClient(**kwargs)
 
 
+def test_a_client_refuses_an_aiohttp_without_its_resend_switch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A session the client makes turns off aiohttp's silent re-send (`_retry_connection`):
+    # an aiohttp that renamed it would re-send past the limiter, so the client says so when
+    # made, instead of setting an attribute nothing reads. A passed-in session is the
+    # caller's: it is taken as it is.
+    assert "_retry_connection" in aiohttp.ClientSession.ATTRS  # today's aiohttp has it
+    renamed = aiohttp.ClientSession.ATTRS - {"_retry_connection"}
+    monkeypatch.setattr(aiohttp.ClientSession, "ATTRS", renamed)
+    with pytest.raises(RuntimeError, match="_retry_connection"):
+        LacecalClient(base_url="http://127.0.0.1:1/APIv1")
+
+
 def test_defaults_and_properties() -> None:
     client = LacecalClient(base_url="http://127.0.0.1:1/APIv1")
     assert client.rate_limit == (6, 60.0)

@@ -70,10 +70,10 @@ def idle(client: LacecalClient, plants: list[Plant]) -> bool:
 
 
 @pytest.mark.slow
-async def test_twenty_itrs_ten_days_complete_without_429() -> None:
+async def test_twenty_itrs_four_days_complete_without_429() -> None:
     plants = make_plants(20, seed=7, interval=600, gaps=False)
     start = plants[0].first
-    end = start + 10 * DAY
+    end = start + 4 * DAY  # 576 records a plant: four full pages each
     async with serving(plants) as (server, client):
         results = await client.fetch_many([p.itr for p in plants], "meter", start, end)
         for plant in plants:
@@ -82,7 +82,7 @@ async def test_twenty_itrs_ten_days_complete_without_429() -> None:
             assert list(result.records) == plant.meter_records(start, end)
             stats = server.stats(plant.itr)
             assert stats.rejections == 0
-            assert stats.requests <= 11
+            assert stats.requests <= 5
 
 
 BAD_FAULTS = {
@@ -395,7 +395,7 @@ async def test_pages_fetched_ahead_of_a_stalled_consumer_are_bounded() -> None:
     start = plants[0].first
     async with serving(plants, rate=(100, 0.05)) as (server, client):
         events = client.stream_many(
-            [p.itr for p in plants], "meter", start, start + 5 * DAY, buffer=4, max_in_flight=3
+            [p.itr for p in plants], "meter", start, start + 2 * DAY, buffer=4, max_in_flight=3
         )
         async with contextlib.aclosing(events):
             await anext(events)  # then the consumer stalls

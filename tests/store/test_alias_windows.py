@@ -21,6 +21,7 @@ from lacecal_async.sync import (
     SyncPlant,
     check_alias,
     follow,
+    follow_fleet,
     sync,
     sync_plants,
 )
@@ -99,7 +100,7 @@ async def test_a_fleet_worker_keeps_syncing_a_plant_whose_stored_alias_predates_
     ):
         assert await store.add_plant(fingerprint(A), DASHED) == DASHED
         task = asyncio.create_task(
-            follow(client, store, [A], "meter", plant.last_time() - 3600, lease_ttl=3.0)
+            follow_fleet(client, store, [A], "meter", plant.last_time() - 3600, lease_ttl=3.0)
         )
         try:
             async with asyncio.timeout(DEADLINE):

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 
 from lacecal_async import LacecalClient, fingerprint
-from lacecal_async.sync import PostgresStore, follow, sync
+from lacecal_async.sync import PostgresStore, follow_fleet, sync
 from lacecal_async.testing import FakeLacecalServer
 from tests.support.checks import DEADLINE
 from tests.support.echoing import INNOCENT, echoing_plants
@@ -67,7 +67,7 @@ async def test_a_fleet_worker_hides_the_identifiers_of_plants_it_does_not_hold(
         )
         since = a.last_time() - 3600
         task = asyncio.create_task(
-            follow(client, store, ITRS, "inverter", since, worker="this", lease_ttl=3.0)
+            follow_fleet(client, store, ITRS, "inverter", since, worker="this", lease_ttl=3.0)
         )
         try:
             async with asyncio.timeout(DEADLINE):

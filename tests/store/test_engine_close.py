@@ -14,7 +14,7 @@ import asyncpg
 import pytest
 
 from lacecal_async import LacecalClient, LacecalClosedError
-from lacecal_async.sync import PostgresStore, Store, follow, sync
+from lacecal_async.sync import PostgresStore, Store, follow, follow_fleet, sync
 from lacecal_async.telemetry import ClientEvent, RequestDone
 from lacecal_async.testing import FakeClock, FakeLacecalServer, Faults, make_plants
 from tests.support.checks import DEADLINE, wait_until
@@ -35,8 +35,17 @@ async def _follow(client: LacecalClient, store: Store) -> None:
     await follow(client, store, [p.itr for p in PLANTS], since=PLANTS[0].first)
 
 
-@pytest.mark.parametrize("run", [_sync, _follow], ids=["sync", "follow"])
+async def _follow_fleet(client: LacecalClient, store: Store) -> None:
+    assert isinstance(store, PostgresStore)
+    await follow_fleet(client, store, [p.itr for p in PLANTS], since=PLANTS[0].first)
+
+
+@pytest.mark.parametrize(
+    "run", [_sync, _follow, _follow_fleet], ids=["sync", "follow", "follow_fleet"]
+)
 async def test_closing_the_client_raises_one_closed_error(store_kind: StoreKind, run: Run) -> None:
+    if run is _follow_fleet and store_kind.name != "postgres":
+        pytest.skip("a fleet shares a PostgreSQL store")
     done: list[RequestDone] = []
 
     def keep(event: ClientEvent) -> None:
@@ -83,7 +92,7 @@ async def test_closing_the_client_while_follow_sleeps_ends_it(store_kind: StoreK
 async def test_closing_the_client_ends_a_fleet_worker_holding_no_plant(postgres_dsn: str) -> None:
     async with PostgresStore(postgres_dsn) as store:
         client = LacecalClient(base_url="http://127.0.0.1:9/", rate_limit=(100, 0.05))
-        task = asyncio.create_task(follow(client, store, [], since=PLANTS[0].first))
+        task = asyncio.create_task(follow_fleet(client, store, [], since=PLANTS[0].first))
         conn = await asyncpg.connect(postgres_dsn)
         try:  # the worker has run a lease round: it beats
             async with asyncio.timeout(DEADLINE):

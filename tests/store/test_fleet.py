@@ -23,7 +23,7 @@ from lacecal_async.sync import (
     LeaseLostError,
     PostgresStore,
     SyncState,
-    follow,
+    follow_fleet,
     worker_id,
 )
 from lacecal_async.tables import METER
@@ -147,7 +147,9 @@ async def test_a_plant_without_its_identifier_goes_to_the_worker_that_has_it(
         for itr, alias in named:
             await store.add_plant(fingerprint(itr), alias)
         ttl = await measured_ttl(store)  # rounds never late, however busy the machine
-        common = functools.partial(follow, lease_ttl=ttl, handover_wait=0.0, on_fleet=events.append)
+        common = functools.partial(
+            follow_fleet, lease_ttl=ttl, handover_wait=0.0, on_fleet=events.append
+        )
         partial = asyncio.create_task(
             common(client, store, [p.itr for p in plants[:2]], "meter", start, worker="partial")
         )
@@ -189,7 +191,7 @@ async def test_a_worker_whose_lease_is_taken_stops_that_plant(postgres_dsn: str)
         PostgresStore(postgres_dsn) as store,
     ):
         task = asyncio.create_task(
-            follow(
+            follow_fleet(
                 client,
                 store,
                 [p.itr for p in plants],
@@ -233,7 +235,7 @@ async def test_a_failing_lease_round_stops_every_plant(postgres_dsn: str) -> Non
         store = PostgresStore(postgres_dsn)
         await store.open()
         task = asyncio.create_task(
-            follow(
+            follow_fleet(
                 client,
                 store,
                 [plants[0].itr],
@@ -261,7 +263,7 @@ async def test_a_failing_lease_round_stops_every_plant(postgres_dsn: str) -> Non
 async def test_lease_ttl_must_be_positive(postgres_dsn: str) -> None:
     async with PostgresStore(postgres_dsn) as store, LacecalClient() as client:
         with pytest.raises(ValueError, match="lease_ttl"):
-            await follow(client, store, [], "meter", 0, lease_ttl=0)
+            await follow_fleet(client, store, [], "meter", 0, lease_ttl=0)
 
 
 async def test_plants_a_worker_cannot_fetch_are_taken_beyond_the_share_of_one_that_can(
@@ -281,7 +283,9 @@ async def test_plants_a_worker_cannot_fetch_are_taken_beyond_the_share_of_one_th
         for itr, alias in named:
             await store.add_plant(fingerprint(itr), alias)
         ttl = await measured_ttl(store)  # rounds never late, however busy the machine
-        common = functools.partial(follow, lease_ttl=ttl, handover_wait=0.0, on_fleet=events.append)
+        common = functools.partial(
+            follow_fleet, lease_ttl=ttl, handover_wait=0.0, on_fleet=events.append
+        )
         partial = asyncio.create_task(
             common(client, store, named[:3], "meter", start, worker="partial")
         )

@@ -24,7 +24,7 @@ import asyncpg
 import pytest
 
 from lacecal_async import LacecalClient
-from lacecal_async.sync import PostgresStore, follow, sync
+from lacecal_async.sync import PostgresStore, follow_fleet, sync
 from lacecal_async.tables import INVERTERS, METER, PERIODS, Row, Table
 from lacecal_async.testing import FakeLacecalServer, make_plants
 from lacecal_async.testing.postgres import PostgresUnavailableError, TemporaryPostgres
@@ -115,7 +115,7 @@ async def test_fleet_workers_survive_a_terminate_storm_and_a_restart(
         # fail from the storm only (a 0.5 s ttl measured when idle made them time out under
         # load, and the workers thrashed their leases for minutes).
         ttl = LEASE_TTL
-        common = functools.partial(follow, since=start, lease_ttl=ttl, handover_wait=0.0)
+        common = functools.partial(follow_fleet, since=start, lease_ttl=ttl, handover_wait=0.0)
         for worker, store in (("w1", first), ("w2", second)):
             workers_running.append(asyncio.create_task(common(client, store, itrs, worker=worker)))
 

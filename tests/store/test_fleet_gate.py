@@ -16,7 +16,7 @@ import pytest
 
 from lacecal_async import LacecalClient, fingerprint
 from lacecal_async.endpoints import Endpoint
-from lacecal_async.sync import FleetEvent, LeaseBalance, PostgresStore, follow
+from lacecal_async.sync import FleetEvent, LeaseBalance, PostgresStore, follow_fleet
 from lacecal_async.sync.lease_gate import LEASE_MARGIN
 from lacecal_async.sync.leases import DEFAULT_SLACK
 from lacecal_async.testing import FakeLacecalServer, make_plants
@@ -67,7 +67,7 @@ async def test_a_plant_whose_lease_is_not_proven_sends_nothing_and_counts_no_fai
         SlowRounds(postgres_dsn) as store,
     ):
         task = asyncio.create_task(
-            follow(
+            follow_fleet(
                 client,
                 store,
                 [plant.itr],

@@ -1,7 +1,7 @@
 """A plant no live worker has the identifier of: refused once per worker, shown by status.
 
 Real PostgreSQL (the `postgres_dsn` fixture); the store API with several worker ids, and
-`follow` workers against the fake server over HTTP. Lease ttls of a fraction of a second
+`follow_fleet` workers against the fake server over HTTP. Lease ttls of a fraction of a second
 keep every wait short; a heartbeat that must run out is shortened (`EXPIRE_SOON`), and the
 tests wait for states or for counted lease rounds, never for a fixed time.
 """
@@ -21,7 +21,7 @@ import pytest
 from lacecal_async import LacecalClient, fingerprint
 from lacecal_async.cli import main
 from lacecal_async.endpoints import Endpoint
-from lacecal_async.sync import FleetEvent, LeaseBalance, PostgresStore, StatusRow, follow
+from lacecal_async.sync import FleetEvent, LeaseBalance, PostgresStore, StatusRow, follow_fleet
 from lacecal_async.sync.leases import DEFAULT_SLACK
 from lacecal_async.sync.schema import POSTGRES_MIGRATIONS as MIGRATIONS
 from lacecal_async.testing import FakeLacecalServer, make_plants
@@ -188,7 +188,7 @@ async def test_follow_workers_without_an_identifier_refuse_it_once_then_a_newcom
         ttl = await measured_ttl(store)  # rounds never late, however busy the machine
         key = await store.add_plant(fingerprint(orphan.itr), "orphan")
         common = functools.partial(
-            follow, client, store, endpoints="meter", since=start, lease_ttl=ttl,
+            follow_fleet, client, store, endpoints="meter", since=start, lease_ttl=ttl,
             handover_wait=0.0, on_fleet=events.append,
         )  # fmt: skip
         workers = [asyncio.create_task(common(known, worker=w)) for w in ("w1", "w2")]
@@ -343,7 +343,7 @@ async def test_a_worker_stopped_during_a_lease_round_leaves_no_lease_behind(
     ):
         store.started, store.rounds = asyncio.Event(), []
         task = asyncio.create_task(
-            follow(
+            follow_fleet(
                 client, store, [p.itr for p in plants], "meter", start, worker="w",
                 lease_ttl=2.0, handover_wait=0.0,
             )
@@ -366,7 +366,7 @@ async def test_a_worker_stopped_during_a_lease_round_leaves_no_lease_behind(
 async def test_a_worker_restarted_with_its_fixed_id_takes_what_it_refused_before(
     postgres_dsn: str,
 ) -> None:
-    # `follow(worker="w")`: "w" refused the plant (no identifier), then crashed, so its
+    # `follow_fleet(worker="w")`: "w" refused the plant (no identifier), then crashed, so its
     # refusal outlived it; restarted with the identifier under the same id, it once never
     # got the plant back (its revived heartbeat kept the refusal alive for good).
     start = int(time.time()) // PERIOD * PERIOD - 10 * PERIOD
@@ -385,7 +385,7 @@ async def test_a_worker_restarted_with_its_fixed_id_takes_what_it_refused_before
             return any(r.plant == key and r.latest_record for r in await store.status())
 
         task = asyncio.create_task(
-            follow(
+            follow_fleet(
                 client, store, [itr], "meter", start, worker="w", lease_ttl=2.0, handover_wait=0.0
             )
         )

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 import pytest
 
 from lacecal_async import fingerprint
-from lacecal_async.sync import LeaseBalance, LeaseStore, PostgresStore, fair_share
+from lacecal_async.sync import LeaseBalance, PostgresStore, fair_share
 from lacecal_async.sync.leases import surplus
 from tests.support import processes
 from tests.support.checks import DEADLINE, wait_until
@@ -142,7 +142,7 @@ async def test_a_worker_that_stops_its_heartbeat_is_not_live(stores: list[Postgr
 
 
 async def test_bad_lease_arguments_are_refused(stores: list[PostgresStore]) -> None:
-    store: LeaseStore = stores[0]
+    store = stores[0]
     with pytest.raises(ValueError, match="worker id"):
         await store.lease_plants("", want=1, ttl=1)
     with pytest.raises(ValueError, match="positive"):

@@ -24,6 +24,7 @@ from lacecal_async.sync import (
     SQLiteStore,
     StoreUnavailableError,
     follow,
+    follow_fleet,
 )
 from lacecal_async.testing import Plant
 from tests.support.checks import wait_until
@@ -98,7 +99,7 @@ async def test_a_fleet_worker_waits_out_a_store_unavailable_mid_round(
     async with store:
         ttl = await measured_ttl(store)  # rounds come back in time, however busy the machine
         task = asyncio.create_task(
-            follow(
+            follow_fleet(
                 client,
                 store,
                 [(plant.itr, "roof")],

@@ -346,9 +346,9 @@ async def _update_holes(
 ) -> None:
     """Rewrite the holes a page changed: around it, and the head before the first period.
 
-    `found`: `read_around`'s rows, before the page's writes (PostgreSQL's one statement)
-    or after them (SQLite's): the page's own periods and `since` are merged in, so both
-    give the tables as they are after the page. `since`: the state's as the page gives it.
+    `found`: `read_around`'s rows, read before the page's writes (or after them): the
+    page's own periods and `since` are merged in, giving the tables as they are after it.
+    `since`: the state's as the page gives it.
     """
     plant, endpoint = page.plant, page.endpoint
     stored = {row[1]: row[3] for row in found if row[0] == 0}
@@ -456,11 +456,16 @@ class StoreCore:
         await db.executemany(_UPSERT[table], self.dialect.rows_in(table, rows))
 
     async def _write_page(self, db: Driver, page: PageWrite) -> Sequence[Sequence[Any]]:
-        """Write a page's rows and its sync state; return `read_around`'s rows after it."""
+        """Write a page's rows and its sync state; return `read_around`'s rows before them.
+
+        Read first, as PostgreSQL's one statement does: the page's own periods, which
+        `_update_holes` adds anyway, are not read back.
+        """
+        found = await db.fetch(_AROUND[page.endpoint], page.plant, page.endpoint.value, *page.span)
         for table, rows in pages.page_rows(page.endpoint, page.plant, page.records):
             await self._upsert(db, table, rows)
         await db.execute(UPSERT_STATE, page.plant, page.endpoint.value, *page.state)
-        return await db.fetch(_AROUND[page.endpoint], page.plant, page.endpoint.value, *page.span)
+        return found
 
     @contextlib.asynccontextmanager
     async def _plant_write(

@@ -57,6 +57,10 @@ SECTIONS: dict[str, tuple[str, str]] = {
         "benchmarks.bench_fleet",
         "records/s and plants per host of a PostgreSQL fleet backfill, --workers 2 vs 1",
     ),
+    "capacity": (
+        "benchmarks.bench_capacity",
+        "bytes per stored record; 1,000,000 plants' commits simulated on PostgreSQL",
+    ),
 }
 DEFAULT_OUTPUT = ROOT / "benchmarks" / "results" / "latest.json"
 _PACKAGES = ("aiohttp", "attrs", "cattrs", "orjson", "msgspec", "pydantic", "lacecal_async")

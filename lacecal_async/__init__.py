@@ -32,7 +32,6 @@ from lacecal_async.events import (
     Progress,
     StreamEvent,
 )
-from lacecal_async.follow import Cursor, FollowBatch
 from lacecal_async.itr import fingerprint, redact, validate_itr
 from lacecal_async.limits import LimitState
 from lacecal_async.records import (
@@ -47,6 +46,7 @@ from lacecal_async.records import (
 )
 from lacecal_async.serialize import to_dict
 from lacecal_async.telemetry import ClientEvent, Listener, RateLimited, RequestDone, RetryScheduled
+from lacecal_async.watch import Cursor, WatchBatch
 
 # A library logs, an application decides where logs go (no "No handlers" fallback to stderr).
 logging.getLogger("lacecal_async").addHandler(logging.NullHandler())
@@ -60,7 +60,6 @@ __all__ = [
     "Endpoint",
     "EnergyMeter",
     "FetchResult",
-    "FollowBatch",
     "GridMeter",
     "GridPhase",
     "GridTotals",
@@ -90,6 +89,7 @@ __all__ = [
     "ScaledClock",
     "StreamEvent",
     "SystemClock",
+    "WatchBatch",
     "WireFormat",
     "__version__",
     "decode",

@@ -33,12 +33,10 @@ from typing import Protocol
 
 import attrs
 
-from lacecal_async.endpoints import MAX_PAGE, expected_pages
+from lacecal_async.endpoints import DEFAULT_INTERVAL, MAX_PAGE, expected_pages
 from lacecal_async.errors import LacecalParseError
 
 __all__ = ["DEFAULT_INTERVAL", "MAX_PAGE", "MIN_INTERVAL", "PageRequest", "Pager", "TimedRecord"]
-#: Integration period assumed until a reply tells the real one [s].
-DEFAULT_INTERVAL = 600
 _UNIX_TIME = operator.attrgetter("unix_time")
 #: Shortest integration period plants use [s] (300, 600, 900, 3600 are seen). The first page,
 #: asked before any reply tells the period, counts the range in these: a longer period

@@ -25,7 +25,7 @@ from typing import Any, Literal, Self, overload
 import aiohttp
 
 from lacecal_async import fanout
-from lacecal_async import follow as follow_mod
+from lacecal_async import watch as watch_mod
 from lacecal_async._paging import Reply, replies
 from lacecal_async._protocol import validate_range
 from lacecal_async._transport import MAX_BODY_BYTES, Transport, check_base_url
@@ -34,11 +34,11 @@ from lacecal_async.clock import Clock
 from lacecal_async.endpoints import Endpoint, WireFormat
 from lacecal_async.events import FetchResult, LatestResult, StreamEvent
 from lacecal_async.fanout import DEFAULT_BUFFER, DEFAULT_MAX_ACTIVE
-from lacecal_async.follow import Cursor, FollowBatch
 from lacecal_async.itr import validate_itr
 from lacecal_async.limits import LimitState
 from lacecal_async.records import Inverter, InverterRecord, MeterRecord
 from lacecal_async.telemetry import Listener
+from lacecal_async.watch import Cursor, WatchBatch
 
 __all__ = ["DEFAULT_BASE_URL", "MAX_BODY_BYTES", "LacecalClient"]
 
@@ -548,7 +548,7 @@ class LacecalClient:
         )
         return fanout.stream(self._transport, itrs, job)
 
-    # -- following ---------------------------------------------------------------------------
+    # -- watching ----------------------------------------------------------------------------
 
     def catch_up(
         self, itr: str, endpoint: Endpoint | str, cursor: Cursor, *, clock: Clock | None = None
@@ -563,9 +563,9 @@ class LacecalClient:
         """
         if cursor.endpoint is not Endpoint(endpoint):
             raise ValueError(f"the cursor is for {cursor.endpoint.value}, not {endpoint}")
-        return follow_mod.catch_up(self._transport, validate_itr(itr), cursor, clock=clock)
+        return watch_mod.catch_up(self._transport, validate_itr(itr), cursor, clock=clock)
 
-    def follow(
+    def watch(
         self,
         itrs: Iterable[str],
         endpoint: Endpoint | str,
@@ -574,7 +574,7 @@ class LacecalClient:
         *,
         clock: Clock | None = None,
         buffer: int = DEFAULT_BUFFER,
-    ) -> AsyncGenerator[FollowBatch]:
+    ) -> AsyncGenerator[WatchBatch]:
         """Yield ``(itr, records, cursor)`` batches of every plant's new records, forever.
 
         Each plant starts after its cursor in `cursors` (keyed by identifier), else at
@@ -585,9 +585,11 @@ class LacecalClient:
         cursors back and every record comes exactly once. `clock` (default: the real one)
         decides when to poll, and what is the future: a record dated after it (beyond
         `future_tolerance`) is never yielded, and the plant keeps its schedule, logging
-        the `LacecalClockError`. ``aclose()`` it, or cancel its consumer, to stop.
+        the `LacecalClockError`. ``aclose()`` it, cancel its consumer, or close the client
+        to stop: every task it runs ends at once (the next step raises `LacecalClosedError`).
+        (To keep plants in a store instead, `lacecal_async.sync.follow`.)
         """
-        return follow_mod.follow(
+        return watch_mod.watch(
             self._transport, itrs, endpoint, since, cursors, clock=clock, buffer=buffer
         )
 

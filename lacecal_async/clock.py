@@ -4,6 +4,8 @@ Follow mode waits for integration periods to close, which takes ten minutes on t
 service. Everything it waits for goes through a `Clock`, so a test or a demo runs the same
 code on a `ScaledClock` consistent with a fake server's (``lacecal serve --follow
 --speed N`` uses one too): `now` is the clock's time, and `sleep` takes clock seconds.
+`Clock` is the only clock protocol: the fake server reads the same one, and the testing
+package's `FakeClock` (moved by the test, step by step) implements it.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ __all__ = ["Clock", "ScaledClock", "SystemClock", "sleep_until"]
 
 @runtime_checkable
 class Clock(Protocol):
-    """What follow mode needs of time: the time now, and a wait measured in clock seconds."""
+    """What follow mode (and the fake server) needs of time: now, and a wait in clock seconds."""
 
     def now(self) -> float:
         """Return the current time [UNIX seconds]."""

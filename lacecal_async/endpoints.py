@@ -5,10 +5,12 @@ from __future__ import annotations
 import enum
 import math
 
-__all__ = ["MAX_PAGE", "Endpoint", "WireFormat", "expected_pages"]
+__all__ = ["DEFAULT_INTERVAL", "MAX_PAGE", "Endpoint", "WireFormat", "expected_pages", "timed"]
 
 #: Most records the API returns per request.
 MAX_PAGE = 144
+#: The integration period assumed for a plant until one of its records tells its own [s].
+DEFAULT_INTERVAL = 600
 
 
 def expected_pages(start: int, end: int, interval: int) -> int:
@@ -32,6 +34,21 @@ class Endpoint(enum.StrEnum):
     def is_timed(self) -> bool:
         """Whether the endpoint serves records per integration period (takes `t` and `n`)."""
         return self is not Endpoint.INVERTER_LIST
+
+
+def timed(value: Endpoint | str) -> Endpoint:
+    """Return `value` as a timed endpoint (meter, inverter); ValueError for the inventory.
+
+    The one check, and the one message, of every place that takes only records per period:
+    following (`client.watch`, `sync.follow`) and the stores' pages and holes.
+    """
+    endpoint = Endpoint(value)
+    if not endpoint.is_timed:
+        raise ValueError(
+            f"{endpoint.value} has no records per period (it is the plant's inventory): "
+            "give 'meter' or 'inverter'"
+        )
+    return endpoint
 
 
 class WireFormat(enum.StrEnum):

@@ -13,7 +13,8 @@ Events pass through a bounded queue: a slow consumer stalls the producers.
 Leaving the iterator (``aclose()``), a cancellation from outside, or the client's close
 cancels every task of the fan-out and waits for them before the iterator ends. The client's
 close cancels them at once, even while the consumer is suspended between two events: the
-input is never read after it, and the iterator's next step raises `LacecalClosedError`.
+input is never read after it, and the iterator's next step raises `LacecalClosedError`
+(the tasks and the queue's drain are `lacecal_async._producers`, as `client.watch`'s are).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any, cast
 import attrs
 
 from lacecal_async._paging import replies
+from lacecal_async._producers import Crash, Producers, consume, reported
 from lacecal_async._protocol import validate_range
 from lacecal_async._transport import Transport
 from lacecal_async.endpoints import Endpoint
@@ -102,13 +104,6 @@ class Job:
         if max_active < 1:
             raise ValueError("max_active must be at least 1")
         return cls(endpoint, start_t, end_t, max_in_flight, buffer, max_active)
-
-
-@attrs.define
-class _Crash:
-    """A bug (not a LacecalError) in a fetching task or in the caller's iterable."""
-
-    error: BaseException
 
 
 @attrs.define
@@ -201,7 +196,8 @@ class _Fanout:
 
     transport: Transport
     job: Job
-    queue: asyncio.Queue[StreamEvent[Any] | _Crash | None]
+    #: The fetching tasks (and the feeder), and the queue of events they fill.
+    producers: Producers[StreamEvent[Any]]
     in_flight: asyncio.Semaphore | None
     credits: asyncio.Semaphore
     active: asyncio.Semaphore
@@ -213,34 +209,9 @@ class _Fanout:
     #: make the cyclic garbage collector's older generations grow (see `Admission`).
     #: Bounded: a turn given back twice raises instead of lifting the bound silently.
     handoff: asyncio.Semaphore = attrs.field(factory=lambda: asyncio.BoundedSemaphore(1))
-    tasks: set[asyncio.Task[None]] = attrs.field(factory=set)
     running: int = 0
     feeding: bool = True
     seen: set[object] = attrs.field(factory=set)
-    #: Set by `stop`: the cancellations from then on are ours.
-    stopping: bool = False
-    #: One of our tasks was cancelled from outside: the consumer raises CancelledError.
-    interrupted: bool = False
-    #: The consumer's task while it waits for an event.
-    waiter: asyncio.Task[Any] | None = None
-
-    def watch(self, task: asyncio.Task[None]) -> None:
-        """Track a task of ours; a cancellation it did not get from `stop` stops everything."""
-        self.tasks.add(task)
-        task.add_done_callback(self._ended)
-
-    def halt(self) -> None:
-        """Cancel every task of ours at once (the client is closing): none reads on."""
-        self.stopping = True
-        for task in tuple(self.tasks):
-            task.cancel()
-
-    def _ended(self, task: asyncio.Task[None]) -> None:
-        self.tasks.discard(task)
-        if task.cancelled() and not self.stopping:
-            self.interrupted = True
-            if self.waiter is not None:
-                self.waiter.cancel()
 
     async def feed(self, itrs: Iterable[object] | AsyncIterable[object]) -> None:
         """Start a task per distinct identifier, reading `itrs` as places free (see above)."""
@@ -270,11 +241,11 @@ class _Fanout:
             raise
         except BaseException as exc:  # noqa: BLE001 - the caller's iterable failed: tell the consumer
             self.feeding = False
-            await self.queue.put(_Crash(exc))
+            await self.producers.queue.put(Crash(exc))
             return
         self.feeding = False
         if self.running == 0:
-            await self.queue.put(None)
+            await self.producers.queue.put(None)
 
     def _spawn(self, itr: object) -> None:
         try:
@@ -287,28 +258,24 @@ class _Fanout:
             self.active.release()
             return
         self.running += 1
-        self.watch(asyncio.create_task(self._run(itr)))
+        self.producers.start(self._run(itr))
 
     async def _run(self, itr: object) -> None:
         """Fetch one ITR; the last task to end tells the consumer there is no more."""
         place = _Place(self.active, self.waiting)
         try:
-            await self._one(itr, place)
-        except LacecalClosedError:
-            pass  # the client closed: the consumer's own wait fails with it
-        except Exception as exc:  # noqa: BLE001 - a bug, not a LacecalError: surface it
-            await self.queue.put(_Crash(exc))
+            await reported(self._one(itr, place), self.producers.queue)
         finally:
             self.running -= 1
             place.give_back()
         if self.running == 0 and not self.feeding:
-            await self.queue.put(None)
+            await self.producers.queue.put(None)
 
     async def _one(self, itr: object, place: _Place) -> None:
         job, transport = self.job, self.transport
         key = cast("str", itr)  # as given, possibly not a valid identifier at all
         progress = Progress()
-        emit = self.queue.put
+        emit = self.producers.queue.put
         credit = _Credit(self.credits, self.in_flight, place, self.handoff)
         try:
             valid = validate_itr(itr)
@@ -350,24 +317,6 @@ class _Fanout:
             credit.give_back()
         await emit(failure)  # outside the handler: no chained context rides along
 
-    async def stop(self, feeder: asyncio.Task[None]) -> None:
-        """Cancel the feeder and every fetching task, and wait until they are all gone.
-
-        A cancellation of the caller meanwhile is kept and raised once they are gone.
-        """
-        self.stopping = True
-        tasks = {feeder, *self.tasks}
-        for task in tasks:
-            task.cancel()
-        interrupted = False
-        while pending := {task for task in tasks if not task.done()}:
-            try:
-                await asyncio.wait(pending)
-            except asyncio.CancelledError:
-                interrupted = True
-        if interrupted:
-            raise asyncio.CancelledError
-
 
 def stream(
     transport: Transport, itrs: Iterable[object] | AsyncIterable[object], job: Job
@@ -378,46 +327,22 @@ def stream(
     fanout = _Fanout(
         transport,
         job,
-        asyncio.Queue(job.buffer),
+        Producers(asyncio.Queue(job.buffer)),
         bound,
         # Enough credits to keep every place in flight busy while `buffer` pages wait.
         credits=asyncio.Semaphore(job.buffer + in_flight),
         active=asyncio.Semaphore(job.max_active),
         waiting=asyncio.Semaphore(job.max_active),
     )
-    return _consume(fanout, itrs)
 
+    def taken(event: StreamEvent[Any]) -> None:
+        if isinstance(event, PageEvent):
+            fanout.credits.release()  # taken: its ITR may fetch another page
+            fanout.handoff.release()  # and the next reply may be decoded
 
-async def _consume(
-    fanout: _Fanout, itrs: Iterable[object] | AsyncIterable[object]
-) -> AsyncGenerator[StreamEvent[Any]]:
-    async with fanout.transport.guard():  # a closed client fails here, before any task
-        pass
-    feeder = asyncio.create_task(fanout.feed(itrs))
-    fanout.watch(feeder)
-    fanout.transport.on_close.add(fanout.halt)
-    try:
-        while True:
-            if fanout.interrupted:
-                raise asyncio.CancelledError
-            fanout.waiter = asyncio.current_task()
-            try:
-                async with fanout.transport.guard():  # close() fails this wait
-                    event = await fanout.queue.get()
-            finally:
-                fanout.waiter = None
-            if event is None:
-                break
-            if isinstance(event, _Crash):
-                raise event.error
-            if isinstance(event, PageEvent):
-                fanout.credits.release()  # taken: its ITR may fetch another page
-                fanout.handoff.release()  # and the next reply may be decoded
-            yield event
-            del event  # not held while waiting for the next one
-    finally:
-        fanout.transport.on_close.discard(fanout.halt)
-        await fanout.stop(feeder)
+    return consume(
+        transport, fanout.producers, lambda: fanout.producers.start(fanout.feed(itrs)), taken
+    )
 
 
 async def collect(

@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 import attrs
 
-from lacecal_async.follow import future_tolerance
+from lacecal_async.watch import future_tolerance
 
 __all__ = ["CRITICAL", "OK", "UNKNOWN", "VERDICTS", "WARNING", "Thresholds", "judge", "worst"]
 

@@ -21,9 +21,9 @@ from lacecal_async.cli.stores import check_db, is_dsn, make_store, store_error
 from lacecal_async.cli.sync import parse_duration
 from lacecal_async.cli.sync_progress import when
 from lacecal_async.errors import LacecalError
-from lacecal_async.follow import future_tolerance
 from lacecal_async.redaction import printable
 from lacecal_async.sync import StatusRow
+from lacecal_async.watch import future_tolerance
 
 __all__ = ["add_parser", "format_lag", "run", "status_objects"]
 

@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Protocol, Self, TypeVar
 
 import attrs
 
-from lacecal_async.endpoints import Endpoint
+from lacecal_async.endpoints import Endpoint, timed
 from lacecal_async.records import Inverter, InverterRecord, MeterRecord
 from lacecal_async.sync import pages
 from lacecal_async.sync.dialect import Dialect
@@ -532,7 +532,7 @@ class StoreCore:
     # -- records and state ----------------------------------------------------------------
     async def state(self, plant: str, endpoint: Endpoint) -> SyncState | None:
         """Return the plant's sync state for a timed endpoint, None before its first write."""
-        value = pages.timed(endpoint)
+        value = timed(endpoint)
 
         async def job(db: Driver) -> SyncState | None:
             row = await db.fetchrow(
@@ -560,7 +560,7 @@ class StoreCore:
         With `worker` (a fleet's store), only while it holds the plant's lease (else
         `LeaseLostError`).
         """
-        value = pages.timed(endpoint)
+        value = timed(endpoint)
         pages.check_kind(value, records)
 
         async def job(db: Driver) -> None:
@@ -580,7 +580,7 @@ class StoreCore:
         order, so two batches never take them crosswise. With `worker`, only if it holds
         every plant's lease (else `LeaseLostError`, and nothing is written).
         """
-        checked = [attrs.evolve(page, endpoint=pages.timed(page.endpoint)) for page in batch]
+        checked = [attrs.evolve(page, endpoint=timed(page.endpoint)) for page in batch]
         for page in checked:
             pages.check_kind(page.endpoint, page.records)
 
@@ -677,7 +677,7 @@ class StoreCore:
         The records are those committed (an inverter record's inverters by id); filters as
         in `read_rows`. A batch holds at most `batch` periods of one plant.
         """
-        value = pages.timed(endpoint)
+        value = timed(endpoint)
         if batch < 1:
             raise ValueError(f"batch must be at least 1, not {batch}")
         if value is Endpoint.METER:
@@ -775,7 +775,7 @@ class StoreCore:
         self, plant: str, endpoint: Endpoint, *, due_by: float | None = None
     ) -> list[Hole]:
         """Return the plant's holes in time order; with `due_by`, only repairs due by then."""
-        value = pages.timed(endpoint)
+        value = timed(endpoint)
 
         async def job(db: Driver) -> list[Hole]:
             rows = await db.fetch(
@@ -803,7 +803,7 @@ class StoreCore:
 
         With `worker`, only while it holds the plant's lease (else `LeaseLostError`).
         """
-        value = pages.timed(endpoint)
+        value = timed(endpoint)
 
         async def job(db: Driver) -> None:
             async with self._plant_write(db, plant, worker, known=False):
@@ -842,7 +842,7 @@ class StoreCore:
         """
         value = Endpoint(endpoint)
         if value is not Endpoint.INVERTER_LIST:
-            pages.timed(value)
+            timed(value)
 
         async def job(db: Driver) -> None:
             async with self._plant_write(db, plant, worker, known=True):
@@ -874,7 +874,7 @@ class StoreCore:
         period's, or `seen`) at `now`: all in one transaction. With `worker`, only while it
         holds the plant's lease (else `LeaseLostError`).
         """
-        value = pages.timed(endpoint)
+        value = timed(endpoint)
         table = TABLE_NAMES[pages.PERIOD_TABLES[value]]
 
         async def job(db: Driver) -> int:

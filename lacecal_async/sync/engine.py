@@ -33,7 +33,7 @@ import attrs
 
 from lacecal_async.client import LacecalClient
 from lacecal_async.clock import Clock, SystemClock
-from lacecal_async.endpoints import Endpoint
+from lacecal_async.endpoints import DEFAULT_INTERVAL, Endpoint, timed
 from lacecal_async.errors import (
     LacecalClockError,
     LacecalClosedError,
@@ -42,9 +42,8 @@ from lacecal_async.errors import (
     LacecalRateLimitError,
     LacecalResponseError,
 )
-from lacecal_async.follow import Cursor, future_tolerance
 from lacecal_async.itr import fingerprint, redact, validate_itr
-from lacecal_async.polling import backoff, next_poll, phase_of
+from lacecal_async.polling import Outcome, PollPlan, backoff
 from lacecal_async.redaction import Hider
 from lacecal_async.sync.fleet import (
     DEFAULT_LEASE_TTL,
@@ -59,13 +58,13 @@ from lacecal_async.sync.fleet import (
 from lacecal_async.sync.schedule import Lot, Schedule
 from lacecal_async.sync.store import (
     ALIAS_HOLDS_IDENTIFIER,
-    TIMED,
     Store,
     StoreError,
     StoreUnavailableError,
     SyncState,
     check_alias,
 )
+from lacecal_async.watch import Cursor, future_tolerance
 
 __all__ = [
     "DEFAULT_INTERVAL",
@@ -83,8 +82,6 @@ __all__ = [
 _log = logging.getLogger("lacecal_async.sync")
 T = TypeVar("T")
 
-#: The period assumed for a plant none of whose records told its own [s].
-DEFAULT_INTERVAL = 600
 #: Follow mode refreshes a plant's inverter inventory once per this many periods.
 INVENTORY_EVERY = 144
 #: Follow mode's most plants polling at once, and repairing at once (`_Schedules`): a plant
@@ -174,9 +171,9 @@ def sync_plants(plants: Iterable[str | tuple[str, str | None] | SyncPlant]) -> l
 def _endpoints(endpoints: Iterable[Endpoint | str] | Endpoint | str) -> tuple[Endpoint, ...]:
     if isinstance(endpoints, str):
         endpoints = (endpoints,)
-    chosen = tuple(dict.fromkeys(Endpoint(e) for e in endpoints))
-    if not chosen or any(e not in TIMED for e in chosen):
-        raise ValueError("endpoints are 'meter' and/or 'inverter'")
+    chosen = tuple(dict.fromkeys(timed(e) for e in endpoints))
+    if not chosen:
+        raise ValueError("no endpoint given: 'meter' and/or 'inverter'")
     return chosen
 
 
@@ -507,15 +504,25 @@ class _Worker:
 
     async def _schedule(self, error: str | None, fault: LacecalClockError | None) -> float:
         """Write the cycle's outcome and return when to poll next: on schedule, or backed off."""
-        ctx, interval = self.ctx, self.interval
+        ctx = self.ctx
         now = ctx.clock.now()
-        grid = self.state.latest if self.state.latest is not None else self.grid or 0
-        when = next_poll(now, interval, grid=grid, phase=phase_of(self.key), rng=ctx.rng)
+        if error is None:
+            outcome, failures = Outcome.CAUGHT_UP, 0
+        else:  # a clock fault keeps the schedule: the records before it come
+            outcome = Outcome.FAILED if fault is None else Outcome.CLOCK_FAULT
+            failures = self.state.failures + 1
+        # The rule `client.watch` follows too (made per poll: nothing more held per plant).
+        when = PollPlan.of(self.plant.itr).next_poll(
+            outcome,
+            now,
+            interval=self.state.interval,
+            grid=self.state.latest if self.state.latest is not None else self.grid,
+            failures=failures,
+            rng=ctx.rng,
+        )
         if error is None:
             await self._commit((), next_poll=when, failures=0)
             return when
-        if fault is None:  # a clock fault keeps the schedule: the records before it come
-            when = now + backoff(self.state.failures + 1, interval, rng=ctx.rng)
         async with self.writing:
             await ctx.store.record_error(self.key, self.endpoint, error, when, now=now)
             await self.load()

@@ -14,7 +14,7 @@ from typing import Any, Final
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.records import InverterRecord, MeterRecord
 from lacecal_async.sync.holes import Hole
-from lacecal_async.sync.store import TIMED, StatusRow
+from lacecal_async.sync.store import StatusRow
 from lacecal_async.tables import INVERTERS, METER, PERIODS, Row, Table, utc_offset
 
 __all__ = [
@@ -28,7 +28,6 @@ __all__ = [
     "meter_rows",
     "page_rows",
     "status_row",
-    "timed",
 ]
 
 #: Rows (periods, for inverter records) that `read_rows` and `read_records` read at once.
@@ -37,14 +36,6 @@ READ_BATCH: Final = 5000
 PERIOD_TABLES: Final = {Endpoint.METER: METER, Endpoint.INVERTER: PERIODS}
 #: The columns of a hole, in `Hole`'s order.
 HOLE_COLUMNS: Final = "start_time, end_time, interval_s, first_seen, attempts, next_attempt"
-
-
-def timed(endpoint: Endpoint | str) -> Endpoint:
-    """Return the endpoint if it has records per period; ValueError for the inventory."""
-    value = Endpoint(endpoint)
-    if value not in TIMED:
-        raise ValueError(f"{value} has no records per period; its data goes to commit_inventory")
-    return value
 
 
 def hole(row: Sequence[Any]) -> Hole:

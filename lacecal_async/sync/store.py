@@ -35,7 +35,6 @@ from lacecal_async.sync.holes import Hole
 __all__ = [
     "ALIAS_HOLDS_IDENTIFIER",
     "ERROR_MAX_CHARS",
-    "TIMED",
     "NoStoreError",
     "PlantEntry",
     "SchemaVersionError",
@@ -50,8 +49,6 @@ __all__ = [
     "clean_error",
 ]
 
-#: The endpoints a store keeps records of (`inverter_list` goes to `commit_inventory`).
-TIMED = (Endpoint.METER, Endpoint.INVERTER)
 #: How much of an error message the sync state keeps.
 ERROR_MAX_CHARS = 500
 _FINGERPRINT_RE = re.compile(re.escape(FINGERPRINT_PREFIX) + r"[0-9a-f]{12}", re.ASCII)

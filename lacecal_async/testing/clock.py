@@ -1,11 +1,14 @@
 """Clocks that decide which records exist: real, fake (stepped by a test) or sped up.
 
+There is one clock protocol, the library's `lacecal_async.clock.Clock` (``now()`` and
+``sleep(seconds)``): the fake server reads ``now()`` to decide which records exist, and
+follow mode (``client.watch``, ``sync.follow``) reads and sleeps on the same object.
 Only data availability follows these clocks (a plant whose ``latest`` is None ends at the
 last complete period before ``now()``); the rate limiter always uses real monotonic time.
-`SystemClock` and `ScaledClock` are the library's (`lacecal_async.clock`): a follow-mode
-engine and a fake server given the same `ScaledClock` object agree on what time it is.
-`FakeClock` is one too: its `sleep` returns only once the test has moved the clock past
-the sleep's end, so follow mode runs on it step by step, never on real time.
+`SystemClock` and `ScaledClock` are the library's: a follow-mode engine and a fake server
+given the same `ScaledClock` object agree on what time it is. `FakeClock` is one too: its
+`sleep` returns only once the test has moved the clock past the sleep's end, so follow
+mode runs on it step by step, never on real time.
 """
 
 from __future__ import annotations
@@ -13,20 +16,10 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
-from typing import Protocol, runtime_checkable
 
-from lacecal_async.clock import ScaledClock, SystemClock
+from lacecal_async.clock import Clock, ScaledClock, SystemClock
 
 __all__ = ["Clock", "FakeClock", "ScaledClock", "SystemClock"]
-
-
-@runtime_checkable
-class Clock(Protocol):
-    """Anything with ``now()`` returning UNIX seconds."""
-
-    def now(self) -> float:
-        """Return the current time [UNIX seconds]."""
-        ...
 
 
 def _release(future: asyncio.Future[None]) -> None:
@@ -37,10 +30,11 @@ def _release(future: asyncio.Future[None]) -> None:
 class FakeClock:
     """A clock that moves only when told, so follow-mode tests need not wait 10 minutes.
 
-    A `lacecal_async.Clock`: ``client.follow(..., clock=fake)`` sleeps on it, and a sleep
-    ends when `advance` or `set` moves the clock to its end (or later). `sleepers` counts
-    the sleeps pending: once it equals the tasks a test runs, they all wait for the clock,
-    so nothing changes until the test moves it (a state to wait for, not a time).
+    A `lacecal_async.Clock`: ``client.watch(..., clock=fake)`` and ``sync.follow(...,
+    clock=fake)`` sleep on it, and a sleep ends when `advance` or `set` moves the clock to
+    its end (or later). `sleepers` counts the sleeps pending: once it equals the tasks a
+    test runs, they all wait for the clock, so nothing changes until the test moves it (a
+    state to wait for, not a time).
     """
 
     def __init__(self, start: float) -> None:

@@ -1,4 +1,4 @@
-"""A record dated after the client's clock is never delivered: catch_up and client.follow."""
+"""A record dated after the client's clock is never delivered: catch_up and client.watch."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import time
 import attrs
 import pytest
 
-from lacecal_async import Cursor, FollowBatch, LacecalClient, LacecalClockError, ScaledClock
-from lacecal_async.follow import CLOCK_SKEW, future_tolerance
+from lacecal_async import Cursor, LacecalClient, LacecalClockError, ScaledClock, WatchBatch
 from lacecal_async.testing import FakeClock, FakeLacecalServer, Faults, Plant, make_plants
+from lacecal_async.watch import CLOCK_SKEW, future_tolerance
 from tests.support.checks import wait_until
 
 YEAR = 365 * 86400
@@ -102,18 +102,18 @@ async def test_a_latest_record_older_than_the_cursor_is_a_fault_not_nothing_new(
         assert await _pages(client, plant.itr, Cursor.since("meter", last + 1), clock) == []
 
 
-async def test_follow_never_yields_a_moving_future_record_and_keeps_polling() -> None:
+async def test_watch_never_yields_a_moving_future_record_and_keeps_polling() -> None:
     period, speed = 2, 4.0
     clock = ScaledClock(time.time(), speed)
     start = int(clock.now()) // period * period - 10 * period
     base = make_plants(1, seed=22, start=start, days=1, interval=period, follow_clock=True)[0]
     plant = attrs.evolve(base, gaps=(), faults=Faults(future_ahead=YEAR))
-    got: list[FollowBatch] = []
+    got: list[WatchBatch] = []
     async with (
         FakeLacecalServer([plant], rate_limit=None, clock=clock) as server,
         LacecalClient(base_url=server.base_url, rate_limit=(100, 1.0)) as client,
     ):
-        batches = client.follow([plant.itr], "meter", since=start, clock=clock)
+        batches = client.watch([plant.itr], "meter", since=start, clock=clock)
 
         async def consume() -> None:
             async for batch in batches:

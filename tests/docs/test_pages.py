@@ -155,7 +155,7 @@ def test_every_page_is_in_the_site() -> None:
 
 
 #: One-off measurements the docs name by the commit they were made at (not benchmark runs).
-ONE_OFF_RUNS = {"41b0fe9", "b562518", "65873e7", "b0eaf6b", "c50acf1"}
+ONE_OFF_RUNS = {"41b0fe9", "b562518", "65873e7", "b0eaf6b", "c50acf1", "078891e", "a8eb7da"}
 
 
 def test_figures_name_the_latest_benchmark_run() -> None:

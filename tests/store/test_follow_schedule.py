@@ -16,9 +16,9 @@ import pytest
 
 from lacecal_async import LacecalClient
 from lacecal_async.endpoints import Endpoint
-from lacecal_async.polling import JITTER, POLL_DELAY, POLL_SPREAD, phase_of
+from lacecal_async.polling import JITTER, POLL_DELAY, POLL_SPREAD, plant_phase
 from lacecal_async.sync import REPAIR_AFTER, Cycle, SQLiteStore, follow
-from lacecal_async.testing import FakeLacecalServer, make_plants
+from lacecal_async.testing import FakeLacecalServer, Plant, make_plants
 from tests.support.checks import wait_until
 from tests.support.virtual_clock import JumpClock
 
@@ -40,15 +40,23 @@ def _offset(when: float) -> float:
 
 
 async def test_plants_followed_together_poll_each_at_its_own_phase(tmp_path: Path) -> None:
-    # Keys whose phases lie far apart (more than the jitter's reach): their polls must too.
+    # Plants whose phases lie far apart (more than the jitter's reach): their polls must
+    # too. A plant's phase comes from its identifier (`plant_phase`), never its alias.
     keys = ["west", "roof-d", "roof-b", "north"]
-    phases = {key: phase_of(key) for key in keys}
+    pool = make_plants(16, seed=31, start=T0, interval=PERIOD, gaps=False, follow_clock=True)
+    plants: list[Plant] = []
+    for plant in pool:
+        if all(
+            abs(plant_phase(plant.itr) - plant_phase(other.itr)) * POLL_SPREAD > JITTER
+            for other in plants
+        ):
+            plants.append(plant)
+    plants = plants[: len(keys)]
+    assert len(plants) == len(keys)
+    phases = {key: plant_phase(p.itr) for p, key in zip(plants, keys, strict=True)}
     for a, b in itertools.combinations(keys, 2):
         assert abs(phases[a] - phases[b]) * POLL_SPREAD > JITTER, (a, b)
     now = T0 + 2 * 86400 + 123
-    plants = make_plants(
-        len(keys), seed=31, start=T0, interval=PERIOD, gaps=False, follow_clock=True
-    )
     clock = JumpClock(now, sleepers=2 * len(keys))  # each plant's polls and its repairs
     polls: dict[str, list[_Poll]] = {key: [] for key in keys}
 

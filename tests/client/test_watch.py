@@ -1,4 +1,4 @@
-"""Store-less following: cursors, catch_up and client.follow against the fake server."""
+"""Store-less watching: cursors, catch_up and client.watch against the fake server."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ from collections.abc import Callable
 import attrs
 import pytest
 
-from lacecal_async import Cursor, FollowBatch, LacecalClient
+from lacecal_async import Cursor, LacecalClient, WatchBatch
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.polling import backoff, next_poll, phase_of
 from lacecal_async.testing import FakeClock, FakeLacecalServer, Faults, make_plants
 from tests.support.checks import wait_until
 
 PERIOD = 2
-#: The server's and the follower's clock (a `FakeClock`) at the start: mid-period.
+#: The server's and the watcher's clock (a `FakeClock`) at the start: mid-period.
 NOW = 1_727_827_201
 #: How far the test moves the clock once every plant sleeps on it [clock s].
 STEP = PERIOD / 8
@@ -44,21 +44,21 @@ def test_polls_come_after_a_period_closes_at_the_plants_phase() -> None:
     assert backoff(50, 2) <= 32 * 2 * 1.25
 
 
-async def _follow(  # noqa: PLR0917
+async def _watch(  # noqa: PLR0917
     client: LacecalClient,
     itrs: list[str],
     cursors: dict[str, Cursor],
     since: int,
     clock: FakeClock,
     done: Callable[[], bool],
-) -> list[FollowBatch]:
+) -> list[WatchBatch]:
     """Follow on `clock`, saving each batch's cursor as it comes, until `done()` holds.
 
     The clock moves a step only once every plant sleeps on it (caught up and waiting for
     its next poll, or backing off): the schedule is the same however slow the machine is.
     """
-    got: list[FollowBatch] = []
-    batches = client.follow(itrs, "meter", since=since, cursors=cursors, clock=clock)
+    got: list[WatchBatch] = []
+    batches = client.watch(itrs, "meter", since=since, cursors=cursors, clock=clock)
 
     async def consume() -> None:
         async with contextlib.aclosing(batches):
@@ -72,8 +72,8 @@ async def _follow(  # noqa: PLR0917
         while not done():
             await wait_until(lambda: done() or consumer.done() or clock.sleepers == len(itrs))
             if consumer.done():
-                consumer.result()  # a crash of the follow: raise it here
-                raise AssertionError("the follow ended by itself")
+                consumer.result()  # a crash of the watch: raise it here
+                raise AssertionError("the watch ended by itself")
             if not done():
                 clock.advance(STEP)
                 assert clock.now() < since + 100 * PERIOD, "the condition never came"
@@ -84,7 +84,7 @@ async def _follow(  # noqa: PLR0917
     return got
 
 
-async def test_follow_delivers_every_record_once_across_a_restart() -> None:
+async def test_watch_delivers_every_record_once_across_a_restart() -> None:
     clock = FakeClock(NOW)
     start = NOW // PERIOD * PERIOD - 10 * PERIOD
     plants = make_plants(2, seed=3, start=start, days=1, interval=PERIOD, follow_clock=True)
@@ -100,12 +100,12 @@ async def test_follow_delivers_every_record_once_across_a_restart() -> None:
 
         # Catch up, then follow two more periods; stop (the batches in flight are lost).
         caught_up = plants[0].last_time(NOW)
-        first = await _follow(
+        first = await _watch(
             client, itrs, cursors, start, clock, delivered_up_to(caught_up + 2 * PERIOD)
         )
         down_from = clock.now()
         clock.advance(3 * PERIOD)  # down for three periods: records keep coming
-        second = await _follow(
+        second = await _watch(
             client, itrs, cursors, start, clock, delivered_up_to(down_from + 3 * PERIOD)
         )
         for plant in plants:
@@ -129,7 +129,7 @@ async def test_a_failing_plant_backs_off_and_never_stops_the_others() -> None:
         # The bad plant once worked: its cursor knows its period, so backoffs count in it.
         cursors = {bad.itr: Cursor("meter", start + PERIOD - 1, PERIOD)}
         end = NOW + 6 * PERIOD
-        got = await _follow(
+        got = await _watch(
             client,
             [good.itr, bad.itr],
             cursors,
@@ -145,13 +145,13 @@ async def test_a_failing_plant_backs_off_and_never_stops_the_others() -> None:
         assert server.stats(bad.itr).requests == 3
 
 
-async def test_follow_checks_its_arguments() -> None:
+async def test_watch_checks_its_arguments() -> None:
     async with LacecalClient(base_url="http://127.0.0.1:9/") as client:
         with pytest.raises(ValueError, match="no cursor"):
-            client.follow(["A" * 16], "meter")
-        with pytest.raises(ValueError, match="no records to follow"):
-            client.follow(["A" * 16], "inverter_list", since=0)
+            client.watch(["A" * 16], "meter")
+        with pytest.raises(ValueError, match="no records per period"):
+            client.watch(["A" * 16], "inverter_list", since=0)
         with pytest.raises(ValueError, match="is for inverter"):
-            client.follow(["A" * 16], "meter", cursors={"A" * 16: Cursor("inverter", 5)})
+            client.watch(["A" * 16], "meter", cursors={"A" * 16: Cursor("inverter", 5)})
         with pytest.raises(ValueError, match="not meter"):
             client.catch_up("A" * 16, "meter", Cursor("inverter", 5))

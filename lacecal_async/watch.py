@@ -1,9 +1,11 @@
-"""Following plants without a store: their records in ``(itr, records, cursor)`` batches.
+"""Watching plants without a store: their records in ``(itr, records, cursor)`` batches.
 
 `catch_up` brings one plant's endpoint from a `Cursor` up to its latest record, a batch per
-page. `follow` does that for many plants, then asks each again once per its integration
-period (`lacecal_async.polling`), forever: a failing plant backs off on its own and is
-retried, never dropped, and never holds the others back.
+page. `watch` does that for many plants, then asks each again when its `PollPlan` says
+(once per its integration period, `lacecal_async.polling`), forever: a failing plant backs
+off on its own and is retried, never dropped, and never holds the others back. The tasks
+stop as a fan-out's do (`lacecal_async._producers`): on ``aclose()``, a cancellation, or
+the client's close, at once.
 
 The cursor says which records were delivered, so a caller that saves each batch's records
 and its cursor in ONE transaction, and passes the saved cursors back after a restart, gets
@@ -30,17 +32,17 @@ from typing import Any
 
 import attrs
 
-from lacecal_async._pagination import DEFAULT_INTERVAL
 from lacecal_async._paging import replies
+from lacecal_async._producers import Crash, Producers, consume, reported
 from lacecal_async._protocol import validate_range
 from lacecal_async._transport import Transport
 from lacecal_async.clock import Clock, SystemClock, sleep_until
-from lacecal_async.endpoints import Endpoint
+from lacecal_async.endpoints import DEFAULT_INTERVAL, Endpoint, timed
 from lacecal_async.errors import LacecalClockError, LacecalClosedError, LacecalError
-from lacecal_async.itr import fingerprint, redact, validate_itr
-from lacecal_async.polling import backoff, next_poll, phase_of
+from lacecal_async.itr import redact, validate_itr
+from lacecal_async.polling import Outcome, PollPlan
 
-__all__ = ["CLOCK_SKEW", "Cursor", "FollowBatch", "catch_up", "follow", "future_tolerance"]
+__all__ = ["CLOCK_SKEW", "Cursor", "WatchBatch", "catch_up", "future_tolerance", "watch"]
 
 #: How far a server's or logger's clock may run ahead of the client's and still be believed [s].
 CLOCK_SKEW = 300
@@ -48,16 +50,8 @@ CLOCK_SKEW = 300
 #: no reason to believe a date further ahead.
 _LONGEST_PERIOD = 86_400
 
-_log = logging.getLogger("lacecal_async.follow")
+_log = logging.getLogger("lacecal_async.watch")
 _CURSOR_VERSION = 1
-_TIMED = (Endpoint.METER, Endpoint.INVERTER)
-
-
-def _timed(value: Endpoint | str) -> Endpoint:
-    endpoint = Endpoint(value)
-    if endpoint not in _TIMED:
-        raise ValueError(f"{endpoint.value} has no records to follow (meter or inverter)")
-    return endpoint
 
 
 def _whole(value: object) -> int:
@@ -107,7 +101,7 @@ class Cursor:
     interval: the plant's integration period [s] once a record told it (None before).
     """
 
-    endpoint: Endpoint = attrs.field(converter=_timed)
+    endpoint: Endpoint = attrs.field(converter=timed)
     after: int = attrs.field(converter=_whole)
     interval: int | None = attrs.field(default=None, converter=_interval)
 
@@ -153,7 +147,7 @@ class Cursor:
 
 
 @attrs.frozen
-class FollowBatch:
+class WatchBatch:
     """One page of a plant's new records and the cursor after them.
 
     Unpacks as ``itr, records, cursor``; its repr shows the identifier redacted.
@@ -241,20 +235,15 @@ async def catch_up(
     yield (latest,), cursor.advanced((latest,))
 
 
-@attrs.define
-class _Crash:
-    error: BaseException
-
-
-async def _follow_one(
+async def _watch_one(
     transport: Transport,
     key: str,
     cursor: Cursor,
     clock: Clock,
-    queue: asyncio.Queue[FollowBatch | _Crash],
+    queue: asyncio.Queue[WatchBatch | Crash | None],
 ) -> None:
     itr = validate_itr(key)
-    phase = phase_of(fingerprint(itr))
+    plan = PollPlan.of(itr)
     failures = 0
     while True:
         try:
@@ -262,52 +251,38 @@ async def _follow_one(
             async with contextlib.aclosing(pages):
                 async for records, after in pages:
                     cursor = after
-                    await queue.put(FollowBatch(key, records, cursor))
+                    await queue.put(WatchBatch(key, records, cursor))
         except LacecalClosedError:
             raise
         except LacecalClockError as exc:
             # The plant goes on (the records before a future one came): keep its schedule.
             failures += 1
+            outcome = Outcome.CLOCK_FAULT
             _log.warning(
                 "%s %s: %s (%d in a row)", redact(itr), cursor.endpoint.value, exc, failures
             )
         except LacecalError as exc:
             failures += 1
-            wait = backoff(failures, cursor.interval or DEFAULT_INTERVAL)
+            outcome, error = Outcome.FAILED, exc
+        else:
+            failures, outcome = 0, Outcome.CAUGHT_UP
+        # The periods lie on the latest record's start; before any, on the start asked for.
+        grid = cursor.after if cursor.interval is not None else cursor.after + 1
+        now = clock.now()
+        when = plan.next_poll(outcome, now, interval=cursor.interval, grid=grid, failures=failures)
+        if outcome is Outcome.FAILED:
             _log.warning(
                 "%s %s: %s (failure %d in a row; again in %.0f s)",
                 redact(itr),
                 cursor.endpoint.value,
-                exc,
+                error,
                 failures,
-                wait,
+                when - now,
             )
-            await clock.sleep(wait)
-            continue
-        else:
-            failures = 0
-        interval = cursor.interval or DEFAULT_INTERVAL
-        await sleep_until(
-            clock, next_poll(clock.now(), interval, grid=cursor.after + 1, phase=phase)
-        )
+        await sleep_until(clock, when)
 
 
-async def _run(
-    transport: Transport,
-    key: str,
-    cursor: Cursor,
-    clock: Clock,
-    queue: asyncio.Queue[FollowBatch | _Crash],
-) -> None:
-    try:
-        await _follow_one(transport, key, cursor, clock, queue)
-    except LacecalClosedError:
-        pass  # the consumer's own wait fails with it
-    except Exception as exc:  # noqa: BLE001 - a bug or a bad argument: surface it
-        await queue.put(_Crash(exc))
-
-
-def follow(
+def watch(
     transport: Transport,
     itrs: Iterable[str],
     endpoint: Endpoint | str,
@@ -316,9 +291,9 @@ def follow(
     *,
     clock: Clock | None = None,
     buffer: int = 64,
-) -> AsyncGenerator[FollowBatch]:
-    """Yield every plant's new records as `FollowBatch`es, catching up first, until closed."""
-    target = _timed(endpoint)
+) -> AsyncGenerator[WatchBatch]:
+    """Yield every plant's new records as `WatchBatch`es, catching up first, until closed."""
+    target = timed(endpoint)
     clock = clock if clock is not None else SystemClock()
     start = None if since is None else Cursor.since(target, since)
     cursors = dict(cursors or {})
@@ -331,27 +306,11 @@ def follow(
             raise ValueError(f"the cursor for {redact(itr)} is for {cursor.endpoint.value}")
         validate_itr(itr)
         plan.setdefault(itr, cursor)
-    return _consume(transport, plan, clock, buffer)
+    producers: Producers[WatchBatch] = Producers(asyncio.Queue(buffer))
 
+    def begin() -> None:
+        for itr, cursor in plan.items():
+            work = _watch_one(transport, itr, cursor, clock, producers.queue)
+            producers.start(reported(work, producers.queue))
 
-async def _consume(
-    transport: Transport, plan: Mapping[str, Cursor], clock: Clock, buffer: int
-) -> AsyncGenerator[FollowBatch]:
-    async with transport.guard():  # a closed client fails here, before any task
-        pass
-    queue: asyncio.Queue[FollowBatch | _Crash] = asyncio.Queue(buffer)
-    tasks = [
-        asyncio.create_task(_run(transport, itr, cursor, clock, queue))
-        for itr, cursor in plan.items()
-    ]
-    try:
-        while True:
-            async with transport.guard():  # close() fails this wait
-                item = await queue.get()
-            if isinstance(item, _Crash):
-                raise item.error
-            yield item
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+    return consume(transport, producers, begin)

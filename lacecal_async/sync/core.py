@@ -54,6 +54,7 @@ __all__ = [
     "Driver",
     "Job",
     "PageWrite",
+    "PlantPage",
     "StoreCore",
     "check_version",
     "read_around",
@@ -123,10 +124,15 @@ def read_around(periods: Table) -> tuple[list[str], str]:
     """Return the CTEs and the query reading what a page's holes depend on.
 
     Parameters: $1 plant, $2 endpoint, $3 and $4 the page's first and last period start.
-    Rows: the stored periods ``(0, unix_time, 0, interval_s, NULL, 0, NULL)`` from the page's
-    stored neighbour before it to the one after it (or the page's own ends), then the holes
-    overlapping that span ``(1, start_time, end_time, interval_s, first_seen, attempts,
-    next_attempt)``.
+    Rows, by kind (the first column):
+    - 0: the stored periods ``(0, unix_time, 0, interval_s, NULL, 0, NULL)`` from the
+      page's stored neighbour before it to the one after it (or the page's own ends);
+    - 1: the holes overlapping that span ``(1, start_time, end_time, interval_s,
+      first_seen, attempts, next_attempt)``;
+    - 2: one row ``(2, since, first, interval_s, NULL, 0, NULL)``: the state's `since`
+      and the plant's first stored period (NULLs where there are none);
+    - 3: the holes (as kind 1) starting before that first period or the page's, whichever
+      comes first: the head's (`head_gap`).
     """
     name = TABLE_NAMES[periods]
     ctes = [
@@ -134,6 +140,8 @@ def read_around(periods: Table) -> tuple[list[str], str]:
         "WHERE plant = $1 AND unix_time < $3)",
         f"hi AS (SELECT coalesce(min(unix_time), $4) AS t FROM {name} "  # noqa: S608
         "WHERE plant = $1 AND unix_time > $4)",
+        f"fst AS (SELECT unix_time, interval_s FROM {name} WHERE plant = $1 "  # noqa: S608
+        "ORDER BY unix_time LIMIT 1)",
     ]
     query = (
         "SELECT 0 AS kind, unix_time, CAST(0 AS bigint), interval_s, "  # noqa: S608
@@ -142,6 +150,13 @@ def read_around(periods: Table) -> tuple[list[str], str]:
         "UNION ALL SELECT 1, start_time, end_time, interval_s, first_seen, attempts, "
         "next_attempt FROM holes WHERE plant = $1 AND endpoint = $2 "
         "AND start_time < (SELECT t FROM hi) AND end_time > (SELECT t FROM lo) "
+        "UNION ALL SELECT 2, (SELECT since FROM sync_state WHERE plant = $1 AND endpoint = $2), "
+        "fst.unix_time, fst.interval_s, NULL, 0, NULL FROM (SELECT 1 AS one) o "
+        "LEFT JOIN fst ON true "
+        "UNION ALL SELECT 3, start_time, end_time, interval_s, first_seen, attempts, "
+        "next_attempt FROM holes WHERE plant = $1 AND endpoint = $2 AND start_time < "
+        "(SELECT CASE WHEN fst.unix_time < $3 THEN fst.unix_time ELSE $3 END "
+        "FROM (SELECT 1 AS one) o LEFT JOIN fst ON true) "
         "ORDER BY 1, 2"
     )
     return ctes, query
@@ -256,12 +271,22 @@ class PageWrite:
 
     plant: str
     endpoint: Endpoint
-    #: Each table's rows (`table_rows.page_rows`).
-    tables: list[tuple[Table, list[Row]]]
+    #: Its records, of `endpoint` (`table_rows.check_kind`).
+    records: Sequence[MeterRecord] | Sequence[InverterRecord]
     #: The page's first and last period start.
     span: tuple[int, int]
     #: `UPSERT_STATE`'s parameters after plant and endpoint (`state_args`).
     state: tuple[Any, ...]
+
+
+@attrs.frozen
+class PlantPage:
+    """One page of `StoreCore.commit_pages`: `commit_page`'s arguments for one plant."""
+
+    plant: str
+    endpoint: Endpoint
+    records: Sequence[MeterRecord] | Sequence[InverterRecord]
+    state: SyncState
 
 
 @attrs.frozen
@@ -309,6 +334,52 @@ async def _write_holes(
         "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         [(plant, endpoint.value, *attrs.astuple(hole)) for hole in holes],
     )
+
+
+async def _update_holes(
+    db: Driver,
+    page: PageWrite,
+    found: Sequence[Sequence[Any]],
+    *,
+    now: float,
+    since: int | None,
+) -> None:
+    """Rewrite the holes a page changed: around it, and the head before the first period.
+
+    `found`: `read_around`'s rows, read before the page's writes (or after them): the
+    page's own periods and `since` are merged in, giving the tables as they are after it.
+    `since`: the state's as the page gives it.
+    """
+    plant, endpoint = page.plant, page.endpoint
+    stored = {row[1]: row[3] for row in found if row[0] == 0}
+    stored.update((r.unix_time, r.interval) for r in page.records)
+    periods = sorted(stored.items())
+    # A hole before the span's first period is the head's (below).
+    known = [
+        hole
+        for hole in (table_rows.hole(row[1:]) for row in found if row[0] == 1)
+        if hole.start >= periods[0][0]
+    ]
+    holes = reconcile(find_gaps(periods), known, now)
+    if holes != known:
+        await _write_holes(db, plant, endpoint, known, holes)
+    # The head: between where the sync began (the state's `since`, the first one given
+    # staying) and the first stored period.
+    _, stored_since, first, interval, *_ = next(row for row in found if row[0] == 2)
+    since = since if stored_since is None else stored_since
+    if since is None:
+        return
+    if first is None or page.span[0] <= first:
+        first, interval = periods[0]
+    head = head_gap(since, first, interval)
+    known = [
+        hole
+        for hole in (table_rows.hole(row[1:]) for row in found if row[0] == 3)
+        if hole.start < first
+    ]
+    holes = reconcile([] if head is None else [head], known, now)
+    if holes != known:
+        await _write_holes(db, plant, endpoint, known, holes)
 
 
 def check_version(where: str, version: int, target: int, *, create: bool, empty: str) -> None:
@@ -384,14 +455,19 @@ class StoreCore:
 
     async def _upsert(self, db: Driver, table: Table, rows: Sequence[Row]) -> None:
         """Insert or replace `rows` of a data table, a statement per row."""
-        await db.executemany(_UPSERT[table], [self.dialect.row_in(row) for row in rows])
+        await db.executemany(_UPSERT[table], self.dialect.rows_in(table, rows))
 
     async def _write_page(self, db: Driver, page: PageWrite) -> Sequence[Sequence[Any]]:
-        """Write a page's rows and its sync state; return `read_around`'s rows after it."""
-        for table, rows in page.tables:
+        """Write a page's rows and its sync state; return `read_around`'s rows before them.
+
+        Read first, as PostgreSQL's one statement does: the page's own periods, which
+        `_update_holes` adds anyway, are not read back.
+        """
+        found = await db.fetch(_AROUND[page.endpoint], page.plant, page.endpoint.value, *page.span)
+        for table, rows in table_rows.page_rows(page.endpoint, page.plant, page.records):
             await self._upsert(db, table, rows)
         await db.execute(UPSERT_STATE, page.plant, page.endpoint.value, *page.state)
-        return await db.fetch(_AROUND[page.endpoint], page.plant, page.endpoint.value, *page.span)
+        return found
 
     @contextlib.asynccontextmanager
     async def _plant_write(
@@ -404,13 +480,15 @@ class StoreCore:
         wait on), so two writers of one plant take turns instead of losing an update.
         """
         async with db.transaction():
-            found = await db.fetchval(
-                "SELECT 1 FROM plants WHERE plant = $1 FOR NO KEY UPDATE", plant
-            )
-            if found is None and known:
+            if not await self._lock_plant(db, plant, worker) and known:
                 raise StoreError(f"unknown plant {plant!r}: add_plant() it first")
-            await self._fence(db, plant, worker)
             yield
+
+    async def _lock_plant(self, db: Driver, plant: str, worker: str | None) -> bool:
+        """Lock the plant's row, then check `worker`'s lease (`_fence`); whether it is known."""
+        found = await db.fetchval("SELECT 1 FROM plants WHERE plant = $1 FOR NO KEY UPDATE", plant)
+        await self._fence(db, plant, worker)
+        return found is not None
 
     # -- plants ---------------------------------------------------------------------------
     async def add_plant(self, fingerprint: str, alias: str | None = None) -> str:
@@ -485,70 +563,54 @@ class StoreCore:
         `LeaseLostError`).
         """
         value = timed(endpoint)
-        tables = table_rows.page_rows(value, plant, records)
+        table_rows.check_kind(value, records)
 
         async def job(db: Driver) -> None:
             async with self._plant_write(db, plant, worker, known=True):
-                if not records:
-                    await db.execute(UPSERT_STATE, plant, value.value, *state_args(state, now))
-                    return
-                times = [r.unix_time for r in records]
-                if value is Endpoint.INVERTER:  # a corrected period replaces all its rows
-                    await db.execute(
-                        "DELETE FROM inverter WHERE plant = $1 AND unix_time = ANY($2)",
-                        plant,
-                        times,
-                    )
-                page = PageWrite(
-                    plant, value, tables, (min(times), max(times)), state_args(state, now)
-                )
-                found = await self._write_page(db, page)
-                # Read around the page: its own periods are added (PostgreSQL's one statement
-                # reads the tables as they were before it).
-                stored = {row[1]: row[3] for row in found if row[0] == 0}
-                stored.update((r.unix_time, r.interval) for r in records)
-                periods = sorted(stored.items())
-                # A hole before the span's first period is the head's (`_update_head`'s).
-                known = [
-                    hole
-                    for hole in (table_rows.hole(row[1:]) for row in found if row[0] == 1)
-                    if hole.start >= periods[0][0]
-                ]
-                holes = reconcile(find_gaps(periods), known, now)
-                if holes != known:
-                    await _write_holes(db, plant, value, known, holes)
-                await self._update_head(db, plant, value, now)
+                await self._write_page_of(db, PlantPage(plant, value, records, state), now)
 
         await self._call(job)
 
-    @staticmethod
-    async def _update_head(db: Driver, plant: str, endpoint: Endpoint, now: float) -> None:
-        """Recompute the hole between where the sync began and the first stored record.
+    async def commit_pages(
+        self, batch: Sequence[PlantPage], *, now: float, worker: str | None = None
+    ) -> None:
+        """Commit several plants' pages in one transaction, each as `commit_page` would.
 
-        Run after the page and the state are written (the state holds `since`).
+        All of them or none: each page still lands whole with its state (exactly once), and
+        one commit serves many plants' one-record pages (follow mode's polls). Pages of one
+        plant are written in the order given. The plants' rows are locked first, in key
+        order, so two batches never take them crosswise. With `worker`, only if it holds
+        every plant's lease (else `LeaseLostError`, and nothing is written).
         """
-        table = TABLE_NAMES[table_rows.PERIOD_TABLES[endpoint]]
-        row = await db.fetchrow(
-            "SELECT s.since, t.unix_time, t.interval_s FROM sync_state s, "  # noqa: S608
-            f"(SELECT unix_time, interval_s FROM {table} WHERE plant = $1 "
-            "ORDER BY unix_time LIMIT 1) t "
-            "WHERE s.plant = $1 AND s.endpoint = $2 AND s.since IS NOT NULL",
-            plant,
-            endpoint.value,
-        )
-        if row is None:
+        checked = [attrs.evolve(page, endpoint=timed(page.endpoint)) for page in batch]
+        for page in checked:
+            table_rows.check_kind(page.endpoint, page.records)
+
+        async def job(db: Driver) -> None:
+            async with db.transaction():
+                for plant in sorted({page.plant for page in batch}):
+                    if not await self._lock_plant(db, plant, worker):
+                        raise StoreError(f"unknown plant {plant!r}: add_plant() it first")
+                for page in checked:
+                    await self._write_page_of(db, page, now)
+
+        if batch:
+            await self._call(job)
+
+    async def _write_page_of(self, db: Driver, page: PlantPage, now: float) -> None:
+        """Write a page (its endpoint checked), holes and state in the caller's transaction."""
+        plant, value, records, state = page.plant, page.endpoint, page.records, page.state
+        if not records:
+            await db.execute(UPSERT_STATE, plant, value.value, *state_args(state, now))
             return
-        since, first, interval = row
-        gap = head_gap(since, first, interval)
-        known = [
-            table_rows.hole(hole)
-            for hole in await db.fetch(
-                f"{_HOLES} AND start_time < $3", plant, endpoint.value, first
+        times = [r.unix_time for r in records]
+        if value is Endpoint.INVERTER:  # a corrected period replaces all its rows
+            await db.execute(
+                "DELETE FROM inverter WHERE plant = $1 AND unix_time = ANY($2)", plant, times
             )
-        ]
-        holes = reconcile([] if gap is None else [gap], known, now)
-        if holes != known:
-            await _write_holes(db, plant, endpoint, known, holes)
+        write = PageWrite(plant, value, records, (min(times), max(times)), state_args(state, now))
+        found = await self._write_page(db, write)
+        await _update_holes(db, write, found, now=now, since=state.since)
 
     # -- reading back ---------------------------------------------------------------------
     async def _select(

@@ -16,11 +16,11 @@ import json
 import re
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, cast
 
 import attrs
 
-from lacecal_async.tables import Row
+from lacecal_async.tables import Row, Table
 
 __all__ = ["POSTGRES", "SQLITE", "Dialect"]
 
@@ -57,11 +57,13 @@ class Dialect:
             return args
         return [json.dumps(a) if isinstance(a, list) else a for a in args]
 
-    def row_in(self, row: Row) -> Row:
-        """Return a data table's `row` as the database stores it (`start` as it keeps it)."""
-        if self.timestamps:
-            return row
-        return tuple(value.isoformat() if isinstance(value, datetime) else value for value in row)
+    def rows_in(self, table: Table, rows: Sequence[Row]) -> Sequence[Row]:
+        """Return a data table's `rows` as the database stores them (`start` as it keeps it)."""
+        names = table.names
+        if self.timestamps or "start" not in names:
+            return rows
+        at = names.index("start")
+        return [(*row[:at], cast("datetime", row[at]).isoformat(), *row[at + 1 :]) for row in rows]
 
     def start_out(self, start: Any, offset: int) -> datetime:  # noqa: ANN401 - as stored
         """Return a stored `start` as the record had it: at the plant's `offset` [s]."""

@@ -44,7 +44,13 @@ from lacecal_async.sync.leases import (
     surplus,
 )
 from lacecal_async.sync.postgres_faults import store_error, transient
-from lacecal_async.sync.postgres_page import page_statement, unnest_arguments, upsert_unnest
+from lacecal_async.sync.postgres_page import (
+    last_per_key,
+    page_arguments,
+    page_statement,
+    unnest_arguments,
+    upsert_unnest,
+)
 from lacecal_async.sync.schema import POSTGRES_MIGRATIONS, TABLE_NAMES
 from lacecal_async.sync.store import (
     SchemaVersionError,
@@ -142,6 +148,12 @@ FROM plants p
 """
 
 
+# The plant's row locked, then the worker's lease checked and key-share locked (`_fence`).
+_LOCK_FENCED = (
+    "SELECT (SELECT 1 FROM plants WHERE plant = $1 FOR NO KEY UPDATE), "
+    "(SELECT 1 FROM leases WHERE plant = $1 AND worker = $2 "
+    "AND expires_at > clock_timestamp() FOR KEY SHARE)"
+)
 #: Per endpoint: the one statement writing a page (its tables in `table_rows.page_rows`' order).
 _PAGE_SQL = {
     endpoint: page_statement(
@@ -150,13 +162,6 @@ _PAGE_SQL = {
     )
     for endpoint in (Endpoint.METER, Endpoint.INVERTER)
 }
-
-
-def _last_per_key(table: Table, rows: Sequence[Row]) -> list[Row]:
-    """Keep the last row of each key: one statement may not update a row twice."""
-    at = [table.names.index(name) for name in table.key]
-    by_key = {tuple(row[i] for i in at): row for row in rows}
-    return list(by_key.values()) if len(by_key) < len(rows) else list(rows)
 
 
 class _Driver:
@@ -181,6 +186,15 @@ class _Driver:
             isolation="repeatable_read", readonly=True
         )
         return block
+
+
+async def _keep_session(conn: Conn) -> None:
+    """Return a connection to the pool as it is: no reset query, a round trip saved per call.
+
+    asyncpg's default resets the session (advisory locks, cursors, LISTEN, settings), none
+    of which a store's job leaves behind: its locks are the transaction's. An open
+    transaction is still rolled back, by asyncpg itself, before this is called.
+    """
 
 
 def _raise_as_store_error(exc: Exception, dsn: str) -> NoReturn:
@@ -252,6 +266,7 @@ class PostgresStore(StoreCore):
                 max_size=self.pool_size,
                 timeout=self.timeout,
                 command_timeout=self.timeout,
+                reset=_keep_session,
             )
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             error = StoreUnavailableError if transient(exc) else StoreError
@@ -385,13 +400,23 @@ class PostgresStore(StoreCore):
             worker,
         )
         if held is None:
-            raise LeaseLostError(
-                f"worker {worker!r} no longer holds the lease on plant {plant!r}: not written"
-            )
+            _lost(plant, worker)
+
+    async def _lock_plant(self, db: Driver, plant: str, worker: str | None) -> bool:
+        """Lock the plant's row and check `worker`'s lease in one round trip (`_LOCK_FENCED`).
+
+        The plant's row is locked first (the subqueries run in order), as `_fence` would.
+        """
+        if worker is None:
+            return await super()._lock_plant(db, plant, worker)
+        found, held = await db.fetchrow(_LOCK_FENCED, plant, worker) or (None, None)
+        if held is None:
+            _lost(plant, worker)
+        return found is not None
 
     async def _upsert(self, db: Driver, table: Table, rows: Sequence[Row]) -> None:
         """Insert or replace `rows` of a data table in one statement, a column array each."""
-        rows = _last_per_key(table, rows)
+        rows = last_per_key(table, rows)
         if rows:
             await db.execute(upsert_unnest(table), *unnest_arguments(rows, len(table.columns)))
 
@@ -400,14 +425,10 @@ class PostgresStore(StoreCore):
 
         The read sees the tables as they were before the statement (`postgres_page`).
         """
-        arrays = [
-            column
-            for table, rows in page.tables
-            for column in unnest_arguments(_last_per_key(table, rows), len(table.columns))
-        ]
+        rows = page_arguments(page.endpoint, page.plant, page.records)
         return await db.fetch(
             _PAGE_SQL[page.endpoint],
-            *(page.plant, page.endpoint.value, *page.span, *page.state, *arrays),
+            *(page.plant, page.endpoint.value, *page.span, *page.state, *rows),
         )
 
     async def status(self) -> list[StatusRow]:
@@ -578,6 +599,12 @@ class PostgresStore(StoreCore):
             )
 
         return await self._call(job)
+
+
+def _lost(plant: str, worker: str) -> NoReturn:
+    raise LeaseLostError(
+        f"worker {worker!r} no longer holds the lease on plant {plant!r}: not written"
+    )
 
 
 def _check_lease_args(worker: str, ttl: float) -> None:

@@ -8,21 +8,24 @@ by plant. SQLite and PostgreSQL differ in how they say it, not in what they do.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from datetime import timezone, tzinfo
 from typing import Any, Final
 
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.records import InverterRecord, MeterRecord
 from lacecal_async.sync.holes import Hole
 from lacecal_async.sync.store import StatusRow
-from lacecal_async.tables import INVERTERS, METER, PERIODS, Row, Table
+from lacecal_async.tables import INVERTERS, METER, PERIODS, Row, Table, utc_offset
 
 __all__ = [
     "HOLE_COLUMNS",
     "PERIOD_TABLES",
     "READ_BATCH",
     "by_plant",
+    "check_kind",
     "hole",
     "key",
+    "meter_rows",
     "page_rows",
     "status_row",
 ]
@@ -40,20 +43,85 @@ def hole(row: Sequence[Any]) -> Hole:
     return Hole(*row)
 
 
+def check_kind(
+    endpoint: Endpoint, records: Sequence[MeterRecord] | Sequence[InverterRecord]
+) -> None:
+    """Refuse (TypeError) a page of `endpoint` holding a record of the other endpoint.
+
+    The check keeps a page of one endpoint from landing in the other's tables.
+    """
+    kind = MeterRecord if endpoint is Endpoint.METER else InverterRecord
+    if not all(isinstance(record, kind) for record in records):
+        raise TypeError(f"a page of {endpoint} records holds another kind of record")
+
+
 def page_rows(
     endpoint: Endpoint, plant: str, records: Sequence[MeterRecord] | Sequence[InverterRecord]
 ) -> list[tuple[Table, list[Row]]]:
     """Return each table's rows of a page; TypeError for a record of another endpoint.
 
-    The check keeps a page of one endpoint from landing in the other's tables. Periods come
-    before their inverters, which refer to them.
+    Periods come before their inverters, which refer to them.
     """
-    kind = MeterRecord if endpoint is Endpoint.METER else InverterRecord
-    if not all(isinstance(record, kind) for record in records):
-        raise TypeError(f"a page of {endpoint} records holds another kind of record")
+    check_kind(endpoint, records)
     if endpoint is Endpoint.METER:
-        return [(METER, METER.rows(plant, records))]
+        return [(METER, meter_rows(plant, records))]  # type: ignore[arg-type]
     return [(PERIODS, PERIODS.rows(plant, records)), (INVERTERS, INVERTERS.rows(plant, records))]
+
+
+_NO_PHASE = (None, None)
+_NO_METER = (None,) * 4
+_NO_GRID = (None,) * 12
+
+
+def meter_rows(plant: str, records: Sequence[MeterRecord]) -> list[Row]:
+    """Return ``METER.rows(plant, records)``, in under half its time.
+
+    Every meter page takes this path: one loop without a call per record, and a fixed
+    UTC offset worked out once. tests/unit/test_page_rows.py holds it to `METER.rows`.
+    """
+    offsets: dict[tzinfo | None, int] = {}
+    rows: list[Row] = []
+    for record in records:
+        start = record.start
+        zone = start.tzinfo
+        offset = offsets.get(zone)
+        if offset is None:
+            offset = utc_offset(start)
+            if type(zone) is timezone:  # a fixed offset (others may change with the date)
+                offsets[zone] = offset
+        grid, load, renewable = record.grid, record.load, record.renewable
+        if grid is None:
+            exchange: tuple[float | None, ...] = _NO_GRID
+        else:
+            totals, r, s, t = grid.rst, grid.r, grid.s, grid.t
+            exchange = (
+                totals.imported,
+                totals.exported,
+                totals.q1,
+                totals.q2,
+                totals.q3,
+                totals.q4,
+                *(_NO_PHASE if r is None else (r.imported, r.exported)),
+                *(_NO_PHASE if s is None else (s.imported, s.exported)),
+                *(_NO_PHASE if t is None else (t.imported, t.exported)),
+            )
+        rows.append(
+            (
+                plant,
+                record.unix_time,
+                start,
+                offset,
+                record.interval,
+                *exchange,
+                *(_NO_METER if load is None else (load.rst, load.r, load.s, load.t)),
+                *(
+                    _NO_METER
+                    if renewable is None
+                    else (renewable.rst, renewable.r, renewable.s, renewable.t)
+                ),
+            )
+        )
+    return rows
 
 
 def key(table: Table, row: Row) -> tuple[str, Row]:

@@ -20,7 +20,7 @@ from lacecal_async.endpoints import Endpoint
 from lacecal_async.sync import PostgresStore, SchemaVersionError, StoreError, SyncState
 from lacecal_async.sync.core import StoreCore
 from lacecal_async.sync.schema import POSTGRES_MIGRATIONS as MIGRATIONS
-from lacecal_async.tables import METER
+from lacecal_async.tables import INVERTERS, METER, PERIODS
 from lacecal_async.testing.postgres import (
     PostgresUnavailableError,
     TemporaryPostgres,
@@ -72,12 +72,15 @@ async def test_columns_have_the_types_a_postgresql_user_expects(
         await store.add_plant(KEY)
         page = meter_pages()[0]
         await store.commit_page(KEY, Endpoint.METER, page, page_state(page), now=1.0)
+    # In the tables' order: a page's rows go as an array of the table's row type.
     meter = await columns(conn, "meter")
     assert list(meter) == METER.names
     assert meter["start"] == "timestamp with time zone"
     assert (meter["unix_time"], meter["interval_s"]) == ("bigint", "integer")
     assert meter["grid_imported_kwh"] == "double precision"
     periods = await columns(conn, "inverter_periods")
+    assert list(periods) == PERIODS.names
+    assert list(await columns(conn, "inverter")) == INVERTERS.names
     assert (periods["total_energy_kwh"], periods["inverter_count"]) == (
         "double precision",
         "integer",

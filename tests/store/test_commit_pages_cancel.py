@@ -48,7 +48,7 @@ async def store(store_kind: StoreKind) -> AsyncIterator[StoreCore]:
 
 
 async def counts(store: StoreCore) -> dict[str, int]:
-    found = {key: 0 for key in KEYS}
+    found = dict.fromkeys(KEYS, 0)
     async for rows in store.read_rows(METER):
         for row in rows:
             found[row[0]] += 1
@@ -58,7 +58,7 @@ async def counts(store: StoreCore) -> dict[str, int]:
 async def test_a_batch_cancelled_at_any_moment_lands_whole_or_not_at_all(
     store: StoreCore,
 ) -> None:
-    rng = random.Random(7)  # noqa: S311 - the moments, not a secret
+    rng = random.Random(7)
     for round_ in range(ROUNDS):
         task = asyncio.create_task(store.commit_pages(batch(round_), now=float(round_)))
         # Cancel after 0 to a few loop turns, or after a short while: every phase of the call.
@@ -88,7 +88,7 @@ async def test_a_batch_cancelled_at_any_moment_lands_whole_or_not_at_all(
 async def test_closing_the_store_under_a_batch_lands_it_whole_or_refuses_it(
     store_kind: StoreKind,
 ) -> None:
-    rng = random.Random(11)  # noqa: S311 - the moments, not a secret
+    rng = random.Random(11)
     for round_ in range(6):
         async with store_kind.make() as opened:
             assert isinstance(opened, StoreCore)

@@ -51,7 +51,7 @@ async def counts(store: StoreCore) -> dict[str, int]:
     found = dict.fromkeys(KEYS, 0)
     async for rows in store.read_rows(METER):
         for row in rows:
-            found[row[0]] += 1
+            found[str(row[0])] += 1
     return found
 
 

@@ -8,15 +8,11 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
 import re
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support import processes
 from tests.support.docs import ROOT, blocks, page
 
 PAGE = "docs/explanation/capacity.md"
@@ -93,13 +89,3 @@ def test_the_lease_renewal_cost_is_derived_from_the_two_slices() -> None:
         f"{round(without['target_per_s']):,}",
         f"{round(without['achieved_per_s']):,}",
     )
-
-
-@pytest.mark.slow
-def test_the_site_builds_strict(tmp_path: Path) -> None:
-    """``mkdocs build --strict``: the page is in the nav, its links and anchors resolve."""
-    command = [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path)]
-    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
-    done = processes.run(command, cwd=ROOT, env=env, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert (tmp_path / "explanation" / "capacity" / "index.html").is_file()

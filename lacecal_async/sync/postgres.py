@@ -58,7 +58,7 @@ from lacecal_async.sync.store import (
     StoreError,
     StoreUnavailableError,
 )
-from lacecal_async.tables import Row, Table
+from lacecal_async.tables import INVERTERS, METER, PERIODS, Row, Table
 
 if TYPE_CHECKING:
     import asyncpg
@@ -186,6 +186,32 @@ class _Driver:
             isolation="repeatable_read", readonly=True
         )
         return block
+
+
+#: The data tables whose pages go as an array of their row type (`postgres_page`).
+_ROW_TYPED = (METER, PERIODS, INVERTERS)
+
+
+async def _check_rows(conn: Conn, where: str) -> None:
+    """`StoreError` unless each row-typed table's columns are its `Table`'s, in its order.
+
+    A page's rows are sent as the table's row type, which is its whole row: a column
+    added by hand (or moved by dropping and adding it) would make every page fail, or go
+    into the wrong columns. Refused at open, with the columns named, instead.
+    """
+    for table in _ROW_TYPED:
+        name = TABLE_NAMES[table]
+        found = await conn.fetchval(
+            "SELECT array_agg(attname::text ORDER BY attnum) FROM pg_attribute "
+            "WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped",
+            name,
+        )
+        if list(found or ()) != list(table.names):
+            raise StoreError(
+                f"{where}: the table {name} has the columns ({', '.join(found or ())}), "
+                f"not the store's ({', '.join(table.names)}): pages are written as its "
+                "whole row, so columns added or reordered by hand are refused"
+            )
 
 
 async def _keep_session(conn: Conn) -> None:
@@ -359,6 +385,7 @@ class PostgresStore(StoreCore):
                 for statement in statements:
                     await conn.execute(statement)
                 await conn.execute("INSERT INTO schema_version (version) VALUES ($1)", number)
+            await _check_rows(conn, where)
 
     @staticmethod
     async def _version(conn: Conn, where: str) -> int:

@@ -1,11 +1,9 @@
-"""`follow` on a PostgreSQL store beside a running fleet: one of them has to give way.
+"""`follow` on a PostgreSQL store: one plain follower, never beside a running fleet.
 
-Fleet mode became explicit (`follow_fleet`); `follow` on a `PostgresStore` is one follower
-that shares nothing and is not fenced. Beside a live fleet worker it polls every plant the
-worker holds too (twice the requests the API counts per ITR, past its rate limit) and
-writes over the holder's state unfenced. The docs say "never beside a fleet", but nothing
-enforces it, where a second `follow` of a SQLite file is refused (`StoreInUseError`).
-Open finding: a strict xfail until `PostgresStore.following()` refuses beside live workers.
+Fleet mode is explicit (`follow_fleet`); `follow` on a `PostgresStore` is one follower that
+shares nothing and is not fenced. Beside a live fleet worker, or a second `follow`, it would
+poll the same plants again (past the API's limit per ITR) and write unfenced: it is refused
+with `StoreInUseError`, as a second `follow` of a SQLite file is.
 """
 
 from __future__ import annotations
@@ -26,9 +24,6 @@ REFUSED_WITHIN = 20.0
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True, reason="follow on PostgreSQL is not refused beside a fleet (review, open)"
-)
 async def test_follow_beside_a_live_fleet_worker_is_refused(postgres_dsn: str) -> None:
     async with (
         FakeLacecalServer([PLANT], rate_limit=None) as server,
@@ -52,3 +47,36 @@ async def test_follow_beside_a_live_fleet_worker_is_refused(postgres_dsn: str) -
                     task.cancel()
                     with contextlib.suppress(BaseException):
                         await task
+
+
+async def test_a_second_follow_of_one_database_is_refused_until_the_first_ends(
+    postgres_dsn: str,
+) -> None:
+    async with (
+        FakeLacecalServer([PLANT], rate_limit=None) as server,
+        LacecalClient(base_url=server.base_url, rate_limit=(100, 0.05)) as first_client,
+        LacecalClient(base_url=server.base_url, rate_limit=(100, 0.05)) as second_client,
+        PostgresStore(postgres_dsn) as store,
+        PostgresStore(postgres_dsn) as other,
+    ):
+        first = asyncio.create_task(follow(first_client, store, [PLANT.itr], since=PLANT.first))
+        try:
+            await wait_until(lambda: server.stats(PLANT.itr).requests >= 1)
+            second = follow(second_client, other, [PLANT.itr], since=PLANT.first)
+            with pytest.raises(StoreInUseError, match="another follow runs") as refused:
+                await asyncio.wait_for(second, REFUSED_WITHIN)
+            assert PLANT.itr[:8] not in str(refused.value)
+            asked = server.stats(PLANT.itr).requests
+        finally:
+            first.cancel()
+            with contextlib.suppress(BaseException):
+                await first
+        # The first one gone, its hold is gone with it: the next follow runs.
+        third = asyncio.create_task(follow(second_client, other, [PLANT.itr], since=PLANT.first))
+        try:
+            await wait_until(lambda: server.stats(PLANT.itr).requests > asked)
+            assert not third.done()
+        finally:
+            third.cancel()
+            with contextlib.suppress(BaseException):
+                await third

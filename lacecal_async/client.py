@@ -474,13 +474,13 @@ class LacecalClient:
     def watch(
         self,
         itrs: Iterable[str],
-        endpoint: EndpointLike,
+        endpoint: Records[RecordT] | Endpoint | str,
         since: datetime | int | None = None,
         cursors: Mapping[str, Cursor] | None = None,
         *,
         clock: Clock | None = None,
         buffer: int = DEFAULT_BUFFER,
-    ) -> AsyncGenerator[WatchBatch]:
+    ) -> AsyncGenerator[WatchBatch[RecordT]]:
         """Yield ``(itr, records, cursor)`` batches of every plant's new records, forever.
 
         Each plant starts after its cursor in `cursors` (keyed by identifier), else at

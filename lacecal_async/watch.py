@@ -28,7 +28,7 @@ import json
 import logging
 from collections.abc import AsyncGenerator, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import attrs
 
@@ -151,15 +151,19 @@ class Cursor:
             raise ValueError(f"not a lacecal cursor: {exc}") from None
 
 
+#: A batch's record type (`MeterRecord`, `InverterRecord`): what `client.watch`'s token names.
+R_co = TypeVar("R_co", covariant=True)
+
+
 @attrs.frozen
-class WatchBatch:
+class WatchBatch(Generic[R_co]):
     """One page of a plant's new records and the cursor after them.
 
     Unpacks as ``itr, records, cursor``; its repr shows the identifier redacted.
     """
 
     itr: str = attrs.field(repr=redact)
-    records: tuple[Any, ...]
+    records: tuple[R_co, ...]
     cursor: Cursor
 
     def __iter__(self) -> Iterator[Any]:
@@ -245,7 +249,7 @@ async def _watch_one(
     key: str,
     cursor: Cursor,
     clock: Clock,
-    queue: asyncio.Queue[WatchBatch | Crash | None],
+    queue: asyncio.Queue[WatchBatch[Any] | Crash | None],
 ) -> None:
     itr = validate_itr(key)
     plan = PollPlan.of(itr)
@@ -296,7 +300,7 @@ def watch(
     *,
     clock: Clock | None = None,
     buffer: int = 64,
-) -> AsyncGenerator[WatchBatch]:
+) -> AsyncGenerator[WatchBatch[Any]]:
     """Yield every plant's new records as `WatchBatch`es, catching up first, until closed."""
     target = timed(endpoint)
     clock = clock if clock is not None else SystemClock()
@@ -311,7 +315,7 @@ def watch(
             raise ValueError(f"the cursor for {redact(itr)} is for {cursor.endpoint.value}")
         validate_itr(itr)
         plan.setdefault(itr, cursor)
-    producers: Producers[WatchBatch] = Producers(asyncio.Queue(buffer))
+    producers: Producers[WatchBatch[Any]] = Producers(asyncio.Queue(buffer))
 
     def begin() -> None:
         for itr, cursor in plan.items():

@@ -331,6 +331,11 @@ sync, they make its clock run as the fake's, so --follow keeps up with it.
 """
 
 
+def _no_end(text: str) -> None:  # noqa: ARG001 - refused whatever it is
+    """Refuse ``sync --end``: a sync runs up to now, and ``--follow`` keeps it so."""
+    raise argparse.ArgumentTypeError("sync has no end: it syncs up to now (--follow: and on)")
+
+
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``sync`` to the command."""
     parser = subparsers.add_parser(
@@ -359,6 +364,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         default="all",
         help="which records (default all: meter and inverter, and the inverter list)",
     )
+    # Hidden: else argparse's prefix matching takes --end (fetch's, export's) for --endpoint.
+    parser.add_argument("--end", type=_no_end, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--follow", action="store_true", help="keep going until stopped")
     parser.add_argument(
         "--lookback",

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, TypeAlias, TypeVar
 
 import attrs
@@ -56,9 +56,10 @@ from lacecal_async.sync.store import (
     SchemaVersionError,
     StatusRow,
     StoreError,
+    StoreInUseError,
     StoreUnavailableError,
 )
-from lacecal_async.tables import Row, Table
+from lacecal_async.tables import INVERTERS, METER, PERIODS, Row, Table
 
 if TYPE_CHECKING:
     import asyncpg
@@ -75,6 +76,7 @@ _EMPTY = "no lacecal store in this database"
 _LOCK_SPACE = 0x1ACECA1
 _LOCK_MIGRATE = 1
 _LOCK_PLANTS = 2
+_LOCK_FOLLOW = 3
 
 _HEARTBEAT = (
     "INSERT INTO workers (worker, started_at, heartbeat_at, expires_at) "
@@ -188,6 +190,32 @@ class _Driver:
         return block
 
 
+#: The data tables whose pages go as an array of their row type (`postgres_page`).
+_ROW_TYPED = (METER, PERIODS, INVERTERS)
+
+
+async def _check_rows(conn: Conn, where: str) -> None:
+    """`StoreError` unless each row-typed table's columns are its `Table`'s, in its order.
+
+    A page's rows are sent as the table's row type, which is its whole row: a column
+    added by hand (or moved by dropping and adding it) would make every page fail, or go
+    into the wrong columns. Refused at open, with the columns named, instead.
+    """
+    for table in _ROW_TYPED:
+        name = TABLE_NAMES[table]
+        found = await conn.fetchval(
+            "SELECT array_agg(attname::text ORDER BY attnum) FROM pg_attribute "
+            "WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped",
+            name,
+        )
+        if list(found or ()) != list(table.names):
+            raise StoreError(
+                f"{where}: the table {name} has the columns ({', '.join(found or ())}), "
+                f"not the store's ({', '.join(table.names)}): pages are written as its "
+                "whole row, so columns added or reordered by hand are refused"
+            )
+
+
 async def _keep_session(conn: Conn) -> None:
     """Return a connection to the pool as it is: no reset query, a round trip saved per call.
 
@@ -283,6 +311,42 @@ class PostgresStore(StoreCore):
             raise
         self._pool = pool
 
+    @contextlib.asynccontextmanager
+    async def following(self) -> AsyncIterator[None]:
+        """Hold the database's one plain `follow` for the block; `StoreInUseError` if taken.
+
+        A second `follow`, or one beside a live fleet worker (`follow_fleet`), would poll the
+        same plants again, past the API's limit per ITR, and write unfenced. The hold is a
+        session advisory lock on a connection of its own (gone with the connection, so with
+        a killed process); a fleet worker is seen by its live heartbeat.
+        """
+        where = dsn_shown(self.dsn)
+        live = await self.live_workers()
+        if live:
+            shown = ", ".join(live[:3]) + (" ..." if len(live) > 3 else "")
+            raise StoreInUseError(
+                f"{where}: fleet workers follow this database ({shown}): join them with "
+                "follow_fleet (lacecal sync DSN --follow) instead of a second follower"
+            )
+        import asyncpg  # noqa: PLC0415 - optional: the store is open, so it is installed
+
+        try:
+            conn = await asyncpg.connect(self.dsn, timeout=self.timeout)
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            _raise_as_store_error(exc, self.dsn)
+        try:
+            if not await conn.fetchval(
+                "SELECT pg_try_advisory_lock($1, $2)", _LOCK_SPACE, _LOCK_FOLLOW
+            ):
+                raise StoreInUseError(
+                    f"{where}: another follow runs on this database: one follower at a time "
+                    "(or a fleet of them: follow_fleet)"
+                )
+            yield
+        finally:
+            with contextlib.suppress(Exception):  # a dead connection has let the lock go
+                await conn.close(timeout=self.timeout)
+
     async def close(self) -> None:
         """Let the operations in flight finish, then close the connections (safe twice)."""
         pool, self._pool = self._pool, None
@@ -359,6 +423,7 @@ class PostgresStore(StoreCore):
                 for statement in statements:
                     await conn.execute(statement)
                 await conn.execute("INSERT INTO schema_version (version) VALUES ($1)", number)
+            await _check_rows(conn, where)
 
     @staticmethod
     async def _version(conn: Conn, where: str) -> int:

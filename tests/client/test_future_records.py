@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from typing import Any
 
 import attrs
 import pytest
@@ -108,7 +109,7 @@ async def test_watch_never_yields_a_moving_future_record_and_keeps_polling() -> 
     start = int(clock.now()) // period * period - 10 * period
     base = make_plants(1, seed=22, start=start, days=1, interval=period, follow_clock=True)[0]
     plant = attrs.evolve(base, gaps=(), faults=Faults(future_ahead=YEAR))
-    got: list[WatchBatch] = []
+    got: list[WatchBatch[Any]] = []
     async with (
         FakeLacecalServer([plant], rate_limit=None, clock=clock) as server,
         LacecalClient(base_url=server.base_url, rate_limit=(100, 1.0)) as client,

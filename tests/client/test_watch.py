@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
+from typing import Any
 
 import attrs
 import pytest
@@ -62,13 +63,13 @@ async def _watch(  # noqa: PLR0917
     since: int,
     clock: FakeClock,
     done: Callable[[], bool],
-) -> list[WatchBatch]:
+) -> list[WatchBatch[Any]]:
     """Follow on `clock`, saving each batch's cursor as it comes, until `done()` holds.
 
     The clock moves a step only once every plant sleeps on it (caught up and waiting for
     its next poll, or backing off): the schedule is the same however slow the machine is.
     """
-    got: list[WatchBatch] = []
+    got: list[WatchBatch[Any]] = []
     batches = client.watch(itrs, "meter", since=since, cursors=cursors, clock=clock)
 
     async def consume() -> None:

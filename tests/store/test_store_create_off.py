@@ -23,7 +23,7 @@ from lacecal_async.sync import (
 from tests.support.readonly import add_other_app, files, make_other_sqlite, pg_state
 from tests.support.stores import KEY
 
-_ADD_NOTE = ("ALTER TABLE meter ADD COLUMN note TEXT",)
+_ADD_NOTE = ("ALTER TABLE plants ADD COLUMN note TEXT",)
 
 
 class NewerSQLiteStore(SQLiteStore):

@@ -36,7 +36,7 @@ class NewerStore(PostgresStore):
 
     migrations: ClassVar[tuple[tuple[str, ...], ...]] = (
         *MIGRATIONS,
-        ("ALTER TABLE meter ADD COLUMN note text",),
+        ("ALTER TABLE plants ADD COLUMN note text",),
     )
 
 
@@ -45,7 +45,7 @@ class BrokenUpgradeStore(PostgresStore):
 
     migrations: ClassVar[tuple[tuple[str, ...], ...]] = (
         *MIGRATIONS,
-        ("ALTER TABLE meter ADD COLUMN note text", "ALTER TABLE nowhere ADD COLUMN x text"),
+        ("ALTER TABLE plants ADD COLUMN note text", "ALTER TABLE nowhere ADD COLUMN x text"),
     )
 
 
@@ -104,11 +104,11 @@ async def test_a_newer_library_upgrades_in_one_transaction(
     with pytest.raises(asyncpg.UndefinedTableError, match="nowhere"):
         await BrokenUpgradeStore(postgres_dsn).open()
     assert await conn.fetchval("SELECT max(version) FROM schema_version") == SCHEMA_VERSION
-    assert "note" not in await columns(conn, "meter")  # rolled back
+    assert "note" not in await columns(conn, "plants")  # rolled back
     async with NewerStore(postgres_dsn) as newer:
         assert await newer.state(KEY, Endpoint.METER) == page_state(page)
     assert await conn.fetchval("SELECT max(version) FROM schema_version") == SCHEMA_VERSION + 1
-    assert "note" in await columns(conn, "meter")
+    assert "note" in await columns(conn, "plants")
     assert await conn.fetchval("SELECT count(*) FROM meter") == len(page)
     refusal = rf"schema version {SCHEMA_VERSION + 1} is newer .* \({SCHEMA_VERSION}\)"
     with pytest.raises(SchemaVersionError, match=refusal):

@@ -25,6 +25,7 @@ from lacecal_async import (
     MeterRecord,
     Records,
     StreamEvent,
+    WatchBatch,
     decode,
 )
 from lacecal_async.events import PageEvent
@@ -91,3 +92,12 @@ def options_and_state_are_typed(client: LacecalClient, itr: str) -> None:
     assert_type(client.with_options(retries=0, timeout=10), LacecalClient)
     assert_type(client.limit_state(itr), LimitState)
     assert_type(client.limit_state(itr).ready_in, float | None)
+
+
+async def watch_is_typed_by_its_token(client: LacecalClient, itrs: list[str]) -> None:
+    batches = client.watch(itrs, METER, since=0)
+    assert_type(batches, AsyncGenerator[WatchBatch[MeterRecord]])
+    async for batch in batches:
+        assert_type(batch.records, tuple[MeterRecord, ...])
+    assert_type(client.watch(itrs, INVERTER, since=0), AsyncGenerator[WatchBatch[InverterRecord]])
+    assert_type(client.watch(itrs, "meter", since=0), AsyncGenerator[WatchBatch[Any]])

@@ -1,0 +1,82 @@
+"""`follow` on a PostgreSQL store: one plain follower, never beside a running fleet.
+
+Fleet mode is explicit (`follow_fleet`); `follow` on a `PostgresStore` is one follower that
+shares nothing and is not fenced. Beside a live fleet worker, or a second `follow`, it would
+poll the same plants again (past the API's limit per ITR) and write unfenced: it is refused
+with `StoreInUseError`, as a second `follow` of a SQLite file is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import pytest
+
+from lacecal_async import LacecalClient
+from lacecal_async.sync import PostgresStore, StoreInUseError, follow, follow_fleet
+from lacecal_async.testing import FakeLacecalServer, make_plants
+from tests.support.checks import wait_until
+
+PLANT = make_plants(1, seed=59, days=1)[0]
+#: How long `follow` gets to refuse: far longer than one lease round on a busy machine.
+REFUSED_WITHIN = 20.0
+
+
+@pytest.mark.slow
+async def test_follow_beside_a_live_fleet_worker_is_refused(postgres_dsn: str) -> None:
+    async with (
+        FakeLacecalServer([PLANT], rate_limit=None) as server,
+        LacecalClient(base_url=server.base_url, rate_limit=(100, 0.05)) as fleet_client,
+        LacecalClient(base_url=server.base_url, rate_limit=(100, 0.05)) as solo_client,
+        PostgresStore(postgres_dsn) as store,
+    ):
+        worker = asyncio.create_task(
+            follow_fleet(fleet_client, store, [PLANT.itr], since=PLANT.first, handover_wait=0.0)
+        )
+        solo = None
+        try:
+            await wait_until(lambda: server.stats(PLANT.itr).requests >= 1)
+            assert await store.live_workers()
+            solo = asyncio.create_task(follow(solo_client, store, [PLANT.itr], since=PLANT.first))
+            with pytest.raises(StoreInUseError):
+                await asyncio.wait_for(solo, REFUSED_WITHIN)
+        finally:
+            for task in (worker, solo):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(BaseException):
+                        await task
+
+
+async def test_a_second_follow_of_one_database_is_refused_until_the_first_ends(
+    postgres_dsn: str,
+) -> None:
+    async with (
+        FakeLacecalServer([PLANT], rate_limit=None) as server,
+        LacecalClient(base_url=server.base_url, rate_limit=(100, 0.05)) as first_client,
+        LacecalClient(base_url=server.base_url, rate_limit=(100, 0.05)) as second_client,
+        PostgresStore(postgres_dsn) as store,
+        PostgresStore(postgres_dsn) as other,
+    ):
+        first = asyncio.create_task(follow(first_client, store, [PLANT.itr], since=PLANT.first))
+        try:
+            await wait_until(lambda: server.stats(PLANT.itr).requests >= 1)
+            second = follow(second_client, other, [PLANT.itr], since=PLANT.first)
+            with pytest.raises(StoreInUseError, match="another follow runs") as refused:
+                await asyncio.wait_for(second, REFUSED_WITHIN)
+            assert PLANT.itr[:8] not in str(refused.value)
+            asked = server.stats(PLANT.itr).requests
+        finally:
+            first.cancel()
+            with contextlib.suppress(BaseException):
+                await first
+        # The first one gone, its hold is gone with it: the next follow runs.
+        third = asyncio.create_task(follow(second_client, other, [PLANT.itr], since=PLANT.first))
+        try:
+            await wait_until(lambda: server.stats(PLANT.itr).requests > asked)
+            assert not third.done()
+        finally:
+            third.cancel()
+            with contextlib.suppress(BaseException):
+                await third

@@ -33,7 +33,6 @@ from lacecal_async._version import VERSION
 from lacecal_async.clock import Clock
 from lacecal_async.endpoints import (
     Endpoint,
-    EndpointLike,
     Records,
     RecordT,
     WireFormat,

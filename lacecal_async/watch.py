@@ -113,11 +113,16 @@ class Cursor:
         return cls(endpoint, start - 1)
 
     def advanced(self, records: Iterable[Any]) -> Cursor:
-        """Return the cursor after `records` (in time order) were delivered."""
-        cursor = self
+        """Return the cursor after `records` (in time order) were delivered.
+
+        One cursor per page, not per record: a backfill's pages hold hundreds of records.
+        """
+        after, interval, seen = self.after, self.interval, False
         for record in records:
-            cursor = Cursor(self.endpoint, max(cursor.after, record.unix_time), record.interval)
-        return cursor
+            unix_time = record.unix_time
+            after = max(after, unix_time)
+            interval, seen = record.interval, True
+        return Cursor(self.endpoint, after, interval) if seen else self
 
     def to_json(self) -> str:
         """Return the cursor as a short JSON text (store it beside the records)."""

@@ -5,7 +5,7 @@ A store's operations are coroutines ("jobs") that talk to a `Driver`, asyncpg's 
 PostgreSQL driver awaits asyncpg; the SQLite driver runs sqlite3 at once, so an SQLite job
 never suspends and its store runs it to the end on its own thread (`run_at_once`). What a
 database does its own way is a method a store overrides: how a page's rows reach the
-tables (`StoreCore._write_page`, `StoreCore._upsert`) and who may write a plant
+tables (`StoreCore._write_page`, `_write_rows`, `_upsert`) and who may write a plant
 (`StoreCore._fence`, a fleet's lease).
 """
 
@@ -457,6 +457,11 @@ class StoreCore:
         """Insert or replace `rows` of a data table, a statement per row."""
         await db.executemany(_UPSERT[table], self.dialect.rows_in(table, rows))
 
+    async def _write_rows(self, db: Driver, page: PageWrite) -> None:
+        """Insert or replace a page's rows (its records' kind checked by the caller)."""
+        for table, rows in table_rows.page_rows(page.endpoint, page.plant, page.records):
+            await self._upsert(db, table, rows)
+
     async def _write_page(self, db: Driver, page: PageWrite) -> Sequence[Sequence[Any]]:
         """Write a page's rows and its sync state; return `read_around`'s rows before them.
 
@@ -464,8 +469,7 @@ class StoreCore:
         `_update_holes` adds anyway, are not read back.
         """
         found = await db.fetch(_AROUND[page.endpoint], page.plant, page.endpoint.value, *page.span)
-        for table, rows in table_rows.page_rows(page.endpoint, page.plant, page.records):
-            await self._upsert(db, table, rows)
+        await self._write_rows(db, page)
         await db.execute(UPSERT_STATE, page.plant, page.endpoint.value, *page.state)
         return found
 

@@ -73,11 +73,12 @@ _NO_METER = (None,) * 4
 _NO_GRID = (None,) * 12
 
 
-def meter_rows(plant: str, records: Sequence[MeterRecord]) -> list[Row]:
+def meter_rows(plant: str, records: Sequence[MeterRecord], *, iso: bool = False) -> list[Row]:
     """Return ``METER.rows(plant, records)``, in under half its time.
 
     Every meter page takes this path: one loop without a call per record, and a fixed
     UTC offset worked out once. tests/unit/test_page_rows.py holds it to `METER.rows`.
+    `iso`: the start as ISO 8601 text, as SQLite keeps it (no second pass over the rows).
     """
     offsets: dict[tzinfo | None, int] = {}
     rows: list[Row] = []
@@ -109,7 +110,7 @@ def meter_rows(plant: str, records: Sequence[MeterRecord]) -> list[Row]:
             (
                 plant,
                 record.unix_time,
-                start,
+                start.isoformat() if iso else start,
                 offset,
                 record.interval,
                 *exchange,

@@ -15,6 +15,7 @@ from lacecal_async.endpoints import Endpoint
 from lacecal_async.polling import backoff, next_poll, phase_of
 from lacecal_async.testing import FakeClock, FakeLacecalServer, Faults, make_plants
 from tests.support.checks import wait_until
+from tests.support.stores import PLANT
 
 PERIOD = 2
 #: The server's and the watcher's clock (a `FakeClock`) at the start: mid-period.
@@ -32,6 +33,16 @@ def test_cursor_round_trips_through_json_and_refuses_garbage() -> None:
             Cursor.from_json(bad)
     with pytest.raises(ValueError, match="interval"):
         Cursor("meter", 5, 0)
+
+
+def test_a_cursor_advances_past_a_page_to_its_newest_record_and_period() -> None:
+    records = PLANT.meter_records(PLANT.first, PLANT.first + 5 * PLANT.interval)
+    start = Cursor.since("meter", PLANT.first)
+    assert start.advanced(records) == Cursor("meter", records[-1].unix_time, PLANT.interval)
+    assert start.advanced(()) is start
+    later = Cursor("meter", records[-1].unix_time + 600, 300)
+    # an older record moves it no earlier; its period is the one the page last told
+    assert later.advanced(records[:2]) == Cursor("meter", later.after, PLANT.interval)
 
 
 def test_polls_come_after_a_period_closes_at_the_plants_phase() -> None:

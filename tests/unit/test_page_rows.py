@@ -9,6 +9,7 @@ import attrs
 
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.records import EnergyMeter, GridMeter, GridPhase
+from lacecal_async.sync.dialect import SQLITE
 from lacecal_async.sync.postgres_page import page_arguments
 from lacecal_async.sync.table_rows import meter_rows
 from lacecal_async.tables import INVERTERS, METER, PERIODS
@@ -46,6 +47,8 @@ def test_meter_columns_are_the_meter_rows_of_every_shape_of_record() -> None:
     at = METER.names.index("utc_offset_s")
     assert [row[at] for row in meter_rows("p", shapes)[3:6]] == [3600, 7200, 0]
     assert meter_rows("p", []) == []
+    # SQLite's rows: the start as text, as the dialect would turn it, in the same one pass
+    assert meter_rows("p", shapes, iso=True) == SQLITE.rows_in(METER, METER.rows("p", shapes))
 
 
 def test_a_period_given_twice_is_sent_once_with_its_last_record() -> None:

@@ -17,7 +17,12 @@ from pathlib import Path
 
 from lacecal_async.cli.fetch import add_output_options
 from lacecal_async.cli.interrupt import Interrupted, run_interruptible
-from lacecal_async.cli.options import UsageError, add_endpoint_option, add_when_option
+from lacecal_async.cli.options import (
+    UsageError,
+    add_endpoint_option,
+    add_store_argument,
+    add_when_option,
+)
 from lacecal_async.cli.stores import check_db, is_dsn, make_store, read_failed, shown
 from lacecal_async.cli.when import WHEN_HELP, parse_when
 from lacecal_async.cli.writers import Export, choose_format, open_export, output_files
@@ -129,11 +134,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         epilog=EXPORT_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
-        "db",
-        metavar="DB",
-        help="the store lacecal sync writes: a SQLite file or a PostgreSQL DSN postgresql://...",
-    )
+    add_store_argument(parser)
     add_endpoint_option(parser)
     parser.add_argument(
         "--plant",

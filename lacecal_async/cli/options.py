@@ -58,6 +58,15 @@ def parse_rate_or_none(text: str) -> tuple[int, float] | None:
     return None if parsed is None else _bounded(parsed, text)
 
 
+def add_store_argument(parser: argparse.ArgumentParser) -> None:
+    """Add the positional ``DB``: the store a reading subcommand opens (never creates)."""
+    parser.add_argument(
+        "db",
+        metavar="DB",
+        help="the store lacecal sync writes: a SQLite file or a PostgreSQL DSN postgresql://...",
+    )
+
+
 def add_endpoint_option(
     parser: argparse.ArgumentParser,
     *,

@@ -21,7 +21,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import attrs
 
 from lacecal_async.cli.interrupt import Interrupted, run_interruptible
-from lacecal_async.cli.options import UsageError, add_endpoint_option, add_when_option
+from lacecal_async.cli.options import (
+    UsageError,
+    add_endpoint_option,
+    add_store_argument,
+    add_when_option,
+)
 from lacecal_async.cli.stats_output import (
     STATS_FORMATS,
     HaJsonWriter,
@@ -349,11 +354,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         epilog=STATS_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
-        "db",
-        metavar="DB",
-        help="the store lacecal sync writes: a SQLite file or a PostgreSQL DSN postgresql://...",
-    )
+    add_store_argument(parser)
     parser.add_argument(
         "plant",
         nargs="*",

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from lacecal_async.cli.health import UNKNOWN, VERDICTS, Thresholds, judge, worst
-from lacecal_async.cli.options import UsageError
+from lacecal_async.cli.options import UsageError, add_store_argument
 from lacecal_async.cli.stores import check_db, is_dsn, make_store, store_error
 from lacecal_async.cli.sync import parse_duration
 from lacecal_async.cli.sync_progress import when
@@ -234,11 +234,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         epilog=STATUS_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
-        "db",
-        metavar="DB",
-        help="the database lacecal sync writes: a SQLite file or a PostgreSQL DSN postgresql://...",
-    )
+    add_store_argument(parser)
     parser.add_argument(
         "--json", action="store_true", help="the same as JSON, each row with its verdict"
     )

@@ -76,7 +76,8 @@ _EMPTY = "no lacecal store in this database"
 _LOCK_SPACE = 0x1ACECA1
 _LOCK_MIGRATE = 1
 _LOCK_PLANTS = 2
-_LOCK_FOLLOW = 3
+#: The follow lock's key, before the store's schema (`PostgresStore.following`).
+_FOLLOW_LOCK = "lacecal_async follow: "
 
 _HEARTBEAT = (
     "INSERT INTO workers (worker, started_at, heartbeat_at, expires_at) "
@@ -317,8 +318,9 @@ class PostgresStore(StoreCore):
 
         A second `follow`, or one beside a live fleet worker (`follow_fleet`), would poll the
         same plants again, past the API's limit per ITR, and write unfenced. The hold is a
-        session advisory lock on a connection of its own (gone with the connection, so with
-        a killed process); a fleet worker is seen by its live heartbeat.
+        session advisory lock, keyed by the store's schema, on a connection of its own (gone
+        with the connection, so with a killed process); a fleet worker is seen by its live
+        heartbeat.
         """
         where = dsn_shown(self.dsn)
         live = await self.live_workers()
@@ -335,8 +337,10 @@ class PostgresStore(StoreCore):
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             _raise_as_store_error(exc, self.dsn)
         try:
+            # Keyed by the store's schema: stores in other schemas of the database are others.
             if not await conn.fetchval(
-                "SELECT pg_try_advisory_lock($1, $2)", _LOCK_SPACE, _LOCK_FOLLOW
+                "SELECT pg_try_advisory_lock(hashtextextended($1 || current_schema(), 0))",
+                _FOLLOW_LOCK,
             ):
                 raise StoreInUseError(
                     f"{where}: another follow runs on this database: one follower at a time "

@@ -80,3 +80,24 @@ async def test_a_second_follow_of_one_database_is_refused_until_the_first_ends(
             third.cancel()
             with contextlib.suppress(BaseException):
                 await third
+
+
+async def test_stores_in_two_schemas_of_one_database_are_followed_apart(postgres_dsn: str) -> None:
+    import asyncpg  # noqa: PLC0415 - only the tests that use PostgreSQL need it
+
+    admin = await asyncpg.connect(postgres_dsn)
+    try:
+        await admin.execute("CREATE SCHEMA north; CREATE SCHEMA south")
+    finally:
+        await admin.close()
+    async with (
+        PostgresStore(f"{postgres_dsn}?search_path=north") as north,
+        PostgresStore(f"{postgres_dsn}?search_path=north") as north_again,
+        PostgresStore(f"{postgres_dsn}?search_path=south") as south,
+        north.following(),
+    ):
+        async with south.following():  # another store: followed beside it
+            pass
+        with pytest.raises(StoreInUseError, match="another follow runs"):
+            async with north_again.following():
+                pass

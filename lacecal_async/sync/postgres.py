@@ -325,23 +325,31 @@ class PostgresStore(StoreCore):
         where = dsn_shown(self.dsn)
         live = await self.live_workers()
         if live:
-            shown = ", ".join(live[:3]) + (" ..." if len(live) > 3 else "")
             raise StoreInUseError(
-                f"{where}: fleet workers follow this database ({shown}): join them with "
-                "follow_fleet (lacecal sync DSN --follow) instead of a second follower"
+                f"{where}: {len(live)} fleet worker{'s' if len(live) > 1 else ''} follow this "
+                "database: join them with follow_fleet (lacecal sync DSN --follow) instead of "
+                "a second follower"
             )
         import asyncpg  # noqa: PLC0415 - optional: the store is open, so it is installed
 
+        conn: asyncpg.Connection[Any] | None = None
         try:
             conn = await asyncpg.connect(self.dsn, timeout=self.timeout)
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            _raise_as_store_error(exc, self.dsn)
-        try:
             # Keyed by the store's schema: stores in other schemas of the database are others.
-            if not await conn.fetchval(
+            held = await conn.fetchval(
                 "SELECT pg_try_advisory_lock(hashtextextended($1 || current_schema(), 0))",
                 _FOLLOW_LOCK,
-            ):
+                timeout=self.timeout,
+            )
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            if conn is not None:
+                conn.terminate()
+            error = StoreUnavailableError if transient(exc) else StoreError
+            raise error(
+                f"{where}: cannot take the follow lock: {type(exc).__name__}: {exc}"
+            ) from None
+        try:
+            if not held:
                 raise StoreInUseError(
                     f"{where}: another follow runs on this database: one follower at a time "
                     "(or a fleet of them: follow_fleet)"

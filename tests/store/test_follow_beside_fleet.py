@@ -14,7 +14,7 @@ import contextlib
 import pytest
 
 from lacecal_async import LacecalClient
-from lacecal_async.sync import PostgresStore, StoreInUseError, follow, follow_fleet
+from lacecal_async.sync import PostgresStore, StoreError, StoreInUseError, follow, follow_fleet
 from lacecal_async.testing import FakeLacecalServer, make_plants
 from tests.support.checks import wait_until
 
@@ -101,3 +101,26 @@ async def test_stores_in_two_schemas_of_one_database_are_followed_apart(postgres
         with pytest.raises(StoreInUseError, match="another follow runs"):
             async with north_again.following():
                 pass
+
+
+async def test_a_follow_lock_that_cannot_be_taken_is_a_store_error(postgres_dsn: str) -> None:
+    import asyncpg  # noqa: PLC0415 - only the tests that use PostgreSQL need it
+
+    role = f"follower_{next(iter(postgres_dsn.rsplit('/', 1)[1:]))}"
+    admin = await asyncpg.connect(postgres_dsn)
+    try:
+        await admin.execute(f'CREATE ROLE "{role}" LOGIN SUPERUSER')
+        dsn = postgres_dsn.replace("postgresql://postgres@", f"postgresql://{role}@", 1)
+        async with PostgresStore(dsn) as store:
+            # The store's pool keeps its connection; a new one, as the lock takes, is refused.
+            await admin.execute(f'ALTER ROLE "{role}" NOLOGIN')
+            with pytest.raises(StoreError, match="cannot take the follow lock") as failed:
+                async with store.following():
+                    pass
+            assert not isinstance(failed.value, StoreInUseError)
+    finally:
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1", role
+        )
+        await admin.execute(f'DROP OWNED BY "{role}"; DROP ROLE "{role}"')
+        await admin.close()

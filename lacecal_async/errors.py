@@ -23,7 +23,7 @@ __all__ = [
 
 #: How many characters of an offending body's text a `LacecalParseError` message shows.
 BODY_EXCERPT_CHARS = 200
-BODY_EXCERPT_BYTES = BODY_EXCERPT_CHARS  # the name before 0.1.1; excerpts are text now
+BODY_EXCERPT_BYTES = BODY_EXCERPT_CHARS  # the name before 0.1.0; excerpts are text now
 #: How much of a `LacecalParseError` reason (which may quote a bad value) is kept.
 REASON_MAX_CHARS = 300
 

@@ -775,8 +775,9 @@ async def follow(
     lets), then is polled once per its integration period. Cancel the task to stop: the
     commit in flight completes (the store finishes it), nothing else is started.
 
-    This process is the store's one follower (`Store.following`: a second `follow` of a
-    SQLite file is refused); for workers sharing a PostgreSQL store, use `follow_fleet`.
+    This process is the store's one follower (`Store.following`: a second `follow` of the
+    same SQLite file or PostgreSQL store, or one beside a live fleet worker, raises
+    `StoreInUseError`); for workers sharing a PostgreSQL store, use `follow_fleet`.
     """
     chosen, endpoints = sync_plants(plants), _endpoints(endpoints)
     ctx = _context(client, store, endpoints, since, clock, lookback, on_cycle)

@@ -77,10 +77,11 @@ class StoreUnavailableError(StoreError):
 
 
 class StoreInUseError(StoreError):
-    """Another process follows this store, and the store takes one follower at a time.
+    """Another `follow` holds this store, which takes one plain follower at a time.
 
-    A SQLite file has no leases: two daemons following it would both poll every plant,
-    twice the API's limit. The message names the holder (process id and host).
+    Two followers would both poll every plant, twice the API's limit. On PostgreSQL a live
+    fleet worker (`follow_fleet`) holds it too. A `SQLiteStore`'s message names the holder
+    (process id and host).
     """
 
 
@@ -291,8 +292,9 @@ class Store(RecordSource, Protocol):
     def following(self) -> AbstractAsyncContextManager[None]:
         """Hold what keeps a second `follow` out for the block (`StoreInUseError`).
 
-        `SQLiteStore`: a lock beside the file. A store without such a guard holds nothing:
-        one `follow` at a time is then its user's to ensure (a fleet uses `follow_fleet`).
+        `SQLiteStore`: a lock beside the file. `PostgresStore`: a session advisory lock per
+        schema, refused beside a live fleet worker. A store without such a guard holds
+        nothing: one `follow` at a time is then its user's to ensure.
         """
 
 

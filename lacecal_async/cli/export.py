@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import sqlite3
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 from lacecal_async.cli.fetch import add_output_options
@@ -23,12 +22,11 @@ from lacecal_async.cli.options import (
     add_store_argument,
     add_when_option,
 )
-from lacecal_async.cli.stores import check_db, is_dsn, make_store, read_failed, shown
+from lacecal_async.cli.stores import check_db, chosen_plants, is_dsn, make_store, read_failed, shown
 from lacecal_async.cli.when import WHEN_HELP, parse_when
 from lacecal_async.cli.writers import Export, choose_format, open_export, output_files
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.errors import LacecalError
-from lacecal_async.sync import PostgresStore, SQLiteStore
 
 __all__ = ["add_parser", "run"]
 
@@ -51,18 +49,6 @@ with an older schema is refused and left as it was (`lacecal sync` creates or up
 Exit status: 0 written; 1 the store could not be read; 2 usage error (no such store, a
 database that holds none, an unknown --plant); 130 interrupted by Ctrl-C.
 """
-
-
-async def _plants(store: SQLiteStore | PostgresStore, wanted: Sequence[str]) -> list[str] | None:
-    """Return the plants asked for (None: all), or raise naming one the store lacks."""
-    if not wanted:
-        return None
-    known = {entry.plant for entry in await store.plants()}
-    for plant in wanted:
-        if plant not in known:
-            shown = ", ".join(sorted(known)[:10]) or "none"
-            raise UsageError(f"the store holds no plant {plant!r} (its plants: {shown})")
-    return list(dict.fromkeys(wanted))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -93,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     async def work() -> None:
         nonlocal export, periods
         async with make_store(db, create=False) as store:
-            plants = await _plants(store, args.plant)
+            plants = await chosen_plants(store, args.plant)
             export = open_export(args.output, fmt, endpoint, sys.stdout)
             batches = store.read_records(endpoint, plants=plants, start=start, end=end)
             async for plant, records in batches:

@@ -37,7 +37,7 @@ from lacecal_async.cli.stats_output import (
     read_continuation,
     stats_files,
 )
-from lacecal_async.cli.stores import is_dsn, make_store, read_failed, shown
+from lacecal_async.cli.stores import chosen_plants, is_dsn, make_store, read_failed, shown
 from lacecal_async.cli.when import WHEN_HELP, parse_when
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.errors import LacecalError
@@ -125,18 +125,6 @@ def parse_zone(name: str) -> tzinfo:
 def when_in(text: str, zone: tzinfo | None) -> int:
     """Return the UNIX time of a WHEN; without an offset, local time in `zone` if given."""
     return parse_when(text) if zone is None else parse_when(text, zone=zone)
-
-
-async def _plants(store: SQLiteStore | PostgresStore, wanted: Sequence[str]) -> list[str] | None:
-    """Return the plants asked for (None: all), or raise naming one the store lacks."""
-    if not wanted:
-        return None
-    known = {entry.plant for entry in await store.plants()}
-    for plant in wanted:
-        if plant not in known:
-            listed = ", ".join(sorted(known)[:10]) or "none"
-            raise UsageError(f"the store holds no plant {plant!r} (its plants: {listed})")
-    return list(dict.fromkeys(wanted))
 
 
 async def settled_hours(
@@ -281,7 +269,7 @@ def run(args: argparse.Namespace) -> int:
     async def work() -> None:
         nonlocal output
         async with make_store(args.db, create=False) as store:
-            plants = await _plants(store, args.plant)
+            plants = await chosen_plants(store, args.plant)
             settled = None
             if plan.fmt == "ha-json":
                 settled = await settled_hours(store, plants, plan.endpoint)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import sys
 import urllib.parse
+from collections.abc import Sequence
 from pathlib import Path
 
 from lacecal_async.cli.bounds import check_dsn_ports
+from lacecal_async.cli.usage import UsageError
 from lacecal_async.redaction import printable
 from lacecal_async.sync import NoStoreError, PostgresStore, SchemaVersionError, SQLiteStore
 from lacecal_async.sync.postgres import dsn_shown
@@ -88,3 +90,17 @@ def read_failed(db: str, exc: Exception, *, opened: bool, own_value_errors: bool
     else:
         print(f"lacecal: error: cannot read {store_error(db, exc)}", file=sys.stderr)
     return 1
+
+
+async def chosen_plants(
+    store: SQLiteStore | PostgresStore, wanted: Sequence[str]
+) -> list[str] | None:
+    """Return the plants asked for (None: all), or `UsageError` naming one the store lacks."""
+    if not wanted:
+        return None
+    known = {entry.plant for entry in await store.plants()}
+    for plant in wanted:
+        if plant not in known:
+            listed = ", ".join(sorted(known)[:10]) or "none"
+            raise UsageError(f"the store holds no plant {plant!r} (its plants: {listed})")
+    return list(dict.fromkeys(wanted))

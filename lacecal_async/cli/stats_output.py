@@ -33,6 +33,7 @@ from lacecal_async.cli.writers import (
     JsonLinesWriter,
     ParquetWriter,
     TableWriter,
+    format_for,
     is_stream,
 )
 from lacecal_async.endpoints import Endpoint
@@ -84,20 +85,7 @@ class StatsOutput(Protocol):
 
 def choose_stats_format(path: str | None, named: str | None) -> StatsFormat:
     """Return the format `named` (``--format``), else the one `path`'s extension asks for."""
-    suffix = "" if path is None or path == "-" else Path(path).suffix.lower()
-    found = _EXTENSIONS.get(suffix)
-    if named is not None:
-        chosen = STATS_FORMATS[STATS_FORMATS.index(named)]
-        if found is not None and found != chosen:
-            raise UsageError(f"{path}: extension {suffix!r} but --format {named}")
-        return chosen
-    if found is not None:
-        return found
-    if is_stream(path):
-        return "jsonl"
-    known = ", ".join(_EXTENSIONS)
-    shown = f"extension {suffix!r}" if suffix else "no extension"
-    raise UsageError(f"{path}: {shown}; name the format with --format, or use one of: {known}")
+    return format_for(path, named, _EXTENSIONS, STATS_FORMATS)
 
 
 def stats_files(path: str | None, fmt: StatsFormat, endpoint: Endpoint) -> list[Path]:

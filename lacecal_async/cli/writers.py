@@ -23,10 +23,10 @@ import os
 import re
 import shutil
 import stat
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any, Literal, Protocol, TextIO
+from typing import IO, Any, Literal, Protocol, TextIO, TypeVar
 
 import attrs
 
@@ -44,6 +44,7 @@ __all__ = [
     "Writer",
     "arrow_schema",
     "choose_format",
+    "format_for",
     "is_stream",
     "open_export",
     "output_files",
@@ -90,17 +91,33 @@ def is_stream(path: str | None) -> bool:
 
 def choose_format(path: str | None, named: str | None) -> Format:
     """Return the format `named` (``--format``), else the one `path`'s extension asks for."""
+    return format_for(path, named, _EXTENSIONS, FORMATS)
+
+
+#: One command's formats (`Format`, or `stats`' which add ha-json).
+F = TypeVar("F", bound=str)
+
+
+def format_for(
+    path: str | None, named: str | None, extensions: Mapping[str, F], formats: Sequence[F]
+) -> F:
+    """Return `named` (one of `formats`), else the format `path`'s extension names.
+
+    Standard output or a pipe without either is JSON Lines; `UsageError` for an extension
+    that contradicts `named`, or a file that names no format.
+    """
     suffix = "" if path is None or path == "-" else Path(path).suffix.lower()
-    found = _EXTENSIONS.get(suffix)
+    found = extensions.get(suffix)
     if named is not None:
-        if found is not None and found != named:
+        chosen = formats[formats.index(named)]
+        if found is not None and found != chosen:
             raise UsageError(f"{path}: extension {suffix!r} but --format {named}")
-        return FORMATS[FORMATS.index(named)]
+        return chosen
     if found is not None:
         return found
     if is_stream(path):
-        return "jsonl"
-    known = ", ".join(_EXTENSIONS)
+        return formats[formats.index("jsonl")]
+    known = ", ".join(extensions)
     shown = f"extension {suffix!r}" if suffix else "no extension"
     raise UsageError(f"{path}: {shown}; name the format with --format, or use one of: {known}")
 

@@ -443,8 +443,10 @@ class _Worker:
                 self.key, Endpoint.INVERTER_LIST, self.inventory_error, self.inventory_due, now=now
             )
             return self.inventory_error
-        self.inventory_due = now + INVENTORY_EVERY * interval
-        await ctx.store.commit_inventory(self.key, inverters, now=now, next_poll=self.inventory_due)
+        # Due again only once stored: a store failing now (a full disk) retries it next cycle.
+        due = now + INVENTORY_EVERY * interval
+        await ctx.store.commit_inventory(self.key, inverters, now=now, next_poll=due)
+        self.inventory_due = due
         self.inverters, self.inventory_error, self.inventory_failures = len(inverters), None, 0
         return None
 

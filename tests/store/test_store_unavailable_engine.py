@@ -26,6 +26,8 @@ from lacecal_async.sync import (
     follow,
     follow_fleet,
 )
+from lacecal_async.records import Inverter
+from lacecal_async.tables import INVERTER_LIST
 from lacecal_async.testing import Plant
 from tests.support.checks import wait_until
 from tests.support.fixtures import ClientFactory, ServerFactory
@@ -46,6 +48,18 @@ class SlowToStart(SQLiteStore):
     async def add_plant(self, fingerprint: str, alias: str | None = None) -> str:
         _drop("add_plant", self.calls, {1})
         return await super().add_plant(fingerprint, alias)
+
+
+class InventoryDropped(SQLiteStore):
+    """A SQLite store whose first `commit_inventory` finds the database unavailable."""
+
+    calls: Counter[str]
+
+    async def commit_inventory(
+        self, key: str, inverters: Sequence[Inverter], *, now: float, next_poll: float | None = None
+    ) -> None:
+        _drop("commit_inventory", self.calls, {1})
+        await super().commit_inventory(key, inverters, now=now, next_poll=next_poll)
 
 
 class FlakyFleetStore(PostgresStore):
@@ -84,6 +98,29 @@ async def test_follow_waits_for_a_store_unavailable_at_start(
     assert store.calls["add_plant"] == 2
     assert cycles[0].error is None
     assert cycles[0].latest is not None
+
+
+async def test_an_inventory_the_store_failed_to_commit_is_tried_again_next_cycle(
+    tmp_path: Path, plant: Plant, make_server: ServerFactory, make_client: ClientFactory
+) -> None:
+    # Before, the next refresh was set 144 periods ahead before the commit: a store failing
+    # at that moment (a full disk, a dropped connection) lost the inverter list for a day.
+    server = await make_server([plant])
+    client: LacecalClient = make_client(server.base_url)
+    cycles: list[Cycle] = []
+    store = InventoryDropped(tmp_path / "s.db")
+    store.calls = Counter()
+    async with store:
+        task = asyncio.create_task(
+            follow(client, store, [plant.itr], "inverter", plant.first, on_cycle=cycles.append)
+        )
+        await wait_until(lambda: any(c.error is None for c in cycles[1:]) or task.done())
+        assert not task.done(), task.exception()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        stored = [row async for batch in store.read_rows(INVERTER_LIST) for row in batch]
+    assert "unavailable" in (cycles[0].error or "")
+    assert len(stored) == len(plant.inverters) > 0
 
 
 @pytest.mark.slow

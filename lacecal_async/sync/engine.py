@@ -45,6 +45,8 @@ from lacecal_async.errors import (
 from lacecal_async.itr import fingerprint, redact, validate_itr
 from lacecal_async.polling import Outcome, PollPlan, backoff
 from lacecal_async.redaction import Hider
+from lacecal_async.sync.batching import SMALL_PAGE, Batcher
+from lacecal_async.sync.core import PlantPage
 from lacecal_async.sync.fleet import (
     DEFAULT_LEASE_TTL,
     Fenced,
@@ -252,6 +254,8 @@ class _Context:
     #: In follow: the schedules the plants' polls and repairs wait in, and their lot.
     schedules: _Schedules | None = None
     lot: Lot | None = None
+    #: In follow: where small pages wait to be committed with other plants' (`Batcher`).
+    batcher: Batcher | None = None
 
 
 def _of_the_range(error: LacecalError) -> bool:
@@ -323,9 +327,13 @@ class _Worker:
         """Commit `records` with the state changed by `changes`, in turn with the repairs."""
         async with self.writing:
             state = attrs.evolve(self.state, **changes)
-            await self.ctx.store.commit_page(
-                self.key, self.endpoint, records, state, now=self.ctx.clock.now()
-            )
+            batcher = self.ctx.batcher
+            if batcher is not None and len(records) <= SMALL_PAGE:  # a steady poll's
+                await batcher.commit(PlantPage(self.key, self.endpoint, records, state))
+            else:
+                await self.ctx.store.commit_page(
+                    self.key, self.endpoint, records, state, now=self.ctx.clock.now()
+                )
             self.state = state
 
     async def _range(self, client: LacecalClient, start: int, end: int) -> tuple[Any, ...]:
@@ -788,7 +796,10 @@ async def follow(
         workers = await _patiently(lambda: _workers(ctx, store, chosen, endpoints), ctx)
         if not workers:
             return
-        async with _Schedules.open(ctx.clock) as schedules:
+        async with (
+            Batcher.open(store, ctx.clock) as ctx.batcher,
+            _Schedules.open(ctx.clock) as schedules,
+        ):
             ctx.schedules, ctx.lot = schedules, Lot()
             schedules.start(ctx.lot, workers, ctx.clock.now())
             with _closed_as_one():
@@ -845,7 +856,10 @@ async def follow_fleet(
     )
     await _patiently(lambda: join(store, [(plant.itr, plant.alias) for plant in chosen]), ctx)
     fleet.know(plant.itr for plant in chosen)
-    async with _Schedules.open(ctx.clock) as ctx.schedules:  # the plants it holds wait here
+    async with (
+        Batcher.open(ctx.store, ctx.clock) as ctx.batcher,
+        _Schedules.open(ctx.clock) as ctx.schedules,  # the plants it holds wait here
+    ):
         await fleet.run()
 
 

@@ -41,6 +41,7 @@ from lacecal_async.endpoints import Endpoint
 from lacecal_async.errors import LacecalClosedError
 from lacecal_async.itr import fingerprint
 from lacecal_async.records import Inverter, InverterRecord, MeterRecord
+from lacecal_async.sync.core import PlantPage
 from lacecal_async.sync.holes import Hole
 from lacecal_async.sync.lease_gate import LeaseGate
 from lacecal_async.sync.leases import LeaseBalance, LeaseLostError
@@ -133,6 +134,11 @@ class FleetStore(LeaseStore, Protocol):
     ) -> None:
         """`Store.commit_page`, fenced by `worker`'s lease on `plant`."""
 
+    async def commit_pages(
+        self, batch: Sequence[PlantPage], *, now: float, worker: str | None = None
+    ) -> None:
+        """`StoreCore.commit_pages`: several plants' pages in one transaction, all fenced."""
+
     async def commit_inventory(
         self,
         plant: str,
@@ -213,6 +219,10 @@ class Fenced:
     ) -> None:
         """`Store.commit_page`, fenced."""
         await self.store.commit_page(plant, endpoint, records, state, now=now, worker=self.worker)
+
+    async def commit_pages(self, batch: Sequence[PlantPage], *, now: float) -> None:
+        """`StoreCore.commit_pages`, fenced: nothing is written unless it holds every lease."""
+        await self.store.commit_pages(batch, now=now, worker=self.worker)
 
     async def commit_inventory(
         self,

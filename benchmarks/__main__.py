@@ -46,7 +46,7 @@ SECTIONS: dict[str, tuple[str, str]] = {
     ),
     "plants": (
         "benchmarks.bench_plants",
-        "10,000 and 100,000 plants followed: RSS per idle plant, CPU per poll, lateness",
+        "100,000 plants followed: RSS per idle plant, CPU per poll, lateness (5,000 traced)",
     ),
     "sync": ("benchmarks.bench_sync", "records/s of a lacecal sync backfill beside fetch to CSV"),
     "stats": (

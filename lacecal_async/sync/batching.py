@@ -32,7 +32,7 @@ __all__ = ["PAGES", "SMALL_PAGE", "WINDOW", "Batcher", "PageSink"]
 _log = logging.getLogger("lacecal_async.sync")
 
 #: How long [real s] the first page of a batch waits for others.
-WINDOW = 0.02
+WINDOW = 0.05
 #: A batch is committed at once when it holds this many pages.
 PAGES = 128
 #: Pages of at most this many records are batched (a steady poll's); larger ones (a

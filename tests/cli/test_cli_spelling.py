@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 
 from lacecal_async.cli import build_parser, main
-from lacecal_async.cli.itrs import ENV_VAR
 from lacecal_async.testing import FakeLacecalServer, make_plants
 from tests.support.cli import FAST, threaded_server
 
@@ -25,11 +24,6 @@ START = PLANTS[0].first
 END = START + 86400
 ENTRIES = [f"p{i}={p.itr}" for i, p in enumerate(PLANTS)]
 OLD_WORDS = ("--since", "--until", "{meter,inverter} ")
-
-
-@pytest.fixture(autouse=True)
-def _no_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(ENV_VAR, raising=False)
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from lacecal_async import LacecalClient
+from lacecal_async.records import Inverter
 from lacecal_async.sync import (
     Cycle,
     FleetEvent,
@@ -26,7 +27,6 @@ from lacecal_async.sync import (
     follow,
     follow_fleet,
 )
-from lacecal_async.records import Inverter
 from lacecal_async.tables import INVERTER_LIST
 from lacecal_async.testing import Plant
 from tests.support.checks import wait_until

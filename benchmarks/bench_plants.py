@@ -64,7 +64,7 @@ SPEED = 1.1
 RUNS = ((5_000, True), (100_000, False))
 #: The catch-up's real seconds a plant, to place the close (one page and two commits a plant
 #: on a loaded 2-core machine; the 100,000-plant catch-up took 1.4-1.9 ms a plant).
-CATCHUP_PER_PLANT = 0.0018
+CATCHUP_PER_PLANT = 0.002
 SMOKE_RUNS = ((300, True),)
 #: The issue's bound: RSS after catch-up at this many plants.
 RSS_TARGET_MIB, TARGET_PLANTS = 300.0, 100_000
@@ -204,7 +204,7 @@ async def _child_follow(  # noqa: PLR0917 - private: one measurement
             by_type = _by_type(types_before, count)
             del types_before
             first_due = [when - close for when in due.values()]
-            cpu_slice, polls, commits, pages, load = 0.0, 0, 0, 0, [0.0, 0.0]
+            cpu_slice, polls, polls0, commits, pages, load = 0.0, 0, 0, 0, 0, [0.0, 0.0]
             if not trace:  # the slice of steady polls: from the close, SLICE seconds
                 if caught > close:  # the catch-up overran the close: polls are late from here
                     window[:] = [caught, caught + SLICE]
@@ -218,8 +218,12 @@ async def _child_follow(  # noqa: PLR0917 - private: one measurement
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-    late = [(ended - due) / INTERVAL for ended, due, _ in steady]
-    lateness = [(ended - appeared) / INTERVAL for ended, _, appeared in steady]
+    # A catch-up that overran the close left polls due meanwhile: they count for the CPU, not
+    # for the steady state's lateness (they waited for the catch-up, not for the schedule).
+    measured = steady[polls0:]
+    on_time = [poll for poll in measured if poll[1] >= window[0]]
+    late = [(ended - due) / INTERVAL for ended, due, _ in on_time]
+    lateness = [(ended - appeared) / INTERVAL for ended, _, appeared in on_time]
     return {
         "plants": count,
         "rss_before_mib": rss_before,
@@ -232,6 +236,7 @@ async def _child_follow(  # noqa: PLR0917 - private: one measurement
         "traced_bytes_per_plant": traced,
         "by_type": by_type,
         "polls": polls,
+        "polls_due_in_the_catch_up": len(measured) - len(on_time),
         "first_due_after_close_s": [min(first_due), max(first_due)],
         "failed_cycles": failed,
         "cpu_ms_per_poll": cpu_slice * 1000 / polls if polls else None,
@@ -296,6 +301,7 @@ def _rows(result: dict[str, Any]) -> list[Row]:
             "first_due_after_close_s",
             "failed_cycles",
             "polls",
+            "polls_due_in_the_catch_up",
             "requests",
             "traced_bytes_per_plant",
             "sites",
@@ -346,7 +352,7 @@ def _rows(result: dict[str, Any]) -> list[Row]:
             worst,
             "periods",
             target="< 1",
-            met=bool(result["polls"]) and worst < 1,
+            met=result["polls"] > result["polls_due_in_the_catch_up"] and worst < 1,
         ),
         row(
             SECTION,
@@ -354,7 +360,8 @@ def _rows(result: dict[str, Any]) -> list[Row]:
             result["lateness_p99"],
             "periods",
             target="<= 0.35",
-            met=bool(result["polls"]) and result["lateness_p99"] <= 0.35,
+            met=result["polls"] > result["polls_due_in_the_catch_up"]
+            and result["lateness_p99"] <= 0.35,
             extra={"max_in_slice": result["lateness_max"]},
         ),
         row(

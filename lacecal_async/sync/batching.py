@@ -6,6 +6,11 @@ poll's CPU. Here a plant's small page waits a few milliseconds (`WINDOW`, real t
 a cost, not part of any schedule) for others, and all of them are committed by one
 `commit_pages`, each page with its own state as `commit_page` would (exactly once).
 
+A batch goes before the window ends once no other page can come in it: every job running
+(`Batcher.job`: a plant's poll or repairs) waits in it, and none is due within the window
+(`Batcher.quiet`). So a few plants polling at their own phases wait for nothing, and a
+test clock that stands still while a batch waits never stalls it.
+
 If the batch fails, each of its pages is committed alone, so one plant's bad page or lost
 lease fails that plant only, with the error `commit_page` gives. A plant cancelled while its
 page waits takes the page back (not committed: its next poll asks for it again); one
@@ -18,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Protocol, cast
 
 from lacecal_async.clock import Clock
@@ -78,6 +83,20 @@ class Batcher:
         #: Set when the queued batch is full: its flush need not wait for the window.
         self._full: asyncio.Future[None] | None = None
         self._flushes: set[asyncio.Task[None]] = set()
+        #: Jobs running now (`job`): each may still bring a page.
+        self._running = 0
+        #: Whether no job is due by the given time [clock s] (None: always assume one is).
+        self.quiet: Callable[[float], bool] | None = None
+
+    @contextlib.contextmanager
+    def job(self) -> Iterator[None]:
+        """Count a job (a plant's poll or repairs) as running for the block."""
+        self._running += 1
+        try:
+            yield
+        finally:
+            self._running -= 1
+            self._go_if_complete()
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -103,8 +122,7 @@ class Batcher:
             flush = asyncio.create_task(self._flush(self._full))
             self._flushes.add(flush)
             flush.add_done_callback(self._flushes.discard)
-        elif len(self._queue) >= self._pages and self._full and not self._full.done():
-            self._full.set_result(None)
+        self._go_if_complete()
         try:
             await asyncio.shield(done)
         except asyncio.CancelledError:
@@ -113,6 +131,18 @@ class Batcher:
                 raise
             await _ended(done)  # taken: it lands whole, or not at all, before this stops
             raise
+
+    def _go_if_complete(self) -> None:
+        """Let the queued batch go now if it is full, or no other page can join it."""
+        full, count = self._full, len(self._queue)
+        if full is None or full.done() or not count:
+            return
+        if count >= self._pages or (
+            count >= self._running
+            and self.quiet is not None
+            and self.quiet(self._clock.now() + self._window)
+        ):
+            full.set_result(None)
 
     async def drain(self) -> None:
         """Commit what waits now and return once no batch is in flight."""

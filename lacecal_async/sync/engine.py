@@ -600,6 +600,13 @@ class _Worker:
         repairs, due at once (`repair_round`), then once a period.
         """
         ctx = self.ctx
+        if ctx.batcher is not None:
+            with ctx.batcher.job():  # a page may come from it: a batch waits for it
+                return await self._step(action)
+        return await self._step(action)
+
+    async def _step(self, action: int) -> float | None:
+        ctx = self.ctx
         if action == _REPAIRS:
             await self.repair_round()
             return ctx.clock.now() + self.interval
@@ -659,6 +666,10 @@ class _Schedules:
     async def open(cls, clock: Clock) -> AsyncIterator[_Schedules]:
         async with Schedule(clock, FOLLOW_TASKS) as polls, Schedule(clock, FOLLOW_TASKS) as repairs:
             yield cls(polls, repairs)
+
+    def quiet(self, when: float) -> bool:
+        """Whether no poll or repair round is due by `when` (`Batcher.quiet`)."""
+        return not (self.polls.due_by(when) or self.repairs.due_by(when))
 
     def start(self, lot: Lot, workers: Iterable[_Worker], now: float) -> None:
         """Schedule each worker's first poll now (its repairs start after it)."""
@@ -801,6 +812,8 @@ async def follow(
             _Schedules.open(ctx.clock) as schedules,
         ):
             ctx.schedules, ctx.lot = schedules, Lot()
+            if ctx.batcher is not None:
+                ctx.batcher.quiet = schedules.quiet
             schedules.start(ctx.lot, workers, ctx.clock.now())
             with _closed_as_one():
                 async with asyncio.TaskGroup() as group:
@@ -860,6 +873,8 @@ async def follow_fleet(
         Batcher.open(ctx.store, ctx.clock) as ctx.batcher,
         _Schedules.open(ctx.clock) as ctx.schedules,  # the plants it holds wait here
     ):
+        if ctx.batcher is not None:
+            ctx.batcher.quiet = ctx.schedules.quiet
         await fleet.run()
 
 

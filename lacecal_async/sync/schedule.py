@@ -91,6 +91,10 @@ class Schedule:
         self._idle: list[asyncio.Future[None]] = []
         #: Each pool task's sleep until its entry is due, and that entry.
         self._naps: dict[asyncio.Task[None], _Entry] = {}
+        #: ``(due, order)`` of the entries slept on, earliest first (`due_by`); those no
+        #: longer slept on (their order not in `_napping`) are dropped when met.
+        self._nap_dues: list[tuple[float, int]] = []
+        self._napping: set[int] = set()
 
     async def __aenter__(self) -> Self:
         return self
@@ -112,6 +116,15 @@ class Schedule:
     def tasks(self) -> int:
         """The pool's tasks now."""
         return len(self._pool)
+
+    def due_by(self, when: float) -> bool:
+        """Whether a job waiting (in the heap, or slept on) is due by `when`."""
+        if self._heap and self._heap[0][0] <= when:
+            return True
+        dues, napping = self._nap_dues, self._napping
+        while dues and dues[0][1] not in napping:
+            heapq.heappop(dues)
+        return bool(dues) and dues[0][0] <= when
 
     def add(self, lot: Lot, due: float, stepper: Stepper, action: int) -> None:
         """Run ``stepper.step(action)`` for `lot` once the clock reads `due`, then as it says."""
@@ -159,10 +172,12 @@ class Schedule:
             if entry[0] > self._clock.now():
                 nap = asyncio.create_task(sleep_until(self._clock, entry[0]))
                 self._naps[nap] = entry
+                self._napped(entry)
                 try:
                     await asyncio.wait((nap,))
                 finally:
                     self._naps.pop(nap, None)
+                    self._napping.discard(entry[1])
                     nap.cancel()
                 if nap.cancelled():  # an earlier entry came: back in the heap
                     heapq.heappush(heap, entry)
@@ -171,6 +186,14 @@ class Schedule:
                 self._jobs -= 1
                 continue
             return entry
+
+    def _napped(self, entry: _Entry) -> None:
+        """Note an entry slept on (`due_by`), keeping the notes to about the naps."""
+        self._napping.add(entry[1])
+        if len(self._nap_dues) > 2 * len(self._naps) + 64:
+            self._nap_dues = [entry[:2] for entry in self._naps.values()]
+            heapq.heapify(self._nap_dues)
+        heapq.heappush(self._nap_dues, entry[:2])
 
     async def _work(self) -> None:
         """One task of the pool: take the earliest due entry, run it, put it back."""

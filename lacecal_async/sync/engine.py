@@ -821,9 +821,10 @@ async def follow_fleet(
     (`lacecal_async.sync.fleet`). `worker` is its id (default `worker_id()`), `lease_ttl`
     [s] how long its leases last unrenewed (a dead worker's plants move after that),
     `on_fleet` is called with each `FleetEvent`. Its leases are released when it stops. A
-    plant it takes is first asked for `handover_wait` [s] later (default: the client's
-    rate-limit period and 1/60 of it), so that the previous holder's requests have left the
-    API's window: the per-ITR limit then holds across the hand-over too.
+    plant it takes is first asked for `handover_wait` [s] after its previous holder let go
+    of it (default: the client's rate-limit period and 1/60 of it; at once for a plant no
+    worker held), so that that holder's requests have left the API's window: the per-ITR
+    limit then holds across the hand-over too.
     """
     chosen, endpoints = sync_plants(plants), _endpoints(endpoints)
     worker = worker or worker_id()

@@ -313,8 +313,9 @@ def _seen(done: asyncio.Future[Any]) -> None:
 class Fleet:
     """One worker of a fleet: the lease loop, and a task per plant it holds.
 
-    `follow` runs each plant it holds (`PlantRun`), first `handover_wait` [s] after taking
-    it; `wait_closed` returns once the client is closed, which stops the worker.
+    `follow` runs each plant it holds (`PlantRun`), first `handover_wait` [s] after its
+    previous holder let go of it (at once for a plant no worker held); `wait_closed`
+    returns once the client is closed, which stops the worker.
     """
 
     store: FleetStore
@@ -491,25 +492,38 @@ class Fleet:
         start = sorted(held.difference(give, missing, self.running))
         for key in start:
             entry = self.entries[key]
-            task = asyncio.create_task(self._plant(key, self.known[entry.fingerprint], entry.alias))
+            itr, wait = self.known[entry.fingerprint], self._handover(key, balance)
+            task = asyncio.create_task(self._plant(key, itr, entry.alias, wait))
             self.running[key] = task
             task.add_done_callback(self._ended)
         self._emit("took", start, balance)
+
+    def _handover(self, key: str, balance: LeaseBalance) -> float:
+        """Return how long [s] to wait before asking for a plant held from this round on.
+
+        Its previous holder's requests may still count in the API's window for up to
+        `handover_wait` after it let go: the rest of that, none for a plant that no worker
+        held before. A plant this worker held already (started again) waits the whole.
+        """
+        if key not in balance.taken:
+            return self.handover_wait
+        idle = balance.idle.get(key)
+        return 0.0 if idle is None else max(self.handover_wait - idle, 0.0)
 
     def _ended(self, task: asyncio.Task[None]) -> None:
         """Wake the lease loop when a plant ended because the client closed: all stop."""
         if not task.cancelled() and isinstance(first_error(task.exception()), LacecalClosedError):
             self.closed.set()
 
-    async def _plant(self, key: str, itr: str, alias: str | None) -> None:
-        """Follow one leased plant until stopped, or until it may have lost its lease.
+    async def _plant(self, key: str, itr: str, alias: str | None, wait: float) -> None:
+        """Follow one leased plant, `wait` [s] from now, until stopped or its lease may be lost.
 
         A fenced write finding it lost, or its lease gate refusing a request, ends it quietly
         (reported): the next round starts it again if it still holds the lease.
         """
         try:
             # The previous holder may have asked for it within the rate window: let it pass.
-            await asyncio.sleep(self.handover_wait)
+            await asyncio.sleep(wait)
             await self.follow(itr, alias, self.gate.gate(key))
         except LeaseLostError as lost:
             self._emit("stopped", [key], detail=str(lost))

@@ -91,10 +91,14 @@ _FORGET_WORKERS = (
     "DELETE FROM workers WHERE worker IN (SELECT worker FROM workers "
     "WHERE expires_at <= clock_timestamp() - interval '1 hour' FOR UPDATE SKIP LOCKED)"
 )
-# A plant the worker refused (no identifier) is never leased to it while it lives.
+# A plant the worker refused (no identifier) is never leased to it while it lives. Each
+# lease taken comes with the seconds since its previous holder let go of it (its lease
+# expired, or it released it; NULL for a plant no worker held), by the database's clock:
+# that holder's requests were all sent before then (`lacecal_async.sync.lease_gate`).
 _TAKE = """
 WITH free AS (
-    SELECT plant FROM leases
+    SELECT plant, CASE WHEN worker IS NULL THEN released_at ELSE expires_at END AS let_go
+    FROM leases
     WHERE (worker IS NULL OR expires_at <= clock_timestamp())
         AND ($4::text[] IS NULL OR plant = ANY($4::text[]))
         AND NOT EXISTS (SELECT 1 FROM lease_refusals r
@@ -106,13 +110,14 @@ WITH free AS (
 UPDATE leases l SET worker = $1, acquired_at = clock_timestamp(),
     expires_at = clock_timestamp() + make_interval(secs => $2), adopted = false
 FROM free WHERE l.plant = free.plant
-RETURNING l.plant
+RETURNING l.plant, extract(epoch FROM clock_timestamp() - free.let_go)::float8
 """
 # Free plants a live worker refused (no identifier) and this one did not: taken beyond the
-# share, since the workers that refused them cannot sync them.
+# share, since the workers that refused them cannot sync them (with `_TAKE`'s seconds).
 _ADOPT = """
 WITH free AS (
-    SELECT plant FROM leases
+    SELECT plant, CASE WHEN worker IS NULL THEN released_at ELSE expires_at END AS let_go
+    FROM leases
     WHERE (worker IS NULL OR expires_at <= clock_timestamp())
         AND EXISTS (SELECT 1 FROM lease_refusals r JOIN workers w ON w.worker = r.worker
             WHERE r.plant = leases.plant AND w.expires_at > clock_timestamp())
@@ -125,7 +130,7 @@ WITH free AS (
 UPDATE leases l SET worker = $1, acquired_at = clock_timestamp(),
     expires_at = clock_timestamp() + make_interval(secs => $2), adopted = true
 FROM free WHERE l.plant = free.plant
-RETURNING l.plant
+RETURNING l.plant, extract(epoch FROM clock_timestamp() - free.let_go)::float8
 """
 _RENEW = (
     "UPDATE leases SET expires_at = clock_timestamp() + make_interval(secs => $2) "
@@ -548,7 +553,7 @@ class PostgresStore(StoreCore):
 
         async def job(conn: Driver) -> list[str]:
             async with conn.transaction():
-                return await self._take(conn, worker, want, ttl, among)
+                return sorted(await self._take(conn, worker, want, ttl, among))
 
         return await self._call(job)
 
@@ -559,13 +564,13 @@ class PostgresStore(StoreCore):
         want: int,
         ttl: float,
         among: Sequence[str] | None,
-    ) -> list[str]:
+    ) -> dict[str, float | None]:
+        """Take the leases; return each with the seconds since its last holder let go."""
         await conn.execute(_HEARTBEAT, worker, ttl)
         if want <= 0:
-            return []
+            return {}
         wanted = None if among is None else list(among)
-        rows = await conn.fetch(_TAKE, worker, ttl, want, wanted)
-        return sorted(row[0] for row in rows)
+        return {row[0]: row[1] for row in await conn.fetch(_TAKE, worker, ttl, want, wanted)}
 
     async def renew_leases(self, worker: str, *, ttl: float) -> list[str]:
         """Extend the worker's unexpired leases and heartbeat; return the plants still held."""
@@ -605,7 +610,7 @@ class PostgresStore(StoreCore):
                     await conn.execute(_REFUSE, worker, list(plants))
                 rows = await conn.fetch(
                     "UPDATE leases SET worker = NULL, acquired_at = NULL, expires_at = NULL, "
-                    "adopted = false WHERE worker = $1 "
+                    "adopted = false, released_at = clock_timestamp() WHERE worker = $1 "
                     "AND ($2::text[] IS NULL OR plant = ANY($2::text[])) RETURNING plant",
                     worker,
                     None if plants is None else list(plants),
@@ -664,15 +669,18 @@ class PostgresStore(StoreCore):
                 own = [plant for plant, adopted in renewed.items() if not adopted]
                 taken = await self._take(conn, worker, share - len(own), ttl, among)
                 wanted = None if among is None else list(among)
-                adopted = [row[0] for row in await conn.fetch(_ADOPT, worker, ttl, wanted)]
+                rows = await conn.fetch(_ADOPT, worker, ttl, wanted)
+                adopted = {row[0]: row[1] for row in rows}
             kept = sorted(plant for plant, was in renewed.items() if was)
+            let_go = {**taken, **adopted}
             return LeaseBalance(
-                tuple(sorted([*renewed, *taken, *adopted])),
-                tuple(sorted([*taken, *adopted])),
+                tuple(sorted([*renewed, *let_go])),
+                tuple(sorted(let_go)),
                 share,
                 workers,
                 surplus(len(own) + len(taken), share, slack),
                 tuple(sorted([*kept, *adopted])),
+                {plant: idle for plant, idle in let_go.items() if idle is not None},
             )
 
         return await self._call(job)

@@ -6,7 +6,8 @@ first, no rate limit on either side) and a throwaway PostgreSQL server (`Tempora
 fsync off), all on this machine: the workers, the fake server and PostgreSQL share its
 cores. Each run starts from an empty database; the clock runs from the command's start
 until the database holds every record (counted every 0.2 s), so it includes the
-interpreters' start, the lease rounds and the hand-over wait (1 s at ``--rate 1000/1``).
+interpreters' start, the lease rounds and the hand-overs (none for a plant no worker held;
+with 2 workers, up to 1 s at ``--rate 1000/1`` for the plants the first gives the second).
 Each N runs twice, alternating, and the faster run counts.
 
 A plant backfilling at the full rate limit (6 pages of 144 records a minute) makes 14.4

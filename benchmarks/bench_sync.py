@@ -7,8 +7,9 @@ so each figure includes the interpreter's start (~0.3 s); each runs twice, alter
 the faster run counts. Meter records only: sync commits each page with the plant's state
 in one transaction, fetch appends rows to one file. Into SQLite, then into PostgreSQL (a
 throwaway server, fsync off, a fresh database each run) as a fleet runs it: ``--follow
---workers 1``, timed until the database holds every record (`bench_fleet`'s way: lease
-rounds and the hand-over wait included), and as one plain backfill process.
+--workers 1``, timed until the database holds every record (`bench_fleet`'s way: the
+lease rounds included; a new store's plants need no hand-over wait), and as one plain
+backfill process.
 """
 
 from __future__ import annotations

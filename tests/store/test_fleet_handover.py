@@ -18,7 +18,7 @@ import pytest
 
 from lacecal_async import LacecalClient, fingerprint
 from lacecal_async.endpoints import Endpoint
-from lacecal_async.sync import PostgresStore, follow_fleet
+from lacecal_async.sync import FleetEvent, PostgresStore, follow_fleet
 from lacecal_async.sync.schema import POSTGRES_MIGRATIONS as MIGRATIONS
 from lacecal_async.testing import FakeLacecalServer, make_plants
 from tests.support.fleet import EXPIRE_SOON, until
@@ -149,7 +149,13 @@ async def test_a_plant_released_a_moment_ago_waits_for_its_last_requests_to_leav
             log = server.stats(plant.itr).log
             return [entry.time for entry in log if entry.user_agent.endswith(f" {agent}")]
 
-        common: dict[str, Any] = {"since": start, "endpoints": "meter", "lease_ttl": LONG}
+        events: list[FleetEvent] = []
+        common: dict[str, Any] = {
+            "since": start,
+            "endpoints": "meter",
+            "lease_ttl": LONG,
+            "on_fleet": events.append,
+        }
         first = asyncio.create_task(follow_fleet(a, store, [plant.itr], worker="a", **common))
 
         async def stored() -> bool:
@@ -159,12 +165,16 @@ async def test_a_plant_released_a_moment_ago_waits_for_its_last_requests_to_leav
         first.cancel()  # it stops the plant, then releases its lease on the way out
         with pytest.raises(asyncio.CancelledError):
             await first
+        assert await store.leases() == {}, events
         second = asyncio.create_task(follow_fleet(b, store, [plant.itr], worker="b", **common))
 
         async def asked() -> bool:
             return bool(sent("b")) or second.done()
 
-        await until(asked)
+        try:
+            await until(asked)
+        except TimeoutError:
+            pytest.fail(f"no request from b: {events}, leases {await store.leases()}")
         second.cancel()
         with pytest.raises(asyncio.CancelledError):
             await second

@@ -319,6 +319,17 @@ class _Worker:
         if state is not None:
             self.state = state
 
+    async def load_inventory(self) -> None:
+        """Take the inverter list's saved refresh schedule (follow mode, at start).
+
+        A restarted daemon then refreshes each list when due, not every plant's at once, and
+        a failed refresh keeps its backoff. A one-shot `sync` refreshes it on every run.
+        """
+        if self.endpoint is Endpoint.INVERTER:
+            saved = await self.ctx.store.state(self.key, Endpoint.INVERTER_LIST)
+            if saved is not None:
+                self.inventory_due, self.inventory_failures = saved.next_poll, saved.failures
+
     async def _commit(self, records: Sequence[Any], **changes: Any) -> None:  # noqa: ANN401
         """Commit `records` with the state changed by `changes`, in turn with the repairs."""
         async with self.writing:
@@ -659,7 +670,12 @@ class _Schedules:
 
 
 async def _workers(
-    ctx: _Context, store: Store, plants: Sequence[SyncPlant], endpoints: Sequence[Endpoint]
+    ctx: _Context,
+    store: Store,
+    plants: Sequence[SyncPlant],
+    endpoints: Sequence[Endpoint],
+    *,
+    follows: bool = False,
 ) -> list[_Worker]:
     workers = []
     for plant in plants:
@@ -667,6 +683,8 @@ async def _workers(
         for endpoint in endpoints:
             worker = _Worker(ctx, plant, endpoint)
             await worker.load()
+            if follows:
+                await worker.load_inventory()
             worker.cursor()  # ValueError now, for a new plant without `since`
             workers.append(worker)
     return workers
@@ -785,7 +803,9 @@ async def follow(
     ctx = _context(client, store, endpoints, since, clock, lookback, on_cycle)
     client.hide_identifiers(plant.itr for plant in chosen)  # held here or not: all hidden
     async with store.following():  # one follower at a time: a second would double the polls
-        workers = await _patiently(lambda: _workers(ctx, store, chosen, endpoints), ctx)
+        workers = await _patiently(
+            lambda: _workers(ctx, store, chosen, endpoints, follows=True), ctx
+        )
         if not workers:
             return
         async with _Schedules.open(ctx.clock) as schedules:
@@ -864,6 +884,7 @@ async def _follow_leased(
     try:
         for one in workers:
             await one.load()
+            await one.load_inventory()
             one.cursor()
         assert ctx.schedules is not None  # noqa: S101 - `follow_fleet` opened them
         ctx.schedules.start(lot, workers, ctx.clock.now())

@@ -211,7 +211,11 @@ class Store(RecordSource, Protocol):
         """Return every registered plant, by key."""
 
     async def state(self, plant: str, endpoint: Endpoint) -> SyncState | None:
-        """Return the plant's sync state for a timed endpoint, None before its first write."""
+        """Return the plant's sync state for a timed endpoint, None before its first write.
+
+        `Endpoint.INVERTER_LIST`: the state of its inventory's refreshes (`next_poll`,
+        `failures`, the last error), None before the first.
+        """
 
     async def commit_page(
         self,

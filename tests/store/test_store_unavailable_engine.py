@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from lacecal_async import LacecalClient
+from lacecal_async.records import Inverter
 from lacecal_async.sync import (
     Cycle,
     FleetEvent,
@@ -26,7 +27,6 @@ from lacecal_async.sync import (
     follow,
     follow_fleet,
 )
-from lacecal_async.records import Inverter
 from lacecal_async.tables import INVERTER_LIST
 from lacecal_async.testing import Plant
 from tests.support.checks import wait_until
@@ -56,10 +56,18 @@ class InventoryDropped(SQLiteStore):
     calls: Counter[str]
 
     async def commit_inventory(
-        self, key: str, inverters: Sequence[Inverter], *, now: float, next_poll: float | None = None
+        self,
+        plant: str,
+        inverters: Sequence[Inverter],
+        *,
+        now: float,
+        next_poll: float | None = None,
+        worker: str | None = None,
     ) -> None:
         _drop("commit_inventory", self.calls, {1})
-        await super().commit_inventory(key, inverters, now=now, next_poll=next_poll)
+        await super().commit_inventory(
+            plant, inverters, now=now, next_poll=next_poll, worker=worker
+        )
 
 
 class FlakyFleetStore(PostgresStore):

@@ -843,7 +843,8 @@ async def follow_fleet(
     `on_fleet` is called with each `FleetEvent`. Its leases are released when it stops. A
     plant it takes is first asked for `handover_wait` [s] later (default: the client's
     rate-limit period and 1/60 of it), so that the previous holder's requests have left the
-    API's window: the per-ITR limit then holds across the hand-over too.
+    API's window: the per-ITR limit then holds across the hand-over too. A worker beside a
+    plain `follow` of the same store is refused at start (`StoreInUseError`).
     """
     chosen, endpoints = sync_plants(plants), _endpoints(endpoints)
     worker = worker or worker_id()
@@ -863,10 +864,11 @@ async def follow_fleet(
         on_fleet,
         handover_wait,
     )
-    await _patiently(lambda: join(store, [(plant.itr, plant.alias) for plant in chosen]), ctx)
-    fleet.know(plant.itr for plant in chosen)
-    async with _Schedules.open(ctx.clock) as ctx.schedules:  # the plants it holds wait here
-        await fleet.run()
+    async with store.following(fleet=True):  # never beside a plain `follow`
+        await _patiently(lambda: join(store, [(plant.itr, plant.alias) for plant in chosen]), ctx)
+        fleet.know(plant.itr for plant in chosen)
+        async with _Schedules.open(ctx.clock) as ctx.schedules:  # the plants it holds wait here
+            await fleet.run()
 
 
 async def _follow_leased(

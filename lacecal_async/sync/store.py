@@ -80,8 +80,8 @@ class StoreInUseError(StoreError):
     """Another `follow` holds this store, which takes one plain follower at a time.
 
     Two followers would both poll every plant, twice the API's limit. On PostgreSQL a live
-    fleet worker (`follow_fleet`) holds it too. A `SQLiteStore`'s message names the holder
-    (process id and host).
+    fleet worker (`follow_fleet`) holds it too, and a fleet worker is refused beside a plain
+    `follow`. A `SQLiteStore`'s message names the holder (process id and host).
     """
 
 

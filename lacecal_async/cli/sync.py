@@ -317,7 +317,8 @@ with a UTC timestamp unless stderr is the systemd journal (JOURNAL_STREAM), whic
 lines itself; LACECAL_LOG_TIMESTAMPS=on|off decides otherwise. Ctrl-C or SIGTERM ends with
 the records this run committed.
 
-Without --follow: exit 0 once every plant is up to date, 1 if some failed (each listed).
+Without --follow: exit 0 once every plant is up to date, 1 if some failed (each listed) or
+the database stayed unavailable for about 30 s (one line; run it again to complete).
 With --follow it runs until stopped: each plant is asked once per its integration
 period, shortly after a period closes; after downtime it backfills first. SIGTERM or
 Ctrl-C stops it after the pages in flight are committed (exit 0). A SIGKILL loses at most

@@ -988,8 +988,8 @@ async def _try_cycle(worker: _Worker) -> Cycle | StoreUnavailableError:
 def _gave_up(exc: StoreUnavailableError, tries: int, took: float) -> StoreUnavailableError:
     """Return the error a one-shot `sync` ends with when the store stays unavailable."""
     return StoreUnavailableError(
-        f"the store is unavailable (it failed {tries} times over {took:.0f} s): {exc}; what "
-        "was committed is kept: run the sync again once the database works"
+        f"{exc}; the store was unavailable {tries} times over {took:.0f} s: giving up (what "
+        "was committed is kept: run the sync again once the database works)"
     )
 
 

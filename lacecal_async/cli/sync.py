@@ -101,10 +101,8 @@ async def _fleet_size(db: str, plants: Sequence[SyncPlant]) -> int:
 
 async def _no_plain_follow(db: str) -> None:
     """Raise `StoreInUseError` if a plain `follow` (a library user's) holds the database."""
-    async with make_store(db) as store:
-        if isinstance(store, PostgresStore):
-            async with store.following(fleet=True):
-                pass
+    async with PostgresStore(db) as store, store.following(fleet=True):
+        pass
 
 
 def _workers(args: argparse.Namespace, plants: Sequence[SyncPlant]) -> int:

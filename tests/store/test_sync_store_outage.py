@@ -142,3 +142,27 @@ async def test_a_store_that_stays_unavailable_ends_the_sync_with_one_error(
     assert all(report.ok for report in reports.values()), reports
     calm = await _undisturbed(tmp_path, server.base_url, make_client)
     assert await _rows(store.path) == await _rows(calm)
+
+
+class Unreachable(SQLiteStore):
+    """A store whose database drops every connection once open (as a dropped one raises)."""
+
+    async def add_plant(self, fingerprint: str, alias: str | None = None) -> str:
+        raise StoreUnavailableError(f"{self.path}: the connection dropped")
+
+
+async def test_a_store_unavailable_before_the_first_cycle_is_waited_for_then_said_once(
+    tmp_path: Path,
+    make_server: ServerFactory,
+    make_client: ClientFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    server = await make_server(list(PLANTS))
+    with caplog.at_level(logging.INFO, logger="lacecal_async"):
+        async with Unreachable(tmp_path / "s.db") as store:
+            clock = ScaledClock(time.time(), SPEED)
+            with pytest.raises(StoreUnavailableError, match="unavailable 6 times") as failed:
+                await sync(make_client(server.base_url), store, ITRS, since=SINCE, clock=clock)
+    assert "connection dropped" in str(failed.value)
+    waits = [r for r in caplog.records if "trying again" in r.getMessage()]
+    assert [r.levelno for r in waits] == [logging.WARNING] + [logging.INFO] * 4

@@ -57,7 +57,10 @@ PLANTS, WORKERS = 1_000_000, 4
 SLICE = 30.0
 #: Days of one plant's records stored to measure bytes per row.
 SIZE_DAYS = 30
-SMOKE = {"plants": 3_000, "workers": 2, "slice": 3.0, "days": 2}
+SMOKE = {"plants": 1_000, "workers": 2, "slice": 1.0, "days": 2}
+#: Seconds from starting the workers to the slice: every worker is connected and waiting by
+#: then. A smoke run measures nothing, so it waits less.
+LEAD, SMOKE_LEAD = 5.0, 1.0
 #: Keeping up: at least this share of the target rate, and every commit within this of due.
 KEEP_UP_RATIO, KEEP_UP_LAG = 0.98, 5.0
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -285,19 +288,31 @@ async def _worker(options: argparse.Namespace) -> dict[str, Any]:
 
 # -- the simulation: the fleet ---------------------------------------------------------------
 async def _simulate(
-    server: TemporaryPostgres, plants: int, workers: int, span: float, *, rounds: bool
+    server: TemporaryPostgres,
+    plants: int,
+    workers: int,
+    span: float,
+    *,
+    rounds: bool,
+    lead: float,
 ) -> dict[str, Any]:
     """One slice of commits at the plan's rate by `workers` processes; with lease `rounds`."""
     with tempfile.TemporaryDirectory(prefix="lacecal-capacity-") as directory:
-        return await _slice(server, (plants, workers, span), Path(directory), rounds=rounds)
+        fleet = (plants, workers, span)
+        return await _slice(server, fleet, Path(directory), rounds=rounds, lead=lead)
 
 
 async def _slice(
-    server: TemporaryPostgres, fleet: tuple[int, int, float], out: Path, *, rounds: bool
+    server: TemporaryPostgres,
+    fleet: tuple[int, int, float],
+    out: Path,
+    *,
+    rounds: bool,
+    lead: float,
 ) -> dict[str, Any]:
     plants, workers, span = fleet
     assert server.directory is not None
-    start = time.time() + 5.0  # every worker connected and waiting by then
+    start = time.time() + lead  # every worker connected and waiting by then
     wal_at = await _wal_position(server.dsn)
     cpu = _postgres_cpu(server.directory)
     async with asyncio.TaskGroup() as group:
@@ -439,7 +454,14 @@ async def _run(smoke: bool) -> dict[str, Any]:
         latest = int(time.time()) // INTERVAL * INTERVAL
         found["setup_s"] = await _populate(server.dsn, int(plants), int(workers), latest)
         for rounds in (False, True):
-            sim = await _simulate(server, int(plants), int(workers), float(span), rounds=rounds)
+            sim = await _simulate(
+                server,
+                int(plants),
+                int(workers),
+                float(span),
+                rounds=rounds,
+                lead=SMOKE_LEAD if smoke else LEAD,
+            )
             found["with_rounds" if rounds else "commits_only"] = sim
     return found
 

@@ -79,7 +79,7 @@ async def _backfill(
             return time.perf_counter() - started
 
 
-async def _measure(plants: int, days: int, folder: Path) -> list[Row]:
+async def _measure(plants: int, days: int, folder: Path, runs: int) -> list[Row]:
     records = plants * days * 144
     seconds: dict[int, list[float]] = {1: [], 2: []}
     async with ServerProcess(count=plants, days=days, rate=None) as server:
@@ -89,7 +89,7 @@ async def _measure(plants: int, days: int, folder: Path) -> list[Row]:
         itr_file = folder / "itrs.txt"
         itr_file.write_text("".join(f"p{n}={itr}\n" for n, itr in enumerate(itrs)))
         with TemporaryPostgres() as postgres:
-            for run in range(RUNS):
+            for run in range(runs):
                 for workers in (1, 2):
                     name = f"fleet_{workers}_{run}"
                     await _fresh(postgres.dsn, name)
@@ -142,7 +142,7 @@ def run(smoke: bool = False) -> list[Row]:
     """Time a PostgreSQL fleet's backfill with 1 and 2 worker processes."""
     plants, days = SMOKE_SIZE if smoke else SIZE
     with tempfile.TemporaryDirectory() as folder:
-        return asyncio.run(_measure(plants, days, Path(folder)))
+        return asyncio.run(_measure(plants, days, Path(folder), 1 if smoke else RUNS))
 
 
 if __name__ == "__main__":

@@ -38,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
         "many plants at once.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        # A unit file's `--st` would change meaning the day an option starting so is added:
+        # options are spelled in full (each subcommand's parser says so too).
+        allow_abbrev=False,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.set_defaults(messages_only=False)  # stdout carries data (demo says otherwise)

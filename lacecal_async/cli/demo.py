@@ -226,6 +226,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     """Add ``demo`` to the command."""
     parser = subparsers.add_parser(
         "demo",
+        allow_abbrev=False,
         help="fetch a week from 25 fake plants into CSV files and summarise it",
         description="Start a fake LACECAL server in-process, fetch a week of meter and "
         "inverter records from every plant (exactly as `lacecal fetch` does, at a scaled "

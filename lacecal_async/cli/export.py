@@ -114,6 +114,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     """Add ``export`` to the command."""
     parser = subparsers.add_parser(
         "export",
+        allow_abbrev=False,
         help="write a sync store's records to files, as fetch writes them",
         description="Write the meter or inverter records a sync store holds in "
         "[--start, --end), in the files and columns of `lacecal fetch`.",

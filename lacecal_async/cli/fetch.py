@@ -350,6 +350,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     """Add ``fetch`` to the command."""
     parser = subparsers.add_parser(
         "fetch",
+        allow_abbrev=False,
         help="stream records of many plants to CSV, JSON Lines or Parquet",
         description="Fetch every meter or inverter record of the plants in [--start, --end).",
         epilog=FETCH_EPILOG,

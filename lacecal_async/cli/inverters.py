@@ -96,6 +96,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     """Add ``inverters`` to the command."""
     parser = subparsers.add_parser(
         "inverters",
+        allow_abbrev=False,
         help="a table of each plant's inverters, or a file of them (-o)",
         description="List each plant's inverters: id, name, manufacturer, model, serial number. "
         "On stdout plants show as their alias, else their redacted identifier; a file (-o) "

@@ -104,6 +104,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     """Add ``serve`` to the command."""
     parser = subparsers.add_parser(
         "serve",
+        allow_abbrev=False,
         help="run a fake LACECAL server on loopback, to try the tool or test against",
         description="Serve fake plants (30 days of records from 2024-10-02) over HTTP. The "
         "first line printed is the base URL to pass as --base-url, then a table of the plants "

@@ -336,6 +336,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     """Add ``stats`` to the command."""
     parser = subparsers.add_parser(
         "stats",
+        allow_abbrev=False,
         help="a sync store's energies per hour, day or month (CSV, Parquet, Home Assistant)",
         description="Sum the meter or inverter periods a sync store holds per plant and "
         "hour, local day or month, marking every bucket with a missing period.",

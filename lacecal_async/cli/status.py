@@ -224,6 +224,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     """Add ``status`` to the command."""
     parser = subparsers.add_parser(
         "status",
+        allow_abbrev=False,
         help="show where each plant stands in a `lacecal sync` database",
         description="Per plant and endpoint: first and latest stored record (UTC), lag "
         "behind now, holes, consecutive failures and the last error, next poll; a record "

@@ -354,6 +354,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     """Add ``sync`` to the command."""
     parser = subparsers.add_parser(
         "sync",
+        allow_abbrev=False,
         help="keep plants' records in a SQLite or PostgreSQL database (--follow: a daemon)",
         description="Bring the plants' records in DB up to date; with --follow, keep them so.",
         epilog=SYNC_EPILOG,
@@ -378,7 +379,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         default="all",
         help="which records (default all: meter and inverter, and the inverter list)",
     )
-    # Hidden: else argparse's prefix matching takes --end (fetch's, export's) for --endpoint.
+    # Hidden: fetch's and export's --end, refused with a reason (not "unrecognized").
     parser.add_argument("--end", type=_no_end, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--follow", action="store_true", help="keep going until stopped")
     parser.add_argument(

@@ -51,11 +51,6 @@ def server() -> Iterator[FakeLacecalServer]:
         yield fake
 
 
-@pytest.fixture(autouse=True)
-def _no_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(ENV_VAR, raising=False)
-
-
 def itr_args() -> list[str]:
     """Every plant; two with aliases."""
     return [f"{ALIASES[p.itr]}={p.itr}" if p.itr in ALIASES else p.itr for p in PLANTS]

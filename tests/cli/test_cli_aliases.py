@@ -26,11 +26,6 @@ BAD = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def _no_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(ENV_VAR, raising=False)
-
-
 def assert_refused(err: str) -> None:
     assert err.count("\n") == 1, err
     assert err.startswith("lacecal: error: ")

@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 
 from lacecal_async.cli import main
-from lacecal_async.cli.itrs import ENV_VAR
 from lacecal_async.testing import make_plants
 from tests.support.windows import assert_no_leak
 
@@ -24,11 +23,6 @@ ITR = make_plants(1, seed=0)[0].itr
 HUGE = "99999999999999999999"
 NOWHERE = ["--base-url", "http://127.0.0.1:9/APIv1/", "--retries", "0"]
 DSN = "postgresql://lacecal:pw@127.0.0.1:{port}/fleet"
-
-
-@pytest.fixture(autouse=True)
-def _no_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(ENV_VAR, raising=False)
 
 
 def sync(db: str, *more: str) -> list[str]:

@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 
 from lacecal_async.cli import main
-from lacecal_async.cli.itrs import ENV_VAR
 from lacecal_async.testing import FakeLacecalServer
 from tests.support.cli import threaded_server
 from tests.support.echoing import INNOCENT, echoing_plants
@@ -28,11 +27,6 @@ from tests.support.windows import assert_no_leak, fullwidth, math_bold
 PLANTS = echoing_plants(seed=33)
 A, B, C = PLANTS
 ITRS = [plant.itr for plant in PLANTS]
-
-
-@pytest.fixture(autouse=True)
-def _no_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(ENV_VAR, raising=False)
 
 
 @pytest.fixture(scope="module")

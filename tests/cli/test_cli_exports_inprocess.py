@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from lacecal_async.cli import main
-from lacecal_async.cli.itrs import ENV_VAR
 from lacecal_async.cli.resume import repair_tail
 from lacecal_async.cli.streams import merge
 from lacecal_async.testing import FakeLacecalServer
@@ -42,11 +41,6 @@ HALF = DST_START + 43200
 def server() -> Iterator[FakeLacecalServer]:
     with threaded_server(FULL) as fake:
         yield fake
-
-
-@pytest.fixture(autouse=True)
-def _no_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(ENV_VAR, raising=False)
 
 
 def fetch(server: FakeLacecalServer, endpoint: str, end: int, *extra: str) -> list[str]:

@@ -16,7 +16,6 @@ import attrs
 import pytest
 
 from lacecal_async.cli import main
-from lacecal_async.cli.itrs import ENV_VAR
 from lacecal_async.cli.writers import JsonLinesWriter, record_objects
 from lacecal_async.records import Inverter
 from lacecal_async.testing import Plant, make_plants
@@ -36,11 +35,6 @@ HOSTILE_NAMES = [
 ]
 #: Strings that a terminal acts on, none of which may reach it.
 CONTROLS = ("\x1b", "\x07", "\x9b", "\r")
-
-
-@pytest.fixture(autouse=True)
-def _no_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(ENV_VAR, raising=False)
 
 
 @pytest.fixture(autouse=True)

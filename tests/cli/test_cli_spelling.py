@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 
 from lacecal_async.cli import build_parser, main
-from lacecal_async.cli.itrs import ENV_VAR
 from lacecal_async.testing import FakeLacecalServer, make_plants
 from tests.support.cli import FAST, threaded_server
 
@@ -25,11 +24,6 @@ START = PLANTS[0].first
 END = START + 86400
 ENTRIES = [f"p{i}={p.itr}" for i, p in enumerate(PLANTS)]
 OLD_WORDS = ("--since", "--until", "{meter,inverter} ")
-
-
-@pytest.fixture(autouse=True)
-def _no_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(ENV_VAR, raising=False)
 
 
 @pytest.fixture(scope="module")
@@ -184,3 +178,27 @@ def test_a_missing_start_names_the_new_spelling(
     err = capsys.readouterr().err
     assert "one of the arguments --start is required" in err, err
     assert "--since" not in err
+
+
+@pytest.mark.parametrize(
+    ("args", "abbreviation"),
+    [
+        (["fetch", "x", "--start", "2024-10-02", "--forc"], "--forc"),
+        (["export", "s.db", "--forc"], "--forc"),
+        (["inverters", "x", "--forc"], "--forc"),
+        (["sync", "s.db", "x", "--start", "2024-10-02", "--foll"], "--foll"),
+        (["status", "s.db", "--js"], "--js"),
+        (["stats", "s.db", "--by", "day", "--start", "2024-10-02", "--forc"], "--forc"),
+        (["serve", "--foll"], "--foll"),
+        (["demo", "--plant", "3"], "--plant"),
+    ],
+    ids=lambda value: value[0] if isinstance(value, list) else None,
+)
+def test_an_abbreviated_option_is_refused_not_guessed(
+    args: list[str], abbreviation: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A unit file's abbreviation would change meaning the day an option starting so is added.
+    with pytest.raises(SystemExit) as exit_:
+        build_parser().parse_args(args)
+    assert exit_.value.code == 2
+    assert f"unrecognized arguments: {abbreviation}" in capsys.readouterr().err

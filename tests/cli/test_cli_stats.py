@@ -25,7 +25,6 @@ import pytest
 from lacecal_async.cli import main
 from lacecal_async.cli import stats as stats_command
 from lacecal_async.cli.interrupt import Interrupted
-from lacecal_async.cli.itrs import ENV_VAR
 from lacecal_async.stats import METER_QUANTITIES
 from lacecal_async.testing import FakeLacecalServer, make_plants
 from tests.support.cli import FAST, assert_no_secret, threaded_server
@@ -39,11 +38,6 @@ PLANTS = make_plants(4, seed=15, start=SINCE, days=16)[1:]
 ALIASES = ("roof", "Cádiz 2", "barn")
 SECRETS = [p.itr for p in PLANTS]
 Totals = dict[tuple[str, str], dict[str, float]]
-
-
-@pytest.fixture(autouse=True)
-def _no_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(ENV_VAR, raising=False)
 
 
 @pytest.fixture(scope="module")

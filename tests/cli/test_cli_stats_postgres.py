@@ -12,16 +12,10 @@ from pathlib import Path
 import pytest
 
 from lacecal_async.cli import main
-from lacecal_async.cli.itrs import ENV_VAR
 from lacecal_async.testing import FakeLacecalServer, make_plants
 from tests.support.cli import FAST, threaded_server
 
 PLANTS = make_plants(2, seed=15, start=1729720800, days=6)  # 2024-10-24 local, DST on the 27th
-
-
-@pytest.fixture(autouse=True)
-def _no_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(ENV_VAR, raising=False)
 
 
 @pytest.fixture(scope="module")

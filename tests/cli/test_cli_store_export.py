@@ -19,7 +19,6 @@ import pytest
 
 from lacecal_async import PageEvent, fingerprint
 from lacecal_async.cli import main
-from lacecal_async.cli.itrs import ENV_VAR
 from lacecal_async.client import LacecalClient
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.sync import SQLiteStore, SyncState
@@ -35,11 +34,6 @@ ALIASES = [f"p{i}" for i in range(len(SOURCE))]
 STORED = (START, START + 2 * 86400)
 #: The range exported and fetched: inside what the store holds, not on a day boundary.
 SPAN = (START + 5 * 3600, START + 30 * 3600)
-
-
-@pytest.fixture(autouse=True)
-def _no_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(ENV_VAR, raising=False)
 
 
 @pytest.fixture(scope="module")

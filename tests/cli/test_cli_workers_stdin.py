@@ -17,13 +17,7 @@ import pytest
 
 from lacecal_async.cli import main
 from lacecal_async.cli.fleet import run_workers
-from lacecal_async.cli.itrs import ENV_VAR
 from tests.support.cli import PLANTS, START, threaded_server
-
-
-@pytest.fixture(autouse=True)
-def _no_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(ENV_VAR, raising=False)
 
 
 def test_each_worker_reads_the_entries_the_parent_read(tmp_path: Path) -> None:

@@ -17,7 +17,6 @@ import pytest
 
 from lacecal_async import fingerprint
 from lacecal_async.cli import main
-from lacecal_async.cli.itrs import ENV_VAR
 from lacecal_async.testing import FakeLacecalServer, make_plants
 from tests.support.cli import BROKEN, FAST, threaded_server
 
@@ -34,11 +33,6 @@ FRESH, GAPPY = (
 def server() -> Iterator[FakeLacecalServer]:
     with threaded_server([FRESH, BROKEN]) as fake:
         yield fake
-
-
-@pytest.fixture(autouse=True)
-def _no_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(ENV_VAR, raising=False)
 
 
 def _sync(server: FakeLacecalServer, db: Path, *plants: str, since: int) -> int:

@@ -25,7 +25,6 @@ import pytest
 
 from lacecal_async import LacecalClient, fingerprint
 from lacecal_async.cli import main
-from lacecal_async.cli.itrs import ENV_VAR
 from lacecal_async.cli.options import UsageError
 from lacecal_async.cli.sync import parse_duration
 from lacecal_async.endpoints import Endpoint
@@ -47,11 +46,6 @@ ALL_SECRETS = [ALIASED.itr, BARE.itr, BROKEN.itr]
 def server() -> Iterator[FakeLacecalServer]:
     with threaded_server([ALIASED, BARE, BROKEN]) as fake:
         yield fake
-
-
-@pytest.fixture(autouse=True)
-def _no_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(ENV_VAR, raising=False)
 
 
 def sync_args(server: FakeLacecalServer, db: Path, *plants: str, since: int = START) -> list[str]:

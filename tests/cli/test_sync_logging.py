@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 
 from lacecal_async.cli import main
-from lacecal_async.cli.itrs import ENV_VAR
 from lacecal_async.testing import FakeLacecalServer, make_plants
 from tests.support.cli import FAST, assert_no_secret, threaded_server
 from tests.support.interrupting import Watched, latest_records, main_until
@@ -35,8 +34,7 @@ def server() -> Iterator[FakeLacecalServer]:
 
 
 @pytest.fixture(autouse=True)
-def _no_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(ENV_VAR, raising=False)
+def _no_log_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("JOURNAL_STREAM", raising=False)
     monkeypatch.delenv("LACECAL_LOG_TIMESTAMPS", raising=False)
 

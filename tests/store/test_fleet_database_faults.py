@@ -7,7 +7,7 @@ Now each is a `StoreUnavailableError`, retried on a fresh connection; the worker
 
 A server of its own (`TemporaryPostgres`), since the test restarts it. Two workers follow four
 plants whose data grows with the clock (2 s periods), while another connection terminates
-their backends every 0.3-1 s, and then the server restarts. Afterwards the workers are
+their backends every 0.2-0.7 s, and then the server restarts. Afterwards the workers are
 still running, and the rows up to a cutoff after the restart equal those an undisturbed
 one-shot sync of the same plants stores in another database.
 """
@@ -31,7 +31,7 @@ from lacecal_async.testing.postgres import PostgresUnavailableError, TemporaryPo
 from tests.support.fleet import until
 
 PERIOD = 2
-STORM_ROUNDS = 12
+STORM_ROUNDS = 8
 #: Periods each plant has to backfill: pages committed all through the storm.
 BACKLOG = 6_000
 #: The workers' lease ttl [s].
@@ -71,12 +71,12 @@ async def _rows(dsn: str, table: Table, end: int) -> list[Row]:
 
 
 async def _storm(server: TemporaryPostgres, database: str, rng: random.Random) -> int:
-    """Terminate every backend of `database`, every 0.3-1 s; return how many went."""
+    """Terminate every backend of `database`, every 0.2-0.7 s; return how many went."""
     killed = 0
     admin = await asyncpg.connect(server.dsn)
     try:
         for _ in range(STORM_ROUNDS):
-            await asyncio.sleep(rng.uniform(0.3, 1.0))
+            await asyncio.sleep(rng.uniform(0.2, 0.7))
             killed += await admin.fetchval(_TERMINATE, database)
     finally:
         await admin.close()

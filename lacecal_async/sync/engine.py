@@ -877,7 +877,8 @@ async def follow_fleet(
         on_fleet,
         handover_wait,
     )
-    async with store.following(fleet=True):  # never beside a plain `follow`
+    async with contextlib.AsyncExitStack() as held:  # never beside a plain `follow`
+        await _patiently(lambda: held.enter_async_context(store.following(fleet=True)), ctx)
         await _patiently(lambda: join(store, [(plant.itr, plant.alias) for plant in chosen]), ctx)
         fleet.know(plant.itr for plant in chosen)
         async with _Schedules.open(ctx.clock) as ctx.schedules:  # the plants it holds wait here

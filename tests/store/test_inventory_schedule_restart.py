@@ -15,7 +15,7 @@ import pytest
 
 from lacecal_async import LacecalClient, fingerprint
 from lacecal_async.endpoints import Endpoint
-from lacecal_async.sync import Cycle, Store, follow
+from lacecal_async.sync import Cycle, PostgresStore, Store, follow, follow_fleet
 from lacecal_async.testing import FakeLacecalServer, Faults, Plant
 from tests.support.checks import wait_until
 from tests.support.fixtures import ClientFactory, ServerFactory
@@ -107,3 +107,33 @@ async def test_a_refresh_failing_after_a_restart_backs_off_further(
     assert listing.next_poll is not None
     wait = listing.next_poll - (listing.last_error_at or 0)
     assert wait >= 2**failures * plant.interval
+
+
+async def test_a_fleet_worker_taking_a_plant_over_keeps_its_inventory_schedule(
+    postgres_dsn: str, plant: Plant, make_server: ServerFactory, make_client: ClientFactory
+) -> None:
+    server = await make_server([plant])
+    client = make_client(server.base_url)
+    async with PostgresStore(postgres_dsn) as store:
+        for worker in ("w1", "w2"):  # w2 takes the plant over once w1 is gone
+            cycles: list[Cycle] = []
+            task = asyncio.create_task(
+                follow_fleet(
+                    client,
+                    store,
+                    [(plant.itr, "roof")],
+                    "inverter",
+                    plant.first,
+                    on_cycle=cycles.append,
+                    worker=worker,
+                    handover_wait=0.0,
+                )
+            )
+            try:
+                await wait_until(lambda: bool(cycles) or task.done())  # noqa: B023 - awaited here
+                assert not task.done(), task.exception()
+            finally:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+            assert cycles[0].error is None
+    assert _listings(server, plant) == 1

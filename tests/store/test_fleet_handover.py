@@ -22,6 +22,7 @@ from lacecal_async.sync import FleetEvent, PostgresStore, follow_fleet
 from lacecal_async.sync.schema import POSTGRES_MIGRATIONS as MIGRATIONS
 from lacecal_async.testing import FakeLacecalServer, make_plants
 from tests.support.fleet import EXPIRE_SOON, until
+from tests.support.lease_worker import measured_ttl
 
 PERIOD = 2
 LONG = 600.0  # a ttl that does not run out during a test
@@ -150,10 +151,12 @@ async def test_a_plant_released_a_moment_ago_waits_for_its_last_requests_to_leav
             return [entry.time for entry in log if entry.user_agent.endswith(f" {agent}")]
 
         events: list[FleetEvent] = []
+        # Rounds a ttl/3 apart: a round skips a lease whose fenced write is still in flight
+        # (the first worker's last page may be), and the next one takes it.
         common: dict[str, Any] = {
             "since": start,
             "endpoints": "meter",
-            "lease_ttl": LONG,
+            "lease_ttl": await measured_ttl(store),
             "on_fleet": events.append,
         }
         first = asyncio.create_task(follow_fleet(a, store, [plant.itr], worker="a", **common))

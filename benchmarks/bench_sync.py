@@ -33,7 +33,7 @@ SECTION = "sync"
 #: (plants, days); smoke mode runs a tiny one of the same shape.
 SIZE = (100, 7)
 SMOKE_SIZE = (5, 2)
-RUNS = 2
+RUNS = 3
 FETCH = "lacecal fetch to CSV, same range"
 
 
@@ -94,7 +94,7 @@ async def _measure(plants: int, days: int, folder: Path) -> list[Row]:
         common = ["--base-url", server.base_url, "--rate", "1000/1", "-q"]
         with TemporaryPostgres() as postgres:
             for run in range(RUNS):
-                fetch = ["fetch", "meter", *itrs, "--start", str(start)]
+                fetch = ["fetch", "--endpoint", "meter", *itrs, "--start", str(start)]
                 fetch += ["--end", str(start + days * DAY), "-o", str(folder / f"m{run}.csv")]
                 fetches.append(await asyncio.to_thread(_timed, [*fetch, *common], cpu["fetch"]))
                 sync = ["sync", str(folder / f"s{run}.db"), *itrs, "--start", str(start)]

@@ -537,7 +537,13 @@ class StoreCore:
 
     # -- records and state ----------------------------------------------------------------
     async def state(self, plant: str, endpoint: Endpoint) -> SyncState | None:
-        """Return the plant's sync state for a timed endpoint, None before its first write."""
+        """Return the plant's sync state for a timed endpoint, None before its first write.
+
+        `Endpoint.INVERTER_LIST`: the state of its inventory's refreshes (`next_poll`,
+        `failures`, the last error), None before the first.
+        """
+        if endpoint == Endpoint.INVERTER_LIST:
+            return await self._inventory_state(plant)
         value = timed(endpoint)
 
         async def job(db: Driver) -> SyncState | None:
@@ -548,6 +554,22 @@ class StoreCore:
                 value.value,
             )
             return None if row is None else SyncState(*row)
+
+        return await self._call(job)
+
+    async def _inventory_state(self, plant: str) -> SyncState | None:
+        async def job(db: Driver) -> SyncState | None:
+            row = await db.fetchrow(
+                "SELECT next_poll, failures, last_error, last_error_at FROM inventory_state "
+                "WHERE plant = $1",
+                plant,
+            )
+            if row is None:
+                return None
+            next_poll, failures, error, error_at = row
+            return SyncState(
+                next_poll=next_poll, failures=failures, last_error=error, last_error_at=error_at
+            )
 
         return await self._call(job)
 

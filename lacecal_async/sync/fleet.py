@@ -107,6 +107,12 @@ class FleetStore(LeaseStore, Protocol):
     is written. Without it, the write is not fenced (a single process, or a tool).
     """
 
+    def following(self, *, fleet: bool = False) -> contextlib.AbstractAsyncContextManager[None]:
+        """`Store.following`; with `fleet`, a fleet worker's hold (`follow_fleet`).
+
+        Shared by the workers, refused (`StoreInUseError`) while a plain `follow` holds it.
+        """
+
     async def add_plant(self, fingerprint: str, alias: str | None = None) -> str:
         """`Store.add_plant`."""
 

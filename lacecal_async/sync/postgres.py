@@ -234,6 +234,24 @@ def _raise_as_store_error(exc: Exception, dsn: str) -> NoReturn:
     raise converted from None
 
 
+def _refusal(where: str, *, fleet: bool, shared: bool) -> str:
+    """Return why a follow of the store at `where` is refused (`PostgresStore.following`)."""
+    if fleet:
+        return (
+            f"{where}: a plain follow runs on this database (follow, not follow_fleet): stop "
+            "it first, then start the fleet workers (one follower or a fleet, never both)"
+        )
+    if shared:
+        return (
+            f"{where}: fleet workers follow this database: join them with follow_fleet "
+            "(lacecal sync DSN --follow) instead of a second follower"
+        )
+    return (
+        f"{where}: another follow runs on this database: one follower at a time "
+        "(or a fleet of them: follow_fleet)"
+    )
+
+
 def dsn_shown(dsn: str) -> str:
     """Return the DSN fit for messages and reprs: host, port, database; never a password."""
     try:
@@ -313,17 +331,18 @@ class PostgresStore(StoreCore):
         self._pool = pool
 
     @contextlib.asynccontextmanager
-    async def following(self) -> AsyncIterator[None]:
+    async def following(self, *, fleet: bool = False) -> AsyncIterator[None]:
         """Hold the database's one plain `follow` for the block; `StoreInUseError` if taken.
 
         A second `follow`, or one beside a live fleet worker (`follow_fleet`), would poll the
         same plants again, past the API's limit per ITR, and write unfenced. The hold is a
         session advisory lock, keyed by the store's schema, on a connection of its own (gone
         with the connection, so with a killed process); a fleet worker is seen by its live
-        heartbeat.
+        heartbeat, and holds the same lock shared (`fleet`): fleet workers run beside each
+        other, never beside a plain follow, whichever started first.
         """
         where = dsn_shown(self.dsn)
-        live = await self.live_workers()
+        live = [] if fleet else await self.live_workers()
         if live:
             raise StoreInUseError(
                 f"{where}: {len(live)} fleet worker{'s' if len(live) > 1 else ''} follow this "
@@ -333,13 +352,22 @@ class PostgresStore(StoreCore):
         import asyncpg  # noqa: PLC0415 - optional: the store is open, so it is installed
 
         conn: asyncpg.Connection[Any] | None = None
+        key = "hashtextextended($1 || current_schema(), 0)"
         try:
             conn = await asyncpg.connect(self.dsn, timeout=self.timeout)
             # Keyed by the store's schema: stores in other schemas of the database are others.
-            held = await conn.fetchval(
-                "SELECT pg_try_advisory_lock(hashtextextended($1 || current_schema(), 0))",
-                _FOLLOW_LOCK,
-                timeout=self.timeout,
+            take = "pg_try_advisory_lock_shared" if fleet else "pg_try_advisory_lock"
+            held = await conn.fetchval(f"SELECT {take}({key})", _FOLLOW_LOCK, timeout=self.timeout)
+            # Refused a plain hold: fleet workers hold it if it can be shared (let go at once).
+            shared = (
+                not fleet
+                and not held
+                and await conn.fetchval(
+                    f"SELECT CASE WHEN pg_try_advisory_lock_shared({key}) "
+                    f"THEN pg_advisory_unlock_shared({key}) ELSE false END",
+                    _FOLLOW_LOCK,
+                    timeout=self.timeout,
+                )
             )
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             if conn is not None:
@@ -350,10 +378,7 @@ class PostgresStore(StoreCore):
             ) from None
         try:
             if not held:
-                raise StoreInUseError(
-                    f"{where}: another follow runs on this database: one follower at a time "
-                    "(or a fleet of them: follow_fleet)"
-                )
+                raise StoreInUseError(_refusal(where, fleet=fleet, shared=bool(shared)))
             yield
         finally:
             with contextlib.suppress(Exception):  # a dead connection has let the lock go

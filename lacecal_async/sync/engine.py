@@ -735,16 +735,17 @@ def _poll_slots(endpoints: Sequence[Endpoint], lookback: float | None = None) ->
 
 
 @contextlib.contextmanager
-def _closed_as_one() -> Iterator[None]:
-    """Raise a client closed under the engine's tasks as one `LacecalClosedError`.
+def _one_error() -> Iterator[None]:
+    """Raise a client closed, or a store failed, under the engine's tasks as one error.
 
-    Every task waiting on the client fails with it at once; a group of them would slip
-    past ``except LacecalClosedError``.
+    Every task waiting on the client fails with `LacecalClosedError` at once, and a store
+    closed or damaged stops the plants with its `StoreError`; a group of them would slip
+    past the caller's ``except LacecalClosedError`` or ``except StoreError``.
     """
     try:
         yield
-    except* LacecalClosedError as closed:
-        raise cast("BaseException", first_error(closed)) from None
+    except* (LacecalClosedError, StoreError) as failed:
+        raise cast("BaseException", first_error(failed)) from None
 
 
 async def sync(
@@ -824,7 +825,7 @@ async def follow(
         async with _Schedules.open(ctx.clock) as schedules:
             ctx.schedules, ctx.lot = schedules, Lot()
             schedules.start(ctx.lot, workers, ctx.clock.now())
-            with _closed_as_one():
+            with _one_error():
                 async with asyncio.TaskGroup() as group:
                     group.create_task(_ended(ctx.lot))
                     # a close() ends the plants' waits too, not their next request
@@ -944,7 +945,7 @@ async def _sync_cycles(ctx: _Context, workers: Sequence[_Worker]) -> list[Cycle]
     landed = [(0, 0)] * len(workers)  # by the tries the store failed: still in the report
     pending, began = list(range(len(workers))), ctx.clock.now()
     for tries in range(1, SYNC_STORE_TRIES + 1):
-        with _closed_as_one():
+        with _one_error():
             async with asyncio.TaskGroup() as group:
                 tasks = {i: group.create_task(_try_cycle(workers[i])) for i in pending}
         failed: StoreUnavailableError | None = None

@@ -347,6 +347,8 @@ class Fleet:
     running: dict[str, asyncio.Task[None]] = attrs.field(factory=dict)
     #: The latest lease round: awaited (not cancelled) before the leases are released.
     last_round: asyncio.Future[LeaseBalance] | None = None
+    #: Lease rounds failed in a row (logged: the first, then one in ten).
+    failed_rounds: int = 0
     #: Set when a plant's task ended because the client closed: the loop stops at once.
     closed: asyncio.Event = attrs.field(factory=asyncio.Event)
     #: Each held plant's lease deadline: its requests are refused from then, less a margin.
@@ -398,23 +400,9 @@ class Fleet:
                 if watch.done():  # no plant running saw it: a worker holding none, asleep
                     raise LacecalClosedError("the LacecalClient was closed")
                 sent, renewing = loop.time(), self.gate.clock()
-                try:
-                    self.last_round = asyncio.ensure_future(
-                        self.store.balance_leases(self.worker, ttl=self.ttl)
-                    )
-                    self.last_round.add_done_callback(_seen)
-                    async with asyncio.timeout_at(deadline if self.running else sent + self.ttl):
-                        balance = await asyncio.shield(self.last_round)
-                    late = loop.time() >= sent + self.ttl
-                except Exception as exc:  # noqa: BLE001 - a timeout or any failure: stop all
-                    balance, late = None, True
-                    reason = str(exc) or type(exc).__name__
-                if late or balance is None:
-                    await self._stop_all(
-                        f"lease round failed: {reason}"
-                        if balance is None
-                        else "lease round came back too late"
-                    )
+                balance, failure = await self._round(deadline if self.running else sent + self.ttl)
+                if balance is None or loop.time() >= sent + self.ttl:
+                    await self._stop_all(failure or "lease round came back too late")
                     deadline = 0.0
                 else:
                     deadline = sent + self.ttl
@@ -438,6 +426,32 @@ class Fleet:
                     await self.last_round
             with contextlib.suppress(Exception):
                 await self.store.release_leases(self.worker)
+
+    async def _round(self, deadline: float) -> tuple[LeaseBalance | None, str]:
+        """Run a lease round that must come back by `deadline`; return it, or why it failed.
+
+        A failure is logged (the first in a row, and one in ten after it): the plants stop
+        and an ``on_fleet`` event says so, but a library user without one would see a
+        database down for hours as nothing at all. A store closed or damaged is raised: no
+        later round can succeed.
+        """
+        try:
+            self.last_round = asyncio.ensure_future(
+                self.store.balance_leases(self.worker, ttl=self.ttl)
+            )
+            self.last_round.add_done_callback(_seen)
+            async with asyncio.timeout_at(deadline):
+                balance = await asyncio.shield(self.last_round)
+        except Exception as exc:
+            if isinstance(exc, StoreError) and not isinstance(exc, StoreUnavailableError):
+                raise
+            self.failed_rounds += 1
+            reason = f"lease round failed: {str(exc) or type(exc).__name__}"
+            level = logging.WARNING if self.failed_rounds % 10 == 1 else logging.INFO
+            _log.log(level, "worker %s: %s (%d in a row)", self.worker, reason, self.failed_rounds)
+            return None, reason
+        self.failed_rounds = 0
+        return balance, ""
 
     async def _stop_all(self, detail: str) -> None:
         """Stop every plant: this worker cannot prove it still holds their leases."""

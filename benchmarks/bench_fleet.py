@@ -6,7 +6,8 @@ first, no rate limit on either side) and a throwaway PostgreSQL server (`Tempora
 fsync off), all on this machine: the workers, the fake server and PostgreSQL share its
 cores. Each run starts from an empty database; the clock runs from the command's start
 until the database holds every record (counted every 0.2 s), so it includes the
-interpreters' start, the lease rounds and the hand-over wait (1 s at ``--rate 1000/1``).
+interpreters' start, the lease rounds and the hand-overs (none for a plant no worker held;
+with 2 workers, up to 1 s at ``--rate 1000/1`` for the plants the first gives the second).
 Each N runs twice, alternating, and the faster run counts.
 
 A plant backfilling at the full rate limit (6 pages of 144 records a minute) makes 14.4
@@ -36,14 +37,20 @@ RUNS = 2
 PLANT_RATE = 6 * 144 / 60
 
 
-async def _count(dsn: str) -> int:
-    conn = await asyncpg.connect(dsn)
+async def _count(
+    conn: asyncpg.Connection | None, dsn: str
+) -> tuple[asyncpg.Connection | None, int]:
+    """The meter rows stored, on one connection kept across calls (none until the database is).
+
+    A connection per look would fork a server backend five times a second, taking CPU
+    from the run being timed.
+    """
+    if conn is None:
+        conn = await asyncpg.connect(dsn)
     try:
-        return int(await conn.fetchval("SELECT count(*) FROM meter"))
+        return conn, int(await conn.fetchval("SELECT count(*) FROM meter"))
     except asyncpg.UndefinedTableError:  # the first worker has not made the schema yet
-        return 0
-    finally:
-        await conn.close()
+        return conn, 0
 
 
 async def _fresh(admin: str, name: str) -> None:
@@ -68,15 +75,22 @@ async def _backfill(
     log = itr_file.with_name(f"workers{workers}.log")
     with log.open("wb") as stderr:
         # SIGTERM at the end: the workers release their leases as they do in service.
-        async with child(*command, stderr=stderr, grace=60) as process:
-            while (stored := await _count(dsn)) < records:
-                if process.returncode is not None or time.perf_counter() - started > 600:
-                    tail = log.read_text(errors="replace")[-2000:]
-                    raise RuntimeError(
-                        f"stored {stored} of {records} records, then stopped:\n{tail}"
-                    )
-                await asyncio.sleep(0.2)
-            return time.perf_counter() - started
+        conn: asyncpg.Connection | None = None
+        try:
+            async with child(*command, stderr=stderr, grace=60) as process:
+                conn, stored = await _count(conn, dsn)
+                while stored < records:
+                    if process.returncode is not None or time.perf_counter() - started > 600:
+                        tail = log.read_text(errors="replace")[-2000:]
+                        raise RuntimeError(
+                            f"stored {stored} of {records} records, then stopped:\n{tail}"
+                        )
+                    await asyncio.sleep(0.1)
+                    conn, stored = await _count(conn, dsn)
+                return time.perf_counter() - started
+        finally:
+            if conn is not None:
+                await conn.close()
 
 
 async def _measure(plants: int, days: int, folder: Path, runs: int) -> list[Row]:

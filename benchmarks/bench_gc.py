@@ -34,7 +34,7 @@ async def _fetch(server: ServerProcess, ids: list[str], days: int, *, tuned: boo
     cpu = _children_cpu()
     async with child(
         sys.executable,
-        *("-m", "lacecal_async", "fetch", "meter", *ids),
+        *("-m", "lacecal_async", "fetch", "--endpoint", "meter", *ids),
         *("--base-url", server.base_url, "--rate", "6/1e-06", "--progress", "none"),
         *("--start", str(start), "--end", str(start + days * DAY)),
         *("-o", os.devnull, "--format", "jsonl"),

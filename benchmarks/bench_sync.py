@@ -7,8 +7,9 @@ so each figure includes the interpreter's start (~0.3 s); each runs twice, alter
 the faster run counts. Meter records only: sync commits each page with the plant's state
 in one transaction, fetch appends rows to one file. Into SQLite, then into PostgreSQL (a
 throwaway server, fsync off, a fresh database each run) as a fleet runs it: ``--follow
---workers 1``, timed until the database holds every record (`bench_fleet`'s way: lease
-rounds and the hand-over wait included), and as one plain backfill process.
+--workers 1``, timed until the database holds every record (`bench_fleet`'s way: the
+lease rounds included; a new store's plants need no hand-over wait), and as one plain
+backfill process.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ SECTION = "sync"
 #: (plants, days); smoke mode runs a tiny one of the same shape.
 SIZE = (100, 7)
 SMOKE_SIZE = (5, 2)
-RUNS = 2
+RUNS = 3
 FETCH = "lacecal fetch to CSV, same range"
 
 
@@ -93,7 +94,7 @@ async def _measure(plants: int, days: int, folder: Path) -> list[Row]:
         common = ["--base-url", server.base_url, "--rate", "1000/1", "-q"]
         with TemporaryPostgres() as postgres:
             for run in range(RUNS):
-                fetch = ["fetch", "meter", *itrs, "--start", str(start)]
+                fetch = ["fetch", "--endpoint", "meter", *itrs, "--start", str(start)]
                 fetch += ["--end", str(start + days * DAY), "-o", str(folder / f"m{run}.csv")]
                 fetches.append(await asyncio.to_thread(_timed, [*fetch, *common], cpu["fetch"]))
                 sync = ["sync", str(folder / f"s{run}.db"), *itrs, "--start", str(start)]

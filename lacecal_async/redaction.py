@@ -38,12 +38,13 @@ MIN_RUN: Final = 8
 #: Characters of a text examined (and shown at most); a longer text is cut here first.
 SCAN_CHARS: Final = 1 << 16
 _SHOWN = 4
-#: One character escaped: JSON/Python, XML/HTML references (also escaped once more,
-#: ``&amp;#83;``), percent (also of a percent, ``%2553``). Group `dec` is decimal; a named
-#: reference (``&shy;``, ``&nbsp;``) counts as a separator, whatever it names.
+#: One character escaped: JSON/Python, XML/HTML references (with any leading zeros, as XML
+#: allows; also escaped once more, ``&amp;#83;``), percent (also of a percent, ``%2553``).
+#: Group `dec` is decimal; a named reference (``&shy;``, ``&nbsp;``) counts as a separator,
+#: whatever it names.
 _ESCAPE = re.compile(
     r"\\u(?P<u>[0-9a-fA-F]{4})|\\x(?P<x>[0-9a-fA-F]{2})"
-    r"|&(?:amp;)?#[xX](?P<hex>[0-9a-fA-F]{1,8});?|&(?:amp;)?#(?P<dec>[0-9]{1,10});?"
+    r"|&(?:amp;)?#[xX]0*(?P<hex>[0-9a-fA-F]{1,8});?|&(?:amp;)?#0*(?P<dec>[0-9]{1,10});?"
     r"|%(?:25)?(?P<pct>[0-9a-fA-F]{2})|(?P<named>&[A-Za-z][A-Za-z0-9]{1,31};)"
 )
 #: Characters as a server may spell them: an escape (a named group), ASCII letters and digits,

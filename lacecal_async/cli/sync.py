@@ -44,6 +44,7 @@ from lacecal_async.errors import LacecalError
 from lacecal_async.itr import fingerprint
 from lacecal_async.sync import (
     PlantReport,
+    PostgresStore,
     Store,
     SyncPlant,
     follow,
@@ -98,8 +99,18 @@ async def _fleet_size(db: str, plants: Sequence[SyncPlant]) -> int:
         return len(await store.plants())
 
 
+async def _no_plain_follow(db: str) -> None:
+    """Raise `StoreInUseError` if a plain `follow` (a library user's) holds the database."""
+    async with PostgresStore(db) as store, store.following(fleet=True):
+        pass
+
+
 def _workers(args: argparse.Namespace, plants: Sequence[SyncPlant]) -> int:
-    """Return how many worker processes to run (checking ``--workers``)."""
+    """Return how many worker processes to run (checking ``--workers``).
+
+    For more than one, a plain `follow` holding the database is refused here, once, not
+    by each worker process, restarted again and again (`StoreInUseError`).
+    """
     workers: int | None = args.workers
     if workers is not None:
         check_workers(workers)
@@ -115,6 +126,8 @@ def _workers(args: argparse.Namespace, plants: Sequence[SyncPlant]) -> int:
         if not (is_dsn(args.db) and args.follow):
             return 1
         workers = default_workers(asyncio.run(_fleet_size(args.db, plants)))
+    if workers > 1:
+        asyncio.run(_no_plain_follow(args.db))
     return workers
 
 
@@ -302,7 +315,8 @@ with a UTC timestamp unless stderr is the systemd journal (JOURNAL_STREAM), whic
 lines itself; LACECAL_LOG_TIMESTAMPS=on|off decides otherwise. Ctrl-C or SIGTERM ends with
 the records this run committed.
 
-Without --follow: exit 0 once every plant is up to date, 1 if some failed (each listed).
+Without --follow: exit 0 once every plant is up to date, 1 if some failed (each listed) or
+the database stayed unavailable for about 30 s (one line; run it again to complete).
 With --follow it runs until stopped: each plant is asked once per its integration
 period, shortly after a period closes; after downtime it backfills first. SIGTERM or
 Ctrl-C stops it after the pages in flight are committed (exit 0). A SIGKILL loses at most

@@ -168,6 +168,15 @@ def _around(endpoint: Endpoint) -> str:
 
 
 _AROUND = {endpoint: _around(endpoint) for endpoint in (Endpoint.METER, Endpoint.INVERTER)}
+_ADD_PLANT = "INSERT INTO plants (plant, fingerprint, alias, added_at) VALUES ($1, $2, $3, $4)"
+_PLANT_KEYS = "SELECT plant, fingerprint FROM plants"
+
+
+def _same_key(fingerprint: str, stored: str, key: str) -> None:
+    """Refuse a plant stored under another key than the one it is added with."""
+    if stored != key:
+        raise StoreError(f"plant {fingerprint} is stored as {stored!r}, not {key!r}")
+
 
 #: Parameters: plant, endpoint, then `SyncState`'s fields as `state_args` gives them.
 UPSERT_STATE = (
@@ -508,23 +517,53 @@ class StoreCore:
                     "SELECT plant FROM plants WHERE fingerprint = $1", fingerprint
                 )
                 if stored is not None:
-                    if stored != key:
-                        raise StoreError(
-                            f"plant {fingerprint} is stored as {stored!r}, not {key!r}"
-                        )
+                    _same_key(fingerprint, stored, key)
                     return key
                 if await db.fetchval("SELECT 1 FROM plants WHERE plant = $1", key):
                     raise StoreError(f"alias {key!r} already names another plant")
-                await db.execute(
-                    "INSERT INTO plants (plant, fingerprint, alias, added_at) "
-                    "VALUES ($1, $2, $3, $4)",
-                    *(key, fingerprint, alias, time.time()),
-                )
+                await db.execute(_ADD_PLANT, *(key, fingerprint, alias, time.time()))
                 for statement in self._PLANT_ADDED:
                     await db.execute(statement, key)
             return key
 
         return await self._call(job)
+
+    async def add_plants(self, plants: Sequence[tuple[str, str | None]]) -> list[str]:
+        """Register ``(fingerprint, alias)`` plants as `add_plant` would, in one transaction.
+
+        Return their keys, in order. All or none: a plant that `add_plant` would refuse (its
+        fingerprint stored under another key, its alias naming another plant) raises the
+        same `StoreError`, and none is added. A fleet's first start registers thousands at
+        once, a few statements in all instead of a transaction each.
+        """
+        checked = [
+            (check_fingerprint(fp), fp if alias is None else check_alias(alias), alias)
+            for fp, alias in plants
+        ]
+
+        async def job(db: Driver) -> list[str]:
+            async with db.transaction():
+                if self._ADD_PLANT_LOCK is not None:
+                    await db.execute(self._ADD_PLANT_LOCK)
+                stored = {fp: key for key, fp in await db.fetch(_PLANT_KEYS)}
+                keys, added = set(stored.values()), time.time()
+                new: list[tuple[str, str, str | None, float]] = []
+                for fp, key, alias in checked:
+                    if fp in stored:
+                        _same_key(fp, stored[fp], key)
+                        continue
+                    if key in keys:
+                        raise StoreError(f"alias {key!r} already names another plant")
+                    stored[fp] = key
+                    keys.add(key)
+                    new.append((key, fp, alias, added))
+                if new:
+                    await db.executemany(_ADD_PLANT, new)
+                    for statement in self._PLANT_ADDED:
+                        await db.executemany(statement, [(row[0],) for row in new])
+            return [key for _, key, _ in checked]
+
+        return await self._call(job) if checked else []
 
     async def plants(self) -> list[PlantEntry]:
         """Return every registered plant, by key."""
@@ -537,7 +576,13 @@ class StoreCore:
 
     # -- records and state ----------------------------------------------------------------
     async def state(self, plant: str, endpoint: Endpoint) -> SyncState | None:
-        """Return the plant's sync state for a timed endpoint, None before its first write."""
+        """Return the plant's sync state for a timed endpoint, None before its first write.
+
+        `Endpoint.INVERTER_LIST`: the state of its inventory's refreshes (`next_poll`,
+        `failures`, the last error), None before the first.
+        """
+        if endpoint == Endpoint.INVERTER_LIST:
+            return await self._inventory_state(plant)
         value = timed(endpoint)
 
         async def job(db: Driver) -> SyncState | None:
@@ -548,6 +593,22 @@ class StoreCore:
                 value.value,
             )
             return None if row is None else SyncState(*row)
+
+        return await self._call(job)
+
+    async def _inventory_state(self, plant: str) -> SyncState | None:
+        async def job(db: Driver) -> SyncState | None:
+            row = await db.fetchrow(
+                "SELECT next_poll, failures, last_error, last_error_at FROM inventory_state "
+                "WHERE plant = $1",
+                plant,
+            )
+            if row is None:
+                return None
+            next_poll, failures, error, error_at = row
+            return SyncState(
+                next_poll=next_poll, failures=failures, last_error=error, last_error_at=error_at
+            )
 
         return await self._call(job)
 

@@ -96,6 +96,9 @@ _POLL, _REPAIRS = 0, 1
 STORE_RETRY = 1.0
 #: The longest wait between tries to start while the store is unavailable [s].
 _START_RETRY_MAX = 60.0
+#: A one-shot `sync` tries this many times while the store is unavailable, `store_backoff`
+#: apart (about 15 to 31 s in all: a database restarting), then gives up with one error.
+SYNC_STORE_TRIES = 6
 
 
 def store_backoff(failures: int, interval: float, *, rng: random.Random) -> float:
@@ -323,6 +326,17 @@ class _Worker:
         if state is not None:
             self.state = state
 
+    async def load_inventory(self) -> None:
+        """Take the inverter list's saved refresh schedule (follow mode, at start).
+
+        A restarted daemon then refreshes each list when due, not every plant's at once, and
+        a failed refresh keeps its backoff. A one-shot `sync` refreshes it on every run.
+        """
+        if self.endpoint is Endpoint.INVERTER:
+            saved = await self.ctx.store.state(self.key, Endpoint.INVERTER_LIST)
+            if saved is not None:
+                self.inventory_due, self.inventory_failures = saved.next_poll, saved.failures
+
     async def _commit(self, records: Sequence[Any], **changes: Any) -> None:  # noqa: ANN401
         """Commit `records` with the state changed by `changes`, in turn with the repairs."""
         async with self.writing:
@@ -458,12 +472,13 @@ class _Worker:
         self.inverters, self.inventory_error, self.inventory_failures = len(inverters), None, 0
         return None
 
-    async def cycle(self, *, repair: bool = True) -> Cycle:
+    async def cycle(self, *, repair: bool = True, store_raises: bool = False) -> Cycle:
         """Run one cycle; a plant's failure is stored and reported, never raised.
 
         `repair`: ask for the holes due too (`sync`); `follow` repairs between polls. A store
-        failing for a while (`StoreUnavailableError`) is reported and retried soon; a lease
-        lost (`LeaseLostError`, the gate's refusal included) is raised: the fleet acts on it.
+        failing for a while (`StoreUnavailableError`) is reported and retried soon (raised
+        with `store_raises`: `sync` says it once); a lease lost (`LeaseLostError`, the
+        gate's refusal included) is raised: the fleet acts on it.
         """
         self.landed = (0, 0)
         error: str | None = None
@@ -492,7 +507,7 @@ class _Worker:
             if fault is not None:
                 error = str(fault)
         except StoreUnavailableError as exc:
-            return self._store_failed(exc, inventory_error, looked)
+            return self._store_failed(exc, inventory_error, looked, raises=store_raises)
         except (LacecalClosedError, StoreError):  # lease lost or gate refused: give it up
             raise
         except LacecalError as exc:
@@ -500,7 +515,7 @@ class _Worker:
         try:
             when = await self._schedule(error, fault)
         except StoreUnavailableError as exc:
-            return self._store_failed(exc, inventory_error, looked)
+            return self._store_failed(exc, inventory_error, looked, raises=store_raises)
         if self.store_failures:
             _log.warning(
                 "%s %s: the store works again (after %d failed cycles)",
@@ -539,15 +554,23 @@ class _Worker:
         return when
 
     def _store_failed(
-        self, exc: StoreUnavailableError, inventory_error: str | None, looked: int
+        self,
+        exc: StoreUnavailableError,
+        inventory_error: str | None,
+        looked: int,
+        *,
+        raises: bool = False,
     ) -> Cycle:
         """Report a cycle the store failed for a while, and ask again soon (`store_backoff`).
 
         Nothing is written (the store is what failed): the error is logged and in the
         cycle's event, and the next cycle first reads the state back from the store.
+        `raises`: raise `exc` instead (nothing logged or reported).
         """
-        self.store_failures += 1
         self.stale = True
+        if raises:
+            raise exc
+        self.store_failures += 1
         now = self.ctx.clock.now()
         wait = store_backoff(self.store_failures, self.interval, rng=self.ctx.rng)
         error = f"the store is unavailable: {exc}"
@@ -678,7 +701,12 @@ class _Schedules:
 
 
 async def _workers(
-    ctx: _Context, store: Store, plants: Sequence[SyncPlant], endpoints: Sequence[Endpoint]
+    ctx: _Context,
+    store: Store,
+    plants: Sequence[SyncPlant],
+    endpoints: Sequence[Endpoint],
+    *,
+    follows: bool = False,
 ) -> list[_Worker]:
     workers = []
     for plant in plants:
@@ -686,6 +714,8 @@ async def _workers(
         for endpoint in endpoints:
             worker = _Worker(ctx, plant, endpoint)
             await worker.load()
+            if follows:
+                await worker.load_inventory()
             worker.cursor()  # ValueError now, for a new plant without `since`
             workers.append(worker)
     return workers
@@ -724,16 +754,17 @@ def _poll_slots(endpoints: Sequence[Endpoint], lookback: float | None = None) ->
 
 
 @contextlib.contextmanager
-def _closed_as_one() -> Iterator[None]:
-    """Raise a client closed under the engine's tasks as one `LacecalClosedError`.
+def _one_error() -> Iterator[None]:
+    """Raise a client closed, or a store failed, under the engine's tasks as one error.
 
-    Every task waiting on the client fails with it at once; a group of them would slip
-    past ``except LacecalClosedError``.
+    Every task waiting on the client fails with `LacecalClosedError` at once, and a store
+    closed or damaged stops the plants with its `StoreError`; a group of them would slip
+    past the caller's ``except LacecalClosedError`` or ``except StoreError``.
     """
     try:
         yield
-    except* LacecalClosedError as closed:
-        raise cast("BaseException", first_error(closed)) from None
+    except* (LacecalClosedError, StoreError) as failed:
+        raise cast("BaseException", first_error(failed)) from None
 
 
 async def sync(
@@ -754,18 +785,19 @@ async def sync(
     committed as they arrive; holes due for repair are asked for again; the inverter
     inventory is refreshed when "inverter" is synced; `lookback` [s] re-reads the window
     before each latest record. A plant's failure is in its report (and the store), never
-    raised; a cancellation stops at once, after the commit in flight.
+    raised; a cancellation stops at once, after the commit in flight. The store failing for
+    a while is not a plant's failure: the plants it failed are tried again, `SYNC_STORE_TRIES`
+    times in all (about 15 to 31 s), then one `StoreUnavailableError` is raised; what was
+    committed is kept, and a new `sync` goes on from there.
     """
     chosen, endpoints = sync_plants(plants), _endpoints(endpoints)
     ctx = _context(client, store, endpoints, since, clock, lookback, on_cycle)
     client.hide_identifiers(plant.itr for plant in chosen)  # a reply may echo any of them
-    workers = await _workers(ctx, store, chosen, endpoints)
-    with _closed_as_one():
-        async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(worker.cycle()) for worker in workers]
+    workers = await _patiently(
+        lambda: _workers(ctx, store, chosen, endpoints), ctx, tries=SYNC_STORE_TRIES
+    )
     reports: dict[str, PlantReport] = {}
-    for worker, task in zip(workers, tasks, strict=True):
-        cycle = task.result()
+    for worker, cycle in zip(workers, await _sync_cycles(ctx, workers), strict=True):
         entry = EndpointReport(
             cycle.endpoint, cycle.records, cycle.pages, cycle.repaired, cycle.latest, cycle.error
         )
@@ -804,7 +836,9 @@ async def follow(
     ctx = _context(client, store, endpoints, since, clock, lookback, on_cycle)
     client.hide_identifiers(plant.itr for plant in chosen)  # held here or not: all hidden
     async with store.following():  # one follower at a time: a second would double the polls
-        workers = await _patiently(lambda: _workers(ctx, store, chosen, endpoints), ctx)
+        workers = await _patiently(
+            lambda: _workers(ctx, store, chosen, endpoints, follows=True), ctx
+        )
         if not workers:
             return
         async with (
@@ -815,7 +849,7 @@ async def follow(
             if ctx.batcher is not None:
                 ctx.batcher.quiet = schedules.quiet
             schedules.start(ctx.lot, workers, ctx.clock.now())
-            with _closed_as_one():
+            with _one_error():
                 async with asyncio.TaskGroup() as group:
                     group.create_task(_ended(ctx.lot))
                     # a close() ends the plants' waits too, not their next request
@@ -845,9 +879,11 @@ async def follow_fleet(
     (`lacecal_async.sync.fleet`). `worker` is its id (default `worker_id()`), `lease_ttl`
     [s] how long its leases last unrenewed (a dead worker's plants move after that),
     `on_fleet` is called with each `FleetEvent`. Its leases are released when it stops. A
-    plant it takes is first asked for `handover_wait` [s] later (default: the client's
-    rate-limit period and 1/60 of it), so that the previous holder's requests have left the
-    API's window: the per-ITR limit then holds across the hand-over too.
+    plant it takes is first asked for `handover_wait` [s] after its previous holder let go
+    of it (default: the client's rate-limit period and 1/60 of it; at once for a plant no
+    worker held), so that that holder's requests have left the API's window: the per-ITR
+    limit then holds across the hand-over too. A worker beside a plain `follow` of the same
+    store is refused at start (`StoreInUseError`).
     """
     chosen, endpoints = sync_plants(plants), _endpoints(endpoints)
     worker = worker or worker_id()
@@ -867,15 +903,17 @@ async def follow_fleet(
         on_fleet,
         handover_wait,
     )
-    await _patiently(lambda: join(store, [(plant.itr, plant.alias) for plant in chosen]), ctx)
-    fleet.know(plant.itr for plant in chosen)
-    async with (
-        Batcher.open(ctx.store, ctx.clock) as ctx.batcher,
-        _Schedules.open(ctx.clock) as ctx.schedules,  # the plants it holds wait here
-    ):
-        if ctx.batcher is not None:
-            ctx.batcher.quiet = ctx.schedules.quiet
-        await fleet.run()
+    async with contextlib.AsyncExitStack() as held:  # never beside a plain `follow`
+        await _patiently(lambda: held.enter_async_context(store.following(fleet=True)), ctx)
+        await _patiently(lambda: join(store, [(plant.itr, plant.alias) for plant in chosen]), ctx)
+        fleet.know(plant.itr for plant in chosen)
+        async with (
+            Batcher.open(ctx.store, ctx.clock) as ctx.batcher,
+            _Schedules.open(ctx.clock) as ctx.schedules,  # the plants it holds wait here
+        ):
+            if ctx.batcher is not None:
+                ctx.batcher.quiet = ctx.schedules.quiet
+            await fleet.run()
 
 
 async def _follow_leased(
@@ -893,6 +931,7 @@ async def _follow_leased(
     try:
         for one in workers:
             await one.load()
+            await one.load_inventory()
             one.cursor()
         assert ctx.schedules is not None  # noqa: S101 - `follow_fleet` opened them
         ctx.schedules.start(lot, workers, ctx.clock.now())
@@ -901,21 +940,89 @@ async def _follow_leased(
         await lot.stop()
 
 
-async def _patiently(call: Callable[[], Awaitable[T]], ctx: _Context) -> T:
+async def _patiently(
+    call: Callable[[], Awaitable[T]], ctx: _Context, *, tries: int | None = None
+) -> T:
     """Return ``await call()``, trying again (`store_backoff`) while the store is unavailable.
 
     For a daemon's start: a database restarting at that moment is waited for, not fatal.
-    `call` must be safe to repeat (adding plants and reading state are).
+    `call` must be safe to repeat (adding plants and reading state are). With `tries`, the
+    last failure is raised as `_gave_up` says.
     """
-    failures = 0
+    failures, began = 0, ctx.clock.now()
     while True:
         try:
             return await call()
         except StoreUnavailableError as exc:
             failures += 1
+            if tries is not None and failures >= tries:
+                raise _gave_up(exc, failures, ctx.clock.now() - began) from None
             wait = store_backoff(failures, _START_RETRY_MAX, rng=ctx.rng)
-            _log.warning("the store failed, trying again in %.3g s: %s", wait, exc)
+            level = logging.WARNING if tries is None or failures == 1 else logging.INFO
+            _log.log(level, "the store failed, trying again in %.3g s: %s", wait, exc)
             await ctx.clock.sleep(wait)
+
+
+async def _sync_cycles(ctx: _Context, workers: Sequence[_Worker]) -> list[Cycle]:
+    """Return each worker's cycle; run again those the store failed for a while.
+
+    The outage is logged once (a warning; each try after it at INFO), never as the plants'
+    failures; after `SYNC_STORE_TRIES` tries it is raised (`_gave_up`). A cycle tried again
+    reads its state back from the store first: nothing committed is lost or doubled.
+    """
+    cycles: dict[int, Cycle] = {}
+    landed = [(0, 0)] * len(workers)  # by the tries the store failed: still in the report
+    pending, began = list(range(len(workers))), ctx.clock.now()
+    for tries in range(1, SYNC_STORE_TRIES + 1):
+        with _one_error():
+            async with asyncio.TaskGroup() as group:
+                tasks = {i: group.create_task(_try_cycle(workers[i])) for i in pending}
+        failed: StoreUnavailableError | None = None
+        pending = []
+        for i, task in tasks.items():
+            outcome = task.result()
+            if isinstance(outcome, StoreUnavailableError):
+                failed = failed or outcome
+                pending.append(i)
+                (records, pages), (more, pages_more) = landed[i], workers[i].landed
+                landed[i] = (records + more, pages + pages_more)
+            else:
+                records, pages = landed[i]
+                cycles[i] = attrs.evolve(
+                    outcome, records=outcome.records + records, pages=outcome.pages + pages
+                )
+        if failed is None:
+            break
+        if tries == SYNC_STORE_TRIES:
+            raise _gave_up(failed, tries, ctx.clock.now() - began) from None
+        wait = store_backoff(tries, _START_RETRY_MAX, rng=ctx.rng)
+        _log.log(
+            logging.WARNING if tries == 1 else logging.INFO,
+            "the store is unavailable (%d of %d plant endpoints waiting): %s; "
+            "trying again in %.3g s",
+            len(pending),
+            len(workers),
+            failed,
+            wait,
+        )
+        await ctx.clock.sleep(wait)
+    return [cycles[i] for i in range(len(workers))]
+
+
+async def _try_cycle(worker: _Worker) -> Cycle | StoreUnavailableError:
+    """Return the worker's one-shot cycle, or the store's failure that stopped it."""
+    try:
+        return await worker.cycle(store_raises=True)
+    except StoreUnavailableError as exc:
+        return exc
+
+
+def _gave_up(exc: StoreUnavailableError, tries: int, took: float) -> StoreUnavailableError:
+    """Return the error a one-shot `sync` ends with when the store stays unavailable."""
+    return StoreUnavailableError(
+        f"{exc}; the store was unavailable {tries} times over {took:.0f} s: giving up (what "
+        "was committed is kept: run the sync again once the database works)"
+    )
 
 
 async def _ended(lot: Lot) -> None:

@@ -108,8 +108,17 @@ class FleetStore(LeaseStore, Protocol):
     is written. Without it, the write is not fenced (a single process, or a tool).
     """
 
+    def following(self, *, fleet: bool = False) -> contextlib.AbstractAsyncContextManager[None]:
+        """`Store.following`; with `fleet`, a fleet worker's hold (`follow_fleet`).
+
+        Shared by the workers, refused (`StoreInUseError`) while a plain `follow` holds it.
+        """
+
     async def add_plant(self, fingerprint: str, alias: str | None = None) -> str:
         """`Store.add_plant`."""
+
+    async def add_plants(self, plants: Sequence[tuple[str, str | None]]) -> list[str]:
+        """Register ``(fingerprint, alias)`` plants as `add_plant` would, all in one go."""
 
     async def plants(self) -> list[PlantEntry]:
         """`Store.plants`."""
@@ -295,11 +304,18 @@ PlantRun = Callable[[str, str | None, Callable[[], float]], Awaitable[None]]
 
 
 async def join(store: FleetStore, plants: Iterable[tuple[str, str | None]]) -> None:
-    """Add ``(identifier, alias)`` `plants` to a fleet's store; one without alias keeps its key."""
+    """Add ``(identifier, alias)`` `plants` to a fleet's store; one without alias keeps its key.
+
+    In one transaction (`add_plants`): a fleet of thousands starts in a moment.
+    """
     stored = {entry.fingerprint for entry in await store.plants()}
-    for itr, alias in plants:
-        if alias is not None or fingerprint(itr) not in stored:
-            await store.add_plant(fingerprint(itr), alias)
+    await store.add_plants(
+        [
+            (fingerprint(itr), alias)
+            for itr, alias in plants
+            if alias is not None or fingerprint(itr) not in stored
+        ]
+    )
 
 
 def first_error(error: BaseException | None) -> BaseException | None:
@@ -323,8 +339,9 @@ def _seen(done: asyncio.Future[Any]) -> None:
 class Fleet:
     """One worker of a fleet: the lease loop, and a task per plant it holds.
 
-    `follow` runs each plant it holds (`PlantRun`), first `handover_wait` [s] after taking
-    it; `wait_closed` returns once the client is closed, which stops the worker.
+    `follow` runs each plant it holds (`PlantRun`), first `handover_wait` [s] after its
+    previous holder let go of it (at once for a plant no worker held); `wait_closed`
+    returns once the client is closed, which stops the worker.
     """
 
     store: FleetStore
@@ -340,6 +357,8 @@ class Fleet:
     running: dict[str, asyncio.Task[None]] = attrs.field(factory=dict)
     #: The latest lease round: awaited (not cancelled) before the leases are released.
     last_round: asyncio.Future[LeaseBalance] | None = None
+    #: Lease rounds failed in a row (logged: the first, then one in ten).
+    failed_rounds: int = 0
     #: Set when a plant's task ended because the client closed: the loop stops at once.
     closed: asyncio.Event = attrs.field(factory=asyncio.Event)
     #: Each held plant's lease deadline: its requests are refused from then, less a margin.
@@ -391,23 +410,9 @@ class Fleet:
                 if watch.done():  # no plant running saw it: a worker holding none, asleep
                     raise LacecalClosedError("the LacecalClient was closed")
                 sent, renewing = loop.time(), self.gate.clock()
-                try:
-                    self.last_round = asyncio.ensure_future(
-                        self.store.balance_leases(self.worker, ttl=self.ttl)
-                    )
-                    self.last_round.add_done_callback(_seen)
-                    async with asyncio.timeout_at(deadline if self.running else sent + self.ttl):
-                        balance = await asyncio.shield(self.last_round)
-                    late = loop.time() >= sent + self.ttl
-                except Exception as exc:  # noqa: BLE001 - a timeout or any failure: stop all
-                    balance, late = None, True
-                    reason = str(exc) or type(exc).__name__
-                if late or balance is None:
-                    await self._stop_all(
-                        f"lease round failed: {reason}"
-                        if balance is None
-                        else "lease round came back too late"
-                    )
+                balance, failure = await self._round(deadline if self.running else sent + self.ttl)
+                if balance is None or loop.time() >= sent + self.ttl:
+                    await self._stop_all(failure or "lease round came back too late")
                     deadline = 0.0
                 else:
                     deadline = sent + self.ttl
@@ -431,6 +436,32 @@ class Fleet:
                     await self.last_round
             with contextlib.suppress(Exception):
                 await self.store.release_leases(self.worker)
+
+    async def _round(self, deadline: float) -> tuple[LeaseBalance | None, str]:
+        """Run a lease round that must come back by `deadline`; return it, or why it failed.
+
+        A failure is logged (the first in a row, and one in ten after it): the plants stop
+        and an ``on_fleet`` event says so, but a library user without one would see a
+        database down for hours as nothing at all. A store closed or damaged is raised: no
+        later round can succeed.
+        """
+        try:
+            self.last_round = asyncio.ensure_future(
+                self.store.balance_leases(self.worker, ttl=self.ttl)
+            )
+            self.last_round.add_done_callback(_seen)
+            async with asyncio.timeout_at(deadline):
+                balance = await asyncio.shield(self.last_round)
+        except Exception as exc:
+            if isinstance(exc, StoreError) and not isinstance(exc, StoreUnavailableError):
+                raise
+            self.failed_rounds += 1
+            reason = f"lease round failed: {str(exc) or type(exc).__name__}"
+            level = logging.WARNING if self.failed_rounds % 10 == 1 else logging.INFO
+            _log.log(level, "worker %s: %s (%d in a row)", self.worker, reason, self.failed_rounds)
+            return None, reason
+        self.failed_rounds = 0
+        return balance, ""
 
     async def _stop_all(self, detail: str) -> None:
         """Stop every plant: this worker cannot prove it still holds their leases."""
@@ -501,25 +532,38 @@ class Fleet:
         start = sorted(held.difference(give, missing, self.running))
         for key in start:
             entry = self.entries[key]
-            task = asyncio.create_task(self._plant(key, self.known[entry.fingerprint], entry.alias))
+            itr, wait = self.known[entry.fingerprint], self._handover(key, balance)
+            task = asyncio.create_task(self._plant(key, itr, entry.alias, wait))
             self.running[key] = task
             task.add_done_callback(self._ended)
         self._emit("took", start, balance)
+
+    def _handover(self, key: str, balance: LeaseBalance) -> float:
+        """Return how long [s] to wait before asking for a plant held from this round on.
+
+        Its previous holder's requests may still count in the API's window for up to
+        `handover_wait` after it let go: the rest of that, none for a plant that no worker
+        held before. A plant this worker held already (started again) waits the whole.
+        """
+        if key not in balance.taken:
+            return self.handover_wait
+        idle = balance.idle.get(key)
+        return 0.0 if idle is None else max(self.handover_wait - idle, 0.0)
 
     def _ended(self, task: asyncio.Task[None]) -> None:
         """Wake the lease loop when a plant ended because the client closed: all stop."""
         if not task.cancelled() and isinstance(first_error(task.exception()), LacecalClosedError):
             self.closed.set()
 
-    async def _plant(self, key: str, itr: str, alias: str | None) -> None:
-        """Follow one leased plant until stopped, or until it may have lost its lease.
+    async def _plant(self, key: str, itr: str, alias: str | None, wait: float) -> None:
+        """Follow one leased plant, `wait` [s] from now, until stopped or its lease may be lost.
 
         A fenced write finding it lost, or its lease gate refusing a request, ends it quietly
         (reported): the next round starts it again if it still holds the lease.
         """
         try:
             # The previous holder may have asked for it within the rate window: let it pass.
-            await asyncio.sleep(self.handover_wait)
+            await asyncio.sleep(wait)
             await self.follow(itr, alias, self.gate.gate(key))
         except LeaseLostError as lost:
             self._emit("stopped", [key], detail=str(lost))

@@ -10,6 +10,7 @@ wrapper) is `lacecal_async.sync.fleet`; this module sits below the stores, which
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import attrs
 
@@ -55,6 +56,10 @@ class LeaseBalance:
     surplus: how many of `held` to stop and release (0 unless over the share plus slack).
     adopted: those of `held` taken beyond the share because another worker lacked their
     identifiers: never given back to balance (and not counted in `surplus`).
+    idle: for each plant of `taken` that a worker held before, the seconds since that
+    holder let go of it (released it, or its lease expired), by the database's clock; a
+    plant no worker ever held is not in it. The taker waits out only the rest of the
+    hand-over (`lacecal_async.sync.fleet`).
     """
 
     held: tuple[str, ...]
@@ -63,6 +68,7 @@ class LeaseBalance:
     workers: int
     surplus: int
     adopted: tuple[str, ...] = ()
+    idle: Mapping[str, float] = attrs.field(factory=dict, hash=False)
 
 
 class LeaseLostError(StoreError):

@@ -91,10 +91,14 @@ _FORGET_WORKERS = (
     "DELETE FROM workers WHERE worker IN (SELECT worker FROM workers "
     "WHERE expires_at <= clock_timestamp() - interval '1 hour' FOR UPDATE SKIP LOCKED)"
 )
-# A plant the worker refused (no identifier) is never leased to it while it lives.
+# A plant the worker refused (no identifier) is never leased to it while it lives. Each
+# lease taken comes with the seconds since its previous holder let go of it (its lease
+# expired, or it released it; NULL for a plant no worker held), by the database's clock:
+# that holder's requests were all sent before then (`lacecal_async.sync.lease_gate`).
 _TAKE = """
 WITH free AS (
-    SELECT plant FROM leases
+    SELECT plant, CASE WHEN worker IS NULL THEN released_at ELSE expires_at END AS let_go
+    FROM leases
     WHERE (worker IS NULL OR expires_at <= clock_timestamp())
         AND ($4::text[] IS NULL OR plant = ANY($4::text[]))
         AND NOT EXISTS (SELECT 1 FROM lease_refusals r
@@ -106,13 +110,14 @@ WITH free AS (
 UPDATE leases l SET worker = $1, acquired_at = clock_timestamp(),
     expires_at = clock_timestamp() + make_interval(secs => $2), adopted = false
 FROM free WHERE l.plant = free.plant
-RETURNING l.plant
+RETURNING l.plant, extract(epoch FROM clock_timestamp() - free.let_go)::float8
 """
 # Free plants a live worker refused (no identifier) and this one did not: taken beyond the
-# share, since the workers that refused them cannot sync them.
+# share, since the workers that refused them cannot sync them (with `_TAKE`'s seconds).
 _ADOPT = """
 WITH free AS (
-    SELECT plant FROM leases
+    SELECT plant, CASE WHEN worker IS NULL THEN released_at ELSE expires_at END AS let_go
+    FROM leases
     WHERE (worker IS NULL OR expires_at <= clock_timestamp())
         AND EXISTS (SELECT 1 FROM lease_refusals r JOIN workers w ON w.worker = r.worker
             WHERE r.plant = leases.plant AND w.expires_at > clock_timestamp())
@@ -125,7 +130,7 @@ WITH free AS (
 UPDATE leases l SET worker = $1, acquired_at = clock_timestamp(),
     expires_at = clock_timestamp() + make_interval(secs => $2), adopted = true
 FROM free WHERE l.plant = free.plant
-RETURNING l.plant
+RETURNING l.plant, extract(epoch FROM clock_timestamp() - free.let_go)::float8
 """
 _RENEW = (
     "UPDATE leases SET expires_at = clock_timestamp() + make_interval(secs => $2) "
@@ -234,6 +239,24 @@ def _raise_as_store_error(exc: Exception, dsn: str) -> NoReturn:
     raise converted from None
 
 
+def _refusal(where: str, *, fleet: bool, shared: bool) -> str:
+    """Return why a follow of the store at `where` is refused (`PostgresStore.following`)."""
+    if fleet:
+        return (
+            f"{where}: a plain follow runs on this database (follow, not follow_fleet): stop "
+            "it first, then start the fleet workers (one follower or a fleet, never both)"
+        )
+    if shared:
+        return (
+            f"{where}: fleet workers follow this database: join them with follow_fleet "
+            "(lacecal sync DSN --follow) instead of a second follower"
+        )
+    return (
+        f"{where}: another follow runs on this database: one follower at a time "
+        "(or a fleet of them: follow_fleet)"
+    )
+
+
 def dsn_shown(dsn: str) -> str:
     """Return the DSN fit for messages and reprs: host, port, database; never a password."""
     try:
@@ -313,17 +336,18 @@ class PostgresStore(StoreCore):
         self._pool = pool
 
     @contextlib.asynccontextmanager
-    async def following(self) -> AsyncIterator[None]:
+    async def following(self, *, fleet: bool = False) -> AsyncIterator[None]:
         """Hold the database's one plain `follow` for the block; `StoreInUseError` if taken.
 
         A second `follow`, or one beside a live fleet worker (`follow_fleet`), would poll the
         same plants again, past the API's limit per ITR, and write unfenced. The hold is a
         session advisory lock, keyed by the store's schema, on a connection of its own (gone
         with the connection, so with a killed process); a fleet worker is seen by its live
-        heartbeat.
+        heartbeat, and holds the same lock shared (`fleet`): fleet workers run beside each
+        other, never beside a plain follow, whichever started first.
         """
         where = dsn_shown(self.dsn)
-        live = await self.live_workers()
+        live = [] if fleet else await self.live_workers()
         if live:
             raise StoreInUseError(
                 f"{where}: {len(live)} fleet worker{'s' if len(live) > 1 else ''} follow this "
@@ -333,13 +357,22 @@ class PostgresStore(StoreCore):
         import asyncpg  # noqa: PLC0415 - optional: the store is open, so it is installed
 
         conn: asyncpg.Connection[Any] | None = None
+        key = "hashtextextended($1 || current_schema(), 0)"
         try:
             conn = await asyncpg.connect(self.dsn, timeout=self.timeout)
             # Keyed by the store's schema: stores in other schemas of the database are others.
-            held = await conn.fetchval(
-                "SELECT pg_try_advisory_lock(hashtextextended($1 || current_schema(), 0))",
-                _FOLLOW_LOCK,
-                timeout=self.timeout,
+            take = "pg_try_advisory_lock_shared" if fleet else "pg_try_advisory_lock"
+            held = await conn.fetchval(f"SELECT {take}({key})", _FOLLOW_LOCK, timeout=self.timeout)
+            # Refused a plain hold: fleet workers hold it if it can be shared (let go at once).
+            shared = (
+                not fleet
+                and not held
+                and await conn.fetchval(
+                    f"SELECT CASE WHEN pg_try_advisory_lock_shared({key}) "
+                    f"THEN pg_advisory_unlock_shared({key}) ELSE false END",
+                    _FOLLOW_LOCK,
+                    timeout=self.timeout,
+                )
             )
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             if conn is not None:
@@ -350,10 +383,7 @@ class PostgresStore(StoreCore):
             ) from None
         try:
             if not held:
-                raise StoreInUseError(
-                    f"{where}: another follow runs on this database: one follower at a time "
-                    "(or a fleet of them: follow_fleet)"
-                )
+                raise StoreInUseError(_refusal(where, fleet=fleet, shared=bool(shared)))
             yield
         finally:
             with contextlib.suppress(Exception):  # a dead connection has let the lock go
@@ -548,7 +578,7 @@ class PostgresStore(StoreCore):
 
         async def job(conn: Driver) -> list[str]:
             async with conn.transaction():
-                return await self._take(conn, worker, want, ttl, among)
+                return sorted(await self._take(conn, worker, want, ttl, among))
 
         return await self._call(job)
 
@@ -559,13 +589,13 @@ class PostgresStore(StoreCore):
         want: int,
         ttl: float,
         among: Sequence[str] | None,
-    ) -> list[str]:
+    ) -> dict[str, float | None]:
+        """Take the leases; return each with the seconds since its last holder let go."""
         await conn.execute(_HEARTBEAT, worker, ttl)
         if want <= 0:
-            return []
+            return {}
         wanted = None if among is None else list(among)
-        rows = await conn.fetch(_TAKE, worker, ttl, want, wanted)
-        return sorted(row[0] for row in rows)
+        return {row[0]: row[1] for row in await conn.fetch(_TAKE, worker, ttl, want, wanted)}
 
     async def renew_leases(self, worker: str, *, ttl: float) -> list[str]:
         """Extend the worker's unexpired leases and heartbeat; return the plants still held."""
@@ -605,7 +635,7 @@ class PostgresStore(StoreCore):
                     await conn.execute(_REFUSE, worker, list(plants))
                 rows = await conn.fetch(
                     "UPDATE leases SET worker = NULL, acquired_at = NULL, expires_at = NULL, "
-                    "adopted = false WHERE worker = $1 "
+                    "adopted = false, released_at = clock_timestamp() WHERE worker = $1 "
                     "AND ($2::text[] IS NULL OR plant = ANY($2::text[])) RETURNING plant",
                     worker,
                     None if plants is None else list(plants),
@@ -664,15 +694,18 @@ class PostgresStore(StoreCore):
                 own = [plant for plant, adopted in renewed.items() if not adopted]
                 taken = await self._take(conn, worker, share - len(own), ttl, among)
                 wanted = None if among is None else list(among)
-                adopted = [row[0] for row in await conn.fetch(_ADOPT, worker, ttl, wanted)]
+                rows = await conn.fetch(_ADOPT, worker, ttl, wanted)
+                adopted = {row[0]: row[1] for row in rows}
             kept = sorted(plant for plant, was in renewed.items() if was)
+            let_go = {**taken, **adopted}
             return LeaseBalance(
-                tuple(sorted([*renewed, *taken, *adopted])),
-                tuple(sorted([*taken, *adopted])),
+                tuple(sorted([*renewed, *let_go])),
+                tuple(sorted(let_go)),
                 share,
                 workers,
                 surplus(len(own) + len(taken), share, slack),
                 tuple(sorted([*kept, *adopted])),
+                {plant: idle for plant, idle in let_go.items() if idle is not None},
             )
 
         return await self._call(job)

@@ -209,10 +209,12 @@ class Schedule:
                     job.cancel()
                     await asyncio.wait((job,))
                 lot.running.discard(job)
+                # Retrieved even when its lot has ended or the pool is cancelled: else asyncio
+                # logs "Task exception was never retrieved" for each job that failed with it.
+                error = job.exception() if job.done() and not job.cancelled() else None
             if job.cancelled() or lot.ended.done():
                 self._jobs -= 1
                 continue
-            error = job.exception()
             if error is not None:
                 self._jobs -= 1
                 lot.fail(error)

@@ -227,6 +227,20 @@ def _no_refused_by(_: Types) -> tuple[str, ...]:
     return ("ALTER TABLE leases DROP COLUMN refused_by",)
 
 
+def _released_at(t: Types) -> tuple[str, ...]:
+    """`leases.released_at`: when the lease was last given back (NULL: never held since).
+
+    A worker taking a plant waits out what is left of the hand-over from the moment the
+    previous holder let go (released, or its lease expired), not a whole one, and none for
+    a plant no worker ever held. Free leases at the upgrade count as released then: their
+    previous holders (older versions) did not say when.
+    """
+    return (
+        f"ALTER TABLE leases ADD COLUMN released_at {t.timestamp}",
+        "UPDATE leases SET released_at = clock_timestamp() WHERE worker IS NULL",
+    )
+
+
 #: SQLite's migrations; migration i (from 0) takes the schema to version i + 1.
 SQLITE_MIGRATIONS: tuple[tuple[str, ...], ...] = (_core_v1(_SQLITE), _faults(_SQLITE))
 #: PostgreSQL's: the same, with the fleet's tables.
@@ -235,4 +249,5 @@ POSTGRES_MIGRATIONS: tuple[tuple[str, ...], ...] = (
     _fleet_refusals(_POSTGRES),
     _faults(_POSTGRES),
     _no_refused_by(_POSTGRES),
+    _released_at(_POSTGRES),
 )

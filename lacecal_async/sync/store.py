@@ -80,8 +80,8 @@ class StoreInUseError(StoreError):
     """Another `follow` holds this store, which takes one plain follower at a time.
 
     Two followers would both poll every plant, twice the API's limit. On PostgreSQL a live
-    fleet worker (`follow_fleet`) holds it too. A `SQLiteStore`'s message names the holder
-    (process id and host).
+    fleet worker (`follow_fleet`) holds it too, and a fleet worker is refused beside a plain
+    `follow`. A `SQLiteStore`'s message names the holder (process id and host).
     """
 
 
@@ -211,7 +211,11 @@ class Store(RecordSource, Protocol):
         """Return every registered plant, by key."""
 
     async def state(self, plant: str, endpoint: Endpoint) -> SyncState | None:
-        """Return the plant's sync state for a timed endpoint, None before its first write."""
+        """Return the plant's sync state for a timed endpoint, None before its first write.
+
+        `Endpoint.INVERTER_LIST`: the state of its inventory's refreshes (`next_poll`,
+        `failures`, the last error), None before the first.
+        """
 
     async def commit_page(
         self,

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,8 +16,9 @@ from lacecal_async import LacecalClient, __version__, fingerprint
 from lacecal_async.cli import main
 from lacecal_async.cli.fleet import PLANTS_PER_PROCESS, default_workers, fleet_line, run_workers
 from lacecal_async.cli.stores import is_dsn, shown
-from lacecal_async.sync import FleetEvent, PostgresStore, SQLiteStore
+from lacecal_async.sync import FleetEvent, PostgresStore, SQLiteStore, StoreError
 from lacecal_async.testing import FakeLacecalServer, make_plants
+from tests.support.checks import DEADLINE
 from tests.support.cli import following_fake_server
 from tests.support.interrupting import latest_records, main_until
 
@@ -208,3 +211,73 @@ def test_status_of_an_unreachable_postgresql_database_is_one_line(
     assert err.startswith("lacecal: error: postgresql://127.0.0.1:9/fleet: cannot connect to")
     assert err.count("\n") == 1
     assert "s3cretpass" not in err
+
+
+@contextlib.contextmanager
+def _plain_follow_holding(dsn: str) -> Iterator[None]:
+    """Hold `dsn`'s follow lock as a library user's plain `follow` does, on a thread."""
+    held, leave = threading.Event(), threading.Event()
+    failed: list[BaseException] = []
+
+    async def hold() -> None:
+        async with PostgresStore(dsn) as store, store.following():
+            held.set()
+            await asyncio.to_thread(leave.wait)
+
+    def run() -> None:
+        try:
+            asyncio.run(hold())
+        except BaseException as exc:  # reported by the waiting test
+            failed.append(exc)
+            held.set()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        assert held.wait(DEADLINE), "the follow lock was never taken"
+        assert not failed, failed
+        yield
+    finally:
+        leave.set()
+        thread.join()
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_fleet_workers_beside_a_plain_follow_are_refused(
+    workers: str,
+    postgres_dsn: str,
+    fake_server: tuple[str, list[str], int],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    url, itrs, start = fake_server
+
+    def leased() -> bool:
+        async def leases() -> dict[str, str]:
+            async with PostgresStore(postgres_dsn, create=False) as store:
+                return await store.leases()
+
+        try:
+            return bool(asyncio.run(leases()))
+        except StoreError:  # no store yet
+            return False
+
+    with _plain_follow_holding(postgres_dsn):
+        # A worker that ran would take the plant: then stopped, it would exit 0, not 1.
+        code = main_until(
+            [
+                *("sync", postgres_dsn, itrs[0], "--start", str(start), "--follow"),
+                *("--endpoint", "meter", "--base-url", url, "--workers", workers),
+                *("--progress", "plain"),
+            ],
+            leased,
+            signum=signal.SIGTERM,
+            every=0.1,
+        )
+    err = capsys.readouterr().err
+    assert code == 1, err
+    refusals = [line for line in err.splitlines() if "a plain follow runs" in line]
+    assert len(refusals) == 1, err
+    assert "lacecal: error: " in refusals[0]
+    assert "stop it first" in refusals[0]
+    assert "restart" not in err  # the parent refused before starting any worker
+    assert all(itr[-8:] not in err for itr in itrs)

@@ -147,3 +147,43 @@ async def test_a_follow_daemon_survives_a_full_disk_and_catches_up(
     undisturbed = _dump(calm, cutoff)
     assert all(undisturbed[table] for table in ("meter", "inverter_periods"))
     assert _dump(store, cutoff) == undisturbed
+
+
+@pytest.mark.slow
+async def test_a_one_shot_sync_on_a_full_disk_says_so_once_and_a_rerun_completes(
+    small_disk: Path, tmp_path: Path
+) -> None:
+    # Before, each plant's endpoint was reported failed with the store's error (and each
+    # logged it): N lines for one outage, said as the plants' problem.
+    store = small_disk / "s.db"
+    async with FakeServerProcess(plants=3, seed=10, rate_limit=None, days=3) as server:
+        itrs = [plant.itr for plant in server.plants]
+        since = server.plants[0].first
+        first = processes.run(_sync(store, server.base_url, itrs[:1], since, "-q"))
+        assert first.returncode == 0, first.stderr
+        filler = _fill(small_disk)
+        with filler.open("r+b") as out:  # room to open the store, not for the new plants' pages
+            out.truncate(filler.stat().st_size - 256 * 1024)
+        full = processes.run(_sync(store, server.base_url, itrs, since))
+        assert full.returncode == 1, full.stderr
+        said = [line for line in full.stderr.splitlines() if "disk is full" in line]
+        errors = [line for line in said if "lacecal: error: " in line]
+        assert len(errors) == 1, full.stderr
+        assert "the store was unavailable 6 times" in errors[0]
+        assert "run the sync again" in errors[0]
+        assert len(said) <= 2, full.stderr  # a warning that it waits, then the error
+        assert "failed:" not in full.stderr  # no plant's failure
+        filler.unlink()
+        again = processes.run(_sync(store, server.base_url, itrs, since))
+        assert again.returncode == 0, again.stderr
+        assert "3 of 3 plants up to date" in again.stderr
+        calm = tmp_path / "calm.db"
+        done = processes.run(_sync(calm, server.base_url, itrs, since, "-q"))
+        assert done.returncode == 0, done.stderr
+    text = full.stderr + again.stderr
+    assert "Traceback" not in text
+    assert all(itr[:8] not in text for itr in itrs)
+    end = 2**40
+    undisturbed = _dump(calm, end)
+    assert all(undisturbed[table] for table in ("meter", "inverter_periods"))
+    assert _dump(store, end) == undisturbed

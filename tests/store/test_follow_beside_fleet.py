@@ -14,7 +14,14 @@ import contextlib
 import pytest
 
 from lacecal_async import LacecalClient
-from lacecal_async.sync import PostgresStore, StoreError, StoreInUseError, follow, follow_fleet
+from lacecal_async.sync import (
+    FleetEvent,
+    PostgresStore,
+    StoreError,
+    StoreInUseError,
+    follow,
+    follow_fleet,
+)
 from lacecal_async.testing import FakeLacecalServer, make_plants
 from tests.support.checks import wait_until
 
@@ -47,6 +54,52 @@ async def test_follow_beside_a_live_fleet_worker_is_refused(postgres_dsn: str) -
                     task.cancel()
                     with contextlib.suppress(BaseException):
                         await task
+
+
+async def test_a_fleet_worker_beside_a_plain_follow_is_refused_until_it_ends(
+    postgres_dsn: str,
+) -> None:
+    async with (
+        FakeLacecalServer([PLANT], rate_limit=None) as server,
+        LacecalClient(base_url=server.base_url, rate_limit=(100, 0.05)) as solo_client,
+        LacecalClient(base_url=server.base_url, rate_limit=(100, 0.05)) as fleet_client,
+        PostgresStore(postgres_dsn) as store,
+        PostgresStore(postgres_dsn) as other,
+    ):
+        solo = asyncio.create_task(follow(solo_client, store, [PLANT.itr], since=PLANT.first))
+        try:
+            await wait_until(lambda: server.stats(PLANT.itr).requests >= 1)
+            worker = follow_fleet(fleet_client, other, [PLANT.itr], since=PLANT.first)
+            with pytest.raises(StoreInUseError, match="a plain follow runs") as refused:
+                await asyncio.wait_for(worker, REFUSED_WITHIN)
+            assert "stop it" in str(refused.value)
+            assert PLANT.itr[:8] not in str(refused.value)
+            # Refused before it joined: no heartbeat, no lease.
+            assert await other.live_workers() == []
+            assert await other.leases() == {}
+        finally:
+            solo.cancel()
+            with contextlib.suppress(BaseException):
+                await solo
+        # The plain follow gone, the fleet worker runs: it takes the plant.
+        events: list[FleetEvent] = []
+        fleet = asyncio.create_task(
+            follow_fleet(
+                fleet_client,
+                other,
+                [PLANT.itr],
+                since=PLANT.first,
+                handover_wait=0.0,
+                on_fleet=events.append,
+            )
+        )
+        try:
+            await wait_until(lambda: fleet.done() or any(e.kind == "took" for e in events))
+            assert not fleet.done(), fleet.exception()
+        finally:
+            fleet.cancel()
+            with contextlib.suppress(BaseException):
+                await fleet
 
 
 async def test_a_second_follow_of_one_database_is_refused_until_the_first_ends(
@@ -124,3 +177,21 @@ async def test_a_follow_lock_that_cannot_be_taken_is_a_store_error(postgres_dsn:
         )
         await admin.execute(f'DROP OWNED BY "{role}"; DROP ROLE "{role}"')
         await admin.close()
+
+
+async def test_fleet_holds_share_the_store_and_keep_a_plain_follow_out(postgres_dsn: str) -> None:
+    # Held before any heartbeat is written: a plain follow starting at the same moment as
+    # a fleet worker is refused by the lock, whichever checked first.
+    async with (
+        PostgresStore(postgres_dsn) as one,
+        PostgresStore(postgres_dsn) as two,
+        PostgresStore(postgres_dsn) as solo,
+        one.following(fleet=True),
+        two.following(fleet=True),  # fleet workers run beside each other
+    ):
+        assert await solo.live_workers() == []
+        with pytest.raises(StoreInUseError, match="fleet workers follow this database"):
+            async with solo.following():
+                pass
+    async with PostgresStore(postgres_dsn) as solo, solo.following():  # both gone: it runs
+        pass

@@ -344,4 +344,4 @@ async def test_a_version_3_store_loses_refused_by_and_keeps_its_refusals(
         assert await store.lease_plants("b", want=1, ttl=60.0) == [KEY]
         assert await store.release_leases("b", [KEY], refused=True) == [KEY]
     assert "refused_by" not in await columns(conn, "leases")
-    assert await conn.fetchval("SELECT max(version) FROM schema_version") == SCHEMA_VERSION == 4
+    assert await conn.fetchval("SELECT max(version) FROM schema_version") == SCHEMA_VERSION == 5

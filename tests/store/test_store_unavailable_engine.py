@@ -9,8 +9,9 @@ Each store here fails a chosen call by raising what a dropped connection raises.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -56,10 +57,18 @@ class InventoryDropped(SQLiteStore):
     calls: Counter[str]
 
     async def commit_inventory(
-        self, key: str, inverters: Sequence[Inverter], *, now: float, next_poll: float | None = None
+        self,
+        plant: str,
+        inverters: Sequence[Inverter],
+        *,
+        now: float,
+        next_poll: float | None = None,
+        worker: str | None = None,
     ) -> None:
         _drop("commit_inventory", self.calls, {1})
-        await super().commit_inventory(key, inverters, now=now, next_poll=next_poll)
+        await super().commit_inventory(
+            plant, inverters, now=now, next_poll=next_poll, worker=worker
+        )
 
 
 class FlakyFleetStore(PostgresStore):
@@ -76,6 +85,18 @@ class FlakyFleetStore(PostgresStore):
     async def plants(self) -> list[PlantEntry]:
         _drop("plants", self.calls, {2})
         return await super().plants()
+
+
+class HoldDropped(PostgresStore):
+    """A fleet store whose first follow hold finds the database gone."""
+
+    calls: Counter[str]
+
+    @contextlib.asynccontextmanager
+    async def following(self, *, fleet: bool = False) -> AsyncIterator[None]:
+        _drop("following", self.calls, {1})
+        async with super().following(fleet=fleet):
+            yield
 
 
 async def test_follow_waits_for_a_store_unavailable_at_start(
@@ -157,3 +178,32 @@ async def test_a_fleet_worker_waits_out_a_store_unavailable_mid_round(
     assert store.calls["release_leases"] >= 2  # the failed one at start, and on the way out
     assert store.calls["plants"] >= 3  # joining, the failed round, the next round
     assert any(e.kind == "took" and e.plants == ("roof",) for e in events)
+
+
+async def test_a_fleet_worker_waits_for_its_follow_hold_at_start(
+    postgres_dsn: str, plant: Plant, make_server: ServerFactory, make_client: ClientFactory
+) -> None:
+    server = await make_server([plant])
+    client: LacecalClient = make_client(server.base_url)
+    events: list[FleetEvent] = []
+    store = HoldDropped(postgres_dsn)
+    store.calls = Counter()
+    async with store:
+        task = asyncio.create_task(
+            follow_fleet(
+                client,
+                store,
+                [(plant.itr, "roof")],
+                "meter",
+                plant.first,
+                handover_wait=0.0,
+                on_fleet=events.append,
+            )
+        )
+        try:
+            await wait_until(lambda: any(e.kind == "took" for e in events) or task.done())
+            assert not task.done(), task.exception()
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    assert store.calls["following"] == 2

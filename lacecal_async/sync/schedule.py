@@ -191,7 +191,7 @@ class Schedule:
         """Note an entry slept on (`due_by`), keeping the notes to about the naps."""
         self._napping.add(entry[1])
         if len(self._nap_dues) > 2 * len(self._naps) + 64:
-            self._nap_dues = [entry[:2] for entry in self._naps.values()]
+            self._nap_dues = [napped[:2] for napped in self._naps.values()]
             heapq.heapify(self._nap_dues)
         heapq.heappush(self._nap_dues, entry[:2])
 

@@ -1,15 +1,16 @@
 """Follow mode's group commits: small pages of several plants share one transaction.
 
 A steady poll brings a page of one record and then its next poll time: two commits, each
-a transaction of its own, and at 100,000 plants the transactions' overhead is much of a
-poll's CPU. Here a plant's small page waits a few milliseconds (`WINDOW`, real time: it is
-a cost, not part of any schedule) for others, and all of them are committed by one
-`commit_pages`, each page with its own state as `commit_page` would (exactly once).
+a transaction of its own (a thread hop and a WAL commit, or a round trip), part of a
+poll's CPU at 100,000 plants. Here a plant's small page waits a few milliseconds
+(`WINDOW`, real time: it is a cost, not part of any schedule) for others, and all of them
+are committed by one `commit_pages`, each page with its own state as `commit_page` would
+(exactly once).
 
 A batch goes before the window ends once no other page can come in it: every job running
 (`Batcher.job`: a plant's poll or repairs) waits in it, and none is due within the window
-(`Batcher.quiet`). So a few plants polling at their own phases wait for nothing, and a
-test clock that stands still while a batch waits never stalls it.
+(`Batcher.quiet`, on follow's clock). So a few plants polling at their own phases wait for
+nothing, and a test clock that stands still while a batch waits never stalls it.
 
 If the batch fails, each of its pages is committed alone, so one plant's bad page or lost
 lease fails that plant only, with the error `commit_page` gives. A plant cancelled while its

@@ -3,19 +3,21 @@
 What a run committed is what its progress shows and what Ctrl-C reports: the listener
 hears of a page only after its transaction committed, so the count never includes the page
 in flight when the run stopped. Each page's sync state says where the plant's endpoint
-stands and at which period, which is what the ETA needs.
+stands and at which period, which is what the ETA needs. Pages come one at a time
+(`commit_page`) or several plants' together (`commit_pages`: follow mode's small pages);
+each is told either way.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 import attrs
 
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.records import InverterRecord, MeterRecord
-from lacecal_async.sync import PostgresStore, SQLiteStore, SyncState
+from lacecal_async.sync import PlantPage, PostgresStore, SQLiteStore, SyncState
 
 __all__ = ["CommitListener", "CountedPostgresStore", "CountedSQLiteStore", "counted_store"]
 
@@ -39,22 +41,17 @@ class CountedSQLiteStore(SQLiteStore):
         now: float,
         worker: str | None = None,
     ) -> None:
-        """`SQLiteStore.commit_page`, then the listener (told even if cancelled meanwhile).
+        """`SQLiteStore.commit_page`, then the listener (told even if cancelled meanwhile)."""
+        page = PlantPage(plant, endpoint, records, state)
+        job = super().commit_page(plant, endpoint, records, state, now=now, worker=worker)
+        await _landed(job, lambda: _tell(self.listener, [page]))
 
-        The SQLite store completes a job it started whatever its caller does: a page whose
-        caller was cancelled (Ctrl-C) while it committed is in the database, so it is told.
-        """
-        page = asyncio.ensure_future(
-            super().commit_page(plant, endpoint, records, state, now=now, worker=worker)
-        )
-        try:
-            await asyncio.shield(page)
-        except asyncio.CancelledError:
-            await asyncio.wait([page])
-            if not page.cancelled() and page.exception() is None:
-                self.listener(plant, endpoint, len(records), state)
-            raise
-        self.listener(plant, endpoint, len(records), state)
+    async def commit_pages(
+        self, batch: Sequence[PlantPage], *, now: float, worker: str | None = None
+    ) -> None:
+        """`SQLiteStore.commit_pages`, then the listener of each page (as `commit_page`)."""
+        job = super().commit_pages(batch, now=now, worker=worker)
+        await _landed(job, lambda: _tell(self.listener, batch))
 
 
 @attrs.define
@@ -76,6 +73,35 @@ class CountedPostgresStore(PostgresStore):
         """`PostgresStore.commit_page`, then the listener."""
         await super().commit_page(plant, endpoint, records, state, now=now, worker=worker)
         self.listener(plant, endpoint, len(records), state)
+
+    async def commit_pages(
+        self, batch: Sequence[PlantPage], *, now: float, worker: str | None = None
+    ) -> None:
+        """`PostgresStore.commit_pages`, then the listener of each page."""
+        await super().commit_pages(batch, now=now, worker=worker)
+        _tell(self.listener, batch)
+
+
+def _tell(listener: CommitListener, pages: Iterable[PlantPage]) -> None:
+    for page in pages:
+        listener(page.plant, page.endpoint, len(page.records), page.state)
+
+
+async def _landed(job: Awaitable[None], tell: Callable[[], None]) -> None:
+    """Await a SQLite store's `job`, then `tell` (also if cancelled meanwhile, once it landed).
+
+    The SQLite store completes a job it started whatever its caller does: pages whose
+    caller was cancelled (Ctrl-C) while they committed are in the database, so they are told.
+    """
+    task = asyncio.ensure_future(job)
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await asyncio.wait([task])
+        if not task.cancelled() and task.exception() is None:
+            tell()
+        raise
+    tell()
 
 
 def counted_store(

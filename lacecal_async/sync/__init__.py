@@ -10,6 +10,7 @@ write them.
 
 from __future__ import annotations
 
+from lacecal_async.sync.core import PlantPage
 from lacecal_async.sync.engine import (
     Cycle,
     EndpointReport,
@@ -54,6 +55,7 @@ __all__ = [
     "LeaseStore",
     "NoStoreError",
     "PlantEntry",
+    "PlantPage",
     "PlantReport",
     "PostgresStore",
     "SQLiteStore",

@@ -67,6 +67,14 @@ class PageSink(Protocol):
 _Waiting = tuple[PlantPage, asyncio.Future[None]]
 
 
+class _Batch:
+    """Pages waiting to go together; `full` is set once no more may join (or none is left)."""
+
+    def __init__(self, full: asyncio.Future[None]) -> None:
+        self.full = full
+        self.pages: list[_Waiting] = []
+
+
 class Batcher:
     """Commits plants' small pages in batches: ``await batcher.commit(page)``.
 
@@ -80,9 +88,8 @@ class Batcher:
         self._clock = clock
         self._window = window
         self._pages = pages
-        self._queue: list[_Waiting] = []
-        #: Set when the queued batch is full: its flush need not wait for the window.
-        self._full: asyncio.Future[None] | None = None
+        #: The batch pages join now (None: the next page starts one).
+        self._forming: _Batch | None = None
         self._flushes: set[asyncio.Task[None]] = set()
         #: Jobs running now (`job`): each may still bring a page.
         self._running = 0
@@ -117,27 +124,31 @@ class Batcher:
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
         entry = (page, done)
-        self._queue.append(entry)
-        if len(self._queue) == 1:
-            self._full = loop.create_future()
-            flush = asyncio.create_task(self._flush(self._full))
+        batch = self._forming
+        if batch is None or batch.full.done():  # none, or one full and about to go
+            batch = self._forming = _Batch(loop.create_future())
+            flush = asyncio.create_task(self._flush(batch))
             self._flushes.add(flush)
             flush.add_done_callback(self._flushes.discard)
+        batch.pages.append(entry)
         self._go_if_complete()
         try:
             await asyncio.shield(done)
         except asyncio.CancelledError:
-            if any(waiting is entry for waiting in self._queue):  # not taken: take it back
-                self._queue.remove(entry)
+            if any(waiting is entry for waiting in batch.pages):  # not taken: take it back
+                batch.pages.remove(entry)
+                if not batch.pages and not batch.full.done():  # its flush has nothing to wait for
+                    batch.full.set_result(None)
                 raise
             await _ended(done)  # taken: it lands whole, or not at all, before this stops
             raise
 
     def _go_if_complete(self) -> None:
         """Let the queued batch go now if it is full, or no other page can join it."""
-        full, count = self._full, len(self._queue)
-        if full is None or full.done() or not count:
+        batch = self._forming
+        if batch is None or batch.full.done() or not batch.pages:
             return
+        full, count = batch.full, len(batch.pages)
         if count >= self._pages or (
             count >= self._running
             and self.quiet is not None
@@ -147,17 +158,18 @@ class Batcher:
 
     async def drain(self) -> None:
         """Commit what waits now and return once no batch is in flight."""
-        if self._full is not None and not self._full.done():
-            self._full.set_result(None)
+        batch = self._forming
+        if batch is not None and not batch.full.done():
+            batch.full.set_result(None)
         while self._flushes:
             await asyncio.wait(list(self._flushes))
 
-    async def _flush(self, full: asyncio.Future[None]) -> None:
-        """Wait for the window (or a full batch), then commit the pages queued by then."""
-        await asyncio.wait((full,), timeout=self._window)
-        batch, self._queue = self._queue, []
-        if self._full is full:
-            self._full = None
+    async def _flush(self, forming: _Batch) -> None:
+        """Wait for the window (or a full batch), then commit the batch's pages."""
+        await asyncio.wait((forming.full,), timeout=self._window)
+        if self._forming is forming:
+            self._forming = None
+        batch, forming.pages = forming.pages, []
         try:
             await self._commit(batch)
         finally:  # this task cancelled (the loop is closing): no waiter waits forever

@@ -12,11 +12,12 @@ A batch goes before the window ends once no other page can come in it: every job
 (`Batcher.quiet`, on follow's clock). So a few plants polling at their own phases wait for
 nothing, and a test clock that stands still while a batch waits never stalls it.
 
-If the batch fails, each of its pages is committed alone, so one plant's bad page or lost
-lease fails that plant only, with the error `commit_page` gives. A plant cancelled while its
-page waits takes the page back (not committed: its next poll asks for it again); one
-cancelled while its batch is in flight waits for the batch to end before it stops, so a
-page is always either committed with its state or asked for again.
+If the batch fails, each of its pages is committed alone, side by side, so one plant's bad
+page or lost lease fails that plant only, with the error `commit_page` gives (and a store
+whose statements all time out costs each plant one timeout, not one per page ahead of it).
+A plant cancelled while its page waits takes the page back (not committed: its next poll
+asks for it again); one cancelled while its batch is in flight waits for the batch to end
+before it stops, so a page is always either committed with its state or asked for again.
 """
 
 from __future__ import annotations
@@ -190,15 +191,19 @@ class Batcher:
                 for _, done in batch:
                     done.set_result(None)
                 return
-        for page, done in batch:
-            try:
-                await sink.commit_page(
-                    page.plant, page.endpoint, page.records, page.state, now=self._clock.now()
-                )
-            except Exception as exc:  # noqa: BLE001 - the plant's own error, raised to it
-                done.set_exception(exc)
-            else:
-                done.set_result(None)
+        # Side by side, as the plants would commit without batches: a store whose statements
+        # all time out makes each plant wait one timeout, not one per page ahead of it.
+        await asyncio.gather(*(self._commit_alone(page, done) for page, done in batch))
+
+    async def _commit_alone(self, page: PlantPage, done: asyncio.Future[None]) -> None:
+        try:
+            await self._sink.commit_page(
+                page.plant, page.endpoint, page.records, page.state, now=self._clock.now()
+            )
+        except Exception as exc:  # noqa: BLE001 - the plant's own error, raised to it
+            done.set_exception(exc)
+        else:
+            done.set_result(None)
 
 
 async def _ended(done: asyncio.Future[None]) -> None:

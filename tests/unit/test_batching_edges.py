@@ -16,7 +16,7 @@ import attrs
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.sync.batching import Batcher
 from lacecal_async.sync.core import PlantPage
-from lacecal_async.sync.store import SyncState
+from lacecal_async.sync.store import StoreUnavailableError, SyncState
 from lacecal_async.testing import FakeClock
 
 T0 = 1727827200.0
@@ -73,3 +73,50 @@ async def test_a_page_after_one_taken_back_lands_once_and_promptly() -> None:
         await batcher.drain()
     assert sorted(p for batch in sink.batches for p in batch) == ["p0", "p1", "p2", "p3"]
     assert max(len(batch) for batch in sink.batches) <= 2, sink.batches
+
+
+@attrs.define
+class StalledSink(Sink):
+    """A store that stalls every commit until `pages` commits wait, then fails them all.
+
+    As a PostgreSQL whose statements all time out: a batch retried a page at a time must
+    not make each plant wait for every other plant's timeout in turn.
+    """
+
+    pages: int = 0
+    waiting: int = 0
+    released: asyncio.Event = attrs.field(factory=asyncio.Event)
+
+    async def commit_page(
+        self,
+        plant: str,
+        endpoint: Endpoint,
+        records: Sequence[object],
+        state: SyncState,
+        *,
+        now: float,
+    ) -> None:
+        del plant, endpoint, records, state, now
+        self.waiting += 1
+        if self.waiting >= self.pages:
+            self.released.set()
+        await self.released.wait()
+        raise StoreUnavailableError("statement timeout")
+
+    async def commit_pages(self, batch: Sequence[PlantPage], *, now: float) -> None:
+        del batch, now
+        await asyncio.sleep(0)
+        raise StoreUnavailableError("statement timeout")
+
+
+async def test_a_failed_batch_retries_its_pages_side_by_side() -> None:
+    sink = StalledSink(pages=6)
+    batcher = Batcher(sink, FakeClock(T0), window=0.2, pages=6)
+    plants = [asyncio.create_task(batcher.commit(_page(f"p{i}"))) for i in range(6)]
+    # One page at a time, the first waits for the rest, which never come.
+    ended, _ = await asyncio.wait(plants, timeout=10)
+    sink.released.set()  # never leave a commit stalled behind the test
+    got = await asyncio.gather(*plants, return_exceptions=True)
+    await batcher.drain()
+    assert len(ended) == len(plants)
+    assert all(isinstance(error, StoreUnavailableError) for error in got), got

@@ -54,7 +54,7 @@ def _held(store: Any, hold: asyncio.Event, batches: list[list[PlantPage]]) -> No
     store.commit_pages = commit_pages
 
 
-@pytest.mark.parametrize("how", ["client.close", "cancel"])
+@pytest.mark.parametrize("how", ["client.close", "cancel", "cancel twice"])
 async def test_follow_stopped_under_a_held_batch_ends_and_loses_nothing(
     store_kind: StoreKind, tmp_path: Path, how: str
 ) -> None:
@@ -69,6 +69,7 @@ async def test_follow_stopped_under_a_held_batch_ends_and_loses_nothing(
         async with store_kind.make() as store:
             client = LacecalClient(base_url=server.base_url, rate_limit=(100, 1.0))
             hold, batches = asyncio.Event(), list[list[PlantPage]]()
+            returned_while_held = False
             task = asyncio.create_task(
                 follow(
                     client,
@@ -87,11 +88,15 @@ async def test_follow_stopped_under_a_held_batch_ends_and_loses_nothing(
                 clock.advance(PERIOD)  # every plant polls: a batch comes, and is held
                 await wait_until(lambda: bool(batches) or task.done())
                 assert not task.done()
-                if how == "cancel":
-                    task.cancel()
-                else:
+                if how == "client.close":
                     await client.close()
+                else:
+                    task.cancel()
                 await asyncio.sleep(0.05)
+                if how == "cancel twice":  # impatient: a second cancel while follow stops
+                    task.cancel()
+                    await asyncio.sleep(0.05)
+                    returned_while_held = task.done()
                 hold.set()
                 async with asyncio.timeout(30):  # promptly: far below a test's deadline
                     with contextlib.suppress(asyncio.CancelledError, LacecalClosedError):
@@ -102,6 +107,8 @@ async def test_follow_stopped_under_a_held_batch_ends_and_loses_nothing(
                 with contextlib.suppress(BaseException):
                     await task
                 await client.close()
+            if how == "cancel twice":
+                assert not returned_while_held
             for page in batches[0]:
                 assert await store.state(page.plant, page.endpoint) == page.state
         async with (

@@ -40,7 +40,7 @@ _log = logging.getLogger("lacecal_async.sync")
 
 #: How long [real s] the first page of a batch waits for others.
 WINDOW = 0.05
-#: A batch is committed at once when it holds this many pages.
+#: A batch holds at most this many pages, and is committed at once when it does.
 PAGES = 128
 #: Pages of at most this many records are batched (a steady poll's); larger ones (a
 #: catch-up's full pages) are committed alone, without waiting.

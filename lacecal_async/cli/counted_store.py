@@ -70,16 +70,17 @@ class CountedPostgresStore(PostgresStore):
         now: float,
         worker: str | None = None,
     ) -> None:
-        """`PostgresStore.commit_page`, then the listener."""
-        await super().commit_page(plant, endpoint, records, state, now=now, worker=worker)
-        self.listener(plant, endpoint, len(records), state)
+        """`PostgresStore.commit_page`, then the listener (told even if cancelled meanwhile)."""
+        page = PlantPage(plant, endpoint, records, state)
+        job = super().commit_page(plant, endpoint, records, state, now=now, worker=worker)
+        await _landed(job, lambda: _tell(self.listener, [page]))
 
     async def commit_pages(
         self, batch: Sequence[PlantPage], *, now: float, worker: str | None = None
     ) -> None:
-        """`PostgresStore.commit_pages`, then the listener of each page."""
-        await super().commit_pages(batch, now=now, worker=worker)
-        _tell(self.listener, batch)
+        """`PostgresStore.commit_pages`, then the listener of each page (as `commit_page`)."""
+        job = super().commit_pages(batch, now=now, worker=worker)
+        await _landed(job, lambda: _tell(self.listener, batch))
 
 
 def _tell(listener: CommitListener, pages: Iterable[PlantPage]) -> None:
@@ -88,10 +89,10 @@ def _tell(listener: CommitListener, pages: Iterable[PlantPage]) -> None:
 
 
 async def _landed(job: Awaitable[None], tell: Callable[[], None]) -> None:
-    """Await a SQLite store's `job`, then `tell` (also if cancelled meanwhile, once it landed).
+    """Await a store's `job`, then `tell` (also if cancelled meanwhile, once it landed).
 
-    The SQLite store completes a job it started whatever its caller does: pages whose
-    caller was cancelled (Ctrl-C) while they committed are in the database, so they are told.
+    Both stores complete a job they started whatever its caller does: pages whose caller
+    was cancelled (Ctrl-C) while they committed are in the database, so they are told.
     """
     task = asyncio.ensure_future(job)
     try:

@@ -11,14 +11,15 @@ from lacecal_async import fingerprint
 from lacecal_async.cli.counted_store import counted_store
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.records import MeterRecord
-from lacecal_async.sync import SQLiteStore, SyncState
+from lacecal_async.sync import PostgresStore, SQLiteStore, SyncState
 from lacecal_async.testing import make_plants
 
 PLANT = make_plants(1, seed=82, days=1, gaps=False)[0]
 
 
-async def _stored(path: Path) -> int:
-    async with SQLiteStore(path, create=False) as store:
+async def _stored(db: str) -> int:
+    reader = PostgresStore(db, create=False) if db.startswith("postgresql://") else None
+    async with reader or SQLiteStore(Path(db), create=False) as store:
         return len(
             [
                 record
@@ -29,14 +30,21 @@ async def _stored(path: Path) -> int:
         )
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "postgres":
+        return str(request.getfixturevalue("postgres_dsn"))
+    return str(tmp_path / "sync.db")
+
+
 async def test_a_page_cancelled_while_it_commits_is_counted_if_it_committed(
-    tmp_path: Path,
+    database: str,
 ) -> None:
-    path = tmp_path / "sync.db"
     told: list[int] = []
     records = [PLANT.meter_record(PLANT.first + i * PLANT.interval) for i in range(50)]
     state = SyncState(latest=records[-1].unix_time, interval=PLANT.interval, since=PLANT.first)
-    store = counted_store(str(path), lambda _p, _e, n, _s: told.append(n), dsn=False)
+    dsn = database.startswith("postgresql://")
+    store = counted_store(database, lambda _p, _e, n, _s: told.append(n), dsn=dsn)
     async with store:
         await store.add_plant(fingerprint(PLANT.itr), "roof")
         page = asyncio.ensure_future(
@@ -46,5 +54,5 @@ async def test_a_page_cancelled_while_it_commits_is_counted_if_it_committed(
         page.cancel()
         with pytest.raises(asyncio.CancelledError):
             await page
-    # The SQLite store finishes a job it started (its docs): so must the count.
-    assert sum(told) == await _stored(path) == len(records)
+    # Both stores finish a job they started (their docs): so must the count.
+    assert sum(told) == await _stored(database) == len(records)

@@ -74,8 +74,11 @@ async def running():
                 finally:
                     await admin.close()
                 # Ready; the outer test looks at everything, then says go.
+                # Written beside, then renamed: the outer test never reads it half-written.
                 ready = Path(os.environ["LACECAL_TEST_READY"])
-                ready.write_text(str(postgres.directory))
+                partial = ready.with_name("ready.partial")
+                partial.write_text(str(postgres.directory))
+                partial.replace(ready)
                 while not ready.with_name("go").exists():
                     await asyncio.sleep(0.02)
                 yield postgres

@@ -35,7 +35,7 @@ from lacecal_async.cli.options import (
     make_client,
 )
 from lacecal_async.cli.progress import choose_mode
-from lacecal_async.cli.stores import check_db, is_dsn, make_store, store_error
+from lacecal_async.cli.stores import check_db, is_dsn, make_store, shown, store_error
 from lacecal_async.cli.sync_progress import SyncProgress
 from lacecal_async.cli.when import WHEN_HELP, parse_when
 from lacecal_async.clock import Clock, ScaledClock, SystemClock
@@ -43,6 +43,7 @@ from lacecal_async.endpoints import Endpoint
 from lacecal_async.errors import LacecalError
 from lacecal_async.itr import fingerprint
 from lacecal_async.sync import (
+    NoStoreError,
     PlantReport,
     PostgresStore,
     Store,
@@ -97,6 +98,48 @@ async def _fleet_size(db: str, plants: Sequence[SyncPlant]) -> int:
         for plant in plants:
             await store.add_plant(fingerprint(plant.itr), plant.alias)
         return len(await store.plants())
+
+
+async def _new_plants(
+    db: str, plants: Sequence[SyncPlant], endpoints: Sequence[str]
+) -> list[str] | None:
+    """Return the names of `plants` with an endpoint `db` holds no sync state for.
+
+    None: `db` holds no store this version reads as it is (none yet, or one to upgrade).
+    """
+    chosen = [Endpoint(e) for e in endpoints]
+    try:
+        async with make_store(db, create=False) as store:
+            new = []
+            for plant in plants:
+                states = [await store.state(plant.key, e) for e in chosen]
+                if any(s is None or (s.latest is None and s.since is None) for s in states):
+                    new.append(plant.name)
+            return new
+    except NoStoreError:
+        return None
+
+
+def _since(
+    args: argparse.Namespace, clock: Clock, plants: Sequence[SyncPlant], endpoints: Sequence[str]
+) -> int | None:
+    """Return ``--start``; without it, `UsageError` unless every plant resumes from DB."""
+    if args.start is not None:
+        return parse_when(args.start, now=clock.now)
+    db = args.db
+    new = asyncio.run(_new_plants(db, plants, endpoints))
+    if new is None:
+        raise UsageError(
+            f"--start is needed: {shown(db)} holds no store this version reads as it is "
+            "(none yet, or one to upgrade), so every plant is new to it"
+        )
+    if new:
+        listed = ", ".join(new[:5]) + (f" and {len(new) - 5} more" if len(new) > 5 else "")
+        raise UsageError(
+            f"--start is needed: {len(new)} of {len(plants)} plants are new to {shown(db)} "
+            f"(no sync state): {listed}"
+        )
+    return None
 
 
 async def _no_plain_follow(db: str) -> None:
@@ -160,7 +203,7 @@ async def _plan(
     store: Store,
     plants: Sequence[SyncPlant],
     endpoints: Sequence[str],
-    since: int,
+    since: int | None,
     progress: SyncProgress,
 ) -> None:
     """Tell `progress` where each plant's endpoints start: their sync state, else `since`."""
@@ -196,7 +239,6 @@ def run(args: argparse.Namespace) -> int:
     stdin = read_stdin() if "-" in args.itr_file else None
     refs = collect_plants(args.itr, args.itr_file, stdin=stdin)
     clock = _clock(args)
-    since = parse_when(args.start, now=clock.now)
     endpoints = ("meter", "inverter") if args.endpoint == "all" else (args.endpoint,)
     lookback = parse_duration(args.lookback) if args.lookback is not None else None
     lease_ttl = _lease_ttl(args.lease_ttl)
@@ -207,6 +249,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     redact = Redactor(tuple(ref.itr for ref in refs))
     try:
+        since = _since(args, clock, plants, endpoints)
         workers = _workers(args, plants)
     except (LacecalError, ValueError, OSError) as exc:
         print(redact(f"lacecal: error: {store_error(args.db, exc)}"), file=stderr)
@@ -302,10 +345,12 @@ any case, width or spacing, is refused: exit 2). Its file is created readable by
 only (0600).
 
 --start is where a plant NEW to the database starts; a plant with sync state resumes
-after its latest stored record and --start is ignored for it. A record dated more than
-one period and 5 minutes after this machine's clock (a logger's clock glitch) is never
-stored: the records before it are, the plant fails (see lacecal status) and goes on once
-the logger is fixed; such records an older version stored are removed.
+after its latest stored record and --start is ignored for it. Without --start every plant
+must have sync state (a rerun, a daemon's restart): a new one is a usage error naming it.
+A record dated more than one period and 5 minutes after this machine's clock (a logger's
+clock glitch) is never stored: the records before it are, the plant fails (see lacecal
+status) and goes on once the logger is fixed; such records an older version stored are
+removed.
 
 Progress: on a terminal, a live table of the backfill (plants caught up, pages and records
 done of expected, an ETA from --rate: a plant's endpoints share its limit, 144 records a
@@ -369,9 +414,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     add_when_option(
         parser,
         "--start",
-        required=True,
         old="--since",
-        help="first instant for plants new to DB (ignored for plants with sync state)",
+        help="first instant for plants new to DB (needed while one is; ignored for plants "
+        "with sync state)",
     )
     add_endpoint_option(
         parser,

@@ -124,15 +124,19 @@ class SyncProgress:
         plant: str,
         endpoints: Sequence[Endpoint],
         states: Sequence[SyncState | None],
-        since: int,
+        since: int | None,
     ) -> None:
-        """Note a plant's endpoints and where each starts: its stored state, else `since`."""
+        """Note a plant's endpoints and where each starts: its stored state, else `since`.
+
+        An endpoint with neither (no ``--start``) is not planned: the engine refuses it.
+        """
         entry = self.plants.setdefault(plant, _Plant(self.names.get(plant, plant)))
         for endpoint, state in zip(endpoints, states, strict=True):
             start = None if state is None else (state.latest or state.since)
-            entry.work[endpoint] = _Backfill(
-                since if start is None else start, None if state is None else state.interval
-            )
+            first = since if start is None else start
+            if first is None:
+                continue
+            entry.work[endpoint] = _Backfill(first, None if state is None else state.interval)
         self.backfilling = self.mode == "live"
 
     # -- what happens ---------------------------------------------------------------------

@@ -93,10 +93,9 @@ def _failures(reports: Mapping[str, PlantReport], names: Mapping[str, str]) -> l
 
 
 async def _fleet_size(db: str, plants: Sequence[SyncPlant]) -> int:
-    """Add `plants` to the database and return how many it lists."""
+    """Add `plants` to the database (one transaction) and return how many it lists."""
     async with make_store(db) as store:
-        for plant in plants:
-            await store.add_plant(fingerprint(plant.itr), plant.alias)
+        await store.add_plants([(fingerprint(plant.itr), plant.alias) for plant in plants])
         return len(await store.plants())
 
 

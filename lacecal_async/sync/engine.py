@@ -835,7 +835,10 @@ async def follow(
     chosen, endpoints = sync_plants(plants), _endpoints(endpoints)
     ctx = _context(client, store, endpoints, since, clock, lookback, on_cycle)
     client.hide_identifiers(plant.itr for plant in chosen)  # held here or not: all hidden
-    async with store.following():  # one follower at a time: a second would double the polls
+    async with contextlib.AsyncExitStack() as held:
+        # One follower at a time (a second would double the polls); a database not up yet,
+        # as when the machine starts, is waited for like the rest of the start.
+        await _patiently(lambda: held.enter_async_context(store.following()), ctx)
         workers = await _patiently(
             lambda: _workers(ctx, store, chosen, endpoints, follows=True), ctx
         )

@@ -207,3 +207,28 @@ async def test_a_fleet_worker_waits_for_its_follow_hold_at_start(
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
     assert store.calls["following"] == 2
+
+
+async def test_a_plain_follow_waits_for_its_hold_at_start(
+    postgres_dsn: str, plant: Plant, make_server: ServerFactory, make_client: ClientFactory
+) -> None:
+    # A daemon started with the machine, its database not up yet: the hold on the store's
+    # one follower was taken once, and its dropped connection ended the daemon.
+    server = await make_server([plant])
+    client: LacecalClient = make_client(server.base_url)
+    cycles: list[Cycle] = []
+    store = HoldDropped(postgres_dsn)
+    store.calls = Counter()
+    async with store:
+        task = asyncio.create_task(
+            follow(client, store, [plant.itr], "meter", plant.first, on_cycle=cycles.append)
+        )
+        try:
+            await wait_until(lambda: bool(cycles) or task.done())
+            assert not task.done(), task.exception()
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    assert store.calls["following"] == 2
+    assert cycles[0].error is None
+    assert cycles[0].latest is not None

@@ -17,7 +17,7 @@ from lacecal_async import LacecalClient, fingerprint
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.sync import Cycle, PostgresStore, Store, follow, follow_fleet
 from lacecal_async.testing import FakeLacecalServer, Faults, Plant
-from tests.support.checks import wait_until
+from tests.support.checks import first_cycle, wait_until
 from tests.support.fixtures import ClientFactory, ServerFactory
 from tests.support.store_kinds import StoreKind
 
@@ -28,19 +28,11 @@ def _listings(server: FakeLacecalServer, plant: Plant) -> int:
 
 async def _follow_one_cycle(client: LacecalClient, store: Store, plant: Plant) -> Cycle:
     """Follow `plant`'s inverters until its first cycle is reported; return that cycle."""
-    cycles: list[Cycle] = []
-    task = asyncio.create_task(
-        follow(
-            client, store, [(plant.itr, "roof")], "inverter", plant.first, on_cycle=cycles.append
+    return await first_cycle(
+        lambda on_cycle: follow(
+            client, store, [(plant.itr, "roof")], "inverter", plant.first, on_cycle=on_cycle
         )
     )
-    try:
-        await wait_until(lambda: bool(cycles) or task.done())
-        assert not task.done(), task.exception()
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-    return cycles[0]
 
 
 async def test_a_restarted_follow_refreshes_the_inverter_list_when_due_not_at_once(

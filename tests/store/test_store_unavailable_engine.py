@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -30,7 +30,7 @@ from lacecal_async.sync import (
 )
 from lacecal_async.tables import INVERTER_LIST
 from lacecal_async.testing import Plant
-from tests.support.checks import wait_until
+from tests.support.checks import first_cycle, wait_until
 from tests.support.fixtures import ClientFactory, ServerFactory
 from tests.support.lease_worker import measured_ttl
 
@@ -180,55 +180,32 @@ async def test_a_fleet_worker_waits_out_a_store_unavailable_mid_round(
     assert any(e.kind == "took" and e.plants == ("roof",) for e in events)
 
 
-async def test_a_fleet_worker_waits_for_its_follow_hold_at_start(
-    postgres_dsn: str, plant: Plant, make_server: ServerFactory, make_client: ClientFactory
+@pytest.mark.parametrize("fleet", [False, True], ids=["follow", "follow_fleet"])
+async def test_a_follower_waits_for_its_hold_at_start(
+    postgres_dsn: str,
+    plant: Plant,
+    make_server: ServerFactory,
+    make_client: ClientFactory,
+    *,
+    fleet: bool,
 ) -> None:
+    # A daemon started with the machine, its database not up yet: a plain follow took the
+    # hold on the store's one follower once, and its dropped connection ended the daemon.
     server = await make_server([plant])
     client: LacecalClient = make_client(server.base_url)
-    events: list[FleetEvent] = []
     store = HoldDropped(postgres_dsn)
     store.calls = Counter()
-    async with store:
-        task = asyncio.create_task(
-            follow_fleet(
-                client,
-                store,
-                [(plant.itr, "roof")],
-                "meter",
-                plant.first,
-                handover_wait=0.0,
-                on_fleet=events.append,
+
+    def follows(on_cycle: Callable[[Cycle], object]) -> Awaitable[None]:
+        if fleet:
+            plants = [(plant.itr, "roof")]
+            return follow_fleet(
+                client, store, plants, "meter", plant.first, handover_wait=0.0, on_cycle=on_cycle
             )
-        )
-        try:
-            await wait_until(lambda: any(e.kind == "took" for e in events) or task.done())
-            assert not task.done(), task.exception()
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-    assert store.calls["following"] == 2
+        return follow(client, store, [plant.itr], "meter", plant.first, on_cycle=on_cycle)
 
-
-async def test_a_plain_follow_waits_for_its_hold_at_start(
-    postgres_dsn: str, plant: Plant, make_server: ServerFactory, make_client: ClientFactory
-) -> None:
-    # A daemon started with the machine, its database not up yet: the hold on the store's
-    # one follower was taken once, and its dropped connection ended the daemon.
-    server = await make_server([plant])
-    client: LacecalClient = make_client(server.base_url)
-    cycles: list[Cycle] = []
-    store = HoldDropped(postgres_dsn)
-    store.calls = Counter()
     async with store:
-        task = asyncio.create_task(
-            follow(client, store, [plant.itr], "meter", plant.first, on_cycle=cycles.append)
-        )
-        try:
-            await wait_until(lambda: bool(cycles) or task.done())
-            assert not task.done(), task.exception()
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        cycle = await first_cycle(follows)
     assert store.calls["following"] == 2
-    assert cycles[0].error is None
-    assert cycles[0].latest is not None
+    assert cycle.error is None
+    assert cycle.latest is not None

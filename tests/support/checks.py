@@ -11,11 +11,12 @@ import html
 import logging
 import re
 import urllib.parse
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import aiohttp
 
+from lacecal_async.sync import Cycle
 from lacecal_async.testing import FakeLacecalServer
 
 #: How long a wait for a condition may take before the test fails [s]. Only a failing test
@@ -28,6 +29,23 @@ async def wait_until(predicate: Callable[[], bool], *, deadline: float = DEADLIN
     async with asyncio.timeout(deadline):
         while not predicate():  # noqa: ASYNC110 - the state lives in another object's counters
             await asyncio.sleep(0.002)
+
+
+async def first_cycle(follows: Callable[[Callable[[Cycle], object]], Awaitable[object]]) -> Cycle:
+    """Run ``follows(on_cycle)`` (a `follow`) until it reports a cycle; return that cycle.
+
+    The follow is cancelled then; a follow that ended before its first cycle fails the test
+    with what ended it.
+    """
+    cycles: list[Cycle] = []
+    task = asyncio.ensure_future(follows(cycles.append))
+    try:
+        await wait_until(lambda: bool(cycles) or task.done())
+        assert not task.done(), task.exception()
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    return cycles[0]
 
 
 def exception_chain(exc: BaseException) -> list[BaseException]:

@@ -33,8 +33,16 @@ class Interrupted:
         return 128 + self.signum
 
 
-def run_interruptible(work: Callable[[], Awaitable[T]]) -> T | Interrupted:
-    """Run ``work()`` in a fresh event loop; return its result, or `Interrupted`."""
+def run_interruptible(
+    work: Callable[[], Awaitable[T]], *, stay_stopping: bool = False
+) -> T | Interrupted:
+    """Run ``work()`` in a fresh event loop; return its result, or `Interrupted`.
+
+    `stay_stopping`: once a signal stopped the work, SIGTERM stays ignored for the rest of
+    the process (for a ``--workers`` child, whose supervisor forwards the signal its whole
+    group was sent, maybe late on a busy machine: it must not kill the child on its way
+    out). Otherwise SIGTERM is as it was before, for a caller that goes on.
+    """
 
     async def guarded() -> T | Interrupted:
         loop = asyncio.get_running_loop()
@@ -66,7 +74,7 @@ def run_interruptible(work: Callable[[], Awaitable[T]]) -> T | Interrupted:
             for signum in _SIGNALS:
                 with contextlib.suppress(NotImplementedError):
                     loop.remove_signal_handler(signum)
-            if caught and previous is not None:  # stopped: SIGTERM as it was before
+            if caught and previous is not None and not stay_stopping:  # as it was before
                 signal.signal(signal.SIGTERM, previous)
 
     return asyncio.run(guarded())

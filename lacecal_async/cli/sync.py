@@ -255,7 +255,8 @@ def run(args: argparse.Namespace) -> int:
         return 1
     if workers > 1:
         return run_workers(args.argv, workers, stdin=stdin)
-    watch_parent(min(max(lease_ttl / 3, 0.1), 1.0))  # a --workers child: leave with the parent
+    # A --workers child: leave with the parent, and stay stopping once signalled.
+    child = watch_parent(min(max(lease_ttl / 3, 0.1), 1.0))
     progress = _progress(args, plants, redact, clock)
     worker = worker_id()
     fleet = is_dsn(args.db) and args.follow
@@ -309,7 +310,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         with bulk_gc(), library_logs(progress.log, verbose=args.verbose):
-            outcome = run_interruptible(work)
+            outcome = run_interruptible(work, stay_stopping=child)
     except (LacecalError, ValueError, OSError) as exc:
         progress.stopped(interrupted=True)
         progress.log(f"lacecal: error: {store_error(args.db, exc)}")

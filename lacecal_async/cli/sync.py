@@ -53,6 +53,7 @@ from lacecal_async.sync import (
     sync,
     worker_id,
 )
+from lacecal_async.sync.fleet import join
 
 __all__ = ["add_parser", "parse_duration", "run"]
 
@@ -93,9 +94,13 @@ def _failures(reports: Mapping[str, PlantReport], names: Mapping[str, str]) -> l
 
 
 async def _fleet_size(db: str, plants: Sequence[SyncPlant]) -> int:
-    """Add `plants` to the database (one transaction) and return how many it lists."""
-    async with make_store(db) as store:
-        await store.add_plants([(fingerprint(plant.itr), plant.alias) for plant in plants])
+    """Add `plants` to the database (one transaction) and return how many it lists.
+
+    As the fleet adds them (`join`): one given without an alias keeps the key it is stored
+    under (a worker knows identifiers, the store holds their aliases).
+    """
+    async with PostgresStore(db) as store:
+        await join(store, [(plant.itr, plant.alias) for plant in plants])
         return len(await store.plants())
 
 
@@ -109,9 +114,14 @@ async def _new_plants(
     chosen = [Endpoint(e) for e in endpoints]
     try:
         async with make_store(db, create=False) as store:
+            # A plant's state is under the key its fingerprint is stored with: a fleet
+            # worker given it without its alias follows it so (elsewhere the sync refuses
+            # the mismatch, saying so).
+            keys = {entry.fingerprint: entry.plant for entry in await store.plants()}
             new = []
             for plant in plants:
-                states = [await store.state(plant.key, e) for e in chosen]
+                key = keys.get(fingerprint(plant.itr), plant.key)
+                states = [await store.state(key, e) for e in chosen]
                 if any(s is None or (s.latest is None and s.since is None) for s in states):
                     new.append(plant.name)
             return new

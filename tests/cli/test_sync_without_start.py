@@ -8,6 +8,8 @@ stops before any request with a usage error naming the new plants (never an iden
 
 from __future__ import annotations
 
+import asyncio
+import signal
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,8 +17,10 @@ from pathlib import Path
 import pytest
 
 from lacecal_async.cli import main
+from lacecal_async.sync import PostgresStore
 from lacecal_async.testing import FakeLacecalServer, make_plants
 from tests.support.cli import FAST, PLANTS, START, assert_no_secret, threaded_server
+from tests.support.interrupting import main_until
 
 KNOWN, NEW = PLANTS[0], PLANTS[1]
 
@@ -118,3 +122,30 @@ def test_without_start_an_empty_postgresql_database_is_left_as_it_was(
     assert "no lacecal store in this database" in capsys.readouterr().err
     assert main([*sync_args(server, postgres_dsn, f"roof={KNOWN.itr}"), "--start", "now"]) == 0
     assert main(sync_args(server, postgres_dsn, f"roof={KNOWN.itr}")) == 0
+
+
+@pytest.mark.parametrize("start", [["--start", str(START)], []], ids=["start", "no-start"])
+def test_a_fleet_worker_given_a_bare_identifier_of_an_aliased_plant_follows_it(
+    server: FakeLacecalServer,
+    postgres_dsn: str,
+    start: list[str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The fleet's way: the store holds aliases, each worker only identifiers (LACECAL_ITR).
+    assert main([*sync_args(server, postgres_dsn, f"roof={KNOWN.itr}"), "--start", str(START)]) == 0
+    capsys.readouterr()
+    before = server.stats(KNOWN.itr).requests
+    argv = [*sync_args(server, postgres_dsn, KNOWN.itr), *start, "--follow", "--lease-ttl", "1s"]
+    code = main_until(
+        argv, lambda: server.stats(KNOWN.itr).requests > before, signum=signal.SIGTERM
+    )
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert server.stats(KNOWN.itr).requests > before, err
+    assert_no_secret(err, [KNOWN.itr])
+
+    async def plants() -> list[str]:
+        async with PostgresStore(postgres_dsn, create=False) as store:
+            return [entry.plant for entry in await store.plants()]
+
+    assert asyncio.run(plants()) == ["roof"]  # still under its alias, nothing added

@@ -46,6 +46,7 @@ from lacecal_async.sync import (
     NoStoreError,
     PlantReport,
     PostgresStore,
+    SQLiteStore,
     Store,
     SyncPlant,
     follow,
@@ -109,24 +110,34 @@ async def _new_plants(
 ) -> list[str] | None:
     """Return the names of `plants` with an endpoint `db` holds no sync state for.
 
-    None: `db` holds no store this version reads as it is (none yet, or one to upgrade).
+    None: `db` holds no store yet. One of an older schema is upgraded first, as this sync
+    upgrades it anyway: its plants keep their state.
     """
     chosen = [Endpoint(e) for e in endpoints]
     try:
-        async with make_store(db, create=False) as store:
-            # A plant's state is under the key its fingerprint is stored with: a fleet
-            # worker given it without its alias follows it so (elsewhere the sync refuses
-            # the mismatch, saying so).
-            keys = {entry.fingerprint: entry.plant for entry in await store.plants()}
-            new = []
-            for plant in plants:
-                key = keys.get(fingerprint(plant.itr), plant.key)
-                states = [await store.state(key, e) for e in chosen]
-                if any(s is None or (s.latest is None and s.since is None) for s in states):
-                    new.append(plant.name)
-            return new
-    except NoStoreError:
-        return None
+        return await _unsynced(make_store(db, create=False), plants, chosen)
+    except NoStoreError as exc:
+        if not exc.older:
+            return None
+    return await _unsynced(make_store(db), plants, chosen)
+
+
+async def _unsynced(
+    opened: PostgresStore | SQLiteStore, plants: Sequence[SyncPlant], chosen: Sequence[Endpoint]
+) -> list[str]:
+    """Return the names of `plants` with one of the `chosen` endpoints unsynced in the store."""
+    async with opened as store:
+        # A plant's state is under the key its fingerprint is stored with: a fleet
+        # worker given it without its alias follows it so (elsewhere the sync refuses
+        # the mismatch, saying so).
+        keys = {entry.fingerprint: entry.plant for entry in await store.plants()}
+        new = []
+        for plant in plants:
+            key = keys.get(fingerprint(plant.itr), plant.key)
+            states = [await store.state(key, e) for e in chosen]
+            if any(s is None or (s.latest is None and s.since is None) for s in states):
+                new.append(plant.name)
+        return new
 
 
 def _since(
@@ -139,8 +150,8 @@ def _since(
     new = asyncio.run(_new_plants(db, plants, endpoints))
     if new is None:
         raise UsageError(
-            f"--start is needed: {shown(db)} holds no store this version reads as it is "
-            "(none yet, or one to upgrade), so every plant is new to it"
+            f"--start is needed: {shown(db)} holds no lacecal store yet, so every plant is "
+            "new to it"
         )
     if new:
         listed = ", ".join(new[:5]) + (f" and {len(new) - 5} more" if len(new) > 5 else "")

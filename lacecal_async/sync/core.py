@@ -407,7 +407,8 @@ def check_version(where: str, version: int, target: int, *, create: bool, empty:
             f"{where}: schema version {version} is older than this lacecal_async's "
             f"({target}); run `lacecal sync` to upgrade it"
             if version
-            else f"{where}: {empty}; `lacecal sync` creates one"
+            else f"{where}: {empty}; `lacecal sync` creates one",
+            older=bool(version),
         )
 
 

@@ -107,8 +107,7 @@ def test_without_start_a_missing_sqlite_file_is_neither_created_nor_synced(
     db = tmp_path / "new.db"
     assert main(sync_args(server, str(db), KNOWN.itr)) == 2
     err = capsys.readouterr().err
-    assert f"--start is needed: {db} holds no store this version reads as it is" in err, err
-    assert "every plant is new to it" in err
+    assert f"--start is needed: {db} holds no lacecal store yet, so every plant is new" in err
     assert not db.exists()
 
 
@@ -149,3 +148,28 @@ def test_a_fleet_worker_given_a_bare_identifier_of_an_aliased_plant_follows_it(
             return [entry.plant for entry in await store.plants()]
 
     assert asyncio.run(plants()) == ["roof"]  # still under its alias, nothing added
+
+
+def test_known_plants_in_an_older_store_resume_without_start(
+    server: FakeLacecalServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A systemd unit that dropped --start, after a package upgrade: its store is older.
+    db = tmp_path / "plants.db"
+    first = sync_args(server, str(db), f"roof={KNOWN.itr}")
+    assert main([*first, "--start", str(START)]) == 0
+    counts = stored(db)
+    with sqlite3.connect(db) as connection:  # back to schema 1, as an older version made it
+        connection.execute("DROP TABLE inventory_state")
+        for column in ("future_record", "future_seen_at", "future_removed"):
+            connection.execute(f"ALTER TABLE sync_state DROP COLUMN {column}")
+        connection.execute("PRAGMA user_version = 1")
+    connection.close()
+    capsys.readouterr()
+    assert main(first) == 0, capsys.readouterr().err
+    assert stored(db) == counts
+    with sqlite3.connect(db) as connection:
+        assert connection.execute("PRAGMA user_version").fetchone()[0] == 2
+    connection.close()
+    # A plant new to it is refused as new, not as the store's.
+    assert main(sync_args(server, str(db), f"roof={KNOWN.itr}", NEW.itr)) == 2
+    assert "1 of 2 plants are new to" in capsys.readouterr().err

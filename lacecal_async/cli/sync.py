@@ -140,13 +140,8 @@ async def _unsynced(
         return new
 
 
-def _since(
-    args: argparse.Namespace, clock: Clock, plants: Sequence[SyncPlant], endpoints: Sequence[str]
-) -> int | None:
-    """Return ``--start``; without it, `UsageError` unless every plant resumes from DB."""
-    if args.start is not None:
-        return parse_when(args.start, now=clock.now)
-    db = args.db
+def _check_resumes(db: str, plants: Sequence[SyncPlant], endpoints: Sequence[str]) -> None:
+    """Without ``--start``: `UsageError` unless every plant resumes from `db`."""
     new = asyncio.run(_new_plants(db, plants, endpoints))
     if new is None:
         raise UsageError(
@@ -159,7 +154,6 @@ def _since(
             f"--start is needed: {len(new)} of {len(plants)} plants are new to {shown(db)} "
             f"(no sync state): {listed}"
         )
-    return None
 
 
 async def _no_plain_follow(db: str) -> None:
@@ -168,12 +162,8 @@ async def _no_plain_follow(db: str) -> None:
         pass
 
 
-def _workers(args: argparse.Namespace, plants: Sequence[SyncPlant]) -> int:
-    """Return how many worker processes to run (checking ``--workers``).
-
-    For more than one, a plain `follow` holding the database is refused here, once, not
-    by each worker process, restarted again and again (`StoreInUseError`).
-    """
+def _check_workers(args: argparse.Namespace) -> None:
+    """Check ``--workers`` (usage errors, before the database is read)."""
     workers: int | None = args.workers
     if workers is not None:
         check_workers(workers)
@@ -185,6 +175,15 @@ def _workers(args: argparse.Namespace, plants: Sequence[SyncPlant]) -> int:
             )
         if not args.follow:
             raise UsageError("--workers needs --follow (workers share plants by leases)")
+
+
+def _workers(args: argparse.Namespace, plants: Sequence[SyncPlant]) -> int:
+    """Return how many worker processes to run (`_check_workers` checked ``--workers``).
+
+    For more than one, a plain `follow` holding the database is refused here, once, not
+    by each worker process, restarted again and again (`StoreInUseError`).
+    """
+    workers: int | None = args.workers
     if workers is None:
         if not (is_dsn(args.db) and args.follow):
             return 1
@@ -192,6 +191,18 @@ def _workers(args: argparse.Namespace, plants: Sequence[SyncPlant]) -> int:
     if workers > 1:
         asyncio.run(_no_plain_follow(args.db))
     return workers
+
+
+def _options(args: argparse.Namespace, clock: Clock) -> tuple[int | None, float | None, float]:
+    """Return ``--start``, ``--lookback`` and ``--lease-ttl``, checking ``--workers`` too.
+
+    Usage errors all, before the database is read.
+    """
+    since = None if args.start is None else parse_when(args.start, now=clock.now)
+    lookback = parse_duration(args.lookback) if args.lookback is not None else None
+    lease_ttl = _lease_ttl(args.lease_ttl)
+    _check_workers(args)
+    return since, lookback, lease_ttl
 
 
 def _lease_ttl(text: str) -> float:
@@ -259,9 +270,8 @@ def run(args: argparse.Namespace) -> int:
     stdin = read_stdin() if "-" in args.itr_file else None
     refs = collect_plants(args.itr, args.itr_file, stdin=stdin)
     clock = _clock(args)
+    since, lookback, lease_ttl = _options(args, clock)
     endpoints = ("meter", "inverter") if args.endpoint == "all" else (args.endpoint,)
-    lookback = parse_duration(args.lookback) if args.lookback is not None else None
-    lease_ttl = _lease_ttl(args.lease_ttl)
     try:
         plants = [SyncPlant(ref.itr, ref.alias) for ref in refs]
         names = {plant.key: plant.name for plant in plants}
@@ -269,7 +279,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     redact = Redactor(tuple(ref.itr for ref in refs))
     try:
-        since = _since(args, clock, plants, endpoints)
+        if since is None:
+            _check_resumes(args.db, plants, endpoints)
         workers = _workers(args, plants)
     except (LacecalError, ValueError, OSError) as exc:
         print(redact(f"lacecal: error: {store_error(args.db, exc)}"), file=stderr)

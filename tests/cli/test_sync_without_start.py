@@ -173,3 +173,32 @@ def test_known_plants_in_an_older_store_resume_without_start(
     # A plant new to it is refused as new, not as the store's.
     assert main(sync_args(server, str(db), f"roof={KNOWN.itr}", NEW.itr)) == 2
     assert "1 of 2 plants are new to" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--workers", "0"], "--workers is at least 1"),
+        (["--workers", "2"], "--workers needs --follow"),
+        (["--start", "soon", "--lookback", "often"], "invalid time 'soon'"),
+    ],
+)
+def test_usage_errors_come_before_the_database_is_read(
+    options: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Nothing listens on port 9: a check of the database first would fail there (exit 1).
+    dsn = "postgresql://lacecal:s3cretpass@127.0.0.1:9/fleet"
+    assert main(["sync", dsn, KNOWN.itr, "--timeout", "1", *options]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("lacecal: error: "), err
+    assert err.count("\n") == 1, err  # one line
+    assert message in err, err
+
+
+def test_workers_on_sqlite_is_refused_as_such_without_start(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "new.db"
+    assert main(["sync", str(db), KNOWN.itr, "--follow", "--workers", "2"]) == 2
+    assert "SQLite has no leases" in capsys.readouterr().err
+    assert not db.exists()

@@ -131,10 +131,11 @@ async def _unsynced(
         # worker given it without its alias follows it so (elsewhere the sync refuses
         # the mismatch, saying so).
         keys = {entry.fingerprint: entry.plant for entry in await store.plants()}
+        stored = [await store.states(e) for e in chosen]  # a query each: fleets are large
         new = []
         for plant in plants:
             key = keys.get(fingerprint(plant.itr), plant.key)
-            states = [await store.state(key, e) for e in chosen]
+            states = [by_key.get(key) for by_key in stored]
             if any(s is None or (s.latest is None and s.since is None) for s in states):
                 new.append(plant.name)
         return new

@@ -597,6 +597,23 @@ class StoreCore:
 
         return await self._call(job)
 
+    async def states(self, endpoint: Endpoint) -> dict[str, SyncState]:
+        """Return every plant's sync state for a timed endpoint, by key, in one query.
+
+        A plant without one is not in it (`state` would return None).
+        """
+        value = timed(endpoint)
+
+        async def job(db: Driver) -> dict[str, SyncState]:
+            rows = await db.fetch(
+                "SELECT plant, latest, interval_s, next_poll, failures, last_error, "
+                "last_error_at, since FROM sync_state WHERE endpoint = $1",
+                value.value,
+            )
+            return {row[0]: SyncState(*row[1:]) for row in rows}
+
+        return await self._call(job)
+
     async def _inventory_state(self, plant: str) -> SyncState | None:
         async def job(db: Driver) -> SyncState | None:
             row = await db.fetchrow(

@@ -125,19 +125,28 @@ async def _new_plants(
 async def _unsynced(
     opened: PostgresStore | SQLiteStore, plants: Sequence[SyncPlant], chosen: Sequence[Endpoint]
 ) -> list[str]:
-    """Return the names of `plants` with one of the `chosen` endpoints unsynced in the store."""
+    """Return the names of `plants` with one of the `chosen` endpoints unsynced in the store.
+
+    A plant the store holds is named with those endpoints: ``roof (inverter)``.
+    """
     async with opened as store:
         # A plant's state is under the key its fingerprint is stored with: a fleet
         # worker given it without its alias follows it so (elsewhere the sync refuses
         # the mismatch, saying so).
         keys = {entry.fingerprint: entry.plant for entry in await store.plants()}
+        registered = set(keys.values())
         stored = [await store.states(e) for e in chosen]  # a query each: fleets are large
         new = []
         for plant in plants:
             key = keys.get(fingerprint(plant.itr), plant.key)
-            states = [by_key.get(key) for by_key in stored]
-            if any(s is None or (s.latest is None and s.since is None) for s in states):
-                new.append(plant.name)
+            missing = [
+                endpoint.value
+                for endpoint, by_key in zip(chosen, stored, strict=True)
+                if (s := by_key.get(key)) is None or (s.latest is None and s.since is None)
+            ]
+            if missing:  # a plant the store holds is new to these endpoints: say which
+                listed = key in registered
+                new.append(f"{plant.name} ({', '.join(missing)})" if listed else plant.name)
         return new
 
 

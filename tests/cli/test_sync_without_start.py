@@ -202,3 +202,21 @@ def test_workers_on_sqlite_is_refused_as_such_without_start(
     assert main(["sync", str(db), KNOWN.itr, "--follow", "--workers", "2"]) == 2
     assert "SQLite has no leases" in capsys.readouterr().err
     assert not db.exists()
+
+
+def test_a_plant_new_to_an_endpoint_only_is_named_with_it(
+    server: FakeLacecalServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Meter-only so far: --endpoint all (or inverter) starts the inverters, which need --start.
+    db = tmp_path / "plants.db"
+    assert main([*sync_args(server, str(db), f"roof={KNOWN.itr}"), "--start", str(START)]) == 0
+    capsys.readouterr()
+    requests = server.stats(KNOWN.itr).requests
+    for endpoint in ("all", "inverter"):
+        argv = [*sync_args(server, str(db), f"roof={KNOWN.itr}"), "--endpoint", endpoint]
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.rstrip().endswith(
+            "1 of 1 plants are new to " + f"{db} (no sync state): roof (inverter)"
+        ), err
+    assert server.stats(KNOWN.itr).requests == requests

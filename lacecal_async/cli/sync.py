@@ -150,19 +150,28 @@ async def _unsynced(
         return new
 
 
-def _check_resumes(db: str, plants: Sequence[SyncPlant], endpoints: Sequence[str]) -> None:
-    """Without ``--start``: `UsageError` unless every plant resumes from `db`."""
+def _check_resumes(
+    db: str, plants: Sequence[SyncPlant], endpoints: Sequence[str], redact: Redactor
+) -> None:
+    """Without ``--start``: `UsageError` unless every plant resumes from `db`.
+
+    `redact`: DB is named in it, and its name may hold part of an identifier.
+    """
     new = asyncio.run(_new_plants(db, plants, endpoints))
     if new is None:
         raise UsageError(
-            f"--start is needed: {shown(db)} holds no lacecal store yet, so every plant is "
-            "new to it"
+            redact(
+                f"--start is needed: {shown(db)} holds no lacecal store yet, so every plant "
+                "is new to it"
+            )
         )
     if new:
         listed = ", ".join(new[:5]) + (f" and {len(new) - 5} more" if len(new) > 5 else "")
         raise UsageError(
-            f"--start is needed: {len(new)} of {len(plants)} plants are new to {shown(db)} "
-            f"(no sync state): {listed}"
+            redact(
+                f"--start is needed: {len(new)} of {len(plants)} plants are new to "
+                f"{shown(db)} (no sync state): {listed}"
+            )
         )
 
 
@@ -290,7 +299,7 @@ def run(args: argparse.Namespace) -> int:
     redact = Redactor(tuple(ref.itr for ref in refs))
     try:
         if since is None:
-            _check_resumes(args.db, plants, endpoints)
+            _check_resumes(args.db, plants, endpoints, redact)
         workers = _workers(args, plants)
     except (LacecalError, ValueError, OSError) as exc:
         print(redact(f"lacecal: error: {store_error(args.db, exc)}"), file=stderr)

@@ -220,3 +220,17 @@ def test_a_plant_new_to_an_endpoint_only_is_named_with_it(
             "1 of 1 plants are new to " + f"{db} (no sync state): roof (inverter)"
         ), err
     assert server.stats(KNOWN.itr).requests == requests
+
+
+def test_the_database_named_in_the_error_shows_no_part_of_an_identifier(
+    server: FakeLacecalServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A file named after a plant: 8 characters of an identifier are hidden, as elsewhere.
+    db = tmp_path / f"plant-{NEW.itr[3:12].lower()}.db"
+    assert main(sync_args(server, str(db), NEW.itr)) == 2  # no store yet
+    assert main([*sync_args(server, str(db), f"roof={KNOWN.itr}"), "--start", str(START)]) == 0
+    assert main(sync_args(server, str(db), f"roof={KNOWN.itr}", NEW.itr)) == 2  # a new plant
+    err = capsys.readouterr().err
+    assert err.count("--start is needed: ") == 2, err
+    for part in (NEW.itr[i : i + 8].lower() for i in range(len(NEW.itr) - 7)):
+        assert part not in err.lower(), err

@@ -46,6 +46,7 @@ from lacecal_async.sync import (
     NoStoreError,
     PlantReport,
     PostgresStore,
+    SQLiteStore,
     Store,
     SyncPlant,
     follow,
@@ -53,6 +54,7 @@ from lacecal_async.sync import (
     sync,
     worker_id,
 )
+from lacecal_async.sync.fleet import join
 
 __all__ = ["add_parser", "parse_duration", "run"]
 
@@ -93,9 +95,13 @@ def _failures(reports: Mapping[str, PlantReport], names: Mapping[str, str]) -> l
 
 
 async def _fleet_size(db: str, plants: Sequence[SyncPlant]) -> int:
-    """Add `plants` to the database (one transaction) and return how many it lists."""
-    async with make_store(db) as store:
-        await store.add_plants([(fingerprint(plant.itr), plant.alias) for plant in plants])
+    """Add `plants` to the database (one transaction) and return how many it lists.
+
+    As the fleet adds them (`join`): one given without an alias keeps the key it is stored
+    under (a worker knows identifiers, the store holds their aliases).
+    """
+    async with PostgresStore(db) as store:
+        await join(store, [(plant.itr, plant.alias) for plant in plants])
         return len(await store.plants())
 
 
@@ -104,41 +110,69 @@ async def _new_plants(
 ) -> list[str] | None:
     """Return the names of `plants` with an endpoint `db` holds no sync state for.
 
-    None: `db` holds no store this version reads as it is (none yet, or one to upgrade).
+    None: `db` holds no store yet. One of an older schema is upgraded first, as this sync
+    upgrades it anyway: its plants keep their state.
     """
     chosen = [Endpoint(e) for e in endpoints]
     try:
-        async with make_store(db, create=False) as store:
-            new = []
-            for plant in plants:
-                states = [await store.state(plant.key, e) for e in chosen]
-                if any(s is None or (s.latest is None and s.since is None) for s in states):
-                    new.append(plant.name)
-            return new
-    except NoStoreError:
-        return None
+        return await _unsynced(make_store(db, create=False), plants, chosen)
+    except NoStoreError as exc:
+        if not exc.older:
+            return None
+    return await _unsynced(make_store(db), plants, chosen)
 
 
-def _since(
-    args: argparse.Namespace, clock: Clock, plants: Sequence[SyncPlant], endpoints: Sequence[str]
-) -> int | None:
-    """Return ``--start``; without it, `UsageError` unless every plant resumes from DB."""
-    if args.start is not None:
-        return parse_when(args.start, now=clock.now)
-    db = args.db
+async def _unsynced(
+    opened: PostgresStore | SQLiteStore, plants: Sequence[SyncPlant], chosen: Sequence[Endpoint]
+) -> list[str]:
+    """Return the names of `plants` with one of the `chosen` endpoints unsynced in the store.
+
+    A plant the store holds is named with those endpoints: ``roof (inverter)``.
+    """
+    async with opened as store:
+        # A plant's state is under the key its fingerprint is stored with: a fleet
+        # worker given it without its alias follows it so (elsewhere the sync refuses
+        # the mismatch, saying so).
+        keys = {entry.fingerprint: entry.plant for entry in await store.plants()}
+        registered = set(keys.values())
+        stored = [await store.states(e) for e in chosen]  # a query each: fleets are large
+        new = []
+        for plant in plants:
+            key = keys.get(fingerprint(plant.itr), plant.key)
+            missing = [
+                endpoint.value
+                for endpoint, by_key in zip(chosen, stored, strict=True)
+                if (s := by_key.get(key)) is None or (s.latest is None and s.since is None)
+            ]
+            if missing:  # a plant the store holds is new to these endpoints: say which
+                listed = key in registered
+                new.append(f"{plant.name} ({', '.join(missing)})" if listed else plant.name)
+        return new
+
+
+def _check_resumes(
+    db: str, plants: Sequence[SyncPlant], endpoints: Sequence[str], redact: Redactor
+) -> None:
+    """Without ``--start``: `UsageError` unless every plant resumes from `db`.
+
+    `redact`: DB is named in it, and its name may hold part of an identifier.
+    """
     new = asyncio.run(_new_plants(db, plants, endpoints))
     if new is None:
         raise UsageError(
-            f"--start is needed: {shown(db)} holds no store this version reads as it is "
-            "(none yet, or one to upgrade), so every plant is new to it"
+            redact(
+                f"--start is needed: {shown(db)} holds no lacecal store yet, so every plant "
+                "is new to it"
+            )
         )
     if new:
         listed = ", ".join(new[:5]) + (f" and {len(new) - 5} more" if len(new) > 5 else "")
         raise UsageError(
-            f"--start is needed: {len(new)} of {len(plants)} plants are new to {shown(db)} "
-            f"(no sync state): {listed}"
+            redact(
+                f"--start is needed: {len(new)} of {len(plants)} plants are new to "
+                f"{shown(db)} (no sync state): {listed}"
+            )
         )
-    return None
 
 
 async def _no_plain_follow(db: str) -> None:
@@ -147,12 +181,8 @@ async def _no_plain_follow(db: str) -> None:
         pass
 
 
-def _workers(args: argparse.Namespace, plants: Sequence[SyncPlant]) -> int:
-    """Return how many worker processes to run (checking ``--workers``).
-
-    For more than one, a plain `follow` holding the database is refused here, once, not
-    by each worker process, restarted again and again (`StoreInUseError`).
-    """
+def _check_workers(args: argparse.Namespace) -> None:
+    """Check ``--workers`` (usage errors, before the database is read)."""
     workers: int | None = args.workers
     if workers is not None:
         check_workers(workers)
@@ -164,6 +194,15 @@ def _workers(args: argparse.Namespace, plants: Sequence[SyncPlant]) -> int:
             )
         if not args.follow:
             raise UsageError("--workers needs --follow (workers share plants by leases)")
+
+
+def _workers(args: argparse.Namespace, plants: Sequence[SyncPlant]) -> int:
+    """Return how many worker processes to run (`_check_workers` checked ``--workers``).
+
+    For more than one, a plain `follow` holding the database is refused here, once, not
+    by each worker process, restarted again and again (`StoreInUseError`).
+    """
+    workers: int | None = args.workers
     if workers is None:
         if not (is_dsn(args.db) and args.follow):
             return 1
@@ -171,6 +210,18 @@ def _workers(args: argparse.Namespace, plants: Sequence[SyncPlant]) -> int:
     if workers > 1:
         asyncio.run(_no_plain_follow(args.db))
     return workers
+
+
+def _options(args: argparse.Namespace, clock: Clock) -> tuple[int | None, float | None, float]:
+    """Return ``--start``, ``--lookback`` and ``--lease-ttl``, checking ``--workers`` too.
+
+    Usage errors all, before the database is read.
+    """
+    since = None if args.start is None else parse_when(args.start, now=clock.now)
+    lookback = parse_duration(args.lookback) if args.lookback is not None else None
+    lease_ttl = _lease_ttl(args.lease_ttl)
+    _check_workers(args)
+    return since, lookback, lease_ttl
 
 
 def _lease_ttl(text: str) -> float:
@@ -238,9 +289,8 @@ def run(args: argparse.Namespace) -> int:
     stdin = read_stdin() if "-" in args.itr_file else None
     refs = collect_plants(args.itr, args.itr_file, stdin=stdin)
     clock = _clock(args)
+    since, lookback, lease_ttl = _options(args, clock)
     endpoints = ("meter", "inverter") if args.endpoint == "all" else (args.endpoint,)
-    lookback = parse_duration(args.lookback) if args.lookback is not None else None
-    lease_ttl = _lease_ttl(args.lease_ttl)
     try:
         plants = [SyncPlant(ref.itr, ref.alias) for ref in refs]
         names = {plant.key: plant.name for plant in plants}
@@ -248,7 +298,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     redact = Redactor(tuple(ref.itr for ref in refs))
     try:
-        since = _since(args, clock, plants, endpoints)
+        if since is None:
+            _check_resumes(args.db, plants, endpoints, redact)
         workers = _workers(args, plants)
     except (LacecalError, ValueError, OSError) as exc:
         print(redact(f"lacecal: error: {store_error(args.db, exc)}"), file=stderr)

@@ -407,7 +407,8 @@ def check_version(where: str, version: int, target: int, *, create: bool, empty:
             f"{where}: schema version {version} is older than this lacecal_async's "
             f"({target}); run `lacecal sync` to upgrade it"
             if version
-            else f"{where}: {empty}; `lacecal sync` creates one"
+            else f"{where}: {empty}; `lacecal sync` creates one",
+            older=bool(version),
         )
 
 
@@ -593,6 +594,23 @@ class StoreCore:
                 value.value,
             )
             return None if row is None else SyncState(*row)
+
+        return await self._call(job)
+
+    async def states(self, endpoint: Endpoint) -> dict[str, SyncState]:
+        """Return every plant's sync state for a timed endpoint, by key, in one query.
+
+        A plant without one is not in it (`state` would return None).
+        """
+        value = timed(endpoint)
+
+        async def job(db: Driver) -> dict[str, SyncState]:
+            rows = await db.fetch(
+                "SELECT plant, latest, interval_s, next_poll, failures, last_error, "
+                "last_error_at, since FROM sync_state WHERE endpoint = $1",
+                value.value,
+            )
+            return {row[0]: SyncState(*row[1:]) for row in rows}
 
         return await self._call(job)
 

@@ -94,8 +94,13 @@ class NoStoreError(StoreError):
 
     The database holds no lacecal schema (nothing, or only other applications' tables), or
     one older than this library's, which only an open that creates (``lacecal sync``) may
-    upgrade. The database is left as it was.
+    upgrade (`older`). The database is left as it was.
     """
+
+    def __init__(self, *args: object, older: bool = False) -> None:
+        super().__init__(*args)
+        #: Whether the database holds a store of an older schema (not none at all).
+        self.older = older
 
 
 @attrs.frozen

@@ -8,6 +8,8 @@ stops before any request with a usage error naming the new plants (never an iden
 
 from __future__ import annotations
 
+import asyncio
+import signal
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,8 +17,10 @@ from pathlib import Path
 import pytest
 
 from lacecal_async.cli import main
+from lacecal_async.sync import PostgresStore
 from lacecal_async.testing import FakeLacecalServer, make_plants
 from tests.support.cli import FAST, PLANTS, START, assert_no_secret, threaded_server
+from tests.support.interrupting import main_until
 
 KNOWN, NEW = PLANTS[0], PLANTS[1]
 
@@ -103,8 +107,7 @@ def test_without_start_a_missing_sqlite_file_is_neither_created_nor_synced(
     db = tmp_path / "new.db"
     assert main(sync_args(server, str(db), KNOWN.itr)) == 2
     err = capsys.readouterr().err
-    assert f"--start is needed: {db} holds no store this version reads as it is" in err, err
-    assert "every plant is new to it" in err
+    assert f"--start is needed: {db} holds no lacecal store yet, so every plant is new" in err
     assert not db.exists()
 
 
@@ -118,3 +121,116 @@ def test_without_start_an_empty_postgresql_database_is_left_as_it_was(
     assert "no lacecal store in this database" in capsys.readouterr().err
     assert main([*sync_args(server, postgres_dsn, f"roof={KNOWN.itr}"), "--start", "now"]) == 0
     assert main(sync_args(server, postgres_dsn, f"roof={KNOWN.itr}")) == 0
+
+
+@pytest.mark.parametrize("start", [["--start", str(START)], []], ids=["start", "no-start"])
+def test_a_fleet_worker_given_a_bare_identifier_of_an_aliased_plant_follows_it(
+    server: FakeLacecalServer,
+    postgres_dsn: str,
+    start: list[str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The fleet's way: the store holds aliases, each worker only identifiers (LACECAL_ITR).
+    assert main([*sync_args(server, postgres_dsn, f"roof={KNOWN.itr}"), "--start", str(START)]) == 0
+    capsys.readouterr()
+    before = server.stats(KNOWN.itr).requests
+    argv = [*sync_args(server, postgres_dsn, KNOWN.itr), *start, "--follow", "--lease-ttl", "1s"]
+    code = main_until(
+        argv, lambda: server.stats(KNOWN.itr).requests > before, signum=signal.SIGTERM
+    )
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert server.stats(KNOWN.itr).requests > before, err
+    assert_no_secret(err, [KNOWN.itr])
+
+    async def plants() -> list[str]:
+        async with PostgresStore(postgres_dsn, create=False) as store:
+            return [entry.plant for entry in await store.plants()]
+
+    assert asyncio.run(plants()) == ["roof"]  # still under its alias, nothing added
+
+
+def test_known_plants_in_an_older_store_resume_without_start(
+    server: FakeLacecalServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A systemd unit that dropped --start, after a package upgrade: its store is older.
+    db = tmp_path / "plants.db"
+    first = sync_args(server, str(db), f"roof={KNOWN.itr}")
+    assert main([*first, "--start", str(START)]) == 0
+    counts = stored(db)
+    with sqlite3.connect(db) as connection:  # back to schema 1, as an older version made it
+        connection.execute("DROP TABLE inventory_state")
+        for column in ("future_record", "future_seen_at", "future_removed"):
+            connection.execute(f"ALTER TABLE sync_state DROP COLUMN {column}")
+        connection.execute("PRAGMA user_version = 1")
+    connection.close()
+    capsys.readouterr()
+    assert main(first) == 0, capsys.readouterr().err
+    assert stored(db) == counts
+    with sqlite3.connect(db) as connection:
+        assert connection.execute("PRAGMA user_version").fetchone()[0] == 2
+    connection.close()
+    # A plant new to it is refused as new, not as the store's.
+    assert main(sync_args(server, str(db), f"roof={KNOWN.itr}", NEW.itr)) == 2
+    assert "1 of 2 plants are new to" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--workers", "0"], "--workers is at least 1"),
+        (["--workers", "2"], "--workers needs --follow"),
+        (["--start", "soon", "--lookback", "often"], "invalid time 'soon'"),
+    ],
+)
+def test_usage_errors_come_before_the_database_is_read(
+    options: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Nothing listens on port 9: a check of the database first would fail there (exit 1).
+    dsn = "postgresql://lacecal:s3cretpass@127.0.0.1:9/fleet"
+    assert main(["sync", dsn, KNOWN.itr, "--timeout", "1", *options]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("lacecal: error: "), err
+    assert err.count("\n") == 1, err  # one line
+    assert message in err, err
+
+
+def test_workers_on_sqlite_is_refused_as_such_without_start(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "new.db"
+    assert main(["sync", str(db), KNOWN.itr, "--follow", "--workers", "2"]) == 2
+    assert "SQLite has no leases" in capsys.readouterr().err
+    assert not db.exists()
+
+
+def test_a_plant_new_to_an_endpoint_only_is_named_with_it(
+    server: FakeLacecalServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Meter-only so far: --endpoint all (or inverter) starts the inverters, which need --start.
+    db = tmp_path / "plants.db"
+    assert main([*sync_args(server, str(db), f"roof={KNOWN.itr}"), "--start", str(START)]) == 0
+    capsys.readouterr()
+    requests = server.stats(KNOWN.itr).requests
+    for endpoint in ("all", "inverter"):
+        argv = [*sync_args(server, str(db), f"roof={KNOWN.itr}"), "--endpoint", endpoint]
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.rstrip().endswith(
+            "1 of 1 plants are new to " + f"{db} (no sync state): roof (inverter)"
+        ), err
+    assert server.stats(KNOWN.itr).requests == requests
+
+
+def test_the_database_named_in_the_error_shows_no_part_of_an_identifier(
+    server: FakeLacecalServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A file named after a plant: 8 characters of an identifier are hidden, as elsewhere.
+    db = tmp_path / f"plant-{NEW.itr[3:12].lower()}.db"
+    assert main(sync_args(server, str(db), NEW.itr)) == 2  # no store yet
+    assert main([*sync_args(server, str(db), f"roof={KNOWN.itr}"), "--start", str(START)]) == 0
+    assert main(sync_args(server, str(db), f"roof={KNOWN.itr}", NEW.itr)) == 2  # a new plant
+    err = capsys.readouterr().err
+    assert err.count("--start is needed: ") == 2, err
+    for part in (NEW.itr[i : i + 8].lower() for i in range(len(NEW.itr) - 7)):
+        assert part not in err.lower(), err

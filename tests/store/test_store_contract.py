@@ -16,7 +16,15 @@ import pytest
 from lacecal_async import LacecalError, fingerprint
 from lacecal_async.endpoints import Endpoint
 from lacecal_async.records import Inverter, InverterEnergy
-from lacecal_async.sync import Hole, StatusRow, Store, StoreError, SyncState
+from lacecal_async.sync import (
+    Hole,
+    PostgresStore,
+    SQLiteStore,
+    StatusRow,
+    Store,
+    StoreError,
+    SyncState,
+)
 from lacecal_async.tables import INVERTERS, PERIODS, Row, Table
 from lacecal_async.tables import METER as METER_TABLE
 from lacecal_async.testing import make_plants
@@ -383,3 +391,16 @@ async def test_no_run_of_an_identifier_reaches_the_database(store_kind: StoreKin
             assert hits == [], f"identifier runs stored: {hits}"
     # The search works: the plant keys are there.
     assert all(fingerprint(p.itr).encode() in found[-1] for p in plants)
+
+
+async def test_states_are_every_plant_s_states_of_an_endpoint(store: Store) -> None:
+    assert isinstance(store, (SQLiteStore, PostgresStore))
+    other = fingerprint(make_plants(1, seed=3)[0].itr)
+    await store.add_plant(other)
+    assert await store.states(METER) == {}
+    page = meter_pages()[0]
+    await store.commit_page(KEY, METER, page, page_state(page), now=1.0)
+    await store.record_error(other, METER, "boom", 3.0, now=2.0)
+    states = await store.states(METER)
+    assert states == {KEY: await store.state(KEY, METER), other: await store.state(other, METER)}
+    assert await store.states(INVERTER) == {}

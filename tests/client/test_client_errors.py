@@ -18,6 +18,7 @@ from lacecal_async import (
     LacecalParseError,
     LacecalRateLimitError,
     LacecalResponseError,
+    RequestDone,
 )
 from lacecal_async.client import LacecalClient
 from lacecal_async.itr import redact
@@ -150,11 +151,17 @@ async def test_a_reply_slower_than_the_timeout_is_a_connection_error(
     server: FakeLacecalServer, make_client: ClientFactory, plant: Plant
 ) -> None:
     server.set_faults(plant.itr, Faults(delay=NEVER))
-    client = make_client(server.base_url, timeout=0.1, retries=1)
+    events: list[object] = []
+    client = make_client(server.base_url, timeout=0.1, retries=1, on_event=events.append)
     with pytest.raises(LacecalConnectionError) as info:
         await client.inverters(plant.itr)
     assert "no complete reply within 0.1s" in str(info.value)
-    assert server.stats(plant.itr).requests == 2  # the timeout is retried
+    # The timeout is retried: two attempts, each ended by it with no reply. Counted by the
+    # client: the 0.1 s covers connecting too, and a busy machine may spend it all before
+    # a request reaches the server (which then counts fewer).
+    attempts = [(e.attempt, e.status, e.error) for e in events if isinstance(e, RequestDone)]
+    assert attempts == [(1, None, "LacecalConnectionError"), (2, None, "LacecalConnectionError")]
+    assert server.stats(plant.itr).requests <= 2  # nothing sent behind the client's back
     assert server.stats(plant.itr).log == []  # both given up before the server replied
     assert_secret_absent(info.value, plant.itr)
 

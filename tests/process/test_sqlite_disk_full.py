@@ -13,7 +13,6 @@ cutoff equal those of an undisturbed one-shot sync of the same plants.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import shutil
@@ -56,16 +55,17 @@ def _fill(disk: Path) -> Path:
     """Write a file on `disk` until the file system is full; return it."""
     filler = disk / "filler"
     chunk = b"\0" * 65536
-    with filler.open("wb") as out:
+    # Unbuffered: each write lands, in whole or in part, or fails; nothing waits in a buffer
+    # for the close to write. (Buffered, a chunk the last free pages took only in part left
+    # its tail in the buffer, and the close failed with ENOSPC: 1 free space in 16, which
+    # the daemon's own writes meanwhile made vary from run to run.)
+    with filler.open("wb", buffering=0) as out:
         try:
             while True:
                 out.write(chunk)
-                out.flush()
         except OSError as exc:
             if exc.errno != errno.ENOSPC:
                 raise
-            with contextlib.suppress(OSError):  # what is buffered cannot land either
-                out.truncate(out.tell())
     return filler
 
 

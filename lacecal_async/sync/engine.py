@@ -458,11 +458,19 @@ class _Worker:
         except (LacecalClosedError, StoreError):  # a lease gate's refusal included
             raise
         except LacecalError as exc:
+            # The backoff runs from the failure, not from before the request: the next try
+            # then comes the whole backoff after this one reached the server, however long
+            # this one took to get there (a busy machine, a slot of the rate limit).
+            failed = ctx.clock.now()
             self.inventory_failures += 1
             self.inventory_error = str(exc)
-            self.inventory_due = now + backoff(self.inventory_failures, interval, rng=ctx.rng)
+            self.inventory_due = failed + backoff(self.inventory_failures, interval, rng=ctx.rng)
             await ctx.store.record_error(
-                self.key, Endpoint.INVERTER_LIST, self.inventory_error, self.inventory_due, now=now
+                self.key,
+                Endpoint.INVERTER_LIST,
+                self.inventory_error,
+                self.inventory_due,
+                now=failed,
             )
             return self.inventory_error
         # Due again only once stored: a store failing now (a full disk) retries it next cycle.

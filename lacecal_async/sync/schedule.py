@@ -95,6 +95,8 @@ class Schedule:
         #: longer slept on (their order not in `_napping`) are dropped when met.
         self._nap_dues: list[tuple[float, int]] = []
         self._napping: set[int] = set()
+        #: Set by `close`: a job added after it never runs (no task is started for it).
+        self._closed = False
 
     async def __aenter__(self) -> Self:
         return self
@@ -127,7 +129,13 @@ class Schedule:
         return bool(dues) and dues[0][0] <= when
 
     def add(self, lot: Lot, due: float, stepper: Stepper, action: int) -> None:
-        """Run ``stepper.step(action)`` for `lot` once the clock reads `due`, then as it says."""
+        """Run ``stepper.step(action)`` for `lot` once the clock reads `due`, then as it says.
+
+        Once the schedule closes, nothing: a job that ends as it closes may still add one
+        (a plant's first poll schedules its repairs).
+        """
+        if self._closed:
+            return
         entry = (due, next(self._order), stepper, action, lot)
         heapq.heappush(self._heap, entry)
         self._jobs += 1
@@ -145,7 +153,12 @@ class Schedule:
                 latest.cancel()
 
     async def close(self) -> None:
-        """Cancel the pool (and so the jobs running); return once all of it has ended."""
+        """Cancel the pool (and so the jobs running); return once all of it has ended.
+
+        Jobs added meanwhile (by a job that ends) never run: before, such a job started a
+        task this did not cancel, and it waited for that task for ever.
+        """
+        self._closed = True
         for task in self._pool:
             task.cancel()
         while self._pool:

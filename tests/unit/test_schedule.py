@@ -232,3 +232,29 @@ async def test_a_stopped_lots_waiting_job_is_dropped_when_its_turn_comes() -> No
         clock.advance(10)
         await wait_until(lambda: bool(ran) and schedule.waiting == 0)
     assert ran == [("kept", T0 + 10)]
+
+
+async def test_a_job_added_while_the_schedule_closes_never_runs_nor_holds_the_close() -> None:
+    # A poll that ends as follow stops schedules its plant's repairs: before, that started
+    # a pool task `close()` never cancelled, and it waited for it for ever (a SIGTERMed
+    # daemon that never exited).
+    clock, ran = FakeClock(T0), _ran()
+    schedule = Schedule(clock, size=2)
+    lot = Lot()
+    late = Recorder(clock, "added while closing", ran)
+
+    class AddsAsItEnds(Recorder):
+        async def step(self, action: int) -> float | None:
+            try:
+                return await super().step(action)
+            finally:
+                schedule.add(lot, clock.now(), late, 0)
+
+    job = AddsAsItEnds(clock, "ending", ran)
+    job.hold = asyncio.Event()
+    schedule.add(lot, T0, job, 0)
+    await wait_until(lambda: bool(ran))
+    await asyncio.wait_for(schedule.close(), 30)
+    assert job.cancelled
+    assert schedule.tasks == 0
+    assert [name for name, _ in ran] == ["ending"]

@@ -30,7 +30,7 @@ from tests.support.checks import (
     wait_until,
 )
 from tests.support.fixtures import ClientFactory, ServerFactory
-from tests.support.scripted import STALL, ScriptFactory
+from tests.support.scripted import INVERTER_LIST_JSON, STALL, ScriptFactory
 
 DAY = 86_400
 #: A reply that never comes while a test runs (the server closes before it would) [s].
@@ -169,11 +169,16 @@ async def test_a_reply_slower_than_the_timeout_is_a_connection_error(
 async def test_the_timeout_covers_the_body_read(
     make_scripted: ScriptFactory, make_client: ClientFactory
 ) -> None:
-    scripted = await make_scripted([(STALL, {}, b'[{"id":6,')])
-    client = make_client(scripted.base_url, timeout=0.2, retries=0)
-    with pytest.raises(LacecalConnectionError, match=r"no complete reply within 0\.2s"):
+    # A first reply opens the connection, so the stalled request needs no connect: the
+    # timeout covers connecting too, and a busy machine may spend it all there (no request
+    # would arrive, and no body would be read).
+    healthy = (200, {"Content-Type": "application/json"}, INVERTER_LIST_JSON)
+    scripted = await make_scripted([healthy, (STALL, {}, b'[{"id":6,')])
+    client = make_client(scripted.base_url, timeout=1.0, retries=0)
+    assert len(await client.inverters("St4llingBodyRead")) == 1
+    with pytest.raises(LacecalConnectionError, match=r"no complete reply within 1s"):
         await client.inverters("St4llingBodyRead")
-    assert len(scripted.arrivals) == 1
+    assert len(scripted.arrivals) == 2  # the stalled reply's request did arrive
 
 
 async def test_backoff_between_retries(

@@ -6,7 +6,7 @@ PostgreSQL driver awaits asyncpg; the SQLite driver runs sqlite3 at once, so an 
 never suspends and its store runs it to the end on its own thread (`run_at_once`). What a
 database does its own way is a method a store overrides: how a page's rows reach the
 tables (`StoreCore._write_page`, `_write_rows`, `_upsert`) and who may write a plant
-(`StoreCore._fence`, a fleet's lease).
+(`StoreCore._lock_plant`, a fleet's lease).
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import urllib.parse
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, TypeAlias, TypeVar
@@ -156,10 +157,17 @@ FROM plants p
 """
 
 
-# The plant's row locked, then the worker's lease checked and key-share locked (`_fence`).
+# A transaction holding lease rows may stay idle (its process stopped, say) this long at
+# most: then the server ends its session, so its locks cannot keep the plants from the
+# other workers, which skip locked lease rows, for ever. In milliseconds, 0 < ms < 2**31.
+_IDLE_AT_MOST = "SELECT set_config('idle_in_transaction_session_timeout', $1, true)"
+# The plant's row locked, then the worker's lease checked and key-share locked, the
+# transaction's idle time bounded by what is left of the lease (`_IDLE_AT_MOST`).
 _LOCK_FENCED = (
     "SELECT (SELECT 1 FROM plants WHERE plant = $1 FOR NO KEY UPDATE), "
-    "(SELECT 1 FROM leases WHERE plant = $1 AND worker = $2 "
+    "(SELECT set_config('idle_in_transaction_session_timeout', least(greatest(ceil("
+    "1000 * extract(epoch FROM expires_at - clock_timestamp())), 1), 2147483647)::bigint::text, "
+    "true) FROM leases WHERE plant = $1 AND worker = $2 "
     "AND expires_at > clock_timestamp() FOR KEY SHARE)"
 )
 #: Per endpoint: the one statement writing a page (its tables in `table_rows.page_rows`' order).
@@ -490,29 +498,14 @@ class PostgresStore(StoreCore):
             )
         return version
 
-    async def _fence(self, db: Driver, plant: str, worker: str | None) -> None:
-        """Refuse the write unless `worker` (if given) holds an unexpired lease on `plant`.
+    async def _lock_plant(self, db: Driver, plant: str, worker: str | None) -> bool:
+        """Lock the plant's row, then check `worker`'s lease, in one round trip (`_LOCK_FENCED`).
 
         The lease row stays key-share locked until the transaction ends: a worker taking it
         (``FOR UPDATE SKIP LOCKED``) skips it meanwhile, while renewing and releasing (which
-        change no key) do not wait. Called after the plant's row is locked, so locks come in
-        one order.
-        """
-        if worker is None:
-            return
-        held = await db.fetchval(
-            "SELECT 1 FROM leases WHERE plant = $1 AND worker = $2 "
-            "AND expires_at > clock_timestamp() FOR KEY SHARE",
-            plant,
-            worker,
-        )
-        if held is None:
-            _lost(plant, worker)
-
-    async def _lock_plant(self, db: Driver, plant: str, worker: str | None) -> bool:
-        """Lock the plant's row and check `worker`'s lease in one round trip (`_LOCK_FENCED`).
-
-        The plant's row is locked first (the subqueries run in order), as `_fence` would.
+        change no key) do not wait. The plant's row is locked first (the subqueries run in
+        order), so locks come in one order. The transaction may then stay idle no longer
+        than the lease lasts: a stopped process cannot keep the plant from the fleet.
         """
         if worker is None:
             return await super()._lock_plant(db, plant, worker)
@@ -577,7 +570,7 @@ class PostgresStore(StoreCore):
         _check_lease_args(worker, ttl)
 
         async def job(conn: Driver) -> list[str]:
-            async with conn.transaction():
+            async with _idle_at_most(conn, ttl):
                 return sorted(await self._take(conn, worker, want, ttl, among))
 
         return await self._call(job)
@@ -602,7 +595,7 @@ class PostgresStore(StoreCore):
         _check_lease_args(worker, ttl)
 
         async def job(conn: Driver) -> list[str]:
-            async with conn.transaction():
+            async with _idle_at_most(conn, ttl):
                 return sorted(await self._renew(conn, worker, ttl))
 
         return await self._call(job)
@@ -626,7 +619,7 @@ class PostgresStore(StoreCore):
         """
 
         async def job(conn: Driver) -> list[str]:
-            async with conn.transaction():
+            async with _idle_at_most(conn, self.timeout):
                 # The worker's row first, as its rounds lock it (heartbeat) before its leases:
                 # a round of its own still in flight commits first (no deadlock), and the
                 # leases it took are released too.
@@ -686,7 +679,7 @@ class PostgresStore(StoreCore):
         surplus(0, 0, slack)  # checks slack before anything is written
 
         async def job(conn: Driver) -> LeaseBalance:
-            async with conn.transaction():
+            async with _idle_at_most(conn, ttl):
                 renewed = await self._renew(conn, worker, ttl)
                 plants = await conn.fetchval("SELECT count(*) FROM plants")
                 workers = len(await conn.fetch(_LIVE))
@@ -709,6 +702,14 @@ class PostgresStore(StoreCore):
             )
 
         return await self._call(job)
+
+
+@contextlib.asynccontextmanager
+async def _idle_at_most(conn: Driver, seconds: float) -> AsyncIterator[None]:
+    """Open a transaction that locks lease rows, to be idle `seconds` at most."""
+    async with conn.transaction():
+        await conn.execute(_IDLE_AT_MOST, str(min(max(math.ceil(seconds * 1000), 1), 2**31 - 1)))
+        yield
 
 
 def _lost(plant: str, worker: str) -> NoReturn:

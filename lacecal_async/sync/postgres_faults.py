@@ -33,6 +33,7 @@ def transient(exc: BaseException) -> bool:
         | errors.PostgresConnectionError
         | errors.OperatorInterventionError
         | errors.TransactionRollbackError
+        | errors.IdleInTransactionSessionTimeoutError
         | errors.InsufficientResourcesError,
     )
 

@@ -11,6 +11,15 @@ request of the stopped worker after the take-over is one it should not have sent
 
 Before the lease gate, the woken worker sent its overdue polls at once, before its first
 lease round told it the plant was gone.
+
+Where the worker stops matters to the database (`inside`):
+- between writes: stopped at a moment no transaction is open;
+- inside a write: stopped inside a page's transaction, which holds the plant's lease row
+  locked. The test holds the plant's state row while the worker writes, stops the worker
+  once its statement waits for that row, then lets the statement end: the transaction stays
+  open, idle, in a stopped process. Before the store bounded such a transaction's idle
+  time, the other worker skipped the locked lease row for ever and never took the plant
+  over (CI saw this once: "not seen within 120 s: the other worker takes the plant over").
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -92,8 +102,55 @@ async def _heartbeat(dsn: str, pid: int) -> datetime | None:
     return beat
 
 
+async def _others(conn: asyncpg.Connection[Any], where: str) -> int:
+    """How many other sessions of the database are `where` (a condition on their activity)."""
+    query = f"SELECT count(*) FROM pg_stat_activity WHERE {where} AND "  # noqa: S608
+    count: int = await conn.fetchval(
+        query + "datname = current_database() AND pid <> pg_backend_pid()"
+    )
+    return count
+
+
+async def _stopped_between_writes(dsn: str, worker: asyncio.subprocess.Process) -> None:
+    """Stop `worker` at a moment no transaction is open in the database, so none of its own."""
+    conn = await asyncpg.connect(dsn)
+    try:
+
+        async def stopped_outside() -> bool:
+            worker.send_signal(signal.SIGSTOP)
+            if await _others(conn, "xact_start IS NOT NULL"):
+                worker.send_signal(signal.SIGCONT)  # inside one: try again
+                return False
+            return True
+
+        await _until("the worker is stopped between transactions", stopped_outside)
+    finally:
+        await conn.close()
+
+
+async def _stopped_inside_a_write(dsn: str, worker: asyncio.subprocess.Process) -> None:
+    """Stop `worker` inside a page's transaction of its own: idle, its lease row locked."""
+    conn = await asyncpg.connect(dsn)
+    try:
+
+        async def state_written() -> bool:
+            return bool(await conn.fetchval("SELECT count(*) FROM sync_state"))
+
+        async def waiting() -> bool:
+            return bool(await _others(conn, "wait_event_type = 'Lock'"))
+
+        await _until("the plant has a state row", state_written)
+        async with conn.transaction():
+            await conn.execute("SELECT 1 FROM sync_state FOR UPDATE")
+            await _until("the worker's page waits for the plant's state row", waiting)
+            worker.send_signal(signal.SIGSTOP)
+    finally:
+        await conn.close()
+
+
+@pytest.mark.parametrize("inside", [False, True], ids=["between-writes", "inside-a-write"])
 async def test_a_worker_stopped_past_its_lease_sends_nothing_when_it_wakes(
-    postgres_dsn: str, tmp_path: Path
+    postgres_dsn: str, tmp_path: Path, inside: bool
 ) -> None:
     async with PostgresStore(postgres_dsn) as store:
         ttl = max(await measured_ttl(store), 1.5)
@@ -129,7 +186,8 @@ async def test_a_worker_stopped_past_its_lease_sends_nothing_when_it_wakes(
             await _until("a worker holds the plant and has fetched it", held_and_fetched)
             first = next(i for i, w in enumerate(workers) if f"-{w.pid}-" in holders[-1])
             stalled, other = workers[first], workers[1 - first]
-            stalled.send_signal(signal.SIGSTOP)
+            stop = _stopped_inside_a_write if inside else _stopped_between_writes
+            await stop(postgres_dsn, stalled)
 
             taken = 0.0
 

@@ -159,14 +159,16 @@ FROM plants p
 
 # A transaction holding lease rows may stay idle (its process stopped, say) this long at
 # most: then the server ends its session, so its locks cannot keep the plants from the
-# other workers, which skip locked lease rows, for ever. In milliseconds, 0 < ms < 2**31.
+# other workers, which skip locked lease rows, for ever. In milliseconds, 5 s at least (a
+# busy machine's pause between two statements is no stall), below 2**31.
 _IDLE_AT_MOST = "SELECT set_config('idle_in_transaction_session_timeout', $1, true)"
+_IDLE_FLOOR_MS = 5000
 # The plant's row locked, then the worker's lease checked and key-share locked, the
 # transaction's idle time bounded by what is left of the lease (`_IDLE_AT_MOST`).
 _LOCK_FENCED = (
     "SELECT (SELECT 1 FROM plants WHERE plant = $1 FOR NO KEY UPDATE), "
     "(SELECT set_config('idle_in_transaction_session_timeout', least(greatest(ceil("
-    "1000 * extract(epoch FROM expires_at - clock_timestamp())), 1), 2147483647)::bigint::text, "
+    "1000 * extract(epoch FROM expires_at - clock_timestamp())), $3), 2147483647)::bigint::text, "
     "true) FROM leases WHERE plant = $1 AND worker = $2 "
     "AND expires_at > clock_timestamp() FOR KEY SHARE)"
 )
@@ -509,7 +511,8 @@ class PostgresStore(StoreCore):
         """
         if worker is None:
             return await super()._lock_plant(db, plant, worker)
-        found, held = await db.fetchrow(_LOCK_FENCED, plant, worker) or (None, None)
+        row = await db.fetchrow(_LOCK_FENCED, plant, worker, _IDLE_FLOOR_MS)
+        found, held = row or (None, None)
         if held is None:
             _lost(plant, worker)
         return found is not None
@@ -708,7 +711,8 @@ class PostgresStore(StoreCore):
 async def _idle_at_most(conn: Driver, seconds: float) -> AsyncIterator[None]:
     """Open a transaction that locks lease rows, to be idle `seconds` at most."""
     async with conn.transaction():
-        await conn.execute(_IDLE_AT_MOST, str(min(max(math.ceil(seconds * 1000), 1), 2**31 - 1)))
+        ms = min(max(math.ceil(seconds * 1000), _IDLE_FLOOR_MS), 2**31 - 1)
+        await conn.execute(_IDLE_AT_MOST, str(ms))
         yield
 
 

@@ -47,7 +47,6 @@ from lacecal_async.sync import (
     PlantReport,
     PostgresStore,
     SQLiteStore,
-    Store,
     SyncPlant,
     follow,
     follow_fleet,
@@ -250,7 +249,7 @@ def _clock(args: argparse.Namespace) -> Clock:
 
 
 async def _plan(
-    store: Store,
+    store: PostgresStore | SQLiteStore,
     plants: Sequence[SyncPlant],
     endpoints: Sequence[str],
     since: int | None,
@@ -258,9 +257,9 @@ async def _plan(
 ) -> None:
     """Tell `progress` where each plant's endpoints start: their sync state, else `since`."""
     chosen = [Endpoint(e) for e in endpoints]
+    stored = [await store.states(e) for e in chosen]  # a query each, not one per plant
     for plant in plants:
-        states = [await store.state(plant.key, e) for e in chosen]
-        progress.plan(plant.key, chosen, states, since)
+        progress.plan(plant.key, chosen, [by_key.get(plant.key) for by_key in stored], since)
 
 
 def _progress(

@@ -299,9 +299,12 @@ class PostgresStore(StoreCore):
     #: The schema, as migrations (a subclass may append one to test an upgrade).
     migrations: ClassVar[tuple[tuple[str, ...], ...]] = POSTGRES_MIGRATIONS
     dialect: ClassVar[Dialect] = POSTGRES
-    #: Plants are added rarely: one at a time keeps `add_plant`'s checks exact.
+    #: Plants are added rarely: one at a time keeps `add_plant`'s checks exact. The lock is
+    #: waited for, so its transaction may stay idle 30 s at most (`_IDLE_AT_MOST`): a worker
+    #: stopped while adding plants does not hold every other worker's start for ever.
     _ADD_PLANT_LOCK: ClassVar[str | None] = (
-        f"SELECT pg_advisory_xact_lock({_LOCK_SPACE}, {_LOCK_PLANTS})"
+        f"SELECT pg_advisory_xact_lock({_LOCK_SPACE}, {_LOCK_PLANTS}), "
+        "set_config('idle_in_transaction_session_timeout', '30000', true)"
     )
     _PLANT_ADDED: ClassVar[tuple[str, ...]] = ("INSERT INTO leases (plant) VALUES ($1)",)
     _pool: asyncpg.Pool[Any] | None = attrs.field(init=False, default=None, repr=False)

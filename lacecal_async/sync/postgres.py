@@ -447,9 +447,15 @@ class PostgresStore(StoreCore):
     async def _migrate(self, conn: Conn) -> None:
         target, where = len(self.migrations), dsn_shown(self.dsn)
         # Read-only without `create`: PostgreSQL itself refuses any write by mistake. The
-        # lock is taken either way, so a reader waits for a migration under way.
+        # lock is taken either way, so a reader waits for a migration under way; and every
+        # open waits for it, so its transaction may stay idle 30 s at most (`_IDLE_AT_MOST`).
         async with conn.transaction(readonly=not self.create):
-            await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", _LOCK_SPACE, _LOCK_MIGRATE)
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock($1, $2), "
+                "set_config('idle_in_transaction_session_timeout', '30000', true)",
+                _LOCK_SPACE,
+                _LOCK_MIGRATE,
+            )
             if await conn.fetchval("SELECT to_regclass('schema_version') IS NOT NULL"):
                 version = await self._version(conn, where)
             else:
@@ -728,5 +734,5 @@ def _lost(plant: str, worker: str) -> NoReturn:
 def _check_lease_args(worker: str, ttl: float) -> None:
     if not isinstance(worker, str) or not worker:
         raise ValueError("a worker id is a non-empty str")
-    if not ttl > 0:
+    if not 0 < ttl < math.inf:
         raise ValueError(f"a lease lasts a positive number of seconds, not {ttl}")

@@ -29,6 +29,7 @@ from lacecal_async.testing import Plant, make_plants
 from tests.support import processes
 from tests.support.checks import DEADLINE
 from tests.support.cli import threaded_server
+from tests.support.windows import assert_no_leak
 
 RATE = (6, 1.0)
 DAYS = 30
@@ -151,7 +152,7 @@ def test_live_progress_eta_on_a_pty_then_ctrl_c_counts_the_committed_records(
     )
     assert committed is not None, text[-2000:]
     assert int(committed[1].replace(",", "")) == _stored(db)
-    assert plant.itr not in text
+    assert_no_leak(text, [plant.itr])
 
 
 @pytest.mark.slow
@@ -174,4 +175,4 @@ def test_a_rerun_expects_the_pages_from_where_the_store_stands(tmp_path: Path) -
     # Each endpoint's pages from its latest stored record: a day each, and the latest's.
     left = DAYS - synced
     assert 2 * left <= int(first[4]) <= 2 * (left + 2) + 1, first[0]
-    assert plant.itr not in text
+    assert_no_leak(text, [plant.itr])

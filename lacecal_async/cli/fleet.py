@@ -10,7 +10,8 @@ ran for 10 minutes), as systemd's ``Restart=on-failure`` would; meanwhile the ot
 over its plants once its leases expire, and the new child takes its share back. A child
 that exits 0 (stopped) or 2 (a usage error: it would fail again) is logged, not restarted.
 A child stops cleanly (its leases released) when its parent dies, even by SIGKILL: it is
-given the parent's pid and watches `os.getppid`.
+given the parent's pid and watches `os.getppid`. A child starts with SIGINT and SIGTERM
+blocked, so one sent while it starts stops it cleanly once it can answer (exit 0).
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ __all__ = [
 
 #: Set by `run_workers` in each child's environment: the parent's pid, watched by the child.
 PARENT_ENV = "LACECAL_FLEET_PARENT"
+#: What stops a ``--workers`` run: the terminal's Ctrl-C, systemd's stop.
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def watch_parent(every: float) -> bool:
@@ -187,7 +190,14 @@ def run_workers(
     stopping: list[int] = []
 
     def start(slot: _Slot) -> None:
-        slot.child = subprocess.Popen(command, stdin=pipe, env=env)  # noqa: S603 - our own
+        # The child starts with SIGINT and SIGTERM blocked (a signal mask survives exec):
+        # one sent while it imports waits until its handlers are in place, and it stops
+        # cleanly instead of dying by the signal (`run_interruptible` unblocks them).
+        unblocked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+        try:
+            slot.child = subprocess.Popen(command, stdin=pipe, env=env)  # noqa: S603 - our own
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, unblocked)
         slot.started, slot.due = time.monotonic(), None
         if data is not None:
             assert slot.child.stdin is not None  # noqa: S101 - PIPE was asked for
@@ -202,9 +212,7 @@ def run_workers(
             if slot.child is not None and slot.child.poll() is None:
                 slot.child.send_signal(signal.SIGTERM)
 
-    previous = {
-        signum: signal.signal(signum, forward) for signum in (signal.SIGINT, signal.SIGTERM)
-    }
+    previous = {signum: signal.signal(signum, forward) for signum in _STOP_SIGNALS}
     try:
         for slot in slots:
             start(slot)

@@ -77,4 +77,31 @@ def run_interruptible(
             if caught and previous is not None and not stay_stopping:  # as it was before
                 signal.signal(signal.SIGTERM, previous)
 
+    early = _sent_while_starting()
+    if early is not None:  # the work never starts: nothing to stop
+        if stay_stopping:
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        _unblock()
+        return Interrupted(early)
+    _unblock()
     return asyncio.run(guarded())
+
+
+def _sent_while_starting() -> int | None:
+    """Return the first stop signal sent while this process started, answering each sent.
+
+    A ``--workers`` child starts with SIGINT and SIGTERM blocked (`run_workers`), so that
+    one sent while Python imports the library stops it here, cleanly, and not by the
+    signal's default action. None: none was sent (or this process blocks neither).
+    """
+    if not hasattr(signal, "sigpending"):  # pragma: no cover - Windows
+        return None
+    pending = [signum for signum in _SIGNALS if signum in signal.sigpending()]
+    for signum in pending:
+        signal.sigwait([signum])  # taken off the pending set: answered by returning
+    return pending[0] if pending else None
+
+
+def _unblock() -> None:
+    if hasattr(signal, "pthread_sigmask"):  # pragma: no branch - not on Windows
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)

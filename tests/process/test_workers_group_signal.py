@@ -55,3 +55,45 @@ async def test_a_signal_to_the_whole_group_stops_the_workers_cleanly(
             lines = err.join()
     assert not any("killed by signal" in line for line in lines), lines
     assert any(line.startswith("lacecal: stopped;") for line in lines), lines
+
+
+def _children(pid: int) -> list[int]:
+    """The pids of `pid`'s child processes (Linux)."""
+    text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    return [int(child) for child in text.split()]
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads /proc")
+@pytest.mark.parametrize(
+    ("signum", "group"), [(signal.SIGINT, True), (signal.SIGTERM, True), (signal.SIGTERM, False)]
+)
+async def test_a_signal_while_the_workers_start_stops_them_cleanly(
+    tmp_path: Path, signum: int, group: bool
+) -> None:
+    # A worker still starting (Python importing the library) when the signal comes: its
+    # own handlers are not there yet. It must stop as cleanly as one that was running:
+    # status 0, no traceback (systemd stopping a unit it just started, a quick Ctrl-C).
+    db = tmp_path / "s.db"
+    since = int(time.time()) // PERIOD * PERIOD - 10 * PERIOD
+    async with FakeServerProcess(
+        plants=1, seed=9, rate_limit=None, days=1, start=since, interval=PERIOD, follow=True
+    ) as server:
+        argv = [
+            *("sync", str(db), server.plants[0].itr, "--since", str(since)),
+            *("--base-url", server.base_url, "--rate", "1000/1", "--follow", "-q"),
+        ]
+        code = (
+            "import sys; from lacecal_async.cli.fleet import run_workers; "
+            f"sys.exit(run_workers({argv!r}, 1))"
+        )
+        command = [sys.executable, "-c", code]
+        with processes.started(command, stderr=subprocess.PIPE, text=True) as parent:
+            err = processes.Lines(parent.stderr)
+            processes.poll_until(lambda: bool(_children(parent.pid)) or parent.poll() is not None)
+            if group:
+                os.killpg(parent.pid, signum)  # the terminal's Ctrl-C, systemd's stop
+            else:
+                parent.send_signal(signum)  # the supervisor alone: it passes it on
+            assert parent.wait(DEADLINE) == 0, err.join()
+            lines = err.join()
+    assert not any("Traceback" in line for line in lines), lines

@@ -139,13 +139,14 @@ async def _stopped_inside_a_write(dsn: str, worker: asyncio.subprocess.Process) 
             return bool(await conn.fetchval("SELECT count(*) FROM sync_state"))
 
         async def waiting() -> bool:
-            page = "wait_event_type = 'Lock' AND query LIKE 'WITH u0 AS (INSERT INTO meter%'"
-            return bool(await _others(conn, page))
+            # Blocked by this session's lock: a write of the worker's (a page, or an error
+            # noted on the plant's state), each in a transaction that checked its lease.
+            return bool(await _others(conn, "pg_backend_pid() = ANY(pg_blocking_pids(pid))"))
 
         await _until("the plant has a state row", state_written)
         async with conn.transaction():
             await conn.execute("SELECT 1 FROM sync_state FOR UPDATE")
-            await _until("the worker's page waits for the plant's state row", waiting)
+            await _until("a write of the worker's waits for the plant's state row", waiting)
             worker.send_signal(signal.SIGSTOP)
     finally:
         await conn.close()

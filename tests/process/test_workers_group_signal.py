@@ -8,11 +8,13 @@ a worker already stopping (its leases released, its last line said).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -25,12 +27,13 @@ from tests.support.stores import sync_states
 PERIOD = 2
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-async def test_a_signal_to_the_whole_group_stops_the_workers_cleanly(
-    tmp_path: Path, signum: int
-) -> None:
-    db = tmp_path / "s.db"
+@contextlib.asynccontextmanager
+async def _supervisor(db: Path) -> AsyncIterator[tuple[subprocess.Popen[str], processes.Lines]]:
+    """Start the supervisor of `sync --workers` over one SQLite worker following a fake.
+
+    (``--workers N > 1`` needs PostgreSQL; what is tested is how it passes a signal on.)
+    Yield it with its stderr's lines.
+    """
     since = int(time.time()) // PERIOD * PERIOD - 10 * PERIOD
     async with FakeServerProcess(
         plants=1, seed=9, rate_limit=None, days=1, start=since, interval=PERIOD, follow=True
@@ -39,20 +42,27 @@ async def test_a_signal_to_the_whole_group_stops_the_workers_cleanly(
             *("sync", str(db), server.plants[0].itr, "--since", str(since)),
             *("--base-url", server.base_url, "--rate", "1000/1", "--follow", "-q"),
         ]
-        # The supervisor of `sync --workers` (which needs PostgreSQL for N > 1), over one
-        # SQLite worker: what is tested is how it passes a signal on.
         code = (
             "import sys; from lacecal_async.cli.fleet import run_workers; "
             f"sys.exit(run_workers({argv!r}, 1))"
         )
         command = [sys.executable, "-c", code]
         with processes.started(command, stderr=subprocess.PIPE, text=True) as parent:
-            err = processes.Lines(parent.stderr)
-            processes.poll_until(lambda: sync_states(db) == 2 or parent.poll() is not None)
-            assert parent.poll() is None, err.text
-            os.killpg(parent.pid, signum)  # the terminal's Ctrl-C, systemd's stop
-            assert parent.wait(DEADLINE) == 0, err.join()
-            lines = err.join()
+            yield parent, processes.Lines(parent.stderr)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+async def test_a_signal_to_the_whole_group_stops_the_workers_cleanly(
+    tmp_path: Path, signum: int
+) -> None:
+    db = tmp_path / "s.db"
+    async with _supervisor(db) as (parent, err):
+        processes.poll_until(lambda: sync_states(db) == 2 or parent.poll() is not None)
+        assert parent.poll() is None, err.text
+        os.killpg(parent.pid, signum)  # the terminal's Ctrl-C, systemd's stop
+        assert parent.wait(DEADLINE) == 0, err.join()
+        lines = err.join()
     assert not any("killed by signal" in line for line in lines), lines
     assert any(line.startswith("lacecal: stopped;") for line in lines), lines
 
@@ -73,27 +83,12 @@ async def test_a_signal_while_the_workers_start_stops_them_cleanly(
     # A worker still starting (Python importing the library) when the signal comes: its
     # own handlers are not there yet. It must stop as cleanly as one that was running:
     # status 0, no traceback (systemd stopping a unit it just started, a quick Ctrl-C).
-    db = tmp_path / "s.db"
-    since = int(time.time()) // PERIOD * PERIOD - 10 * PERIOD
-    async with FakeServerProcess(
-        plants=1, seed=9, rate_limit=None, days=1, start=since, interval=PERIOD, follow=True
-    ) as server:
-        argv = [
-            *("sync", str(db), server.plants[0].itr, "--since", str(since)),
-            *("--base-url", server.base_url, "--rate", "1000/1", "--follow", "-q"),
-        ]
-        code = (
-            "import sys; from lacecal_async.cli.fleet import run_workers; "
-            f"sys.exit(run_workers({argv!r}, 1))"
-        )
-        command = [sys.executable, "-c", code]
-        with processes.started(command, stderr=subprocess.PIPE, text=True) as parent:
-            err = processes.Lines(parent.stderr)
-            processes.poll_until(lambda: bool(_children(parent.pid)) or parent.poll() is not None)
-            if group:
-                os.killpg(parent.pid, signum)  # the terminal's Ctrl-C, systemd's stop
-            else:
-                parent.send_signal(signum)  # the supervisor alone: it passes it on
-            assert parent.wait(DEADLINE) == 0, err.join()
-            lines = err.join()
+    async with _supervisor(tmp_path / "s.db") as (parent, err):
+        processes.poll_until(lambda: bool(_children(parent.pid)) or parent.poll() is not None)
+        if group:
+            os.killpg(parent.pid, signum)  # the terminal's Ctrl-C, systemd's stop
+        else:
+            parent.send_signal(signum)  # the supervisor alone: it passes it on
+        assert parent.wait(DEADLINE) == 0, err.join()
+        lines = err.join()
     assert not any("Traceback" in line for line in lines), lines

@@ -516,7 +516,8 @@ class PostgresStore(StoreCore):
         (``FOR UPDATE SKIP LOCKED``) skips it meanwhile, while renewing and releasing (which
         change no key) do not wait. The plant's row is locked first (the subqueries run in
         order), so locks come in one order. The transaction may then stay idle no longer
-        than the lease lasts: a stopped process cannot keep the plant from the fleet.
+        than what is left of the lease (5 s at least): a stopped process cannot keep the
+        plant from the fleet.
         """
         if worker is None:
             return await super()._lock_plant(db, plant, worker)
@@ -720,7 +721,8 @@ class PostgresStore(StoreCore):
 async def _idle_at_most(conn: Driver, seconds: float) -> AsyncIterator[None]:
     """Open a transaction that locks lease rows, to be idle `seconds` at most."""
     async with conn.transaction():
-        ms = min(max(math.ceil(seconds * 1000), _IDLE_FLOOR_MS), 2**31 - 1)
+        limit = 2**31 - 1  # PostgreSQL's largest (in ms)
+        ms = max(math.ceil(seconds * 1000), _IDLE_FLOOR_MS) if seconds < limit / 1000 else limit
         await conn.execute(_IDLE_AT_MOST, str(ms))
         yield
 

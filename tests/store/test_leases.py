@@ -154,6 +154,13 @@ async def test_bad_lease_arguments_are_refused(stores: list[PostgresStore]) -> N
     assert await store.live_workers() == []  # nothing was written
 
 
+async def test_a_lease_of_years_is_taken(stores: list[PostgresStore]) -> None:
+    # Its round's idle bound is clamped to PostgreSQL's largest, not an overflow.
+    key = await stores[0].add_plant("itr-" + "f" * 12)
+    assert await stores[0].lease_plants("a", want=1, ttl=1e12, among=[key]) == [key]
+    assert key in await stores[0].renew_leases("a", ttl=2**31 / 1000)
+
+
 async def balance_all(stores: dict[str, PostgresStore], ttl: float) -> dict[str, LeaseBalance]:
     """One round for every worker: balance, then release the surplus (as the engine does)."""
     out = {}

@@ -131,7 +131,7 @@ async def _stopped_between_writes(dsn: str, worker: asyncio.subprocess.Process) 
 
 
 async def _stopped_inside_a_write(dsn: str, worker: asyncio.subprocess.Process) -> None:
-    """Stop `worker` inside a page's transaction of its own: idle, its lease row locked."""
+    """Stop `worker` inside a write's transaction of its own: idle, its lease row locked."""
     conn = await asyncpg.connect(dsn)
     try:
 

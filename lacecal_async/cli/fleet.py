@@ -29,6 +29,7 @@ from typing import IO, TextIO
 
 import attrs
 
+from lacecal_async.cli.interrupt import STOP_SIGNALS, stop_signals_blocked
 from lacecal_async.cli.itrs import Redactor
 from lacecal_async.cli.log_lines import stamp, stamped
 from lacecal_async.sync import FleetEvent
@@ -46,8 +47,6 @@ __all__ = [
 
 #: Set by `run_workers` in each child's environment: the parent's pid, watched by the child.
 PARENT_ENV = "LACECAL_FLEET_PARENT"
-#: What stops a ``--workers`` run: the terminal's Ctrl-C, systemd's stop.
-_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def watch_parent(every: float) -> bool:
@@ -190,14 +189,8 @@ def run_workers(
     stopping: list[int] = []
 
     def start(slot: _Slot) -> None:
-        # The child starts with SIGINT and SIGTERM blocked (a signal mask survives exec):
-        # one sent while it imports waits until its handlers are in place, and it stops
-        # cleanly instead of dying by the signal (`run_interruptible` unblocks them).
-        unblocked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
-        try:
+        with stop_signals_blocked():  # one sent while the child starts waits for it
             slot.child = subprocess.Popen(command, stdin=pipe, env=env)  # noqa: S603 - our own
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, unblocked)
         slot.started, slot.due = time.monotonic(), None
         if data is not None:
             assert slot.child.stdin is not None  # noqa: S101 - PIPE was asked for
@@ -212,7 +205,7 @@ def run_workers(
             if slot.child is not None and slot.child.poll() is None:
                 slot.child.send_signal(signal.SIGTERM)
 
-    previous = {signum: signal.signal(signum, forward) for signum in _STOP_SIGNALS}
+    previous = {signum: signal.signal(signum, forward) for signum in STOP_SIGNALS}
     try:
         for slot in slots:
             start(slot)

@@ -10,15 +10,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import TypeVar
 
 import attrs
 
-__all__ = ["Interrupted", "run_interruptible"]
+__all__ = ["STOP_SIGNALS", "Interrupted", "run_interruptible", "stop_signals_blocked"]
 
 T = TypeVar("T")
-_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+#: What stops a command: the terminal's Ctrl-C, systemd's stop.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 @attrs.frozen
@@ -53,14 +54,14 @@ def run_interruptible(
         def stop(signum: int) -> None:
             caught.append(signum)
             task.cancel()
-            for each in _SIGNALS:
+            for each in STOP_SIGNALS:
                 loop.remove_signal_handler(each)
             # The next Ctrl-C interrupts at once; a SIGTERM while stopping is the same request
             # (a `--workers` parent forwards the one systemd or the terminal sent us too).
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
         try:
-            for signum in _SIGNALS:
+            for signum in STOP_SIGNALS:
                 loop.add_signal_handler(signum, stop, signum)
         except NotImplementedError:  # pragma: no cover - Windows: KeyboardInterrupt it is
             pass
@@ -71,37 +72,48 @@ def run_interruptible(
                 raise
             return Interrupted(caught[0])
         finally:
-            for signum in _SIGNALS:
+            for signum in STOP_SIGNALS:
                 with contextlib.suppress(NotImplementedError):
                     loop.remove_signal_handler(signum)
             if caught and previous is not None and not stay_stopping:  # as it was before
                 signal.signal(signal.SIGTERM, previous)
 
     early = _sent_while_starting()
+    if early is not None and stay_stopping:  # ignored before it is unblocked
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):  # pragma: no branch - not on Windows
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     if early is not None:  # the work never starts: nothing to stop
-        if stay_stopping:
-            signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        _unblock()
         return Interrupted(early)
-    _unblock()
     return asyncio.run(guarded())
+
+
+@contextlib.contextmanager
+def stop_signals_blocked() -> Iterator[None]:
+    """Block SIGINT and SIGTERM in the block: a process started in it starts so.
+
+    A signal mask survives exec. A ``--workers`` child started so holds one sent while it
+    imports the library until `run_interruptible` answers it, cleanly, instead of dying by
+    the signal's default action.
+    """
+    unblocked = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, unblocked)
 
 
 def _sent_while_starting() -> int | None:
     """Return the first stop signal sent while this process started, answering each sent.
 
-    A ``--workers`` child starts with SIGINT and SIGTERM blocked (`run_workers`), so that
-    one sent while Python imports the library stops it here, cleanly, and not by the
+    A ``--workers`` child starts with SIGINT and SIGTERM blocked (`stop_signals_blocked`), so
+    that one sent while Python imports the library stops it here, cleanly, and not by the
     signal's default action. None: none was sent (or this process blocks neither).
     """
     if not hasattr(signal, "sigpending"):  # pragma: no cover - Windows
         return None
-    pending = [signum for signum in _SIGNALS if signum in signal.sigpending()]
+    sent = signal.sigpending()
+    pending = [signum for signum in STOP_SIGNALS if signum in sent]
     for signum in pending:
         signal.sigwait([signum])  # taken off the pending set: answered by returning
     return pending[0] if pending else None
-
-
-def _unblock() -> None:
-    if hasattr(signal, "pthread_sigmask"):  # pragma: no branch - not on Windows
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)

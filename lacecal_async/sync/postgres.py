@@ -157,19 +157,23 @@ FROM plants p
 """
 
 
-# A transaction holding lease rows may stay idle (its process stopped, say) this long at
-# most: then the server ends its session, so its locks cannot keep the plants from the
-# other workers, which skip locked lease rows, for ever. In milliseconds, 5 s at least (a
-# busy machine's pause between two statements is no stall), below 2**31.
-_IDLE_AT_MOST = "SELECT set_config('idle_in_transaction_session_timeout', $1, true)"
+# The SQL expression (its `{}` a text of milliseconds, 5 s at least: a busy machine's pause
+# between two statements is no stall; below 2**31) bounding how long this transaction may
+# stay idle (its process stopped, say): then the server ends its session, so the locks it
+# holds (lease rows, which other workers skip) cannot keep plants from the fleet for ever.
+_IDLE_AT_MOST = "set_config('idle_in_transaction_session_timeout', {}, true)"
 _IDLE_FLOOR_MS = 5000
+#: The bound of a transaction holding a lock every worker's start waits for.
+_IDLE_AT_START = _IDLE_AT_MOST.format("'30000'")
 # The plant's row locked, then the worker's lease checked and key-share locked, the
 # transaction's idle time bounded by what is left of the lease (`_IDLE_AT_MOST`).
 _LOCK_FENCED = (
-    "SELECT (SELECT 1 FROM plants WHERE plant = $1 FOR NO KEY UPDATE), "
-    "(SELECT set_config('idle_in_transaction_session_timeout', least(greatest(ceil("
-    "1000 * extract(epoch FROM expires_at - clock_timestamp())), $3), 2147483647)::bigint::text, "
-    "true) FROM leases WHERE plant = $1 AND worker = $2 "
+    "SELECT (SELECT 1 FROM plants WHERE plant = $1 FOR NO KEY UPDATE), (SELECT "  # noqa: S608 - constants
+    + _IDLE_AT_MOST.format(
+        "least(greatest(ceil(1000 * extract(epoch FROM expires_at - clock_timestamp())), $3), "
+        "2147483647)::bigint::text"
+    )
+    + " FROM leases WHERE plant = $1 AND worker = $2 "
     "AND expires_at > clock_timestamp() FOR KEY SHARE)"
 )
 #: Per endpoint: the one statement writing a page (its tables in `table_rows.page_rows`' order).
@@ -300,11 +304,10 @@ class PostgresStore(StoreCore):
     migrations: ClassVar[tuple[tuple[str, ...], ...]] = POSTGRES_MIGRATIONS
     dialect: ClassVar[Dialect] = POSTGRES
     #: Plants are added rarely: one at a time keeps `add_plant`'s checks exact. The lock is
-    #: waited for, so its transaction may stay idle 30 s at most (`_IDLE_AT_MOST`): a worker
+    #: waited for, so its transaction may stay idle 30 s at most (`_IDLE_AT_START`): a worker
     #: stopped while adding plants does not hold every other worker's start for ever.
     _ADD_PLANT_LOCK: ClassVar[str | None] = (
-        f"SELECT pg_advisory_xact_lock({_LOCK_SPACE}, {_LOCK_PLANTS}), "
-        "set_config('idle_in_transaction_session_timeout', '30000', true)"
+        f"SELECT pg_advisory_xact_lock({_LOCK_SPACE}, {_LOCK_PLANTS}), {_IDLE_AT_START}"
     )
     _PLANT_ADDED: ClassVar[tuple[str, ...]] = ("INSERT INTO leases (plant) VALUES ($1)",)
     _pool: asyncpg.Pool[Any] | None = attrs.field(init=False, default=None, repr=False)
@@ -448,11 +451,10 @@ class PostgresStore(StoreCore):
         target, where = len(self.migrations), dsn_shown(self.dsn)
         # Read-only without `create`: PostgreSQL itself refuses any write by mistake. The
         # lock is taken either way, so a reader waits for a migration under way; and every
-        # open waits for it, so its transaction may stay idle 30 s at most (`_IDLE_AT_MOST`).
+        # open waits for it, so its transaction may stay idle 30 s at most (`_IDLE_AT_START`).
         async with conn.transaction(readonly=not self.create):
             await conn.execute(
-                "SELECT pg_advisory_xact_lock($1, $2), "
-                "set_config('idle_in_transaction_session_timeout', '30000', true)",
+                f"SELECT pg_advisory_xact_lock($1, $2), {_IDLE_AT_START}",
                 _LOCK_SPACE,
                 _LOCK_MIGRATE,
             )
@@ -723,7 +725,7 @@ async def _idle_at_most(conn: Driver, seconds: float) -> AsyncIterator[None]:
     async with conn.transaction():
         limit = 2**31 - 1  # PostgreSQL's largest (in ms)
         ms = max(math.ceil(seconds * 1000), _IDLE_FLOOR_MS) if seconds < limit / 1000 else limit
-        await conn.execute(_IDLE_AT_MOST, str(ms))
+        await conn.execute(f"SELECT {_IDLE_AT_MOST.format('$1')}", str(ms))
         yield
 
 
